@@ -1,0 +1,9 @@
+//! fixd-proto (overview written below once the crate is complete).
+
+pub mod encoding;
+pub mod hash;
+pub mod merkle;
+pub mod methodology;
+pub mod payout;
+pub mod types;
+pub mod value;

@@ -1,0 +1,1 @@
+//! The Merkle root over observation hashes.

@@ -1,0 +1,1 @@
+//! Payout maths of the P/N split.

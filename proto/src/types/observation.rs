@@ -1,0 +1,81 @@
+//! A member's signed observation of one settlement (DESIGN section 5.1).
+
+use alloy_primitives::B256;
+use serde::{Deserialize, Serialize};
+
+use crate::types::settlement::SettlementId;
+use crate::types::venue::Venue;
+use crate::value::Wad;
+
+/// Why a venue was dropped for the whole window (DESIGN section 4.4).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Exclusion {
+    /// Its window-wide weighted median was more than `max_venue_deviation_bp` from the
+    /// cross-venue median.
+    Deviation { venue_median: Wad, cross_venue_median: Wad, deviation_bp: u64 },
+    /// It traded in fewer than half the partitions.
+    TooFewPartitions { traded: u16, partitions: u16 },
+}
+
+/// Why a node has no value (DESIGN section 4.5). A node signs this instead of a number.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum NoValueReason {
+    /// Fewer than `min_partitions` partitions had `min_venues` venues trading.
+    TooFewPartitions { counted: u16, required: u16 },
+    /// No venue survived the exclusion rules (or none reported any trade in the window).
+    NoVenues,
+}
+
+/// A node's value for a settlement, or the signed statement that it has none.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeValue {
+    Value(Wad),
+    NoValue(NoValueReason),
+}
+
+impl NodeValue {
+    /// The value, if there is one.
+    pub fn value(&self) -> Option<Wad> {
+        match self {
+            NodeValue::Value(v) => Some(*v),
+            NodeValue::NoValue(_) => None,
+        }
+    }
+}
+
+/// A venue's part in an observation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VenueReport {
+    pub venue: Venue,
+    /// Trades of this venue that the methodology kept (after dropping bad and duplicate ones).
+    pub trades: u32,
+    /// `None` when the venue was used; the reason when it was dropped for the window.
+    pub excluded: Option<Exclusion>,
+}
+
+/// The result of the methodology on one node's trades: everything but the signature.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Computation {
+    /// One entry per partition, oldest first: the cross-venue median when the partition
+    /// counted, `None` when fewer than `min_venues` venues traded in it.
+    pub partitions: Vec<Option<Wad>>,
+    /// Every venue that reported at least one trade in the window, in canonical order.
+    pub venues: Vec<VenueReport>,
+    /// The node's value: the mean of the counted partitions, or no value.
+    pub value: NodeValue,
+}
+
+/// What a member signs and gossips at `M + grace`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Observation {
+    pub settlement_id: SettlementId,
+    /// Unix seconds at which the node computed it.
+    pub observed_at: u64,
+    pub computation: Computation,
+    /// `keccak256(BCS(trades))` over the sorted, de-duplicated raw trades the node used; the
+    /// node archives those trades so a dispute can replay them.
+    pub trade_digest: B256,
+}
