@@ -39,9 +39,13 @@ pub enum ParseWadError {
     Negative(String),
     #[error("{input:?} has {decimals} decimals; at most 18 are allowed")]
     TooManyDecimals { input: String, decimals: usize },
-    #[error("{0:?} does not fit in a u128 once scaled by 10^18 (max 340282366920938463463.374607431768211455)")]
+    #[error(
+        "{0:?} does not fit in a u128 once scaled by 10^18 (max 340282366920938463463.374607431768211455)"
+    )]
     Overflow(String),
-    #[error("{input:?} is not a plain decimal: unexpected {found:?} at byte {at}; use digits and at most one '.' (no sign, exponent or spaces)")]
+    #[error(
+        "{input:?} is not a plain decimal: unexpected {found:?} at byte {at}; use digits and at most one '.' (no sign, exponent or spaces)"
+    )]
     Invalid { input: String, found: char, at: usize },
 }
 
@@ -98,15 +102,11 @@ impl Wad {
             }
         }
         if frac.len() > WAD_DECIMALS {
-            return Err(ParseWadError::TooManyDecimals {
-                input: input.to_owned(),
-                decimals: frac.len(),
-            });
+            return Err(ParseWadError::TooManyDecimals { input: input.to_owned(), decimals: frac.len() });
         }
         let overflow = || ParseWadError::Overflow(input.to_owned());
-        let whole_raw = whole.bytes().try_fold(0u128, |acc, b| {
-            acc.checked_mul(10)?.checked_add(u128::from(b - b'0'))
-        });
+        let whole_raw =
+            whole.bytes().try_fold(0u128, |acc, b| acc.checked_mul(10)?.checked_add(u128::from(b - b'0')));
         let frac_raw = frac.bytes().fold(0u128, |acc, b| acc * 10 + u128::from(b - b'0'))
             * 10u128.pow((WAD_DECIMALS - frac.len()) as u32);
         whole_raw

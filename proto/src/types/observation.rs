@@ -9,7 +9,7 @@ use crate::value::Wad;
 
 /// Why a venue was dropped for the whole window (DESIGN section 4.4).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case")]
 pub enum Exclusion {
     /// Its window-wide weighted median was more than `max_venue_deviation_bp` from the
     /// cross-venue median.
@@ -20,7 +20,7 @@ pub enum Exclusion {
 
 /// Why a node has no value (DESIGN section 4.5). A node signs this instead of a number.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "kind")]
+#[serde(rename_all = "snake_case")]
 pub enum NoValueReason {
     /// Fewer than `min_partitions` partitions had `min_venues` venues trading.
     TooFewPartitions { counted: u16, required: u16 },

@@ -1,0 +1,93 @@
+//! Disputes, review votes and arbitrator rulings (DESIGN section 6).
+
+use alloy_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+
+use crate::types::observation::NodeValue;
+use crate::types::settlement::SettlementId;
+use crate::value::Wad;
+
+/// Why a disputer contests a certified value. Variant order is part of the encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeReason {
+    /// The median does not follow from the certified observations.
+    Miscomputed,
+    /// The observations rest on wrong trades (a bust, a bad print).
+    BadData,
+    /// Trades that should have counted are missing.
+    MissingData,
+    Other,
+}
+
+impl DisputeReason {
+    /// The code used in the EIP-712 struct (`uint8`).
+    pub const fn code(self) -> u8 {
+        match self {
+            DisputeReason::Miscomputed => 0,
+            DisputeReason::BadData => 1,
+            DisputeReason::MissingData => 2,
+            DisputeReason::Other => 3,
+        }
+    }
+
+    /// The reason for an EIP-712 code.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(DisputeReason::Miscomputed),
+            1 => Some(DisputeReason::BadData),
+            2 => Some(DisputeReason::MissingData),
+            3 => Some(DisputeReason::Other),
+            _ => None,
+        }
+    }
+}
+
+/// A bonded challenge of a certified proposal, signed (EIP-712) by the disputer's Ethereum key.
+///
+/// The disputer picks `dispute_id` (any unused `bytes32`), escrows `bond_wei` on-chain with
+/// `postBond(settlement_id, dispute_id)` in transaction `bond_tx`, and then submits this.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Dispute {
+    pub settlement_id: SettlementId,
+    pub dispute_id: B256,
+    /// Hash of the certified `Signed<Proposal>` being contested.
+    pub proposal_hash: B256,
+    /// The value the disputer believes is right, if it claims one.
+    pub claimed_value: Option<Wad>,
+    pub reason: DisputeReason,
+    /// Free text or links.
+    pub evidence: String,
+    /// The escrowed bond in wei.
+    pub bond_wei: u128,
+    /// The transaction that escrowed the bond.
+    pub bond_tx: B256,
+    pub disputer: Address,
+}
+
+/// A member's review of one dispute (round 1, the committee review).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReviewVote {
+    pub settlement_id: SettlementId,
+    pub dispute_id: B256,
+    /// Hash of the contested `Signed<Proposal>`.
+    pub proposal_hash: B256,
+    /// Whether the certified median recomputes exactly from the certified observations.
+    pub median_recomputes: bool,
+    /// The member's value recomputed from its archive and the venues' historical trades.
+    pub value: NodeValue,
+    /// Digest of the trades the recomputation used.
+    pub trade_digest: B256,
+}
+
+/// The arbitrator's final word on an escalated dispute, signed (EIP-712) by the arbitrator
+/// address in genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ArbitratorRuling {
+    pub settlement_id: SettlementId,
+    pub dispute_id: B256,
+    /// The value that stands.
+    pub value: Wad,
+    /// Whether the dispute is upheld (the disputer is paid) or rejected (the bond is forfeit).
+    pub upheld: bool,
+}

@@ -1,0 +1,38 @@
+//! The final report published on-chain (DESIGN section 5.5).
+
+use alloy_primitives::{Address, B256};
+use serde::{Deserialize, Serialize};
+
+use crate::types::settlement::SettlementId;
+use crate::value::Wad;
+
+/// What happens to one escrowed bond when the report is accepted.
+///
+/// Conservation, checked by the contract: `bond = refund + pooled + burned`. The `reward` is paid
+/// from the insurance pool on top of the refund.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct BondOutcome {
+    pub dispute_id: B256,
+    pub disputer: Address,
+    /// Escrowed amount, wei.
+    pub bond: u128,
+    /// Returned to the disputer, wei.
+    pub refund: u128,
+    /// Paid to the disputer from the insurance pool, wei.
+    pub reward: u128,
+    /// Added to the insurance pool, wei.
+    pub pooled: u128,
+    /// Burned, wei.
+    pub burned: u128,
+}
+
+/// The final settlement value and the bond outcomes, signed by each member's secp256k1 key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FinalReport {
+    pub settlement_id: SettlementId,
+    pub value: Wad,
+    /// The round of the certificate (or ruling) the value comes from.
+    pub round: u32,
+    /// One entry per dispute, in filing order.
+    pub outcomes: Vec<BondOutcome>,
+}
