@@ -178,6 +178,35 @@ impl<'de> Deserialize<'de> for Wad {
     }
 }
 
+/// Serde for wei amounts (`u128`): a decimal string in human-readable encodings (JSON numbers
+/// lose precision past 2^53 in many clients, and TOML integers stop at 2^63), the raw `u128` in
+/// BCS. Use with `#[serde(with = "crate::value::wei")]`.
+pub mod wei {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(amount: &u128, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.collect_str(amount)
+        } else {
+            serializer.serialize_u128(*amount)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u128, D::Error> {
+        if deserializer.is_human_readable() {
+            let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+            if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(serde::de::Error::custom(format!(
+                    "wei amount {s:?} must be a decimal string of digits, such as \"100000000000000000\""
+                )));
+            }
+            s.parse().map_err(|_| serde::de::Error::custom(format!("wei amount {s} does not fit in 128 bits")))
+        } else {
+            u128::deserialize(deserializer)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

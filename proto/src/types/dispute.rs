@@ -59,6 +59,7 @@ pub struct Dispute {
     /// Free text or links.
     pub evidence: String,
     /// The escrowed bond in wei.
+    #[serde(with = "crate::value::wei")]
     pub bond_wei: u128,
     /// The transaction that escrowed the bond.
     pub bond_tx: B256,

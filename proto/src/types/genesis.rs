@@ -39,6 +39,7 @@ pub struct ProtocolParams {
     /// Committee review rounds before a dispute goes to the arbitrator. Default 2.
     pub max_rounds: u8,
     /// Smallest bond for a first dispute, wei. Default 10^17 (0.1 ETH).
+    #[serde(with = "crate::value::wei")]
     pub min_bond_wei: u128,
     /// Reviewed value beyond this distance from the proposal upholds a dispute. Default 10 bp.
     pub dispute_tolerance_bp: u32,

@@ -15,14 +15,19 @@ pub struct BondOutcome {
     pub dispute_id: B256,
     pub disputer: Address,
     /// Escrowed amount, wei.
+    #[serde(with = "crate::value::wei")]
     pub bond: u128,
     /// Returned to the disputer, wei.
+    #[serde(with = "crate::value::wei")]
     pub refund: u128,
     /// Paid to the disputer from the insurance pool, wei.
+    #[serde(with = "crate::value::wei")]
     pub reward: u128,
     /// Added to the insurance pool, wei.
+    #[serde(with = "crate::value::wei")]
     pub pooled: u128,
     /// Burned, wei.
+    #[serde(with = "crate::value::wei")]
     pub burned: u128,
 }
 

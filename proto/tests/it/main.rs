@@ -3,3 +3,4 @@
 mod encoding;
 mod signatures;
 mod strategies;
+mod vectors;
