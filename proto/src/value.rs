@@ -200,7 +200,8 @@ pub mod wei {
                     "wei amount {s:?} must be a decimal string of digits, such as \"100000000000000000\""
                 )));
             }
-            s.parse().map_err(|_| serde::de::Error::custom(format!("wei amount {s} does not fit in 128 bits")))
+            s.parse()
+                .map_err(|_| serde::de::Error::custom(format!("wei amount {s} does not fit in 128 bits")))
         } else {
             u128::deserialize(deserializer)
         }

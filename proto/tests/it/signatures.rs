@@ -144,7 +144,10 @@ fn items() -> impl Strategy<Value = Vec<Item>> {
     )
 }
 
-fn verdicts(items: &[Item]) -> (Vec<Result<(), SignatureError>>, Vec<Result<(), SignatureError>>) {
+/// Verdicts in one batch, then one by one.
+type Verdicts = Vec<Result<(), SignatureError>>;
+
+fn verdicts(items: &[Item]) -> (Verdicts, Verdicts) {
     let refs: Vec<VerifyItem<'_>> = items
         .iter()
         .map(|i| VerifyItem { signer: &i.signer, signature: &i.signature, message: &i.message })

@@ -373,5 +373,162 @@ fn values() {
             Err(e) => json!({ "input": c, "error": format!("{e:?}").split(['(', ' ', '{']).next().unwrap() }),
         })
         .collect();
-    pin("values.json", &json!({ "about": "Wad parsing: raw = value × 10^18 as a decimal integer", "vectors": vectors }));
+    pin(
+        "values.json",
+        &json!({ "about": "Wad parsing: raw = value × 10^18 as a decimal integer", "vectors": vectors }),
+    );
+}
+
+fn t(venue: Venue, id: &str, time_ms: u64, price: &str, size: &str) -> fixd_proto::types::venue::Trade {
+    fixd_proto::types::venue::Trade { venue, id: id.into(), time_ms, price: w(price), size: w(size) }
+}
+
+/// A small hand-made case that exercises every rule: cleaning (zero size, outside the window,
+/// a repeated id), the weighted median, a partition with too few venues, venue exclusion for
+/// deviation, and the mean with its rounding.
+fn methodology_case() -> (SettlementSpec, Vec<fixd_proto::types::venue::Trade>) {
+    let spec = SettlementSpec {
+        index: Index::EthUsd,
+        maturity: 1_000_240,
+        params: MethodologyParams {
+            window_secs: 240,
+            partitions: 4,
+            grace_secs: 10,
+            min_venues: 2,
+            min_partitions: 3,
+            max_venue_deviation_bp: 500,
+        },
+    };
+    // Partition k covers ((1_000_000 + 60k)·1000, (1_000_000 + 60(k+1))·1000] ms.
+    let base = 1_000_000_000u64;
+    let mut trades = vec![
+        t(Venue::Coinbase, "1", base + 1, "2000", "1"),
+        t(Venue::Coinbase, "2", base + 30_000, "2002", "3"),
+        t(Venue::Coinbase, "2", base + 30_000, "9999", "3"), // repeated id: dropped
+        t(Venue::Coinbase, "3", base + 70_000, "2004.5", "2"),
+        t(Venue::Coinbase, "4", base + 130_000, "2001", "1"),
+        t(Venue::Coinbase, "5", base + 200_000, "2003", "1"),
+        t(Venue::Coinbase, "6", base + 240_000, "2003.25", "1"), // exactly M: kept
+        t(Venue::Coinbase, "7", base + 240_001, "2500", "1"),    // after M: dropped
+        t(Venue::Coinbase, "8", base, "1500", "1"),              // at M − W: dropped
+        t(Venue::Kraken, "a", base + 10_000, "2001", "2"),
+        t(Venue::Kraken, "b", base + 80_000, "2003", "1"),
+        t(Venue::Kraken, "c", base + 90_000, "2005", "0"), // zero size: dropped
+        t(Venue::Kraken, "d", base + 150_000, "2000.75", "4"),
+        t(Venue::Kraken, "e", base + 230_000, "2004", "2"),
+        t(Venue::Gemini, "x", base + 20_000, "2150", "1"), // 7% high: the venue is excluded
+        t(Venue::Gemini, "y", base + 100_000, "2152", "1"),
+        t(Venue::Gemini, "z", base + 160_000, "2149", "1"),
+        t(Venue::Bitstamp, "q", base + 120_000, "2002", "1"), // trades in 1 of 4: excluded
+    ];
+    trades.reverse();
+    (spec, trades)
+}
+
+#[test]
+fn methodology() {
+    use fixd_proto::methodology::{clean_trades, compute, settlement_value, trade_digest};
+    let (spec, trades) = methodology_case();
+    let cleaned = clean_trades(&spec, &trades);
+    let computation = compute(&spec, &trades).unwrap();
+    let node_value_sets = [
+        vec!["2000", "2001", "2002"],
+        vec!["2000", "2001", "2002", "2003"],
+        vec!["2000.000000000000000001", "2000.000000000000000004"],
+        vec!["1", "2000", "2001", "2002", "340282366920938463463.374607431768211455"],
+    ];
+    let medians: Vec<Value> = node_value_sets
+        .iter()
+        .map(|set| {
+            let values: Vec<Wad> = set.iter().map(|s| w(s)).collect();
+            json!({ "node_values": set, "settlement_value": settlement_value(&values) })
+        })
+        .collect();
+    let fixture = {
+        let spec = SettlementSpec {
+            index: Index::EthUsd,
+            maturity: 1_749_744_000,
+            params: MethodologyParams::default(),
+        };
+        let trades =
+            fixd_proto::replay::replay(&fixd_proto::replay::fixture_bars(), &fixd_proto::replay::PROFILES);
+        let cleaned = clean_trades(&spec, &trades);
+        json!({
+            "about": "proto/fixtures/ethusd_2025-06-12_1400_1800.csv spread over 4 venues as proto/src/replay.rs documents",
+            "spec": spec,
+            "trades_kept": cleaned.len(),
+            "trade_digest": trade_digest(&cleaned),
+            "computation": compute(&spec, &trades).unwrap(),
+        })
+    };
+    pin(
+        "methodology.json",
+        &json!({
+            "about": "DESIGN section 4 on fixed inputs; see README.md",
+            "case": {
+                "spec": spec,
+                "trades": trades,
+                "cleaned_trades": cleaned,
+                "trade_digest": trade_digest(&cleaned),
+                "computation": computation,
+            },
+            "settlement_medians": medians,
+            "fixture": fixture,
+        }),
+    );
+    let file = load("methodology.json");
+    let spec: SettlementSpec = serde_json::from_value(file["case"]["spec"].clone()).unwrap();
+    let trades: Vec<fixd_proto::types::venue::Trade> =
+        serde_json::from_value(file["case"]["trades"].clone()).unwrap();
+    assert_eq!(serde_json::to_value(compute(&spec, &trades).unwrap()).unwrap(), file["case"]["computation"]);
+}
+
+#[test]
+fn merkle() {
+    use fixd_proto::merkle::{merkle_proof, merkle_root, verify_proof};
+    let leaf = |i: u8| alloy_primitives::keccak256([i]);
+    let cases: Vec<Value> = [0usize, 1, 2, 3, 5, 8]
+        .iter()
+        .map(|&n| {
+            let leaves: Vec<B256> = (0..n as u8).map(leaf).collect();
+            let root = merkle_root(&leaves);
+            let proof = leaves.first().and_then(|l| merkle_proof(&leaves, l));
+            if let (Some(p), Some(l)) = (&proof, leaves.first()) {
+                assert!(verify_proof(&root, l, p));
+            }
+            json!({ "leaves": leaves, "root": root, "proof_of_first_leaf": proof })
+        })
+        .collect();
+    pin(
+        "merkle.json",
+        &json!({ "about": "the tree of proto/src/merkle.rs; leaves are sorted and de-duplicated first", "vectors": cases }),
+    );
+}
+
+#[test]
+fn payouts() {
+    use fixd_proto::payout::pn_split;
+    let cases = [
+        ("2500", "1500"),
+        ("1500", "1500"),
+        ("1000", "1500"),
+        ("0", "1500"),
+        ("3000", "0"),
+        ("2434.34", "2000"),
+        ("0.000000000000000001", "340282366920938463463.374607431768211455"),
+        ("340282366920938463463.374607431768211455", "0.000000000000000001"),
+        ("2750.867975958333333333", "2800"),
+        ("2750.867975958333333333", "2500"),
+    ];
+    let vectors: Vec<Value> = cases
+        .iter()
+        .map(|(x, s)| {
+            let (p, n) = pn_split(w(x), w(s));
+            json!({ "x": x, "strike": s, "p": p, "n": n })
+        })
+        .collect();
+    pin(
+        "payouts.json",
+        &json!({ "about": "p = 1 if x ≤ S else ⌊S·10^18/x⌋ / 10^18; n = 1 − p (ETH per 1 ETH)", "vectors": vectors }),
+    );
 }
