@@ -31,6 +31,7 @@
 //! ```
 //!
 //! ## Modules
+//! - [`calendar`]: integer calendar arithmetic for venue and fixture times.
 //! - [`value`]: [`value::Wad`], exact `u128` × 10^18 decimals, and wei amounts.
 //! - [`types`]: settlement spec and id, venue and trade, observation, proposal, vote,
 //!   certificate, dispute, review vote, arbitrator ruling, final report, genesis and committee.
@@ -48,6 +49,7 @@
 //! Test vectors for other languages live in `proto/tests/vectors/`, with a README that explains
 //! each file.
 
+pub mod calendar;
 pub mod eip712;
 pub mod encoding;
 pub mod hash;

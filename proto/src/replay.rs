@@ -92,16 +92,16 @@ pub fn unix_seconds(timestamp: &str) -> Result<u64, ReplayError> {
     };
     let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+    if !(1..=12).contains(&m)
+        || d < 1
+        || d > crate::calendar::days_in_month(y, m)
+        || hh > 23
+        || mm > 59
+        || ss > 60
+    {
         return Err(bad());
     }
-    // Days from 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's days_from_civil).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    let days = crate::calendar::days_from_civil(y, m, d);
     u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).map_err(|_| bad())
 }
 

@@ -1,0 +1,128 @@
+//! The `fixd` command line: definitions only. `main.rs` dispatches.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use alloy_primitives::Address;
+use clap::{Args, Parser, Subcommand};
+
+/// fixd: a node of the maturity-settlement oracle network.
+///
+/// A committee of fixd nodes observes ETH-USD trades around an option's maturity, agrees on one
+/// settlement value, holds it open to bonded disputes, and publishes it to an Ethereum contract.
+#[derive(Debug, Parser)]
+#[command(name = "fixd", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a member's keys, its public member.toml and a starter config.toml in a directory.
+    Init(InitArgs),
+    /// Build a genesis file from the members' member.toml files and the chain settings.
+    Genesis(GenesisArgs),
+    /// Run a node.
+    Run(RunArgs),
+    /// Serve replayed ETH-USD trades in the real response shapes of Coinbase, Kraken, Bitstamp
+    /// and Gemini on one loopback port, for tests and the devnet.
+    ReplayVenues(ReplayArgs),
+    /// Show the public part of a member's keys.
+    Keys(KeysArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to create the keys and config in (created if missing; keys are never overwritten).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The member's name in the genesis, e.g. node-0.
+    #[arg(long)]
+    pub name: String,
+    /// libp2p listen address to advertise in member.toml (repeatable).
+    #[arg(long = "listen", default_value = "/ip4/127.0.0.1/tcp/9000")]
+    pub listen: Vec<String>,
+    /// API listen address written into the starter config.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub api_listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct GenesisArgs {
+    /// A member's member.toml, as written by `fixd init` (repeat once per member, in order).
+    #[arg(long = "member", required = true)]
+    pub members: Vec<PathBuf>,
+    /// Network label.
+    #[arg(long, default_value = "fixd-devnet")]
+    pub network: String,
+    /// Chain id of the chain the SettlementOracle lives on.
+    #[arg(long, default_value_t = 31337)]
+    pub chain_id: u64,
+    /// Address of the SettlementOracle contract.
+    #[arg(long, default_value_t = Address::ZERO)]
+    pub contract: Address,
+    /// Address of the arbitrator of escalated disputes.
+    #[arg(long, default_value_t = Address::ZERO)]
+    pub arbitrator: Address,
+    /// TOML file with protocol parameters ([params] of the genesis); defaults otherwise.
+    #[arg(long)]
+    pub params: Option<PathBuf>,
+    /// Where to write the genesis (.toml or .json).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The node's config file.
+    #[arg(long, env = "FIXD_CONFIG")]
+    pub config: PathBuf,
+    /// Overrides `data_dir`.
+    #[arg(long, env = "FIXD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Overrides `genesis`.
+    #[arg(long, env = "FIXD_GENESIS")]
+    pub genesis: Option<PathBuf>,
+    /// Overrides `keys_dir`.
+    #[arg(long, env = "FIXD_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
+    /// Overrides `api.listen`.
+    #[arg(long, env = "FIXD_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
+    /// Overrides the base URL of every venue (the replay venues serve all four on one address).
+    #[arg(long, env = "FIXD_VENUES_URL")]
+    pub venues_url: Option<String>,
+    /// Log as JSON lines (overrides `log.json`).
+    #[arg(long, env = "FIXD_LOG_JSON")]
+    pub log_json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8900")]
+    pub listen: SocketAddr,
+    /// Replay instant (RFC 3339, UTC) that plays at --wall-start.
+    #[arg(long, default_value = "2025-06-12T15:00:00Z")]
+    pub replay_start: String,
+    /// Unix seconds at which --replay-start plays; default: now.
+    #[arg(long)]
+    pub wall_start: Option<u64>,
+    /// Replay seconds per wall second (60 plays an hour of market in a minute).
+    #[arg(long, default_value_t = 1)]
+    pub speed: u32,
+    /// A fault to start with, as VENUE=FAULT (repeatable); `--help` lists the faults.
+    #[arg(long = "fault", long_help = crate::replay::FAULT_HELP)]
+    pub faults: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// The keys directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,178 @@
+//! Node configuration: one TOML file, overridden by flags and `FIXD_*` environment variables.
+//!
+//! Relative paths in the file are resolved against the file's own directory, so a config can be
+//! moved together with its keys. See `node/config/example.toml` for every field with its default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fixd_proto::types::settlement::MethodologyParams;
+use serde::{Deserialize, Serialize};
+
+use crate::venues::VenuesConfig;
+
+/// The whole node configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the node keeps its sled store and trade archive.
+    pub data_dir: PathBuf,
+    /// The genesis file (TOML or JSON) shared by the committee.
+    pub genesis: PathBuf,
+    /// The directory holding this member's keys (`fixd init` writes it).
+    pub keys_dir: PathBuf,
+    #[serde(default)]
+    pub api: ApiConfig,
+    #[serde(default)]
+    pub observer: ObserverConfig,
+    #[serde(default)]
+    pub venues: VenuesConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Settlements to schedule at start (the admin API schedules more at run time).
+    #[serde(default)]
+    pub settlements: Vec<ScheduledSettlement>,
+}
+
+/// The HTTP API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address the API listens on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Largest request body, bytes. Default 65536.
+    pub max_body_bytes: usize,
+    /// Per-request timeout. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 65_536,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The observation producer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObserverConfig {
+    /// How often the scheduler looks for settlements due. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub tick: Duration,
+}
+
+impl Default for ObserverConfig {
+    fn default() -> Self {
+        ObserverConfig { tick: Duration::from_secs(1) }
+    }
+}
+
+/// Logging.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info` or `fixd_node=debug,info`. `RUST_LOG` overrides it.
+    pub filter: String,
+    /// One JSON object per line instead of text.
+    pub json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { filter: "info".into(), json: false }
+    }
+}
+
+/// A settlement named in the config: index ETH-USD, its maturity and methodology parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledSettlement {
+    /// Maturity, unix seconds UTC.
+    pub maturity: u64,
+    /// Methodology parameters; the CME CF-style defaults when absent.
+    #[serde(default)]
+    pub params: MethodologyParams,
+}
+
+/// Why a config cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}; pass --config with the path `fixd init` printed")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config {path}: settlement with maturity {maturity}: {source}")]
+    Settlement { path: PathBuf, maturity: u64, source: fixd_proto::types::settlement::ParamsError },
+}
+
+impl Config {
+    /// Reads a TOML config. Unknown fields, bad types and bad values are refused with the
+    /// field's name; relative paths are resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let mut config =
+            Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        for s in &config.settlements {
+            s.params.validate().map_err(|source| ConfigError::Settlement {
+                path: path.to_owned(),
+                maturity: s.maturity,
+                source,
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// Parses TOML text, with an error that names the field and line.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        for p in [&mut self.data_dir, &mut self.genesis, &mut self.keys_dir] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.api.listen.port(), 8080);
+        assert!(config.keys_dir.is_absolute());
+        assert_eq!(config.venues.coinbase.base_url, "https://api.exchange.coinbase.com");
+    }
+
+    #[test]
+    fn an_unknown_field_is_named() {
+        let err = Config::parse("data_dir = 'd'\ngenesis = 'g'\nkeys_dir = 'k'\n[api]\nlisten_addr = '1'\n")
+            .unwrap_err();
+        assert!(err.contains("unknown field `listen_addr`"), "{err}");
+        assert!(err.contains("expected one of"), "the error lists the valid fields: {err}");
+    }
+
+    #[test]
+    fn a_bad_value_is_named_with_its_line() {
+        let err =
+            Config::parse("data_dir = 'd'\ngenesis = 'g'\nkeys_dir = 'k'\n[api]\nrequest_timeout = 'soon'\n")
+                .unwrap_err();
+        assert!(err.contains("request_timeout") && err.contains("line 5"), "{err}");
+        let err = Config::parse("genesis = 'g'\nkeys_dir = 'k'\n").unwrap_err();
+        assert!(err.contains("missing field `data_dir`"), "{err}");
+    }
+}

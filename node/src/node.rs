@@ -1,0 +1,160 @@
+//! Starting and stopping a node: load everything, refuse clearly when something is wrong, spawn
+//! the named tasks, and stop them all through one cancellation token.
+//!
+//! ```text
+//!            ┌──────────── CancellationToken ────────────┐
+//!            ▼                                           ▼
+//!   observer task ──(store: one writer)──▶ sled ◀──(reads)── API task (axum)
+//!        │
+//!        └──▶ venue adapters (reqwest, timeouts, retries) ──▶ venues / replay venues
+//! ```
+//!
+//! A task that ends on its own (an error, or a panic) stops the node with a clear message; the
+//! store is flushed on every exit path.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use fixd_proto::types::settlement::{Index, SettlementSpec};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState, NodeInfo};
+use crate::cli::RunArgs;
+use crate::config::Config;
+use crate::keys::Keys;
+use crate::observer::Observer;
+use crate::store::{SledStore, Store};
+use crate::venues::VenueAdapter;
+
+/// Reads the config file and applies flag and environment overrides.
+pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(&args.config)?;
+    if let Some(dir) = &args.data_dir {
+        config.data_dir.clone_from(dir);
+    }
+    if let Some(genesis) = &args.genesis {
+        config.genesis.clone_from(genesis);
+    }
+    if let Some(keys) = &args.keys_dir {
+        config.keys_dir.clone_from(keys);
+    }
+    if let Some(listen) = args.api_listen {
+        config.api.listen = listen;
+    }
+    if let Some(url) = &args.venues_url {
+        config.venues.set_base_url(url);
+    }
+    Ok(config)
+}
+
+/// A running node.
+pub struct NodeHandle {
+    cancel: CancellationToken,
+    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    store: Arc<dyn Store>,
+    api_addr: std::net::SocketAddr,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle").field("api_addr", &self.api_addr).finish_non_exhaustive()
+    }
+}
+
+impl NodeHandle {
+    /// The address the API listens on.
+    pub fn api_addr(&self) -> std::net::SocketAddr {
+        self.api_addr
+    }
+
+    /// Waits until `signal` resolves or a task ends on its own, then stops every task and
+    /// flushes the store. A task that ended on its own is an error.
+    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let failure = tokio::select! {
+            () = signal => None,
+            Some(ended) = self.tasks.join_next() => Some(match ended {
+                Ok((name, Ok(()))) => anyhow::anyhow!("task {name} stopped unexpectedly"),
+                Ok((name, Err(e))) => e.context(format!("task {name} failed")),
+                Err(join) => anyhow::anyhow!("a task panicked: {join}"),
+            }),
+        };
+        self.shutdown().await?;
+        match failure {
+            Some(e) => Err(e.context("the node stopped")),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops every task and flushes the store.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        while let Some(ended) = self.tasks.join_next().await {
+            if let Ok((name, Err(e))) = ended {
+                tracing::warn!(task = name, error = %e, "task ended with an error during shutdown");
+            }
+        }
+        self.store.durable().context("flushing the store on shutdown")?;
+        tracing::info!("stopped; store flushed");
+        Ok(())
+    }
+}
+
+/// Loads keys, genesis and store, checks membership, and starts the tasks.
+pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
+    let keys = Keys::read(&config.keys_dir)?;
+    let genesis = crate::genesis::load(&config.genesis)?;
+    let member_index = crate::genesis::member_index(&genesis, &keys, &config.genesis)?;
+    let network_id = genesis.network_id();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(&config.data_dir.join("store"))?);
+    for s in &config.settlements {
+        store.put_settlement(&SettlementSpec {
+            index: Index::EthUsd,
+            maturity: s.maturity,
+            params: s.params,
+        })?;
+    }
+    store.durable()?;
+
+    let name = genesis.members[member_index].name.clone();
+    tracing::info!(%name, member_index, %network_id, data_dir = %config.data_dir.display(), "starting fixd node");
+
+    let cancel = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+
+    let venues = VenueAdapter::all(&config.venues)?;
+    let observer = Observer {
+        store: store.clone(),
+        venues,
+        key: keys.ed25519.clone(),
+        network_id,
+        tick: config.observer.tick,
+    };
+    let token = cancel.clone();
+    tasks.spawn(async move { ("observer", observer.run(token).await) });
+
+    let info = NodeInfo {
+        name,
+        member_index,
+        network_id,
+        public_key: keys.public_key(),
+        version: env!("CARGO_PKG_VERSION"),
+    };
+    let state = ApiState { store: store.clone(), node: Arc::new(info) };
+    let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);
+    let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} for the API; choose another address with --api-listen",
+            config.api.listen
+        )
+    })?;
+    let api_addr = listener.local_addr()?;
+    tracing::info!(%api_addr, "API listening");
+    let token = cancel.clone();
+    tasks.spawn(async move {
+        let served = axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned()).await;
+        ("api", served.context("the API server failed"))
+    });
+
+    Ok(NodeHandle { cancel, tasks, store, api_addr })
+}

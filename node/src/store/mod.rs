@@ -1,0 +1,98 @@
+//! The node's durable state behind one trait, [`Store`], with a sled backend.
+//!
+//! What is kept, per settlement:
+//! - the settlement spec (`settlements`);
+//! - the raw trades of its window, per venue, as fetched (`trades`), so a dispute can replay them;
+//! - signed observations, this node's and its peers' (`observations`);
+//! - what this node has signed (`signed`): one record per (settlement, kind, round), written
+//!   before the signature leaves the node, so a restarted node never signs two different things.
+//!
+//! Writes are buffered; [`Store::durable`] flushes them to disk and must be called before any
+//! externally visible act (gossiping a signature, answering 202). A schema version key guards
+//! against opening a store written by an incompatible fixd.
+
+mod sled_store;
+
+use alloy_primitives::B256;
+use fixd_proto::signing::Signed;
+use fixd_proto::types::observation::Observation;
+use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
+use fixd_proto::types::venue::{Trade, Venue};
+
+pub use sled_store::SledStore;
+
+/// The schema version this fixd reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What kind of message a signed record is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignedKind {
+    Observation,
+    Proposal,
+    Vote,
+    ReviewVote,
+    FinalReport,
+}
+
+/// The slot a node may sign at most one message for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SigningSlot {
+    pub settlement: SettlementId,
+    pub kind: SignedKind,
+    pub round: u32,
+}
+
+/// Why the store refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store I/O failed at {path}: {source}; check the disk and the permissions of the data directory")]
+    Io { path: String, source: std::io::Error },
+    #[error("store backend error: {0}")]
+    Backend(String),
+    #[error(
+        "store at {path} has schema version {found}, this fixd reads version {expected}; \
+         use a matching fixd or a fresh --data-dir"
+    )]
+    Schema { path: String, found: u32, expected: u32 },
+    #[error("stored record {key} is corrupt: {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error(
+        "refusing to sign a second, different {kind:?} for settlement {settlement} round {round}: \
+         already signed {existing}"
+    )]
+    Equivocation { settlement: SettlementId, kind: SignedKind, round: u32, existing: B256 },
+}
+
+/// The node's durable state. One owner writes it; readers may share it.
+pub trait Store: Send + Sync + 'static {
+    /// Adds or replaces a settlement spec.
+    fn put_settlement(&self, spec: &SettlementSpec) -> Result<(), StoreError>;
+    /// One settlement's spec.
+    fn settlement(&self, id: &SettlementId) -> Result<Option<SettlementSpec>, StoreError>;
+    /// Every settlement, in id order.
+    fn settlements(&self) -> Result<Vec<SettlementSpec>, StoreError>;
+
+    /// Stores the raw trades fetched from one venue for one settlement's window.
+    fn put_trades(&self, id: &SettlementId, venue: Venue, trades: &[Trade]) -> Result<(), StoreError>;
+    /// The archived trades of one venue for one settlement, or `None` if never fetched.
+    fn trades(&self, id: &SettlementId, venue: Venue) -> Result<Option<Vec<Trade>>, StoreError>;
+
+    /// Stores a signed observation (this node's or a peer's), keyed by settlement and signer.
+    fn put_observation(&self, observation: &Signed<Observation>) -> Result<(), StoreError>;
+    /// Every stored observation of a settlement, in signer order.
+    fn observations(&self, id: &SettlementId) -> Result<Vec<Signed<Observation>>, StoreError>;
+
+    /// Records that this node signed the message with hash `hash` in `slot`. Recording the same
+    /// hash again is fine; a different hash is refused with [`StoreError::Equivocation`]. The
+    /// check and the write are one atomic step.
+    fn record_signed(&self, slot: SigningSlot, hash: B256) -> Result<(), StoreError>;
+    /// What this node signed in `slot`, if anything.
+    fn signed(&self, slot: SigningSlot) -> Result<Option<B256>, StoreError>;
+
+    /// Flushes every write so far to disk. Call before any externally visible act.
+    fn durable(&self) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+pub(crate) mod suite;

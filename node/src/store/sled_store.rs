@@ -1,0 +1,231 @@
+//! The sled backend of [`Store`].
+//!
+//! Trees: `meta` (schema version), `settlements` (id → BCS spec), `trades` (id ‖ venue → BCS
+//! trades), `observations` (id ‖ signer → BCS signed observation), `signed` (id ‖ kind ‖ round →
+//! hash). Values are BCS, so a record reads back exactly as written.
+
+use std::path::{Path, PathBuf};
+
+use alloy_primitives::B256;
+use fixd_proto::encoding::{from_bcs, to_bcs};
+use fixd_proto::signing::Signed;
+use fixd_proto::types::observation::Observation;
+use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
+use fixd_proto::types::venue::{Trade, Venue};
+use serde::de::DeserializeOwned;
+
+use super::{SCHEMA_VERSION, SignedKind, SigningSlot, Store, StoreError};
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// A [`Store`] in a sled database directory.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    path: PathBuf,
+    db: sled::Db,
+    settlements: sled::Tree,
+    trades: sled::Tree,
+    observations: sled::Tree,
+    signed: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`, checking its schema version.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(path)
+            .map_err(|source| StoreError::Io { path: path.display().to_string(), source })?;
+        let db = sled::Config::new().path(path).open().map_err(backend)?;
+        let tree = |name: &str| db.open_tree(name).map_err(backend);
+        let store = SledStore {
+            path: path.to_owned(),
+            settlements: tree("settlements")?,
+            trades: tree("trades")?,
+            observations: tree("observations")?,
+            signed: tree("signed")?,
+            db,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let meta = self.db.open_tree("meta").map_err(backend)?;
+        let current = SCHEMA_VERSION.to_le_bytes();
+        match meta.compare_and_swap(SCHEMA_KEY, None as Option<&[u8]>, Some(&current[..])).map_err(backend)? {
+            Ok(()) => {
+                meta.flush().map_err(backend)?;
+                Ok(())
+            }
+            Err(cas) => {
+                let found = cas
+                    .current
+                    .as_deref()
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_le_bytes)
+                    .unwrap_or(0);
+                if found == SCHEMA_VERSION {
+                    Ok(())
+                } else {
+                    Err(StoreError::Schema {
+                        path: self.path.display().to_string(),
+                        found,
+                        expected: SCHEMA_VERSION,
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn backend(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(source) => StoreError::Io { path: "sled".into(), source },
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    from_bcs(bytes).map_err(|e| StoreError::Corrupt { key: hex::encode(key), reason: e.to_string() })
+}
+
+fn venue_key(id: &SettlementId, venue: Venue) -> Vec<u8> {
+    let mut key = id.to_vec();
+    key.push(venue as u8);
+    key
+}
+
+fn slot_key(slot: &SigningSlot) -> Vec<u8> {
+    let mut key = slot.settlement.to_vec();
+    key.push(slot.kind as u8);
+    key.extend_from_slice(&slot.round.to_be_bytes());
+    key
+}
+
+impl Store for SledStore {
+    fn put_settlement(&self, spec: &SettlementSpec) -> Result<(), StoreError> {
+        self.settlements.insert(spec.id().as_slice(), to_bcs(spec)).map_err(backend)?;
+        Ok(())
+    }
+
+    fn settlement(&self, id: &SettlementId) -> Result<Option<SettlementSpec>, StoreError> {
+        match self.settlements.get(id.as_slice()).map_err(backend)? {
+            Some(bytes) => decode(id.as_slice(), &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn settlements(&self) -> Result<Vec<SettlementSpec>, StoreError> {
+        self.settlements
+            .iter()
+            .map(|entry| {
+                let (key, bytes) = entry.map_err(backend)?;
+                decode(&key, &bytes)
+            })
+            .collect()
+    }
+
+    fn put_trades(&self, id: &SettlementId, venue: Venue, trades: &[Trade]) -> Result<(), StoreError> {
+        self.trades.insert(venue_key(id, venue), to_bcs(trades)).map_err(backend)?;
+        Ok(())
+    }
+
+    fn trades(&self, id: &SettlementId, venue: Venue) -> Result<Option<Vec<Trade>>, StoreError> {
+        let key = venue_key(id, venue);
+        match self.trades.get(&key).map_err(backend)? {
+            Some(bytes) => decode(&key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn put_observation(&self, observation: &Signed<Observation>) -> Result<(), StoreError> {
+        let mut key = observation.payload.settlement_id.to_vec();
+        key.extend_from_slice(observation.signer.0.as_slice());
+        self.observations.insert(key, to_bcs(observation)).map_err(backend)?;
+        Ok(())
+    }
+
+    fn observations(&self, id: &SettlementId) -> Result<Vec<Signed<Observation>>, StoreError> {
+        self.observations
+            .scan_prefix(id.as_slice())
+            .map(|entry| {
+                let (key, bytes) = entry.map_err(backend)?;
+                decode(&key, &bytes)
+            })
+            .collect()
+    }
+
+    fn record_signed(&self, slot: SigningSlot, hash: B256) -> Result<(), StoreError> {
+        let key = slot_key(&slot);
+        let cas = self
+            .signed
+            .compare_and_swap(&key, None as Option<&[u8]>, Some(hash.as_slice()))
+            .map_err(backend)?;
+        match cas {
+            Ok(()) => Ok(()),
+            Err(existing) => {
+                let existing = existing.current.map(|b| B256::from_slice(&b)).unwrap_or_default();
+                if existing == hash {
+                    Ok(())
+                } else {
+                    Err(StoreError::Equivocation {
+                        settlement: slot.settlement,
+                        kind: slot.kind,
+                        round: slot.round,
+                        existing,
+                    })
+                }
+            }
+        }
+    }
+
+    fn signed(&self, slot: SigningSlot) -> Result<Option<B256>, StoreError> {
+        let key = slot_key(&slot);
+        match self.signed.get(&key).map_err(backend)? {
+            Some(bytes) if bytes.len() == 32 => Ok(Some(B256::from_slice(&bytes))),
+            Some(bytes) => Err(StoreError::Corrupt {
+                key: hex::encode(&key),
+                reason: format!("signed-hash record has {} bytes, expected 32", bytes.len()),
+            }),
+            None => Ok(None),
+        }
+    }
+
+    fn durable(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+}
+
+impl SignedKind {
+    /// All kinds, for tests and listings.
+    pub const ALL: [SignedKind; 5] = [
+        SignedKind::Observation,
+        SignedKind::Proposal,
+        SignedKind::Vote,
+        SignedKind::ReviewVote,
+        SignedKind::FinalReport,
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sled_passes_the_store_suite() {
+        crate::store::suite::run(|path| SledStore::open(path).unwrap());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let meta = store.db.open_tree("meta").unwrap();
+            meta.insert(SCHEMA_KEY, &2u32.to_le_bytes()).unwrap();
+            store.durable().unwrap();
+        }
+        let err = SledStore::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("schema version 2") && err.contains("fresh --data-dir"), "{err}");
+    }
+}

@@ -1,0 +1,131 @@
+//! One test suite that every [`Store`] backend must pass. Each case opens the store in a fresh
+//! directory through `open`, and the restart cases drop it and open the same directory again.
+
+use std::path::Path;
+
+use alloy_primitives::B256;
+use ed25519_dalek::SigningKey;
+use fixd_proto::signing::Signed;
+use fixd_proto::types::observation::{Computation, NoValueReason, NodeValue, Observation};
+use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
+use fixd_proto::types::venue::{Trade, Venue};
+use fixd_proto::value::Wad;
+
+use super::{SignedKind, SigningSlot, Store, StoreError};
+
+fn spec(maturity: u64) -> SettlementSpec {
+    SettlementSpec { index: Index::EthUsd, maturity, params: MethodologyParams::default() }
+}
+
+fn trade(id: u32) -> Trade {
+    Trade {
+        venue: Venue::Kraken,
+        id: id.to_string(),
+        time_ms: 1_749_743_000_000 + u64::from(id),
+        price: Wad::parse("2601.5").unwrap(),
+        size: Wad::parse("0.25").unwrap(),
+    }
+}
+
+fn observation(spec: &SettlementSpec, signer: u8) -> Signed<Observation> {
+    let payload = Observation {
+        settlement_id: spec.id(),
+        observed_at: spec.observe_at(),
+        computation: Computation {
+            partitions: vec![None; 12],
+            venues: vec![],
+            value: NodeValue::NoValue(NoValueReason::NoVenues),
+        },
+        trade_digest: B256::repeat_byte(signer),
+    };
+    Signed::sign(&SigningKey::from_bytes(&[signer; 32]), &B256::ZERO, payload)
+}
+
+/// Runs every case against the backend `open` builds.
+pub(crate) fn run<S: Store>(open: impl Fn(&Path) -> S) {
+    settlements_round_trip(&open);
+    trades_round_trip_per_venue(&open);
+    observations_are_per_signer(&open);
+    signing_slots_refuse_a_second_message(&open);
+    everything_survives_a_restart(&open);
+}
+
+fn settlements_round_trip<S: Store>(open: &impl Fn(&Path) -> S) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.settlements().unwrap(), vec![]);
+    let (a, b) = (spec(1_749_744_000), spec(1_749_747_600));
+    store.put_settlement(&a).unwrap();
+    store.put_settlement(&b).unwrap();
+    store.put_settlement(&a).unwrap();
+    assert_eq!(store.settlement(&a.id()).unwrap(), Some(a.clone()));
+    assert_eq!(store.settlement(&B256::ZERO).unwrap(), None);
+    let mut all = store.settlements().unwrap();
+    all.sort_by_key(|s| s.maturity);
+    assert_eq!(all, vec![a, b]);
+}
+
+fn trades_round_trip_per_venue<S: Store>(open: &impl Fn(&Path) -> S) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = spec(1).id();
+    assert_eq!(store.trades(&id, Venue::Kraken).unwrap(), None);
+    store.put_trades(&id, Venue::Kraken, &[trade(1), trade(2)]).unwrap();
+    store.put_trades(&id, Venue::Gemini, &[]).unwrap();
+    assert_eq!(store.trades(&id, Venue::Kraken).unwrap(), Some(vec![trade(1), trade(2)]));
+    assert_eq!(store.trades(&id, Venue::Gemini).unwrap(), Some(vec![]));
+    assert_eq!(store.trades(&id, Venue::Coinbase).unwrap(), None);
+    assert_eq!(store.trades(&spec(2).id(), Venue::Kraken).unwrap(), None);
+}
+
+fn observations_are_per_signer<S: Store>(open: &impl Fn(&Path) -> S) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (s1, s2) = (spec(1), spec(2));
+    store.put_observation(&observation(&s1, 1)).unwrap();
+    store.put_observation(&observation(&s1, 2)).unwrap();
+    store.put_observation(&observation(&s1, 1)).unwrap();
+    store.put_observation(&observation(&s2, 1)).unwrap();
+    let got = store.observations(&s1.id()).unwrap();
+    assert_eq!(got.len(), 2);
+    assert!(got.contains(&observation(&s1, 1)) && got.contains(&observation(&s1, 2)));
+    assert_eq!(store.observations(&s2.id()).unwrap(), vec![observation(&s2, 1)]);
+}
+
+fn signing_slots_refuse_a_second_message<S: Store>(open: &impl Fn(&Path) -> S) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = spec(1).id();
+    for kind in SignedKind::ALL {
+        let slot = SigningSlot { settlement: id, kind, round: 3 };
+        assert_eq!(store.signed(slot).unwrap(), None);
+        store.record_signed(slot, B256::repeat_byte(1)).unwrap();
+        store.record_signed(slot, B256::repeat_byte(1)).unwrap();
+        let err = store.record_signed(slot, B256::repeat_byte(2)).unwrap_err();
+        assert!(matches!(err, StoreError::Equivocation { existing, .. } if existing == B256::repeat_byte(1)));
+        assert_eq!(store.signed(slot).unwrap(), Some(B256::repeat_byte(1)));
+        // Another round is another slot.
+        let next = SigningSlot { round: 4, ..slot };
+        store.record_signed(next, B256::repeat_byte(2)).unwrap();
+    }
+}
+
+fn everything_survives_a_restart<S: Store>(open: &impl Fn(&Path) -> S) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec(7);
+    let slot = SigningSlot { settlement: s.id(), kind: SignedKind::Observation, round: 0 };
+    {
+        let store = open(dir.path());
+        store.put_settlement(&s).unwrap();
+        store.put_trades(&s.id(), Venue::Bitstamp, &[trade(9)]).unwrap();
+        store.put_observation(&observation(&s, 3)).unwrap();
+        store.record_signed(slot, B256::repeat_byte(9)).unwrap();
+        store.durable().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.settlement(&s.id()).unwrap(), Some(s.clone()));
+    assert_eq!(store.trades(&s.id(), Venue::Bitstamp).unwrap(), Some(vec![trade(9)]));
+    assert_eq!(store.observations(&s.id()).unwrap(), vec![observation(&s, 3)]);
+    assert_eq!(store.signed(slot).unwrap(), Some(B256::repeat_byte(9)));
+    assert!(store.record_signed(slot, B256::repeat_byte(8)).is_err(), "the slot stays taken after a restart");
+}

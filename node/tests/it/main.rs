@@ -1,0 +1,4 @@
+//! fixd-node integration tests: real `fixd` processes on loopback.
+
+mod harness;
+mod observation;
