@@ -1,4 +1,19 @@
-//! fixd-node (overview written once the crate is complete).
+//! # fixd-node
+//!
+//! The `fixd` daemon and CLI. The pure rules live in `fixd-proto` (methodology, signatures) and
+//! `fixd-dispute` (challenge windows and bonds); this crate carries events in and actions out:
+//! keys and config on disk, the sled store, venue adapters over HTTP, the replay venues, the
+//! observation producer and the HTTP API.
+//!
+//! ```text
+//!   venues (HTTP) ──▶ venues::VenueAdapter ──▶ observer ──sign──▶ store (sled) ──▶ api (axum)
+//!        ▲                                        │                   ▲
+//!   replay::ReplayServer (tests, devnet)          └── methodology ────┘ (fixd-proto)
+//! ```
+//!
+//! Modules: [`cli`] and [`commands`] (the command line), [`node`] (start, tasks, shutdown),
+//! [`config`], [`keys`], [`genesis`], [`store`], [`venues`], [`replay`], [`observer`], [`api`],
+//! [`clock`], [`logging`].
 
 pub mod api;
 pub mod cli;

@@ -1,4 +1,5 @@
 //! fixd-node integration tests: real `fixd` processes on loopback.
 
+mod cli;
 mod harness;
 mod observation;

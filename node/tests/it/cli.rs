@@ -1,0 +1,82 @@
+//! The command line as a user meets it: help text, and refusals that name the problem and the fix.
+
+use crate::harness::{build_genesis, fixd, init_member};
+
+fn run(args: &[&str]) -> (bool, String, String) {
+    let out = fixd().args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn help_lists_every_command_and_each_command_explains_itself() {
+    let (ok, out, _) = run(&["--help"]);
+    assert!(ok);
+    for command in ["init", "genesis", "run", "replay-venues", "keys"] {
+        assert!(out.contains(command), "`fixd --help` lists {command}:\n{out}");
+    }
+    for (command, flags) in [
+        ("init", &["--dir", "--name"][..]),
+        ("genesis", &["--member", "--out", "--chain-id"]),
+        ("run", &["--config", "FIXD_CONFIG", "--venues-url"]),
+        ("replay-venues", &["--speed", "--fault", "crash:PCT:FROM:TO"]),
+        ("keys", &["--dir", "--json"]),
+    ] {
+        let (ok, out, err) = run(&[command, "--help"]);
+        assert!(ok, "{command} --help: {err}");
+        for flag in flags {
+            assert!(out.contains(flag), "`fixd {command} --help` explains {flag}:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn a_bad_config_names_the_field_and_a_missing_one_names_the_flag() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("config.toml");
+    std::fs::write(&config, "data_dir = 'd'\ngenesis = 'g'\nkeys_dir = 'k'\n[api]\nlisten_on = '127.0.0.1:1'\n").unwrap();
+    let (ok, _, err) = run(&["run", "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("unknown field `listen_on`") && err.contains("expected one of"), "{err}");
+
+    std::fs::write(&config, "data_dir = 'd'\ngenesis = 'g'\nkeys_dir = 'k'\n[api]\nlisten = 'localhost'\n").unwrap();
+    let (ok, _, err) = run(&["run", "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("listen") && err.contains("line 5"), "{err}");
+
+    let (ok, _, err) = run(&["run", "--config", "/nonexistent/fixd.toml"]);
+    assert!(!ok);
+    assert!(err.contains("cannot read config") && err.contains("--config"), "{err}");
+}
+
+#[test]
+fn a_node_whose_keys_are_not_in_the_genesis_refuses_to_start() {
+    let root = tempfile::tempdir().unwrap();
+    let member = init_member(root.path(), "node-0");
+    let stranger = init_member(root.path(), "stranger");
+    let genesis = build_genesis(root.path(), std::slice::from_ref(&member));
+    let config = stranger.dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = 'data'\ngenesis = {genesis:?}\nkeys_dir = '.'\n[api]\nlisten = '127.0.0.1:0'\n"),
+    )
+    .unwrap();
+    let (ok, _, err) = run(&["run", "--config", config.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("not in the genesis") && err.contains("member.toml"), "{err}");
+}
+
+#[test]
+fn init_then_keys_show_the_same_member() {
+    let root = tempfile::tempdir().unwrap();
+    let member = init_member(root.path(), "node-7");
+    let (ok, out, err) = run(&["keys", "--dir", member.dir.to_str().unwrap(), "--json"]);
+    assert!(ok, "{err}");
+    let keys: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let public = std::fs::read_to_string(member.dir.join("member.toml")).unwrap();
+    assert!(public.contains(keys["ed25519"].as_str().unwrap()), "{public}");
+    assert!(public.contains("node-7"));
+    // init never overwrites a key.
+    let (ok, _, err) = run(&["init", "--dir", member.dir.to_str().unwrap(), "--name", "node-7"]);
+    assert!(!ok);
+    assert!(err.contains("refusing to overwrite"), "{err}");
+}
