@@ -4,7 +4,11 @@ use crate::harness::{build_genesis, fixd, init_member};
 
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = fixd().args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
@@ -33,12 +37,17 @@ fn help_lists_every_command_and_each_command_explains_itself() {
 fn a_bad_config_names_the_field_and_a_missing_one_names_the_flag() {
     let root = tempfile::tempdir().unwrap();
     let config = root.path().join("config.toml");
-    std::fs::write(&config, "data_dir = 'd'\ngenesis = 'g'\nkeys_dir = 'k'\n[api]\nlisten_on = '127.0.0.1:1'\n").unwrap();
+    std::fs::write(
+        &config,
+        "data_dir = 'd'\ngenesis = 'g'\nkeys_dir = 'k'\n[api]\nlisten_on = '127.0.0.1:1'\n",
+    )
+    .unwrap();
     let (ok, _, err) = run(&["run", "--config", config.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("unknown field `listen_on`") && err.contains("expected one of"), "{err}");
 
-    std::fs::write(&config, "data_dir = 'd'\ngenesis = 'g'\nkeys_dir = 'k'\n[api]\nlisten = 'localhost'\n").unwrap();
+    std::fs::write(&config, "data_dir = 'd'\ngenesis = 'g'\nkeys_dir = 'k'\n[api]\nlisten = 'localhost'\n")
+        .unwrap();
     let (ok, _, err) = run(&["run", "--config", config.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("listen") && err.contains("line 5"), "{err}");
