@@ -46,6 +46,9 @@ pub struct ApiConfig {
     /// Per-request timeout. Default `10s`.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Bearer token for admin routes (scheduling). Without one, admin routes are served only
+    /// when `listen` is a loopback address. Default: none.
+    pub admin_token: Option<String>,
 }
 
 impl Default for ApiConfig {
@@ -54,6 +57,7 @@ impl Default for ApiConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: 65_536,
             request_timeout: Duration::from_secs(10),
+            admin_token: None,
         }
     }
 }

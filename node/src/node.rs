@@ -19,9 +19,10 @@ use fixd_proto::types::settlement::{Index, SettlementSpec};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, ApiState, NodeInfo};
+use crate::api::{self, AdminPolicy, ApiState, NodeInfo};
 use crate::cli::RunArgs;
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::keys::Keys;
 use crate::observer::Observer;
 use crate::store::{SledStore, Store};
@@ -122,13 +123,15 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
     let cancel = CancellationToken::new();
     let mut tasks = JoinSet::new();
 
+    let events = EventBus::default();
     let venues = VenueAdapter::all(&config.venues)?;
     let observer = Observer {
         store: store.clone(),
-        venues,
+        venues: venues.clone(),
         key: keys.ed25519.clone(),
         network_id,
         tick: config.observer.tick,
+        events: events.clone(),
     };
     let token = cancel.clone();
     tasks.spawn(async move { ("observer", observer.run(token).await) });
@@ -140,7 +143,14 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         public_key: keys.public_key(),
         version: env!("CARGO_PKG_VERSION"),
     };
-    let state = ApiState { store: store.clone(), node: Arc::new(info) };
+    let state = ApiState {
+        store: store.clone(),
+        node: Arc::new(info),
+        genesis: Arc::new(genesis),
+        venues,
+        events,
+        admin: AdminPolicy::new(config.api.listen, config.api.admin_token.clone()),
+    };
     let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {
         format!(

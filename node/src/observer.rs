@@ -39,6 +39,7 @@ pub struct Observer {
     pub key: SigningKey,
     pub network_id: B256,
     pub tick: Duration,
+    pub events: crate::events::EventBus,
 }
 
 impl std::fmt::Debug for Observer {
@@ -135,6 +136,12 @@ impl Observer {
         self.store.durable()?;
         let value = &signed.payload.computation.value;
         tracing::info!(settlement = %id, hash = %signed.hash(), ?value, "observation stored");
+        self.events.publish(crate::events::NodeEvent {
+            settlement_id: id,
+            kind: "observed",
+            at: crate::clock::now(),
+            detail: serde_json::json!({ "hash": signed.hash(), "value": value }),
+        });
         Ok(Some(signed))
     }
 }

@@ -1,6 +1,7 @@
 //! JSON errors.
 
 use axum::Json;
+use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -16,19 +17,47 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into() }
+    }
+
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, code, message: message.into() }
+        Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::NOT_FOUND, code, message: message.into() }
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// A body that is not the JSON the route takes: 413 when too large, else 400 or 415.
+    pub fn from_json(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "not_json",
+            _ => "bad_json",
+        };
+        let status = if status.is_client_error() { status } else { StatusCode::BAD_REQUEST };
+        Self::new(status, code, rejection.body_text())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failed while serving the API");
-        ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, code: "store_failed", message: e.to_string() }
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "store_failed", e.to_string())
     }
 }
 
@@ -43,9 +72,9 @@ pub async fn not_found(uri: axum::http::Uri) -> ApiError {
 }
 
 pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
-    ApiError {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        code: "method_not_allowed",
-        message: format!("{method} is not allowed on {uri}"),
-    }
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {uri}"),
+    )
 }

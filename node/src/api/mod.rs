@@ -1,35 +1,83 @@
-//! The HTTP API, `/v1`, JSON. Reads are public.
+//! The HTTP API, `/v1`, JSON. Reads are public; scheduling is an admin act.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /v1/health` | liveness and this node's identity |
+//! | `GET /v1/status` | committee, venue health, peers |
+//! | `GET /v1/settlements?status=` | every settlement, optionally filtered by status |
+//! | `POST /v1/settlements` | schedule a settlement (admin) |
+//! | `GET /v1/settlements/{id}` | one settlement: spec, status, timings, observations, signed records |
+//! | `GET /v1/events` | server-sent events, one per state change |
+//! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of all of the above |
 //!
 //! Every error is a JSON body `{"error": CODE, "message": TEXT}` with a 4xx status for bad
-//! input; a 5xx means the node itself failed (its store), never the request.
+//! input: malformed ids, unknown settlements, bad JSON, oversized bodies (413), wrong methods
+//! (405), unknown routes (404). A 5xx means the node itself failed (its store), never the request.
+//!
+//! Admin routes need `Authorization: Bearer <api.admin_token>` when a token is configured;
+//! without one they are served only when the API listens on a loopback address.
 
 mod error;
+mod events;
+mod openapi;
 mod settlements;
+mod status;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::B256;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
+use fixd_proto::types::genesis::Genesis;
 use serde::Serialize;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 
+use crate::events::EventBus;
 use crate::store::Store;
+use crate::venues::VenueAdapter;
 
 /// What the API reads from.
 #[derive(Clone)]
 pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub node: Arc<NodeInfo>,
+    pub genesis: Arc<Genesis>,
+    pub venues: Vec<VenueAdapter>,
+    pub events: EventBus,
+    pub admin: AdminPolicy,
 }
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiState").field("node", &self.node).finish_non_exhaustive()
+    }
+}
+
+/// Who may use admin routes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdminPolicy {
+    /// Requests must carry `Authorization: Bearer <token>`.
+    Token(String),
+    /// No token configured and the API is on loopback: local callers are trusted.
+    Loopback,
+    /// No token and a public bind: admin routes are refused.
+    Closed,
+}
+
+impl AdminPolicy {
+    /// The policy for a listen address and an optional token.
+    pub fn new(listen: std::net::SocketAddr, token: Option<String>) -> Self {
+        match token {
+            Some(token) => AdminPolicy::Token(token),
+            None if listen.ip().is_loopback() => AdminPolicy::Loopback,
+            None => AdminPolicy::Closed,
+        }
     }
 }
 
@@ -47,11 +95,14 @@ pub struct NodeInfo {
 pub fn router(state: ApiState, max_body_bytes: usize, timeout: Duration) -> Router {
     Router::new()
         .route("/v1/health", get(health))
-        .route("/v1/settlements", get(settlements::list))
+        .route("/v1/status", get(status::status))
+        .route("/v1/settlements", get(settlements::list).post(settlements::schedule))
         .route("/v1/settlements/{id}", get(settlements::show))
+        .route("/v1/events", get(events::stream))
+        .route("/v1/openapi.json", get(openapi::document))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
 }

@@ -1,23 +1,49 @@
-//! `/v1/settlements`: what this node knows of each settlement.
+//! `/v1/settlements`: what this node knows of each settlement, and scheduling.
 
 use alloy_primitives::B256;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use fixd_proto::signing::Signed;
 use fixd_proto::types::observation::Observation;
-use fixd_proto::types::settlement::SettlementSpec;
-use serde::Serialize;
+use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
+use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiState};
+use super::{AdminPolicy, ApiError, ApiState};
+use crate::events::NodeEvent;
 use crate::store::{SignedKind, SigningSlot};
+
+/// Where a settlement is, as this node sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Known; its observation is not yet due or not yet made.
+    Scheduled,
+    /// This node has signed and stored its observation.
+    Observed,
+}
+
+impl Status {
+    const ALL: [Status; 2] = [Status::Scheduled, Status::Observed];
+
+    fn name(self) -> &'static str {
+        match self {
+            Status::Scheduled => "scheduled",
+            Status::Observed => "observed",
+        }
+    }
+}
 
 /// One settlement as this node sees it.
 #[derive(Debug, Serialize)]
 pub struct SettlementView {
     pub id: B256,
     pub spec: SettlementSpec,
-    pub status: &'static str,
-    /// Unix seconds at which nodes compute their observations.
+    pub status: Status,
+    /// Unix seconds: the window `(window_start, maturity]` and when nodes observe it.
+    pub window_start: u64,
+    pub maturity: u64,
     pub observe_at: u64,
     /// This node's signed observation, once made.
     pub observation: Option<Signed<Observation>>,
@@ -38,41 +64,126 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     let id = spec.id();
     let observations = state.store.observations(&id)?;
     let slot = SigningSlot { settlement: id, kind: SignedKind::Observation, round: 0 };
-    let signed_hash = state.store.signed(slot)?;
+    let signed =
+        state.store.signed(slot)?.map(|hash| SignedRecord { kind: slot.kind, round: slot.round, hash });
     let own = observations.iter().find(|o| o.signer == state.node.public_key).cloned();
-    let signed = signed_hash
-        .map(|hash| SignedRecord { kind: slot.kind, round: slot.round, hash })
-        .into_iter()
-        .collect();
-    let status = if own.is_some() { "observed" } else { "scheduled" };
+    let status = if own.is_some() { Status::Observed } else { Status::Scheduled };
     Ok(SettlementView {
         id,
+        status,
+        window_start: spec.window_start(),
+        maturity: spec.maturity,
         observe_at: spec.observe_at(),
         spec,
-        status,
         observation: own,
         observations,
-        signed,
+        signed: signed.into_iter().collect(),
     })
 }
 
-pub async fn list(State(state): State<ApiState>) -> Result<Json<Vec<SettlementView>>, ApiError> {
-    let specs = state.store.settlements()?;
-    specs.into_iter().map(|s| view(&state, s)).collect::<Result<Vec<_>, _>>().map(Json)
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    status: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<ApiState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<SettlementView>>, ApiError> {
+    let wanted = match query.status.as_deref() {
+        None => None,
+        Some(name) => Some(Status::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
+            let valid: Vec<_> = Status::ALL.iter().map(|s| s.name()).collect();
+            ApiError::bad_request("bad_status", format!("unknown status {name:?}; use one of {valid:?}"))
+        })?),
+    };
+    let mut views = Vec::new();
+    for spec in state.store.settlements()? {
+        let v = view(&state, spec)?;
+        if wanted.is_none_or(|w| w == v.status) {
+            views.push(v);
+        }
+    }
+    views.sort_by_key(|v| (v.maturity, v.id));
+    Ok(Json(views))
+}
+
+/// Parses a settlement id path segment.
+pub fn parse_id(id: &str) -> Result<B256, ApiError> {
+    let hex = id.strip_prefix("0x").unwrap_or(id);
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request(
+            "bad_settlement_id",
+            format!("{id:?} is not a settlement id: expected 0x and 64 hex digits"),
+        ));
+    }
+    Ok(hex.parse().expect("64 hex digits parse"))
 }
 
 pub async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<SettlementView>, ApiError> {
-    let id: B256 = id.parse().map_err(|_| {
-        ApiError::bad_request(
-            "bad_settlement_id",
-            format!("{id:?} is not a settlement id: expected 0x and 64 hex digits"),
-        )
-    })?;
+    let id = parse_id(&id)?;
     let spec = state.store.settlement(&id)?.ok_or_else(|| {
         ApiError::not_found("unknown_settlement", format!("this node has no settlement {id}"))
     })?;
     Ok(Json(view(&state, spec)?))
+}
+
+/// The body of `POST /v1/settlements`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// Unix seconds UTC.
+    pub maturity: u64,
+    /// Defaults to the CME CF-style parameters.
+    #[serde(default)]
+    pub params: MethodologyParams,
+}
+
+fn authorise(policy: &AdminPolicy, headers: &HeaderMap) -> Result<(), ApiError> {
+    match policy {
+        AdminPolicy::Loopback => Ok(()),
+        AdminPolicy::Closed => Err(ApiError::forbidden(
+            "admin_closed",
+            "admin routes are closed: the API listens on a public address without api.admin_token; \
+             set a token or bind the API to 127.0.0.1",
+        )),
+        AdminPolicy::Token(token) => {
+            let given = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            if given == Some(token.as_str()) {
+                Ok(())
+            } else {
+                Err(ApiError::unauthorized("admin_token", "send Authorization: Bearer <api.admin_token>"))
+            }
+        }
+    }
+}
+
+pub async fn schedule(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<Json<ScheduleRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<SettlementView>), ApiError> {
+    authorise(&state.admin, &headers)?;
+    let Json(request) = body.map_err(ApiError::from_json)?;
+    request.params.validate().map_err(|e| ApiError::unprocessable("bad_params", e.to_string()))?;
+    let spec = SettlementSpec { index: Index::EthUsd, maturity: request.maturity, params: request.params };
+    let known = state.store.settlement(&spec.id())?.is_some();
+    if !known {
+        state.store.put_settlement(&spec)?;
+        state.store.durable()?;
+        state.events.publish(NodeEvent {
+            settlement_id: spec.id(),
+            kind: "scheduled",
+            at: crate::clock::now(),
+            detail: serde_json::json!({ "maturity": spec.maturity }),
+        });
+    }
+    let status = if known { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(view(&state, spec)?)))
 }

@@ -1,0 +1,225 @@
+//! The API over real HTTP on loopback, with a sled store in a temporary directory: every route,
+//! and every kind of bad input answered 4xx with a JSON error while the node goes on serving.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::Address;
+use fixd_proto::types::genesis::{Genesis, ProtocolParams};
+use serde_json::{Value, json};
+
+use super::{AdminPolicy, ApiState, NodeInfo, router};
+use crate::events::EventBus;
+use crate::keys::Keys;
+use crate::store::{SledStore, Store};
+
+struct Api {
+    url: String,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve(admin: AdminPolicy) -> Api {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+    let keys = Keys::generate().unwrap();
+    let genesis = Genesis {
+        network: "api-test".into(),
+        chain_id: 31337,
+        contract: Address::ZERO,
+        arbitrator: Address::ZERO,
+        members: vec![keys.member("node-0", vec![])],
+        params: ProtocolParams::default(),
+    };
+    let node = NodeInfo {
+        name: "node-0".into(),
+        member_index: 0,
+        network_id: genesis.network_id(),
+        public_key: keys.public_key(),
+        version: "test",
+    };
+    let state = ApiState {
+        store,
+        node: Arc::new(node),
+        genesis: Arc::new(genesis),
+        venues: vec![],
+        events: EventBus::default(),
+        admin,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(state, 4096, Duration::from_secs(5));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Api { url, client: reqwest::Client::new(), _dir: dir }
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.client.get(format!("{}{path}", self.url)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: impl Into<reqwest::Body>, token: Option<&str>) -> (u16, Value) {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let r = request.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The node still answers after whatever came before.
+    async fn still_serving(&self) {
+        assert_eq!(self.get("/v1/health").await.0, 200);
+    }
+}
+
+fn is_error(body: &Value, code: &str) -> bool {
+    body["error"] == code && body["message"].as_str().is_some_and(|m| !m.is_empty())
+}
+
+fn short_params() -> Value {
+    json!({ "window_secs": 60, "partitions": 12, "grace_secs": 5, "min_venues": 3, "min_partitions": 9,
+            "max_venue_deviation_bp": 500 })
+}
+
+#[tokio::test]
+async fn scheduling_listing_filtering_and_showing() {
+    let api = serve(AdminPolicy::Loopback).await;
+    let (status, created) = api
+        .post(
+            "/v1/settlements",
+            json!({ "maturity": 4_000_000_000u64, "params": short_params() }).to_string(),
+            None,
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["status"], "scheduled");
+    assert_eq!(created["observe_at"], 4_000_000_005u64);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (again, _) = api
+        .post(
+            "/v1/settlements",
+            json!({ "maturity": 4_000_000_000u64, "params": short_params() }).to_string(),
+            None,
+        )
+        .await;
+    assert_eq!(again, 200, "scheduling twice is a no-op");
+    api.post("/v1/settlements", json!({ "maturity": 3_000_000_000u64 }).to_string(), None).await;
+
+    let (status, all) = api.get("/v1/settlements").await;
+    assert_eq!(status, 200);
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    assert_eq!(all[0]["maturity"], 3_000_000_000u64, "listed by maturity");
+    let (_, scheduled) = api.get("/v1/settlements?status=scheduled").await;
+    assert_eq!(scheduled.as_array().unwrap().len(), 2);
+    let (_, observed) = api.get("/v1/settlements?status=observed").await;
+    assert_eq!(observed, json!([]));
+    let (status, one) = api.get(&format!("/v1/settlements/{id}")).await;
+    assert_eq!((status, one["id"].as_str()), (200, Some(id.as_str())));
+    let (status, health) = api.get("/v1/health").await;
+    assert_eq!((status, &health["node"]["name"]), (200, &json!("node-0")));
+    let (status, info) = api.get("/v1/status").await;
+    assert_eq!((status, &info["committee"]["q"]), (200, &json!(1)));
+    let (status, doc) = api.get("/v1/openapi.json").await;
+    assert_eq!((status, &doc["openapi"]), (200, &json!("3.1.0")));
+}
+
+#[tokio::test]
+async fn bad_input_is_a_json_4xx_and_nothing_is_lost() {
+    let api = serve(AdminPolicy::Loopback).await;
+    let (status, created) =
+        api.post("/v1/settlements", json!({ "maturity": 4_000_000_000u64 }).to_string(), None).await;
+    assert_eq!(status, 201);
+
+    for (path, status, code) in [
+        ("/v1/settlements/0x1234", 400, "bad_settlement_id"),
+        ("/v1/settlements/not-hex", 400, "bad_settlement_id"),
+        (
+            "/v1/settlements/0xzz00000000000000000000000000000000000000000000000000000000000000",
+            400,
+            "bad_settlement_id",
+        ),
+        (
+            "/v1/settlements/0x0000000000000000000000000000000000000000000000000000000000000000",
+            404,
+            "unknown_settlement",
+        ),
+        ("/v1/settlements?status=final", 400, "bad_status"),
+        ("/v1/nowhere", 404, "no_such_route"),
+    ] {
+        let (got, body) = api.get(path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(is_error(&body, code), "{path}: {body}");
+    }
+    for (body, status, code) in [
+        ("{not json".to_owned(), 400, "bad_json"),
+        (json!({ "maturity": "soon" }).to_string(), 422, "bad_json"),
+        (json!({ "maturity": 1, "extra": true }).to_string(), 422, "bad_json"),
+        (json!({ "maturity": 1, "params": { "partitions": 0 } }).to_string(), 422, "bad_json"),
+        (json!({ "maturity": 1, "params": { "window_secs": 61, "partitions": 12, "grace_secs": 5, "min_venues": 3,
+                 "min_partitions": 9, "max_venue_deviation_bp": 500 } }).to_string(), 422, "bad_params"),
+        ("x".repeat(10_000), 413, "body_too_large"),
+    ] {
+        let (got, reply) = api.post("/v1/settlements", body.clone(), None).await;
+        assert_eq!(got, status, "{}: {reply}", &body[..body.len().min(60)]);
+        assert!(is_error(&reply, code), "{reply}");
+    }
+    let r = api.client.delete(format!("{}/v1/settlements", api.url)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    assert!(is_error(&r.json().await.unwrap(), "method_not_allowed"));
+    let r = api.client.post(format!("{}/v1/settlements", api.url)).body("{}").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 415, "a body without a JSON content type");
+
+    api.still_serving().await;
+    let (_, all) = api.get("/v1/settlements").await;
+    assert_eq!(all.as_array().unwrap().len(), 1, "nothing stored was lost and nothing bad was stored");
+    assert_eq!(all[0]["id"], created["id"]);
+}
+
+#[tokio::test]
+async fn admin_routes_need_the_token_or_a_loopback_bind() {
+    let api = serve(AdminPolicy::Token("s3cret".into())).await;
+    let body = json!({ "maturity": 4_000_000_000u64 }).to_string();
+    let (status, reply) = api.post("/v1/settlements", body.clone(), None).await;
+    assert_eq!(status, 401);
+    assert!(is_error(&reply, "admin_token"));
+    let (status, _) = api.post("/v1/settlements", body.clone(), Some("wrong")).await;
+    assert_eq!(status, 401);
+    let (status, _) = api.post("/v1/settlements", body.clone(), Some("s3cret")).await;
+    assert_eq!(status, 201);
+
+    let closed = serve(AdminPolicy::Closed).await;
+    let (status, reply) = closed.post("/v1/settlements", body, None).await;
+    assert_eq!(status, 403);
+    assert!(is_error(&reply, "admin_closed"));
+    assert_eq!(AdminPolicy::new("0.0.0.0:80".parse().unwrap(), None), AdminPolicy::Closed);
+    assert_eq!(AdminPolicy::new("127.0.0.1:80".parse().unwrap(), None), AdminPolicy::Loopback);
+}
+
+#[tokio::test]
+async fn the_event_stream_carries_state_changes() {
+    use futures::StreamExt;
+    let api = serve(AdminPolicy::Loopback).await;
+    let response = api.client.get(format!("{}/v1/events", api.url)).send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut stream = response.bytes_stream();
+    api.post("/v1/settlements", json!({ "maturity": 4_000_000_000u64 }).to_string(), None).await;
+    let mut text = String::new();
+    while !text.contains("\n\n") {
+        let chunk =
+            tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: scheduled"), "{text}");
+    let data: Value =
+        serde_json::from_str(text.split("data: ").nth(1).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(data["detail"]["maturity"], 4_000_000_000u64);
+}
