@@ -30,6 +30,10 @@ pub enum Command {
     ReplayVenues(ReplayArgs),
     /// Show the public part of a member's keys.
     Keys(KeysArgs),
+    /// Check a proof bundle offline: every signature, the committee, the quorum, and the value
+    /// recomputed from the signed observations. Needs no network. Exit code 0 when it verifies,
+    /// 1 with the reason when it does not.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +119,19 @@ pub struct ReplayArgs {
     /// A fault to start with, as VENUE=FAULT (repeatable); `--help` lists the faults.
     #[arg(long = "fault", long_help = crate::replay::FAULT_HELP)]
     pub faults: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The proof bundle (JSON), as served by GET /v1/settlements/{id}/proof.
+    pub bundle: PathBuf,
+    /// The network id you trust (0x + 64 hex digits); without it, the bundle's own genesis is
+    /// trusted and its network id is printed for you to compare.
+    #[arg(long)]
+    pub network_id: Option<alloy_primitives::B256>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use fixd_proto::types::genesis::ProtocolParams;
 
-use crate::cli::{GenesisArgs, InitArgs, KeysArgs, ReplayArgs, RunArgs};
+use crate::cli::{GenesisArgs, InitArgs, KeysArgs, ReplayArgs, RunArgs, VerifyArgs};
 use crate::keys::{Keys, MEMBER_FILE};
 use crate::{genesis, node, replay};
 
@@ -80,6 +80,47 @@ pub fn keys(args: &KeysArgs) -> anyhow::Result<()> {
     } else {
         println!("ed25519 public key  {}", keys.public_key());
         println!("Ethereum address    {}", keys.eth_address());
+    }
+    Ok(())
+}
+
+/// `fixd verify`: a proof bundle, offline.
+pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.bundle)
+        .with_context(|| format!("cannot read the proof bundle {}", args.bundle.display()))?;
+    let bundle: fixd_proto::certify::ProofBundle = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a proof bundle (JSON)", args.bundle.display()))?;
+    let network_id = bundle.genesis.network_id();
+    if let Some(trusted) = args.network_id
+        && trusted != network_id
+    {
+        anyhow::bail!("the bundle is for network {network_id}, not the trusted {trusted}");
+    }
+    let value = fixd_proto::certify::verify_bundle(&bundle)
+        .map_err(|e| anyhow::anyhow!("the proof bundle does not verify: {e}"))?;
+    let certificate = &bundle.certificate;
+    if args.json {
+        let out = serde_json::json!({
+            "verified": true,
+            "settlement_id": bundle.spec.id(),
+            "value": value,
+            "round": certificate.proposal.payload.round,
+            "votes": certificate.votes.len(),
+            "observations": certificate.proposal.payload.inputs.len(),
+            "network_id": network_id,
+        });
+        println!("{out}");
+    } else {
+        println!("verified: settlement {} = {value} USD per ETH", bundle.spec.id());
+        println!(
+            "  round {}, {} votes of {} members (quorum {}), {} observations",
+            certificate.proposal.payload.round,
+            certificate.votes.len(),
+            bundle.genesis.members.len(),
+            bundle.genesis.committee().q(),
+            certificate.proposal.payload.inputs.len()
+        );
+        println!("  network id {network_id}{}", if args.network_id.is_some() { " (as trusted)" } else { "" });
     }
     Ok(())
 }

@@ -13,13 +13,14 @@
 //!
 //! Modules: [`cli`] and [`commands`] (the command line), [`node`] (start, tasks, shutdown),
 //! [`config`], [`keys`], [`genesis`], [`store`], [`venues`], [`replay`], [`observer`], [`api`],
-//! [`events`], [`clock`], [`logging`].
+//! [`consensus`], [`events`], [`clock`], [`logging`].
 
 pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod consensus;
 pub mod events;
 pub mod genesis;
 pub mod keys;

@@ -25,6 +25,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => commands::init(&args),
         Command::Genesis(args) => commands::genesis(&args),
         Command::Keys(args) => commands::keys(&args),
+        Command::Verify(args) => commands::verify(&args),
         Command::Run(args) => runtime()?.block_on(commands::run(args)),
         Command::ReplayVenues(args) => runtime()?.block_on(commands::replay_venues(args)),
     }

@@ -42,6 +42,7 @@
 //! - [`eip712`]: typed-data digests, secp256k1 signing and recovery for Ethereum keys.
 //! - [`methodology`]: the settlement methodology of DESIGN section 4.
 //! - [`merkle`]: the Merkle tree over observation hashes.
+//! - [`certify`]: the certification rules: checking a proposal, a certificate and a proof bundle.
 //! - [`payout`]: the P/N split in 256-bit integers.
 //! - [`replay`]: deterministic venue trades from the committed minute-bar fixture, for tests and
 //!   the replay venues.
@@ -50,6 +51,7 @@
 //! each file.
 
 pub mod calendar;
+pub mod certify;
 pub mod eip712;
 pub mod encoding;
 pub mod hash;

@@ -15,7 +15,7 @@ fn run(args: &[&str]) -> (bool, String, String) {
 fn help_lists_every_command_and_each_command_explains_itself() {
     let (ok, out, _) = run(&["--help"]);
     assert!(ok);
-    for command in ["init", "genesis", "run", "replay-venues", "keys"] {
+    for command in ["init", "genesis", "run", "replay-venues", "keys", "verify"] {
         assert!(out.contains(command), "`fixd --help` lists {command}:\n{out}");
     }
     for (command, flags) in [
@@ -88,4 +88,51 @@ fn init_then_keys_show_the_same_member() {
     let (ok, _, err) = run(&["init", "--dir", member.dir.to_str().unwrap(), "--name", "node-7"]);
     assert!(!ok);
     assert!(err.contains("refusing to overwrite"), "{err}");
+}
+
+/// `fixd verify` accepts the committed proof bundle, and refuses it with a reason once any one
+/// byte of a signature, the value or the genesis is changed.
+#[test]
+fn verify_accepts_a_bundle_and_names_what_a_changed_byte_broke() {
+    let vector = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/tests/vectors/proof_bundle.json");
+    let (ok, out, err) = run(&["verify", vector]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("verified: settlement 0x"), "{out}");
+    let (ok, out, _) = run(&["verify", vector, "--json"]);
+    assert!(ok);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["votes"], 3);
+
+    let original = std::fs::read_to_string(vector).unwrap();
+    let bundle: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let signature = bundle["certificate"]["votes"][1]["signature"].as_str().unwrap().to_owned();
+    let value = bundle["certificate"]["proposal"]["payload"]["value"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let flip = |s: &str| -> String {
+        // Change the last hex digit (or decimal digit) by one.
+        let mut chars: Vec<char> = s.chars().collect();
+        let last = chars.last_mut().unwrap();
+        *last = if *last == '0' { '1' } else { '0' };
+        chars.into_iter().collect()
+    };
+    for (what, from, to, reason) in [
+        ("a vote signature", signature.clone(), flip(&signature), "signature"),
+        (
+            "the value",
+            format!("\"value\": \"{value}\""),
+            format!("\"value\": \"{}\"", flip(&value)),
+            "median",
+        ),
+        ("the genesis", "\"chain_id\": 31337".to_owned(), "\"chain_id\": 31338".to_owned(), "signature"),
+    ] {
+        assert!(original.contains(&from), "{what}: {from} not in the bundle");
+        let path = dir.path().join("bundle.json");
+        std::fs::write(&path, original.replacen(&from, &to, 1)).unwrap();
+        let (ok, _, err) = run(&["verify", path.to_str().unwrap()]);
+        assert!(!ok, "a changed {what} must not verify");
+        assert!(err.contains("does not verify") && err.contains(reason), "{what}: {err}");
+    }
+    let (ok, _, err) = run(&["verify", vector, "--network-id", &format!("0x{}", "11".repeat(32))]);
+    assert!(!ok);
+    assert!(err.contains("not the trusted"), "{err}");
 }

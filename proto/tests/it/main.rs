@@ -1,5 +1,6 @@
 //! fixd-proto integration tests: one binary, one module per concern.
 
+mod certify;
 mod encoding;
 mod methodology;
 mod signatures;

@@ -532,3 +532,13 @@ fn payouts() {
         &json!({ "about": "p = 1 if x ≤ S else ⌊S·10^18/x⌋ / 10^18; n = 1 − p (ETH per 1 ETH)", "vectors": vectors }),
     );
 }
+
+/// A complete proof bundle of a 4-member committee (q = 3): what `fixd verify` checks offline.
+#[test]
+fn proof_bundle() {
+    let bundle = crate::certify::fixture().bundle();
+    let value = fixd_proto::certify::verify_bundle(&bundle).unwrap();
+    pin("proof_bundle.json", &serde_json::to_value(&bundle).unwrap());
+    let file: fixd_proto::certify::ProofBundle = serde_json::from_value(load("proof_bundle.json")).unwrap();
+    assert_eq!(fixd_proto::certify::verify_bundle(&file), Ok(value));
+}

@@ -1,0 +1,331 @@
+//! The certification rules of DESIGN 5.2-5.3: what makes a proposal worth a vote and a
+//! certificate worth trusting, checked offline from signed data alone.
+//!
+//! ```text
+//!  genesis ──▶ committee, network_id          spec ──▶ settlement_id
+//!                   │                                   │
+//!  Signed<Observation> × k ──┐                          │
+//!  Signed<Proposal> ─────────┼──▶ check_proposal ───────┘ (value = median, root, leader)
+//!  Endorsement (votes) × m ──┴──▶ verify_certificate ──▶ certified value
+//!  ProofBundle ───────────────────▶ verify_bundle ─────▶ certified value
+//! ```
+//!
+//! # The rules, in the order they are checked
+//!
+//! A proposal ([`check_proposal`]):
+//! 1. is for this settlement, and its source is [`ProposalSource::Observations`] (a reviewed value
+//!    is certified from review votes, which this module does not check yet);
+//! 2. is signed by a committee member, and that member is the round's leader
+//!    ([`Committee::leader`]);
+//! 3. lists its `inputs` strictly ascending (sorted, no repeats), and `inputs_root` is their
+//!    [`merkle_root`];
+//! 4. every input is the [`Signed::hash`] of one of the given observations; each of those is of
+//!    this settlement, signed by a member, and no member appears twice;
+//! 5. at least q = 2f+1 of those observations carry a **value**. Observations that say "no value"
+//!    may be listed (they are signed statements and stay auditable) but count neither toward q
+//!    nor toward the median: DESIGN 4.7 asks for the median of node values from at least 2f+1
+//!    distinct members, and a "no value" is not a node value;
+//! 6. `value` is [`settlement_value`] of those values, exactly;
+//! 7. `challenge_deadline ≥ proposed_at`; and when a clock reading `now` is given,
+//!    `|proposed_at − now| ≤ max_skew`. Whether the deadline is the *right* distance after
+//!    `proposed_at` is the node's policy ([`check_challenge_deadline`]), not a validity rule: a
+//!    third party checks a certificate long after the fact and cannot know the node's clock;
+//! 8. every signature (the proposal's and the observations') verifies, checked as one batch by
+//!    [`verify_many`]; the first bad one is named.
+//!
+//! A certificate ([`verify_certificate`]) is a proposal passing 1-6 and 8 (no clock), plus votes
+//! that are all by members, by no member twice, sorted by signer (its one canonical form), at
+//! least q of them, each a valid signature over
+//! `Vote { settlement_id, round, proposal_hash: proposal.hash() }`. The proposal, observation and
+//! vote signatures are verified together in one batch.
+//!
+//! Observations given but not listed in the inputs are ignored.
+
+use std::collections::{BTreeSet, HashMap};
+
+use alloy_primitives::B256;
+use serde::{Deserialize, Serialize};
+
+use crate::merkle::merkle_root;
+use crate::methodology::settlement_value;
+use crate::signing::{PublicKey, Signature, Signed, VerifyItem, signing_bytes, verify_many};
+use crate::types::certificate::{Certificate, Proposal, ProposalSource, Vote};
+use crate::types::genesis::{Committee, Genesis, GenesisError};
+use crate::types::observation::Observation;
+use crate::types::settlement::{SettlementId, SettlementSpec};
+use crate::value::Wad;
+
+/// Everything needed to verify a settlement value offline: the committee (genesis), what was
+/// settled (spec), the signed observations the proposal lists, and the certificate.
+///
+/// The bundle proves the value *for this genesis*: a verifier must check that
+/// `genesis.network_id()` is the network it trusts (for example, that its committee matches the
+/// contract's), since anyone can make a self-consistent bundle for a committee of their own.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofBundle {
+    pub genesis: Genesis,
+    pub spec: SettlementSpec,
+    pub observations: Vec<Signed<Observation>>,
+    pub certificate: Certificate,
+}
+
+/// The part a signer plays in what is being checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Proposer,
+    Observer,
+    Voter,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Proposer => "proposer",
+            Role::Observer => "observer",
+            Role::Voter => "voter",
+        })
+    }
+}
+
+/// Why a proposal, certificate or proof bundle is not valid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CertifyError {
+    #[error("the genesis is invalid: {0}")]
+    InvalidGenesis(#[from] GenesisError),
+    #[error("the committee is empty; the genesis must list its members")]
+    EmptyCommittee,
+    #[error("the proposal is for settlement {got}, but the spec's id is {expected}")]
+    WrongSettlement { expected: SettlementId, got: SettlementId },
+    #[error("the proposal's source is a dispute review; check it against its review votes")]
+    UnsupportedSource,
+    #[error("{signer} signed as {role} but is not a committee member")]
+    NotAMember { signer: PublicKey, role: Role },
+    #[error("round {round} is led by {expected}, but the proposal is signed by {got}")]
+    WrongLeader { round: u32, expected: PublicKey, got: PublicKey },
+    #[error("the proposal's inputs are not strictly ascending (sorted, without repeats)")]
+    InputsNotSorted,
+    #[error("the proposal's inputs_root is {got}, but the Merkle root of its inputs is {expected}")]
+    WrongMerkleRoot { expected: B256, got: B256 },
+    #[error("input {0} is not the hash of any given observation; supply that signed observation")]
+    UnknownInput(B256),
+    #[error("the observation by {signer} is for settlement {got}, not {expected}")]
+    ForeignObservation { signer: PublicKey, expected: SettlementId, got: SettlementId },
+    #[error("member {signer} appears twice as {role}; each member counts once")]
+    DuplicateMember { signer: PublicKey, role: Role },
+    #[error("{have} listed observations carry a value, at least {need} (2f+1) are required")]
+    TooFewObservations { have: usize, need: usize },
+    #[error("the proposal's value is {proposed}, but the median of its observations is {recomputed}")]
+    WrongValue { proposed: Wad, recomputed: Wad },
+    #[error("challenge_deadline {challenge_deadline} is before proposed_at {proposed_at}")]
+    DeadlineBeforeProposal { proposed_at: u64, challenge_deadline: u64 },
+    #[error("challenge_deadline is {got}, but proposed_at + challenge_period is {expected}")]
+    WrongChallengeDeadline { expected: u64, got: u64 },
+    #[error("proposed_at {proposed_at} is more than {max_skew} s from this clock's {now}; check NTP")]
+    ClockSkew { proposed_at: u64, now: u64, max_skew: u64 },
+    #[error("the certificate's votes are not sorted by signer")]
+    VotesNotSorted,
+    #[error("{have} valid votes, at least {need} (2f+1) are required")]
+    TooFewVotes { have: usize, need: usize },
+    #[error("the signature of {role} {signer} does not verify (strict ed25519) on this network")]
+    BadSignature { signer: PublicKey, role: Role },
+}
+
+/// A signature still to verify, with whose it is.
+struct Pending {
+    signer: PublicKey,
+    signature: Signature,
+    message: Vec<u8>,
+    role: Role,
+}
+
+/// The checks of [`check_proposal`] except the signatures, which it returns for one batch.
+fn proposal_without_signatures(
+    committee: &Committee,
+    network_id: &B256,
+    spec: &SettlementSpec,
+    proposal: &Signed<Proposal>,
+    observations: &[Signed<Observation>],
+) -> Result<Vec<Pending>, CertifyError> {
+    if committee.n() == 0 {
+        return Err(CertifyError::EmptyCommittee);
+    }
+    let p = &proposal.payload;
+    let settlement_id = spec.id();
+    if p.settlement_id != settlement_id {
+        return Err(CertifyError::WrongSettlement { expected: settlement_id, got: p.settlement_id });
+    }
+    if p.source != ProposalSource::Observations {
+        return Err(CertifyError::UnsupportedSource);
+    }
+    if committee.index_of(&proposal.signer).is_none() {
+        return Err(CertifyError::NotAMember { signer: proposal.signer, role: Role::Proposer });
+    }
+    let leader = committee.members()[committee.leader(&settlement_id, p.round)].ed25519;
+    if proposal.signer != leader {
+        return Err(CertifyError::WrongLeader { round: p.round, expected: leader, got: proposal.signer });
+    }
+    if !p.inputs.windows(2).all(|w| w[0] < w[1]) {
+        return Err(CertifyError::InputsNotSorted);
+    }
+    let root = merkle_root(&p.inputs);
+    if p.inputs_root != root {
+        return Err(CertifyError::WrongMerkleRoot { expected: root, got: p.inputs_root });
+    }
+    let by_hash: HashMap<B256, &Signed<Observation>> = observations.iter().map(|o| (o.hash(), o)).collect();
+    let mut pending = vec![Pending {
+        signer: proposal.signer,
+        signature: proposal.signature,
+        message: signing_bytes(network_id, p),
+        role: Role::Proposer,
+    }];
+    let mut observers = BTreeSet::new();
+    let mut values = Vec::with_capacity(p.inputs.len());
+    for input in &p.inputs {
+        let obs = by_hash.get(input).ok_or(CertifyError::UnknownInput(*input))?;
+        if obs.payload.settlement_id != settlement_id {
+            return Err(CertifyError::ForeignObservation {
+                signer: obs.signer,
+                expected: settlement_id,
+                got: obs.payload.settlement_id,
+            });
+        }
+        if committee.index_of(&obs.signer).is_none() {
+            return Err(CertifyError::NotAMember { signer: obs.signer, role: Role::Observer });
+        }
+        if !observers.insert(obs.signer) {
+            return Err(CertifyError::DuplicateMember { signer: obs.signer, role: Role::Observer });
+        }
+        values.extend(obs.payload.computation.value.value());
+        pending.push(Pending {
+            signer: obs.signer,
+            signature: obs.signature,
+            message: signing_bytes(network_id, &obs.payload),
+            role: Role::Observer,
+        });
+    }
+    let need = committee.q();
+    if values.len() < need {
+        return Err(CertifyError::TooFewObservations { have: values.len(), need });
+    }
+    let recomputed = settlement_value(&values).expect("at least q ≥ 1 values");
+    if p.value != recomputed {
+        return Err(CertifyError::WrongValue { proposed: p.value, recomputed });
+    }
+    if p.challenge_deadline < p.proposed_at {
+        return Err(CertifyError::DeadlineBeforeProposal {
+            proposed_at: p.proposed_at,
+            challenge_deadline: p.challenge_deadline,
+        });
+    }
+    Ok(pending)
+}
+
+/// Verifies all `pending` signatures in one batch and names the first bad one.
+fn verify_pending(pending: &[Pending]) -> Result<(), CertifyError> {
+    let items: Vec<VerifyItem<'_>> = pending
+        .iter()
+        .map(|p| VerifyItem { signer: &p.signer, signature: &p.signature, message: &p.message })
+        .collect();
+    match verify_many(&items).iter().position(Result::is_err) {
+        None => Ok(()),
+        Some(i) => Err(CertifyError::BadSignature { signer: pending[i].signer, role: pending[i].role }),
+    }
+}
+
+/// Checks that `proposal` deserves a vote (see the module docs for the rules and their order).
+///
+/// `observations` must include every observation the proposal lists; others are ignored.
+/// `now`, when given, is the clock reading to hold `proposed_at` against, within `max_skew`
+/// seconds either way. A node passes the time the proposal *arrived*, not the time it checks it.
+pub fn check_proposal(
+    committee: &Committee,
+    network_id: &B256,
+    spec: &SettlementSpec,
+    proposal: &Signed<Proposal>,
+    observations: &[Signed<Observation>],
+    now: Option<u64>,
+    max_skew: u64,
+) -> Result<(), CertifyError> {
+    let pending = proposal_without_signatures(committee, network_id, spec, proposal, observations)?;
+    if let Some(now) = now {
+        let proposed_at = proposal.payload.proposed_at;
+        if proposed_at.abs_diff(now) > max_skew {
+            return Err(CertifyError::ClockSkew { proposed_at, now, max_skew });
+        }
+    }
+    verify_pending(&pending)
+}
+
+/// The node's deadline policy (DESIGN 5.2-5.3): an honest leader sets
+/// `challenge_deadline = proposed_at + challenge_period_secs` from one clock reading, so a member
+/// that has checked `proposed_at` against its own clock ([`check_proposal`] with `now`) knows the
+/// deadline is within skew of `its now + challenge_period_secs`. Not part of certificate validity.
+pub fn check_challenge_deadline(proposal: &Proposal, challenge_period_secs: u64) -> Result<(), CertifyError> {
+    let expected = proposal.proposed_at.saturating_add(challenge_period_secs);
+    if proposal.challenge_deadline != expected {
+        return Err(CertifyError::WrongChallengeDeadline { expected, got: proposal.challenge_deadline });
+    }
+    Ok(())
+}
+
+/// Checks a certificate and returns its certified value. The proposal is checked as by
+/// [`check_proposal`] without a clock; then the votes (see the module docs). All signatures are
+/// verified in one batch.
+pub fn verify_certificate(
+    committee: &Committee,
+    network_id: &B256,
+    spec: &SettlementSpec,
+    certificate: &Certificate,
+    observations: &[Signed<Observation>],
+) -> Result<Wad, CertifyError> {
+    let proposal = &certificate.proposal;
+    let mut pending = proposal_without_signatures(committee, network_id, spec, proposal, observations)?;
+    let vote = Vote {
+        settlement_id: proposal.payload.settlement_id,
+        round: proposal.payload.round,
+        proposal_hash: proposal.hash(),
+    };
+    let message = signing_bytes(network_id, &vote);
+    let mut voters = BTreeSet::new();
+    for endorsement in &certificate.votes {
+        if committee.index_of(&endorsement.signer).is_none() {
+            return Err(CertifyError::NotAMember { signer: endorsement.signer, role: Role::Voter });
+        }
+        if !voters.insert(endorsement.signer) {
+            return Err(CertifyError::DuplicateMember { signer: endorsement.signer, role: Role::Voter });
+        }
+        pending.push(Pending {
+            signer: endorsement.signer,
+            signature: endorsement.signature,
+            message: message.clone(),
+            role: Role::Voter,
+        });
+    }
+    if !certificate.votes.windows(2).all(|w| w[0].signer < w[1].signer) {
+        return Err(CertifyError::VotesNotSorted);
+    }
+    let need = committee.q();
+    if voters.len() < need {
+        return Err(CertifyError::TooFewVotes { have: voters.len(), need });
+    }
+    verify_pending(&pending)?;
+    Ok(proposal.payload.value)
+}
+
+/// Checks a [`ProofBundle`] on its own and returns the certified value: the genesis is valid, the
+/// certificate is for the bundle's spec, and [`verify_certificate`] passes with the bundle's
+/// committee, network id and observations. See [`ProofBundle`] for what the caller must still
+/// check (that the genesis is the one it trusts).
+pub fn verify_bundle(bundle: &ProofBundle) -> Result<Wad, CertifyError> {
+    bundle.genesis.validate()?;
+    let committee = bundle.genesis.committee();
+    let network_id = bundle.genesis.network_id();
+    let expected = bundle.spec.id();
+    let got = bundle.certificate.proposal.payload.settlement_id;
+    if got != expected {
+        return Err(CertifyError::WrongSettlement { expected, got });
+    }
+    verify_certificate(&committee, &network_id, &bundle.spec, &bundle.certificate, &bundle.observations)
+}
