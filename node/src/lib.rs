@@ -11,11 +11,12 @@
 //!   replay::ReplayServer (tests, devnet)          └── methodology ────┘ (fixd-proto)
 //! ```
 //!
-//! Modules: [`cli`] and [`commands`] (the command line), [`node`] (start, tasks, shutdown),
+//! Modules: [`chain`] (the SettlementOracle contract), [`cli`] and [`commands`] (the command line), [`node`] (start, tasks, shutdown),
 //! [`config`], [`keys`], [`genesis`], [`store`], [`venues`], [`replay`], [`observer`], [`api`],
 //! [`consensus`], [`events`], [`clock`], [`logging`].
 
 pub mod api;
+pub mod chain;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.30;
+
+/// @title SettlementOracle: fixd's final settlement values and dispute bonds on-chain.
+/// @notice A committee of fixd members signs each settlement's `FinalReport` (EIP-712, one
+/// secp256k1 key per member). Anyone may `publish` a report that carries at least `threshold`
+/// member signatures; the contract stores the value once per settlement and pays out the bonds
+/// of the settlement's disputes as the report says.
+///
+/// Money (all ETH, all in this contract's balance):
+/// - A disputer escrows a bond with `postBond(settlementId, disputeId)` before publication.
+/// - Each `BondOutcome` in the published report settles one escrow:
+///   `bond = refund + pooled + burned`. The disputer is paid `refund + reward`; `pooled` joins
+///   the insurance pool and `reward` comes out of it.
+/// - Burned ETH stays locked in this contract forever: no function can move it. It is counted
+///   in `totalBurned`.
+/// - An escrow the report does not mention (a dispute the committee refused) goes back to its
+///   disputer through `reclaimBond` once the settlement is published.
+/// - Payouts are pushed with a gas-capped call. If the call fails, the amount is credited to
+///   the recipient, who takes it with `withdraw`. A recipient can never block a publication.
+///
+/// Invariant: `balance = pool + totalBurned + Σ escrows + Σ credits`.
+contract SettlementOracle {
+    // ------------------------------------------------------------------------------------
+    // Types: field for field the structs of `proto/src/eip712.rs`.
+    // ------------------------------------------------------------------------------------
+
+    struct BondOutcome {
+        bytes32 disputeId;
+        address disputer;
+        uint256 bond;
+        uint256 refund;
+        uint256 reward;
+        uint256 pooled;
+        uint256 burned;
+    }
+
+    struct FinalReport {
+        bytes32 settlementId;
+        uint256 value;
+        uint32 round;
+        BondOutcome[] outcomes;
+    }
+
+    /// One storage slot per settlement.
+    struct Settlement {
+        uint128 value;
+        uint64 publishedAt;
+        uint8 status;
+    }
+
+    /// One storage slot per escrow. 2^96 wei is far more ETH than exists.
+    struct Escrow {
+        address disputer;
+        uint96 amount;
+    }
+
+    uint8 public constant STATUS_UNKNOWN = 0;
+    uint8 public constant STATUS_PUBLISHED = 1;
+
+    /// Gas forwarded with a pushed payout: enough for a contract wallet's receive hook, too
+    /// little for a recipient to grief the publisher.
+    uint256 public constant PAYOUT_GAS = 30_000;
+
+    /// secp256k1n / 2. Signatures with a larger `s` are refused (EIP-2), so each member has
+    /// exactly one valid signature per report.
+    uint256 private constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+
+    bytes32 public constant BOND_OUTCOME_TYPEHASH = keccak256(
+        "BondOutcome(bytes32 disputeId,address disputer,uint256 bond,uint256 refund,uint256 reward,uint256 pooled,uint256 burned)"
+    );
+    bytes32 public constant FINAL_REPORT_TYPEHASH = keccak256(
+        "FinalReport(bytes32 settlementId,uint256 value,uint32 round,BondOutcome[] outcomes)"
+        "BondOutcome(bytes32 disputeId,address disputer,uint256 bond,uint256 refund,uint256 reward,uint256 pooled,uint256 burned)"
+    );
+    bytes32 private constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+
+    uint256 private immutable deployedChainId;
+    bytes32 private immutable deployedDomainSeparator;
+
+    // ------------------------------------------------------------------------------------
+    // State
+    // ------------------------------------------------------------------------------------
+
+    address public owner;
+
+    /// The committee lives in the code of a data contract that `setCommittee` creates: the
+    /// ABI encoding of the ascending `address[]` (its first byte is 0x00, STOP, so calling it
+    /// does nothing). One EXTCODECOPY reads the whole committee for about 2,800 gas, where a
+    /// mapping would cost a cold SLOAD (2,100 gas) per signer. `threshold` shares the slot.
+    address private committeeCode;
+    /// How many members must sign a report.
+    uint96 public threshold;
+
+    mapping(bytes32 => Settlement) private settlements;
+    mapping(bytes32 => mapping(bytes32 => Escrow)) private escrows;
+
+    /// Insurance pool, wei: pays the rewards of upheld disputes.
+    uint256 public pool;
+    /// Burned bond halves, wei, locked in this contract forever.
+    uint256 public totalBurned;
+    /// Payouts whose push failed, wei, waiting for `withdraw`.
+    mapping(address => uint256) public credits;
+
+    // ------------------------------------------------------------------------------------
+    // Events
+    // ------------------------------------------------------------------------------------
+
+    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+    event CommitteeSet(address[] members, uint256 threshold);
+    event ReportPublished(bytes32 indexed settlementId, uint256 value, uint32 round);
+    event BondPosted(bytes32 indexed settlementId, bytes32 indexed disputeId, address indexed disputer, uint256 amount);
+    event BondSettled(
+        bytes32 indexed settlementId,
+        bytes32 indexed disputeId,
+        address indexed disputer,
+        uint256 refund,
+        uint256 reward,
+        uint256 pooled,
+        uint256 burned
+    );
+    event BondReclaimed(
+        bytes32 indexed settlementId, bytes32 indexed disputeId, address indexed disputer, uint256 amount
+    );
+    event PoolFunded(address indexed from, uint256 amount);
+    event PayoutCredited(address indexed to, uint256 amount);
+    event Withdrawn(address indexed account, address to, uint256 amount);
+
+    // ------------------------------------------------------------------------------------
+    // Errors
+    // ------------------------------------------------------------------------------------
+
+    error NotOwner(address caller);
+    error ZeroAddress();
+    error CommitteeNotAscending(uint256 index);
+    error CommitteeNotStored();
+    error BadThreshold(uint256 threshold, uint256 members);
+    error TooFewSignatures(uint256 have, uint256 need);
+    error BadSignature(uint256 index);
+    error HighS(uint256 index);
+    error SignersNotAscending(uint256 index);
+    error SignerNotMember(address signer);
+    error AlreadyPublished(bytes32 settlementId);
+    error NotPublished(bytes32 settlementId);
+    error ValueTooLarge(uint256 value);
+    error UnknownEscrow(bytes32 settlementId, bytes32 disputeId);
+    error WrongDisputer(bytes32 disputeId, address escrowedBy, address reported);
+    error WrongBond(bytes32 disputeId, uint256 escrowed, uint256 reported);
+    error BondNotConserved(bytes32 disputeId);
+    error PoolTooSmall(bytes32 disputeId, uint256 reward, uint256 available);
+    error EscrowExists(bytes32 settlementId, bytes32 disputeId);
+    error ZeroAmount();
+    error BondTooLarge(uint256 amount);
+    error NothingToWithdraw();
+    error TransferFailed(address to, uint256 amount);
+
+    // ------------------------------------------------------------------------------------
+    // Owner
+    // ------------------------------------------------------------------------------------
+
+    constructor() {
+        owner = msg.sender;
+        deployedChainId = block.chainid;
+        deployedDomainSeparator = computeDomainSeparator();
+        emit OwnershipTransferred(address(0), msg.sender);
+    }
+
+    modifier onlyOwner() {
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        _;
+    }
+
+    function transferOwnership(address newOwner) external onlyOwner {
+        if (newOwner == address(0)) revert ZeroAddress();
+        emit OwnershipTransferred(owner, newOwner);
+        owner = newOwner;
+    }
+
+    /// Replaces the committee. `newMembers` must be strictly ascending (so distinct and never
+    /// the zero address), and `newThreshold` a strict majority of them, so that two quorums
+    /// always share a member.
+    function setCommittee(address[] calldata newMembers, uint256 newThreshold) external onlyOwner {
+        uint256 n = newMembers.length;
+        if (newThreshold == 0 || newThreshold > n || newThreshold * 2 <= n) {
+            revert BadThreshold(newThreshold, n);
+        }
+        for (uint256 i = 1; i < n; i++) {
+            if (newMembers[i] <= newMembers[i - 1]) revert CommitteeNotAscending(i);
+        }
+        if (newMembers[0] == address(0)) revert CommitteeNotAscending(0);
+
+        bytes memory data = abi.encode(newMembers);
+        // Creation code that returns `data` as the new contract's code:
+        // PUSH4 len, DUP1, PUSH1 14, PUSH1 0, CODECOPY, PUSH1 0, RETURN, then `data` (offset 14).
+        bytes memory init = abi.encodePacked(hex"63", uint32(data.length), hex"80600e6000396000f3", data);
+        address code;
+        assembly ("memory-safe") {
+            code := create(0, add(init, 32), mload(init))
+        }
+        if (code == address(0)) revert CommitteeNotStored();
+        committeeCode = code;
+        threshold = uint96(newThreshold);
+        emit CommitteeSet(newMembers, newThreshold);
+    }
+
+    /// The committee, ascending, and the threshold.
+    function getCommittee() public view returns (address[] memory members, uint256) {
+        if (committeeCode != address(0)) members = abi.decode(committeeCode.code, (address[]));
+        return (members, threshold);
+    }
+
+    function isMember(address account) external view returns (bool) {
+        (address[] memory members,) = getCommittee();
+        for (uint256 i = 0; i < members.length; i++) {
+            if (members[i] == account) return true;
+        }
+        return false;
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Publication
+    // ------------------------------------------------------------------------------------
+
+    /// Publishes a settlement's final report and pays out its bond outcomes.
+    /// `signatures` are 65 bytes `r ‖ s ‖ v` (v = 27 or 28, low s), at least `threshold` of
+    /// them, by distinct members in strictly ascending order of address.
+    function publish(FinalReport calldata report, bytes[] calldata signatures) external {
+        bytes32 id = report.settlementId;
+        Settlement storage settlement = settlements[id];
+        if (settlement.status != STATUS_UNKNOWN) revert AlreadyPublished(id);
+        if (report.value > type(uint128).max) revert ValueTooLarge(report.value);
+        checkSignatures(hashReport(report), signatures);
+
+        settlement.value = uint128(report.value);
+        settlement.publishedAt = uint64(block.timestamp);
+        settlement.status = STATUS_PUBLISHED;
+        emit ReportPublished(id, report.value, report.round);
+
+        for (uint256 i = 0; i < report.outcomes.length; i++) {
+            settleBond(id, report.outcomes[i]);
+        }
+    }
+
+    function getSettlement(bytes32 id) external view returns (uint256 value, uint64 publishedAt, uint8 status) {
+        Settlement memory settlement = settlements[id];
+        return (settlement.value, settlement.publishedAt, settlement.status);
+    }
+
+    /// The EIP-712 digest the members sign: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct)`.
+    function hashReport(FinalReport calldata report) public view returns (bytes32) {
+        bytes32[] memory outcomeHashes = new bytes32[](report.outcomes.length);
+        for (uint256 i = 0; i < report.outcomes.length; i++) {
+            BondOutcome calldata o = report.outcomes[i];
+            outcomeHashes[i] = keccak256(
+                abi.encode(
+                    BOND_OUTCOME_TYPEHASH, o.disputeId, o.disputer, o.bond, o.refund, o.reward, o.pooled, o.burned
+                )
+            );
+        }
+        bytes32 structHash = keccak256(
+            abi.encode(
+                FINAL_REPORT_TYPEHASH,
+                report.settlementId,
+                report.value,
+                report.round,
+                keccak256(abi.encodePacked(outcomeHashes))
+            )
+        );
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+    }
+
+    /// The EIP-712 domain `{name: "fixd", version: "1", chainId, verifyingContract: this}`.
+    function domainSeparator() public view returns (bytes32) {
+        return block.chainid == deployedChainId ? deployedDomainSeparator : computeDomainSeparator();
+    }
+
+    function computeDomainSeparator() private view returns (bytes32) {
+        return keccak256(
+            abi.encode(DOMAIN_TYPEHASH, keccak256("fixd"), keccak256("1"), block.chainid, address(this))
+        );
+    }
+
+    function checkSignatures(bytes32 digest, bytes[] calldata signatures) private view {
+        uint256 need = threshold;
+        if (need == 0 || signatures.length < need) revert TooFewSignatures(signatures.length, need);
+        address[] memory members = abi.decode(committeeCode.code, (address[]));
+        address previous = address(0);
+        uint256 m = 0; // members[m] is the first member not yet passed
+        for (uint256 i = 0; i < signatures.length; i++) {
+            address signer = recoverSigner(digest, signatures[i], i);
+            // Strictly ascending: rules out a repeated signer without a set, and lets one pass
+            // over the ascending committee find every signer.
+            if (signer <= previous) revert SignersNotAscending(i);
+            while (m < members.length && members[m] < signer) m++;
+            if (m == members.length || members[m] != signer) revert SignerNotMember(signer);
+            previous = signer;
+            m++;
+        }
+    }
+
+    function recoverSigner(bytes32 digest, bytes calldata signature, uint256 index) private pure returns (address) {
+        if (signature.length != 65) revert BadSignature(index);
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+        assembly ("memory-safe") {
+            r := calldataload(signature.offset)
+            s := calldataload(add(signature.offset, 32))
+            v := byte(0, calldataload(add(signature.offset, 64)))
+        }
+        if (uint256(s) > HALF_ORDER) revert HighS(index);
+        if (v != 27 && v != 28) revert BadSignature(index);
+        address signer = ecrecover(digest, v, r, s);
+        if (signer == address(0)) revert BadSignature(index);
+        return signer;
+    }
+
+    // ------------------------------------------------------------------------------------
+    // Bonds and the insurance pool
+    // ------------------------------------------------------------------------------------
+
+    /// Escrows `msg.value` as the bond of dispute `disputeId` against settlement
+    /// `settlementId`. One escrow per (settlement, dispute), before publication only.
+    function postBond(bytes32 settlementId, bytes32 disputeId) external payable {
+        if (settlements[settlementId].status != STATUS_UNKNOWN) revert AlreadyPublished(settlementId);
+        if (msg.value == 0) revert ZeroAmount();
+        if (msg.value > type(uint96).max) revert BondTooLarge(msg.value);
+        Escrow storage escrow = escrows[settlementId][disputeId];
+        if (escrow.disputer != address(0)) revert EscrowExists(settlementId, disputeId);
+        escrow.disputer = msg.sender;
+        escrow.amount = uint96(msg.value);
+        emit BondPosted(settlementId, disputeId, msg.sender, msg.value);
+    }
+
+    function getEscrow(bytes32 settlementId, bytes32 disputeId)
+        external
+        view
+        returns (address disputer, uint256 amount)
+    {
+        Escrow memory escrow = escrows[settlementId][disputeId];
+        return (escrow.disputer, escrow.amount);
+    }
+
+    /// Returns an escrow that the published report did not settle (a refused dispute) to its
+    /// disputer. Anyone may call it.
+    function reclaimBond(bytes32 settlementId, bytes32 disputeId) external {
+        if (settlements[settlementId].status == STATUS_UNKNOWN) revert NotPublished(settlementId);
+        Escrow memory escrow = escrows[settlementId][disputeId];
+        if (escrow.disputer == address(0)) revert UnknownEscrow(settlementId, disputeId);
+        delete escrows[settlementId][disputeId];
+        emit BondReclaimed(settlementId, disputeId, escrow.disputer, escrow.amount);
+        pay(escrow.disputer, escrow.amount);
+    }
+
+    /// Adds `msg.value` to the insurance pool.
+    function fundPool() external payable {
+        if (msg.value == 0) revert ZeroAmount();
+        pool += msg.value;
+        emit PoolFunded(msg.sender, msg.value);
+    }
+
+    /// Sends the caller's credited payouts to `to`.
+    function withdraw(address payable to) external {
+        uint256 amount = credits[msg.sender];
+        if (amount == 0) revert NothingToWithdraw();
+        credits[msg.sender] = 0;
+        emit Withdrawn(msg.sender, to, amount);
+        (bool ok,) = to.call{value: amount}("");
+        if (!ok) revert TransferFailed(to, amount);
+    }
+
+    function settleBond(bytes32 settlementId, BondOutcome calldata o) private {
+        Escrow memory escrow = escrows[settlementId][o.disputeId];
+        if (escrow.disputer == address(0)) revert UnknownEscrow(settlementId, o.disputeId);
+        if (escrow.disputer != o.disputer) revert WrongDisputer(o.disputeId, escrow.disputer, o.disputer);
+        if (escrow.amount != o.bond) revert WrongBond(o.disputeId, escrow.amount, o.bond);
+        // bond = refund + pooled + burned, written without a sum that could overflow.
+        if (o.refund > o.bond || o.pooled > o.bond - o.refund || o.burned != o.bond - o.refund - o.pooled) {
+            revert BondNotConserved(o.disputeId);
+        }
+        uint256 available = pool + o.pooled;
+        if (o.reward > available) revert PoolTooSmall(o.disputeId, o.reward, available);
+
+        delete escrows[settlementId][o.disputeId];
+        pool = available - o.reward;
+        totalBurned += o.burned;
+        emit BondSettled(settlementId, o.disputeId, o.disputer, o.refund, o.reward, o.pooled, o.burned);
+        pay(o.disputer, o.refund + o.reward);
+    }
+
+    /// Pushes `amount` to `to` with `PAYOUT_GAS` and no return data copied; on failure credits
+    /// it for `withdraw`.
+    function pay(address to, uint256 amount) private {
+        if (amount == 0) return;
+        bool ok;
+        uint256 gasLimit = PAYOUT_GAS;
+        assembly ("memory-safe") {
+            ok := call(gasLimit, to, amount, 0, 0, 0, 0)
+        }
+        if (!ok) {
+            credits[to] += amount;
+            emit PayoutCredited(to, amount);
+        }
+    }
+}

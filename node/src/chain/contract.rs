@@ -1,0 +1,124 @@
+//! Bindings to `contracts/SettlementOracle.sol`, from its committed artifact, and the
+//! conversions from the proto types the committee signs.
+
+use std::time::Duration;
+
+use alloy::primitives::{Address, Bytes};
+use alloy::providers::Provider;
+use fixd_proto::eip712::{self, EthSignature, TypedData};
+use fixd_proto::types::report::FinalReport;
+
+use super::ChainError;
+
+alloy::sol!(
+    #[sol(rpc)]
+    #[derive(Debug, PartialEq, Eq)]
+    SettlementOracle,
+    "../contracts/out/SettlementOracle.json"
+);
+
+impl From<eip712::sol::BondOutcome> for SettlementOracle::BondOutcome {
+    fn from(o: eip712::sol::BondOutcome) -> Self {
+        Self {
+            disputeId: o.disputeId,
+            disputer: o.disputer,
+            bond: o.bond,
+            refund: o.refund,
+            reward: o.reward,
+            pooled: o.pooled,
+            burned: o.burned,
+        }
+    }
+}
+
+impl From<eip712::sol::FinalReport> for SettlementOracle::FinalReport {
+    fn from(r: eip712::sol::FinalReport) -> Self {
+        Self {
+            settlementId: r.settlementId,
+            value: r.value,
+            round: r.round,
+            outcomes: r.outcomes.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// The report as the contract's `publish` takes it: the same fields the members signed.
+pub fn report_to_sol(report: &FinalReport) -> SettlementOracle::FinalReport {
+    report.to_sol().into()
+}
+
+/// The signatures in the order `publish` requires: strictly ascending signer address. A signer
+/// listed twice keeps one signature.
+pub fn ordered_signatures(signatures: &[(Address, EthSignature)]) -> Vec<Bytes> {
+    let mut sorted = signatures.to_vec();
+    sorted.sort_by_key(|(signer, _)| *signer);
+    sorted.dedup_by_key(|(signer, _)| *signer);
+    sorted.into_iter().map(|(_, signature)| Bytes::copy_from_slice(signature.as_slice())).collect()
+}
+
+/// Deploys `SettlementOracle` from the provider's default sender, which becomes its owner, and
+/// waits up to `timeout` for the receipt.
+pub async fn deploy<P: Provider>(provider: &P, timeout: Duration) -> Result<Address, ChainError> {
+    let pending = SettlementOracle::deploy_builder(provider).send().await?;
+    let tx = *pending.tx_hash();
+    let receipt = tokio::time::timeout(timeout, pending.get_receipt())
+        .await
+        .map_err(|_| ChainError::ReceiptTimeout(timeout))??;
+    if !receipt.status() {
+        return Err(ChainError::Reverted(tx));
+    }
+    receipt.contract_address.ok_or(ChainError::NoContract(tx))
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::B256;
+    use alloy::signers::local::PrivateKeySigner;
+    use fixd_proto::types::report::BondOutcome;
+    use fixd_proto::value::Wad;
+
+    use super::*;
+
+    #[test]
+    fn report_converts_field_for_field() {
+        let report = FinalReport {
+            settlement_id: B256::repeat_byte(7),
+            value: Wad::parse("2598.5").unwrap(),
+            round: 2,
+            outcomes: vec![BondOutcome {
+                dispute_id: B256::repeat_byte(9),
+                disputer: Address::repeat_byte(3),
+                bond: 11,
+                refund: 1,
+                reward: 2,
+                pooled: 5,
+                burned: 5,
+            }],
+        };
+        let sol = report_to_sol(&report);
+        assert_eq!(sol.settlementId, report.settlement_id);
+        assert_eq!(sol.value, alloy::primitives::U256::from(report.value.raw()));
+        assert_eq!(sol.round, 2);
+        let o = &sol.outcomes[0];
+        assert_eq!((o.disputeId, o.disputer), (B256::repeat_byte(9), Address::repeat_byte(3)));
+        assert_eq!(
+            [o.bond, o.refund, o.reward, o.pooled, o.burned].map(|x| x.to::<u128>()),
+            [11, 1, 2, 5, 5]
+        );
+    }
+
+    #[test]
+    fn signatures_are_ordered_by_signer_and_deduplicated() {
+        let keys: Vec<_> =
+            (1..=3u8).map(|b| PrivateKeySigner::from_bytes(&B256::repeat_byte(b)).unwrap()).collect();
+        let mut pairs: Vec<_> =
+            keys.iter().map(|k| (k.address(), EthSignature::repeat_byte(k.address()[0]))).collect();
+        pairs.push(pairs[0]);
+        pairs.reverse();
+        let ordered = ordered_signatures(&pairs);
+        let mut addresses: Vec<_> = keys.iter().map(|k| k.address()).collect();
+        addresses.sort();
+        let expected: Vec<_> = addresses.iter().map(|a| Bytes::from(vec![a[0]; 65])).collect();
+        assert_eq!(ordered, expected);
+    }
+}

@@ -1,0 +1,37 @@
+//! The Ethereum side of fixd: the `SettlementOracle` contract (DESIGN sections 5.5, 6 and 7).
+//!
+//! ```text
+//!   FinalReport (fixd-proto) ── to_sol ──▶ contract::SettlementOracle::FinalReport ──┐
+//!   members' EIP-712 signatures ── ordered_signatures (ascending signer) ────────────┴─▶ publish
+//! ```
+//!
+//! [`contract`] holds the bindings, generated at build time from the committed artifact
+//! `contracts/out/SettlementOracle.json` (which `contracts/build.mjs` compiles with the pinned
+//! solc), the conversions from the proto types and a [`deploy`] helper. The publisher task that
+//! sends reports and tracks them to confirmation comes next.
+
+pub mod contract;
+
+use std::time::Duration;
+
+use alloy::primitives::B256;
+
+pub use contract::{SettlementOracle, deploy, ordered_signatures, report_to_sol};
+
+/// Why a chain operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("contract call failed: {0}")]
+    Contract(#[from] alloy::contract::Error),
+    #[error("waiting for the transaction failed: {0}")]
+    Pending(#[from] alloy::providers::PendingTransactionError),
+    #[error(
+        "no receipt within {0:?}; check that the RPC endpoint is mining (a dev chain started with \
+         --no-mining needs blocks) and raise the timeout for a slow chain"
+    )]
+    ReceiptTimeout(Duration),
+    #[error("transaction {0} reverted; repeat it as an eth_call at its block to read the custom error")]
+    Reverted(B256),
+    #[error("deployment {0} created no contract")]
+    NoContract(B256),
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the chain tools that contracts/build.mjs and the contract tests need into .tools/
+# (project-local, never global), at the versions pinned in contracts/tools/package-lock.json:
+#   solc 0.8.30            npm `solc` (soljson), compiles contracts/SettlementOracle.sol
+#   @foundry-rs/anvil 1.7.1  ships the real anvil binary for this platform
+# and links the binary to .tools/bin/anvil, where the tests look for it (or set FIXD_ANVIL).
+# Idempotent: when the lockfile has not changed it only checks the binary, in well under a second.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools=.tools
+lock=contracts/tools/package-lock.json
+stamp="$tools/.installed"
+want="$(sha256sum "$lock" | cut -d' ' -f1)"
+
+if ! command -v npm >/dev/null 2>&1; then
+  echo "error: npm is missing; install Node.js 20 or later (apt-get install nodejs npm)" >&2
+  exit 1
+fi
+
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" || ! -x "$tools/bin/anvil" ]]; then
+  echo "==> installing chain tools (solc, anvil) into $tools/"
+  start=$(date +%s)
+  mkdir -p "$tools"
+  cp contracts/tools/package.json "$lock" "$tools/"
+  # anvil's postinstall script is not needed: the binary comes in the platform package.
+  npm ci --prefix "$tools" --ignore-scripts --no-audit --no-fund --loglevel=error
+  bin="$(ls "$tools"/node_modules/@foundry-rs/anvil-*/bin/anvil 2>/dev/null | head -n1 || true)"
+  if [[ -z "$bin" ]]; then
+    echo "error: @foundry-rs/anvil has no binary for $(uname -sm) in $tools/node_modules/@foundry-rs/" >&2
+    exit 1
+  fi
+  mkdir -p "$tools/bin"
+  ln -sfn "$(realpath "$bin")" "$tools/bin/anvil"
+  echo "$want" >"$stamp"
+  echo "==> chain tools installed in $(($(date +%s) - start)) s"
+fi
+
+if ! "$tools/bin/anvil" --version | grep -q '^anvil Version: 1.7.1'; then
+  echo "error: $tools/bin/anvil is not anvil 1.7.1; delete $tools/ and run scripts/install-tools.sh" >&2
+  exit 1
+fi
