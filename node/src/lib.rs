@@ -11,9 +11,11 @@
 //!   replay::ReplayServer (tests, devnet)          └── methodology ────┘ (fixd-proto)
 //! ```
 //!
-//! Modules: [`chain`] (the SettlementOracle contract), [`cli`] and [`commands`] (the command line), [`node`] (start, tasks, shutdown),
+//! Modules: [`cli`] and [`commands`] (the command line), [`node`] (start, tasks, shutdown),
+//! [`chain`] (the SettlementOracle contract),
 //! [`config`], [`keys`], [`genesis`], [`store`], [`venues`], [`replay`], [`observer`], [`api`],
-//! [`consensus`], [`events`], [`clock`], [`logging`].
+//! [`consensus`] (certification rounds), [`network`] (libp2p gossip and catch-up), [`events`],
+//! [`clock`], [`logging`].
 
 pub mod api;
 pub mod chain;
@@ -26,6 +28,7 @@ pub mod events;
 pub mod genesis;
 pub mod keys;
 pub mod logging;
+pub mod network;
 pub mod node;
 pub mod observer;
 pub mod replay;

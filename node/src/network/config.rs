@@ -1,0 +1,172 @@
+//! The `[p2p]` section of the node config, and the resolved [`NetworkConfig`] the service runs on.
+
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use fixd_proto::types::genesis::{Committee, Genesis};
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+
+use super::{NetworkError, keypair, peer_id_of};
+use crate::keys::Keys;
+
+/// `[p2p]`: how this node joins the committee's network. Everything else (who the members are,
+/// where they listen, message size and clock skew) comes from the genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pConfig {
+    /// Multiaddresses to listen on, e.g. `["/ip4/0.0.0.0/tcp/9000"]`. Empty (the default)
+    /// listens on this member's `listen` addresses in the genesis.
+    pub listen: Vec<String>,
+    /// How often to redial members this node is not connected to. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub dial_interval: Duration,
+    /// How long a catch-up request may take, dial included. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub catchup_timeout: Duration,
+    /// Largest catch-up response accepted or sent, bytes. Default 4194304 (4 MiB).
+    pub max_catchup_bytes: u64,
+    /// Accepted messages buffered for the node before new ones are ignored (and left to
+    /// catch-up). Default 1024.
+    pub event_buffer: usize,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig {
+            listen: Vec::new(),
+            dial_interval: Duration::from_secs(5),
+            catchup_timeout: Duration::from_secs(10),
+            max_catchup_bytes: fixd_proto::encoding::MAX_DECODE_BYTES as u64,
+            event_buffer: 1024,
+        }
+    }
+}
+
+/// Everything the network service runs on, resolved from keys, genesis and `[p2p]`.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// This member's libp2p identity ([`super::keypair`] of its ed25519 key).
+    pub keypair: Keypair,
+    pub listen: Vec<Multiaddr>,
+    /// The other members and where to dial them. Members without addresses are still allowed
+    /// to connect; they are just not dialed.
+    pub peers: Vec<(PeerId, Vec<Multiaddr>)>,
+    pub network_id: B256,
+    /// Only its members may connect, and only they may sign accepted messages.
+    pub committee: Committee,
+    /// Genesis `params.max_message_bytes`.
+    pub max_message_bytes: usize,
+    /// Genesis `params.max_clock_skew_secs`.
+    pub max_clock_skew_secs: u64,
+    pub dial_interval: Duration,
+    pub catchup_timeout: Duration,
+    pub max_catchup_bytes: u64,
+    pub event_buffer: usize,
+}
+
+impl NetworkConfig {
+    /// A config with `[p2p]` defaults and no listen addresses or peers.
+    pub fn new(keypair: Keypair, network_id: B256, committee: Committee) -> Self {
+        let p2p = P2pConfig::default();
+        let params = fixd_proto::types::genesis::ProtocolParams::default();
+        NetworkConfig {
+            keypair,
+            listen: Vec::new(),
+            peers: Vec::new(),
+            network_id,
+            committee,
+            max_message_bytes: params.max_message_bytes as usize,
+            max_clock_skew_secs: params.max_clock_skew_secs,
+            dial_interval: p2p.dial_interval,
+            catchup_timeout: p2p.catchup_timeout,
+            max_catchup_bytes: p2p.max_catchup_bytes,
+            event_buffer: p2p.event_buffer,
+        }
+    }
+
+    /// Resolves the config of member `keys` in `genesis`: listen on `p2p.listen` (or the
+    /// member's genesis addresses), dial every other member at its genesis addresses.
+    pub fn from_genesis(keys: &Keys, genesis: &Genesis, p2p: &P2pConfig) -> Result<Self, NetworkError> {
+        let me = keys.public_key();
+        let member = genesis.members.iter().find(|m| m.ed25519 == me).ok_or(NetworkError::NotAMember(me))?;
+        let listen = if p2p.listen.is_empty() { &member.listen } else { &p2p.listen };
+        let mut peers = Vec::new();
+        for other in genesis.members.iter().filter(|m| m.ed25519 != me) {
+            peers.push((peer_id_of(&other.ed25519)?, parse_addrs(&other.listen)?));
+        }
+        Ok(NetworkConfig {
+            keypair: keypair(&keys.ed25519),
+            listen: parse_addrs(listen)?,
+            peers,
+            network_id: genesis.network_id(),
+            committee: genesis.committee(),
+            max_message_bytes: genesis.params.max_message_bytes as usize,
+            max_clock_skew_secs: genesis.params.max_clock_skew_secs,
+            dial_interval: p2p.dial_interval,
+            catchup_timeout: p2p.catchup_timeout,
+            max_catchup_bytes: p2p.max_catchup_bytes,
+            event_buffer: p2p.event_buffer.max(1),
+        })
+    }
+}
+
+fn parse_addrs(addrs: &[String]) -> Result<Vec<Multiaddr>, NetworkError> {
+    addrs
+        .iter()
+        .map(|a| {
+            a.parse().map_err(|e: libp2p::multiaddr::Error| NetworkError::BadAddress {
+                addr: a.clone(),
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy_primitives::Address;
+
+    use super::*;
+
+    #[test]
+    fn p2p_section_parses_with_readable_durations_and_refuses_unknown_fields() {
+        let p2p: P2pConfig =
+            toml::from_str("listen = [\"/ip4/127.0.0.1/tcp/9000\"]\ndial_interval = \"2s\"\n").unwrap();
+        assert_eq!(p2p.dial_interval, Duration::from_secs(2));
+        assert_eq!(p2p.catchup_timeout, P2pConfig::default().catchup_timeout);
+        assert!(toml::from_str::<P2pConfig>("dial_every = \"2s\"").is_err());
+    }
+
+    #[test]
+    fn from_genesis_dials_the_other_members_and_names_bad_addresses() {
+        let keys: Vec<Keys> = (0..3).map(|_| Keys::generate().unwrap()).collect();
+        let mut genesis = Genesis {
+            network: "t".into(),
+            chain_id: 1,
+            contract: Address::ZERO,
+            arbitrator: Address::ZERO,
+            members: keys
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    k.member(&format!("node-{i}"), vec![format!("/ip4/127.0.0.1/tcp/{}", 9000 + i)])
+                })
+                .collect(),
+            params: Default::default(),
+        };
+        let config = NetworkConfig::from_genesis(&keys[1], &genesis, &P2pConfig::default()).unwrap();
+        assert_eq!(config.listen, vec!["/ip4/127.0.0.1/tcp/9001".parse::<Multiaddr>().unwrap()]);
+        assert_eq!(config.peers.len(), 2);
+        assert_eq!(config.peers[0].0, peer_id_of(&keys[0].public_key()).unwrap());
+        assert_eq!(config.keypair.public().to_peer_id(), peer_id_of(&keys[1].public_key()).unwrap());
+
+        genesis.members[2].listen = vec!["127.0.0.1:9002".into()];
+        let err = NetworkConfig::from_genesis(&keys[1], &genesis, &P2pConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("127.0.0.1:9002"), "{err}");
+        let outsider = Keys::generate().unwrap();
+        let err = NetworkConfig::from_genesis(&outsider, &genesis, &P2pConfig::default()).unwrap_err();
+        assert!(matches!(err, NetworkError::NotAMember(_)), "{err}");
+    }
+}

@@ -1,0 +1,132 @@
+//! [`NetworkHandle`]: the cloneable front of the swarm task, and the [`NetworkEvent`]s it emits.
+
+use fixd_proto::types::settlement::SettlementId;
+use libp2p::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::NetworkError;
+use super::catchup::CatchupResponse;
+use super::messages::{GossipMessage, MessageKind};
+use super::validation::Verdict;
+
+/// What the network tells the node. Messages are delivered or left to catch-up (see the module
+/// docs on back-pressure); connection events are best effort, dropped when the channel is full.
+// Messages dominate this channel, so boxing them would only add an allocation to the common case.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NetworkEvent {
+    /// A gossiped message passed validation. `from` is the member that forwarded it, not
+    /// necessarily its author ([`GossipMessage::signer`]).
+    Message { from: PeerId, message: GossipMessage },
+    /// The first connection to a member opened.
+    PeerConnected(PeerId),
+    /// The last connection to a member closed.
+    PeerDisconnected(PeerId),
+}
+
+/// A request to the swarm task, with the oneshot its answer goes back on.
+pub(super) enum Command {
+    Check {
+        message: GossipMessage,
+        reply: oneshot::Sender<Verdict>,
+    },
+    Publish {
+        message: GossipMessage,
+        reply: oneshot::Sender<Result<(), NetworkError>>,
+    },
+    CatchUp {
+        peer: PeerId,
+        settlement_id: SettlementId,
+        reply: oneshot::Sender<Result<CatchupResponse, NetworkError>>,
+    },
+    ConnectedPeers {
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    TopicPeers {
+        kind: MessageKind,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    PeerScore {
+        peer: PeerId,
+        reply: oneshot::Sender<Option<f64>>,
+    },
+}
+
+/// A cloneable handle to the swarm task.
+#[derive(Clone, Debug)]
+pub struct NetworkHandle {
+    commands: mpsc::Sender<Command>,
+    shutdown: CancellationToken,
+    local_peer_id: PeerId,
+}
+
+impl NetworkHandle {
+    pub(super) fn new(
+        commands: mpsc::Sender<Command>,
+        shutdown: CancellationToken,
+        local_peer_id: PeerId,
+    ) -> Self {
+        NetworkHandle { commands, shutdown, local_peer_id }
+    }
+
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, NetworkError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(command(reply)).await.map_err(|_| NetworkError::Stopped)?;
+        answer.await.map_err(|_| NetworkError::Stopped)
+    }
+
+    /// Gossips a message this node signed. [`NetworkError::AlreadyPublished`] is benign.
+    pub async fn publish(&self, message: GossipMessage) -> Result<(), NetworkError> {
+        self.ask(|reply| Command::Publish { message, reply }).await?
+    }
+
+    /// Asks a member for what it holds on a settlement. The messages are unverified: run each
+    /// through [`super::validation::verdict_on`] before use.
+    pub async fn catch_up(
+        &self,
+        peer: PeerId,
+        settlement_id: SettlementId,
+    ) -> Result<CatchupResponse, NetworkError> {
+        self.ask(|reply| Command::CatchUp { peer, settlement_id, reply }).await?
+    }
+
+    /// Validates a message that did not come by gossip (from catch-up) exactly as a gossiped
+    /// one, against this node's clock, committee, known settlements and seen-set; an accepted
+    /// message is recorded as seen, so the same message arriving later by gossip is ignored.
+    pub async fn check(&self, message: GossipMessage) -> Result<Verdict, NetworkError> {
+        self.ask(|reply| Command::Check { message, reply }).await
+    }
+
+    /// Members with at least one open connection.
+    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetworkError> {
+        self.ask(|reply| Command::ConnectedPeers { reply }).await
+    }
+
+    /// The addresses this node listens on (port 0 resolved), once the listeners are up.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetworkError> {
+        self.ask(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// Connected members subscribed to the topic of `kind`.
+    pub async fn topic_peers(&self, kind: MessageKind) -> Result<Vec<PeerId>, NetworkError> {
+        self.ask(|reply| Command::TopicPeers { kind, reply }).await
+    }
+
+    /// A member's gossipsub score as this node sees it (`None` if unknown).
+    pub async fn peer_score(&self, peer: PeerId) -> Result<Option<f64>, NetworkError> {
+        self.ask(|reply| Command::PeerScore { peer, reply }).await
+    }
+
+    /// Stops the swarm task (and only it); await its `JoinHandle` to know it has closed.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}

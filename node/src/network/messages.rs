@@ -1,0 +1,162 @@
+//! What travels on the gossip topics: [`GossipMessage`], its topics and its wire encoding.
+
+use alloy_primitives::{B256, keccak256};
+use fixd_proto::encoding::{DecodeError, from_bcs, to_bcs};
+use fixd_proto::signing::{PublicKey, Signed};
+use fixd_proto::types::certificate::{Proposal, Vote};
+use fixd_proto::types::observation::Observation;
+use fixd_proto::types::settlement::SettlementId;
+use libp2p::gossipsub::{IdentTopic, MessageId, TopicHash};
+use serde::{Deserialize, Serialize};
+
+/// One gossiped message. Each variant carries its author's signature, so the gossip layer
+/// needs no signature of its own (`ValidationMode::Anonymous`).
+///
+/// The encoding is BCS: a ULEB128 variant index, then the signed message. New variants
+/// (disputes, review votes, final-report signatures) go at the end so existing indices keep
+/// their meaning.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GossipMessage {
+    Observation(Signed<Observation>),
+    Proposal(Signed<Proposal>),
+    Vote(Signed<Vote>),
+}
+
+/// The kind of a [`GossipMessage`]; one gossip topic per kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageKind {
+    Observation,
+    Proposal,
+    Vote,
+}
+
+impl MessageKind {
+    pub const ALL: [MessageKind; 3] = [MessageKind::Observation, MessageKind::Proposal, MessageKind::Vote];
+
+    /// The last segment of the topic name.
+    pub fn topic_suffix(self) -> &'static str {
+        match self {
+            MessageKind::Observation => "observations",
+            MessageKind::Proposal => "proposals",
+            MessageKind::Vote => "votes",
+        }
+    }
+}
+
+impl GossipMessage {
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            GossipMessage::Observation(_) => MessageKind::Observation,
+            GossipMessage::Proposal(_) => MessageKind::Proposal,
+            GossipMessage::Vote(_) => MessageKind::Vote,
+        }
+    }
+
+    /// The member who signed the message.
+    pub fn signer(&self) -> &PublicKey {
+        match self {
+            GossipMessage::Observation(m) => &m.signer,
+            GossipMessage::Proposal(m) => &m.signer,
+            GossipMessage::Vote(m) => &m.signer,
+        }
+    }
+
+    /// The settlement the message is about.
+    pub fn settlement_id(&self) -> &SettlementId {
+        match self {
+            GossipMessage::Observation(m) => &m.payload.settlement_id,
+            GossipMessage::Proposal(m) => &m.payload.settlement_id,
+            GossipMessage::Vote(m) => &m.payload.settlement_id,
+        }
+    }
+
+    /// The signed message's own identity, [`Signed::hash`]: the key of the seen-set, and the
+    /// hash that proposals and votes refer to.
+    pub fn hash(&self) -> B256 {
+        match self {
+            GossipMessage::Observation(m) => m.hash(),
+            GossipMessage::Proposal(m) => m.hash(),
+            GossipMessage::Vote(m) => m.hash(),
+        }
+    }
+
+    /// The time the author claims to have signed it (unix seconds), for the clock-skew check.
+    /// Votes carry none.
+    pub fn signed_at(&self) -> Option<u64> {
+        match self {
+            GossipMessage::Observation(m) => Some(m.payload.observed_at),
+            GossipMessage::Proposal(m) => Some(m.payload.proposed_at),
+            GossipMessage::Vote(_) => None,
+        }
+    }
+
+    /// Checks the author's signature (strict ed25519) for `network_id`.
+    pub fn verify(&self, network_id: &B256) -> Result<(), fixd_proto::signing::SignatureError> {
+        match self {
+            GossipMessage::Observation(m) => m.verify(network_id),
+            GossipMessage::Proposal(m) => m.verify(network_id),
+            GossipMessage::Vote(m) => m.verify(network_id),
+        }
+    }
+
+    /// The wire bytes: `BCS(self)`.
+    pub fn encode(&self) -> Vec<u8> {
+        to_bcs(self)
+    }
+
+    /// Decodes wire bytes (canonical BCS, no trailing bytes).
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        from_bcs(bytes)
+    }
+}
+
+/// The gossip topics of one network: `fixd/<first 8 bytes of network_id, hex>/<kind>`.
+///
+/// The network id in the name keeps two networks that share peers (a devnet beside a testnet)
+/// from ever meshing their messages; the signatures commit to the full id anyway.
+#[derive(Clone, Debug)]
+pub struct Topics {
+    topics: [(MessageKind, IdentTopic); 3],
+}
+
+impl Topics {
+    pub fn new(network_id: &B256) -> Self {
+        let short = hex::encode(&network_id[..8]);
+        let topic =
+            |kind: MessageKind| (kind, IdentTopic::new(format!("fixd/{short}/{}", kind.topic_suffix())));
+        Topics { topics: MessageKind::ALL.map(topic) }
+    }
+
+    pub fn topic(&self, kind: MessageKind) -> &IdentTopic {
+        &self.topics.iter().find(|(k, _)| *k == kind).expect("every kind has a topic").1
+    }
+
+    /// The kind carried on a topic, or `None` for a topic that is not ours.
+    pub fn kind_of(&self, hash: &TopicHash) -> Option<MessageKind> {
+        self.topics.iter().find(|(_, t)| &t.hash() == hash).map(|(k, _)| *k)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &IdentTopic> {
+        self.topics.iter().map(|(_, t)| t)
+    }
+}
+
+/// The gossipsub message id: `keccak256(data)`. Content-addressed, so the same bytes published
+/// by two members, or twice by one, are one message to the mesh.
+pub fn message_id(data: &[u8]) -> MessageId {
+    MessageId::new(keccak256(data).as_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics_carry_the_network_and_kind() {
+        let topics = Topics::new(&B256::repeat_byte(0xab));
+        assert_eq!(topics.topic(MessageKind::Vote).to_string(), "fixd/abababababababab/votes");
+        let hash = topics.topic(MessageKind::Proposal).hash();
+        assert_eq!(topics.kind_of(&hash), Some(MessageKind::Proposal));
+        assert_eq!(topics.kind_of(&TopicHash::from_raw("other")), None);
+    }
+}

@@ -1,0 +1,409 @@
+//! The swarm task: the one owner of the [`libp2p::Swarm`].
+//!
+//! [`NetworkService::start`] builds the swarm, listens, subscribes and spawns the one task that
+//! owns it. That task runs one `select!` over the shutdown token, the redial timer, commands from
+//! [`NetworkHandle`]s, swarm events and finished catch-up answers.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use fixd_proto::types::genesis::Committee;
+use fixd_proto::types::settlement::SettlementId;
+use futures::StreamExt;
+use libp2p::gossipsub::{self, MessageAcceptance, PublishError};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{Swarm, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, noise, ping, tcp, yamux};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::behaviour::{Behaviour, BehaviourEvent, BehaviourSettings};
+use super::catchup::{CatchupProvider, CatchupRequest, CatchupResponse};
+use super::config::NetworkConfig;
+use super::handle::{Command, NetworkEvent, NetworkHandle};
+use super::messages::{GossipMessage, MessageKind, Topics};
+use super::validation::{SeenSet, ValidationContext, Verdict, verdict, verdict_on};
+use super::{NetworkError, peer_id_of};
+
+/// Whether this node knows (has scheduled) a settlement. Messages on unknown settlements are
+/// ignored; the node catches up on them once it learns of them.
+pub type KnownSettlements = Arc<dyn Fn(&SettlementId) -> bool + Send + Sync>;
+
+/// Commands buffered between handles and the swarm task.
+const COMMAND_BUFFER: usize = 256;
+/// Accepted message hashes remembered for de-duplication.
+const SEEN_CAPACITY: usize = 100_000;
+/// Addresses kept per member from identify reports.
+const MAX_ADDRESSES_PER_PEER: usize = 8;
+/// Committee connections stay open while idle (a member outside the gossip mesh may be quiet for
+/// hours); a dead one is found by ping instead, closed, and redialed.
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The network service: see the module docs.
+#[derive(Debug)]
+pub struct NetworkService;
+
+impl NetworkService {
+    /// Builds the swarm, listens on `config.listen`, subscribes to the topics and spawns the
+    /// swarm task. The task stops when `shutdown` (or [`NetworkHandle::shutdown`]) fires.
+    /// Must be called inside a tokio runtime.
+    pub fn start(
+        config: NetworkConfig,
+        provider: Arc<dyn CatchupProvider>,
+        known_settlements: KnownSettlements,
+        shutdown: CancellationToken,
+    ) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>, JoinHandle<()>), NetworkError> {
+        let topics = Topics::new(&config.network_id);
+        let settings = BehaviourSettings {
+            max_message_bytes: config.max_message_bytes,
+            catchup_timeout: config.catchup_timeout,
+            max_catchup_bytes: config.max_catchup_bytes,
+            protocol_version: format!("/fixd/{}/1", hex::encode(&config.network_id[..8])),
+        };
+        let transport_err = |e: &dyn std::fmt::Display| NetworkError::Transport(e.to_string());
+        let behaviour =
+            Behaviour::new(&config.keypair, &topics, &settings).map_err(NetworkError::Transport)?;
+        let mut swarm = SwarmBuilder::with_existing_identity(config.keypair.clone())
+            .with_tokio()
+            .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+            .map_err(|e| transport_err(&e))?
+            .with_quic()
+            .with_dns()
+            .map_err(|e| transport_err(&e))?
+            .with_behaviour(|_| behaviour)
+            .map_err(|e| transport_err(&e))?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+            .build();
+
+        let mut members = HashSet::new();
+        for member in config.committee.members() {
+            let peer = peer_id_of(&member.ed25519)?;
+            swarm.behaviour_mut().allow.allow_peer(peer);
+            members.insert(peer);
+        }
+        for topic in topics.iter() {
+            swarm.behaviour_mut().gossipsub.subscribe(topic).map_err(|e| transport_err(&e))?;
+        }
+        for addr in &config.listen {
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetworkError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+        }
+        let addresses: HashMap<PeerId, Vec<Multiaddr>> =
+            config.peers.iter().filter(|(p, _)| members.contains(p)).cloned().collect();
+
+        let local_peer_id = *swarm.local_peer_id();
+        let shutdown = shutdown.child_token();
+        let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
+        let (events, events_rx) = mpsc::channel(config.event_buffer.max(1));
+        let (served_tx, served) = mpsc::channel(64);
+        let event_loop = EventLoop {
+            swarm,
+            topics,
+            network_id: config.network_id,
+            committee: config.committee,
+            max_message_bytes: config.max_message_bytes,
+            max_clock_skew_secs: config.max_clock_skew_secs,
+            members,
+            addresses,
+            learned: HashMap::new(),
+            seen: SeenSet::new(SEEN_CAPACITY),
+            known_settlements,
+            provider,
+            events,
+            commands,
+            served_tx,
+            served,
+            pending_catchups: HashMap::new(),
+            shutdown: shutdown.clone(),
+        };
+        info!(peer_id = %local_peer_id, "network starting");
+        let task = tokio::spawn(event_loop.run(config.dial_interval));
+        Ok((NetworkHandle::new(commands_tx, shutdown, local_peer_id), events_rx, task))
+    }
+}
+
+type CatchupReply = oneshot::Sender<Result<CatchupResponse, NetworkError>>;
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    topics: Topics,
+    network_id: B256,
+    committee: Committee,
+    max_message_bytes: usize,
+    max_clock_skew_secs: u64,
+    members: HashSet<PeerId>,
+    /// Where the genesis (or config) says each member listens.
+    addresses: HashMap<PeerId, Vec<Multiaddr>>,
+    /// What each member last reported through identify; replaced on every report.
+    learned: HashMap<PeerId, Vec<Multiaddr>>,
+    seen: SeenSet,
+    known_settlements: KnownSettlements,
+    provider: Arc<dyn CatchupProvider>,
+    events: mpsc::Sender<NetworkEvent>,
+    commands: mpsc::Receiver<Command>,
+    served_tx: mpsc::Sender<(ResponseChannel<CatchupResponse>, CatchupResponse)>,
+    served: mpsc::Receiver<(ResponseChannel<CatchupResponse>, CatchupResponse)>,
+    pending_catchups: HashMap<OutboundRequestId, (PeerId, CatchupReply)>,
+    shutdown: CancellationToken,
+}
+
+impl EventLoop {
+    async fn run(mut self, dial_interval: Duration) {
+        let mut redial = tokio::time::interval(dial_interval.max(Duration::from_millis(100)));
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                _ = redial.tick() => self.redial(),
+                Some(command) = self.commands.recv() => self.on_command(command),
+                Some((channel, response)) = self.served.recv() => {
+                    if self.swarm.behaviour_mut().catchup.send_response(channel, response).is_err() {
+                        debug!("catch-up requester went away before the answer");
+                    }
+                }
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+            }
+        }
+        info!("network stopped");
+    }
+
+    /// Where to dial a member: its configured addresses, then those it last reported.
+    fn dial_addresses(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        let configured = self.addresses.get(peer).into_iter().flatten();
+        let learned = self.learned.get(peer).into_iter().flatten();
+        let mut addrs: Vec<Multiaddr> = Vec::new();
+        for addr in configured.chain(learned) {
+            if !addrs.contains(addr) {
+                addrs.push(addr.clone());
+            }
+        }
+        addrs
+    }
+
+    fn redial(&mut self) {
+        for peer in &self.members {
+            if peer == self.swarm.local_peer_id() || self.swarm.is_connected(peer) {
+                continue;
+            }
+            let addrs = self.dial_addresses(peer);
+            if addrs.is_empty() {
+                continue;
+            }
+            let opts = DialOpts::peer_id(*peer)
+                .addresses(addrs)
+                .condition(PeerCondition::DisconnectedAndNotDialing)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                debug!(%peer, error = %e, "cannot dial member");
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { message, reply } => {
+                let _ = reply.send(self.publish(message));
+            }
+            Command::CatchUp { peer, settlement_id, reply } => {
+                if !self.members.contains(&peer) {
+                    let _ = reply.send(Err(NetworkError::UnknownPeer(peer)));
+                    return;
+                }
+                let addrs = self.dial_addresses(&peer);
+                let id = self.swarm.behaviour_mut().catchup.send_request_with_addresses(
+                    &peer,
+                    CatchupRequest { settlement_id },
+                    addrs,
+                );
+                self.pending_catchups.insert(id, (peer, reply));
+            }
+            Command::ConnectedPeers { reply } => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.swarm.listeners().cloned().collect());
+            }
+            Command::TopicPeers { kind, reply } => {
+                let hash = self.topics.topic(kind).hash();
+                let peers = self.swarm.behaviour().gossipsub.all_peers();
+                let _ = reply.send(peers.filter(|(_, t)| t.contains(&&hash)).map(|(p, _)| *p).collect());
+            }
+            Command::PeerScore { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour().gossipsub.peer_score(&peer));
+            }
+            Command::Check { message, reply } => {
+                let verdict = self.judge(None, |ctx| verdict_on(message, ctx));
+                if let Verdict::Accept(accepted) = &verdict {
+                    self.seen.insert(accepted.hash());
+                }
+                let _ = reply.send(verdict);
+            }
+        }
+    }
+
+    fn publish(&mut self, message: GossipMessage) -> Result<(), NetworkError> {
+        let bytes = message.encode();
+        if bytes.len() > self.max_message_bytes {
+            return Err(NetworkError::TooLarge { len: bytes.len(), max: self.max_message_bytes });
+        }
+        let kind = message.kind();
+        let topic = self.topics.topic(kind).clone();
+        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
+            Ok(_) => {
+                self.seen.insert(message.hash());
+                Ok(())
+            }
+            Err(PublishError::Duplicate) => Err(NetworkError::AlreadyPublished),
+            Err(PublishError::NoPeersSubscribedToTopic) => Err(NetworkError::NoPeers(kind)),
+            Err(e) => Err(NetworkError::Publish(e.to_string())),
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let acceptance = self.validate(propagation_source, &message);
+                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                    &message_id,
+                    &propagation_source,
+                    acceptance,
+                );
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Catchup(event)) => self.on_catchup_event(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if self.members.contains(&peer_id) => {
+                let addrs = info.listen_addrs.into_iter().take(MAX_ADDRESSES_PER_PEER).collect();
+                self.learned.insert(peer_id, addrs);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(e) })) => {
+                // libp2p leaves this to us: a member that stops answering pings is gone.
+                debug!(%peer, error = %e, "ping failed; closing the connection");
+                self.swarm.close_connection(connection);
+            }
+            SwarmEvent::Behaviour(_) => {}
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. } => {
+                debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                if num_established.get() == 1 {
+                    info!(peer = %peer_id, "member connected");
+                    let _ = self.events.try_send(NetworkEvent::PeerConnected(peer_id));
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
+                info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "member disconnected");
+                let _ = self.events.try_send(NetworkEvent::PeerDisconnected(peer_id));
+            }
+            SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
+                // Non-members end here: the allow-list denies them once Noise names them.
+                debug!(from = %send_back_addr, error = %error, "refused an inbound connection");
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(peer = ?peer_id, error = %error, "dial failed");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
+            _ => {}
+        }
+    }
+
+    /// The validation context of this node now, for messages on `topic` (`None`: catch-up).
+    fn judge(
+        &self,
+        topic: Option<MessageKind>,
+        judge: impl FnOnce(&ValidationContext<'_>) -> Verdict,
+    ) -> Verdict {
+        let seen = &self.seen;
+        let known = &self.known_settlements;
+        let is_seen = |h: &B256| seen.contains(h);
+        let is_known = |id: &SettlementId| known(id);
+        let ctx = ValidationContext {
+            network_id: &self.network_id,
+            committee: &self.committee,
+            now: crate::clock::now(),
+            max_message_bytes: self.max_message_bytes,
+            max_clock_skew_secs: self.max_clock_skew_secs,
+            topic,
+            is_seen: &is_seen,
+            is_known_settlement: &is_known,
+        };
+        judge(&ctx)
+    }
+
+    /// Runs [`verdict`] on a gossiped message and delivers it when accepted.
+    fn validate(&mut self, from: PeerId, message: &gossipsub::Message) -> MessageAcceptance {
+        let Some(kind) = self.topics.kind_of(&message.topic) else {
+            return MessageAcceptance::Reject;
+        };
+        match self.judge(Some(kind), |ctx| verdict(&message.data, ctx)) {
+            Verdict::Accept(message) => {
+                let hash = message.hash();
+                match self.events.try_send(NetworkEvent::Message { from, message }) {
+                    Ok(()) => {
+                        self.seen.insert(hash);
+                        MessageAcceptance::Accept
+                    }
+                    Err(e) => {
+                        warn!(%hash, error = %e, "node is not taking messages; leaving this one to catch-up");
+                        MessageAcceptance::Ignore
+                    }
+                }
+            }
+            Verdict::Reject(reason) => {
+                warn!(peer = %from, %reason, "rejected a gossiped message; penalising the sender");
+                MessageAcceptance::Reject
+            }
+            Verdict::Ignore(reason) => {
+                debug!(peer = %from, %reason, "ignored a gossiped message");
+                MessageAcceptance::Ignore
+            }
+        }
+    }
+
+    fn on_catchup_event(&mut self, event: request_response::Event<CatchupRequest, CatchupResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    debug!(%peer, settlement = %request.settlement_id, "serving catch-up");
+                    let provider = self.provider.clone();
+                    let served = self.served_tx.clone();
+                    tokio::spawn(async move {
+                        let answer =
+                            tokio::task::spawn_blocking(move || provider.catch_up(&request.settlement_id))
+                                .await;
+                        match answer {
+                            Ok(response) => {
+                                let _ = served.send((channel, response)).await;
+                            }
+                            Err(e) => warn!(error = %e, "catch-up provider panicked"),
+                        }
+                    });
+                }
+                request_response::Message::Response { request_id, response } => {
+                    if let Some((_, reply)) = self.pending_catchups.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { request_id, error, peer, .. } => {
+                if let Some((_, reply)) = self.pending_catchups.remove(&request_id) {
+                    let _ = reply.send(Err(NetworkError::CatchUp { peer, reason: error.to_string() }));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "catch-up answer not delivered");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+}
