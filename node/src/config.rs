@@ -27,6 +27,8 @@ pub struct Config {
     #[serde(default)]
     pub observer: ObserverConfig,
     #[serde(default)]
+    pub p2p: crate::network::P2pConfig,
+    #[serde(default)]
     pub venues: VenuesConfig,
     #[serde(default)]
     pub log: LogConfig,

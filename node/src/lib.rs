@@ -18,6 +18,7 @@
 //! [`clock`], [`logging`].
 
 pub mod api;
+pub mod certifier;
 pub mod chain;
 pub mod cli;
 pub mod clock;

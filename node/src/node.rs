@@ -124,6 +124,32 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
     let mut tasks = JoinSet::new();
 
     let events = EventBus::default();
+
+    let network_config = crate::network::NetworkConfig::from_genesis(&keys, &genesis, &config.p2p)?;
+    let known_store = store.clone();
+    let known: crate::network::KnownSettlements =
+        Arc::new(move |id| known_store.settlement(id).ok().flatten().is_some());
+    let provider = Arc::new(crate::certifier::StoreCatchup(store.clone()));
+    let (network, gossip, network_task) =
+        crate::network::NetworkService::start(network_config, provider, known, cancel.clone())?;
+    tasks.spawn(async move {
+        let ended = network_task.await;
+        ("network", ended.map_err(|e| anyhow::anyhow!("the network task panicked: {e}")))
+    });
+    let (own_tx, own_rx) = tokio::sync::mpsc::channel(64);
+    let certifier = crate::certifier::Certifier::new(
+        store.clone(),
+        network.clone(),
+        genesis.committee(),
+        member_index,
+        network_id,
+        keys.ed25519.clone(),
+        crate::consensus::ConsensusParams::from_protocol(&genesis.params),
+        events.clone(),
+        config.observer.tick,
+    );
+    let token = cancel.clone();
+    tasks.spawn(async move { ("certifier", certifier.run(gossip, own_rx, token).await) });
     let venues = VenueAdapter::all(&config.venues)?;
     let observer = Observer {
         store: store.clone(),
@@ -132,6 +158,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         network_id,
         tick: config.observer.tick,
         events: events.clone(),
+        certifier: own_tx,
     };
     let token = cancel.clone();
     tasks.spawn(async move { ("observer", observer.run(token).await) });

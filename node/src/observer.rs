@@ -40,6 +40,8 @@ pub struct Observer {
     pub network_id: B256,
     pub tick: Duration,
     pub events: crate::events::EventBus,
+    /// Where this node's new observations go to be gossiped and certified.
+    pub certifier: tokio::sync::mpsc::Sender<Signed<Observation>>,
 }
 
 impl std::fmt::Debug for Observer {
@@ -136,6 +138,9 @@ impl Observer {
         self.store.durable()?;
         let value = &signed.payload.computation.value;
         tracing::info!(settlement = %id, hash = %signed.hash(), ?value, "observation stored");
+        if self.certifier.send(signed.clone()).await.is_err() {
+            tracing::warn!(settlement = %id, "the certifier has stopped; the observation stays stored for catch-up");
+        }
         self.events.publish(crate::events::NodeEvent {
             settlement_id: id,
             kind: "observed",

@@ -6,7 +6,8 @@
 //! | `GET /v1/status` | committee, venue health, peers |
 //! | `GET /v1/settlements?status=` | every settlement, optionally filtered by status |
 //! | `POST /v1/settlements` | schedule a settlement (admin) |
-//! | `GET /v1/settlements/{id}` | one settlement: spec, status, timings, observations, signed records |
+//! | `GET /v1/settlements/{id}` | one settlement: spec, status, timings, observations, signed records, certificate |
+//! | `GET /v1/settlements/{id}/proof` | the proof bundle that `fixd verify` checks offline |
 //! | `GET /v1/events` | server-sent events, one per state change |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of all of the above |
 //!
@@ -98,6 +99,7 @@ pub fn router(state: ApiState, max_body_bytes: usize, timeout: Duration) -> Rout
         .route("/v1/status", get(status::status))
         .route("/v1/settlements", get(settlements::list).post(settlements::schedule))
         .route("/v1/settlements/{id}", get(settlements::show))
+        .route("/v1/settlements/{id}/proof", get(settlements::proof))
         .route("/v1/events", get(events::stream))
         .route("/v1/openapi.json", get(openapi::document))
         .fallback(error::not_found)

@@ -24,6 +24,7 @@ mod tests {
         ("/v1/status", &["get"]),
         ("/v1/settlements", &["get", "post"]),
         ("/v1/settlements/{id}", &["get"]),
+        ("/v1/settlements/{id}/proof", &["get"]),
         ("/v1/events", &["get"]),
         ("/v1/openapi.json", &["get"]),
     ];

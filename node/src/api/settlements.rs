@@ -5,7 +5,9 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use fixd_proto::certify::ProofBundle;
 use fixd_proto::signing::Signed;
+use fixd_proto::types::certificate::Certificate;
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use serde::{Deserialize, Serialize};
@@ -22,15 +24,18 @@ pub enum Status {
     Scheduled,
     /// This node has signed and stored its observation.
     Observed,
+    /// A quorum certified a value; its challenge window is open until the deadline.
+    Certified,
 }
 
 impl Status {
-    const ALL: [Status; 2] = [Status::Scheduled, Status::Observed];
+    const ALL: [Status; 3] = [Status::Scheduled, Status::Observed, Status::Certified];
 
     fn name(self) -> &'static str {
         match self {
             Status::Scheduled => "scheduled",
             Status::Observed => "observed",
+            Status::Certified => "certified",
         }
     }
 }
@@ -51,6 +56,10 @@ pub struct SettlementView {
     pub observations: Vec<Signed<Observation>>,
     /// What this node has recorded as signed: kind, round and message hash.
     pub signed: Vec<SignedRecord>,
+    /// The certified value, once certified.
+    pub value: Option<fixd_proto::value::Wad>,
+    /// The certificate: the leader's signed proposal and a quorum of vote signatures.
+    pub certificate: Option<Certificate>,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,11 +72,24 @@ pub struct SignedRecord {
 fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiError> {
     let id = spec.id();
     let observations = state.store.observations(&id)?;
-    let slot = SigningSlot { settlement: id, kind: SignedKind::Observation, round: 0 };
-    let signed =
-        state.store.signed(slot)?.map(|hash| SignedRecord { kind: slot.kind, round: slot.round, hash });
+    let mut signed = Vec::new();
+    let rounds = state.store.proposals(&id)?.into_iter().map(|p| p.payload.round);
+    let rounds: std::collections::BTreeSet<u32> =
+        rounds.chain(state.store.votes(&id)?.into_iter().map(|v| v.payload.round)).collect();
+    let slots = std::iter::once((SignedKind::Observation, 0))
+        .chain(rounds.iter().flat_map(|&r| [(SignedKind::Proposal, r), (SignedKind::Vote, r)]));
+    for (kind, round) in slots {
+        if let Some(hash) = state.store.signed(SigningSlot { settlement: id, kind, round })? {
+            signed.push(SignedRecord { kind, round, hash });
+        }
+    }
     let own = observations.iter().find(|o| o.signer == state.node.public_key).cloned();
-    let status = if own.is_some() { Status::Observed } else { Status::Scheduled };
+    let certificate = state.store.certificate(&id)?;
+    let status = match (&certificate, &own) {
+        (Some(_), _) => Status::Certified,
+        (None, Some(_)) => Status::Observed,
+        (None, None) => Status::Scheduled,
+    };
     Ok(SettlementView {
         id,
         status,
@@ -77,7 +99,9 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
         spec,
         observation: own,
         observations,
-        signed: signed.into_iter().collect(),
+        signed,
+        value: certificate.as_ref().map(|c| c.proposal.payload.value),
+        certificate,
     })
 }
 
@@ -186,4 +210,24 @@ pub async fn schedule(
     }
     let status = if known { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(view(&state, spec)?)))
+}
+
+/// `GET /v1/settlements/{id}/proof`: everything needed to verify the certified value offline
+/// (`fixd verify`): the genesis, the spec, the certified observations and the certificate.
+pub async fn proof(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<ProofBundle>, ApiError> {
+    let id = parse_id(&id)?;
+    let spec = state.store.settlement(&id)?.ok_or_else(|| {
+        ApiError::not_found("unknown_settlement", format!("this node has no settlement {id}"))
+    })?;
+    let certificate = state.store.certificate(&id)?.ok_or_else(|| {
+        ApiError::not_found("not_certified", format!("settlement {id} is not certified yet; see its status"))
+    })?;
+    let inputs: std::collections::BTreeSet<B256> =
+        certificate.proposal.payload.inputs.iter().copied().collect();
+    let observations =
+        state.store.observations(&id)?.into_iter().filter(|o| inputs.contains(&o.hash())).collect();
+    Ok(Json(ProofBundle { genesis: (*state.genesis).clone(), spec, observations, certificate }))
 }

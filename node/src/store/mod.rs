@@ -15,6 +15,7 @@ mod sled_store;
 
 use alloy_primitives::B256;
 use fixd_proto::signing::Signed;
+use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
@@ -82,6 +83,19 @@ pub trait Store: Send + Sync + 'static {
     fn put_observation(&self, observation: &Signed<Observation>) -> Result<(), StoreError>;
     /// Every stored observation of a settlement, in signer order.
     fn observations(&self, id: &SettlementId) -> Result<Vec<Signed<Observation>>, StoreError>;
+
+    /// Stores a signed proposal (any member's), keyed by settlement, round and signer.
+    fn put_proposal(&self, proposal: &Signed<Proposal>) -> Result<(), StoreError>;
+    /// Every stored proposal of a settlement, by round then signer.
+    fn proposals(&self, id: &SettlementId) -> Result<Vec<Signed<Proposal>>, StoreError>;
+    /// Stores a signed vote (any member's), keyed by settlement, round and signer.
+    fn put_vote(&self, vote: &Signed<Vote>) -> Result<(), StoreError>;
+    /// Every stored vote of a settlement, by round then signer.
+    fn votes(&self, id: &SettlementId) -> Result<Vec<Signed<Vote>>, StoreError>;
+    /// Stores the settlement's certificate (one per settlement; a later one replaces it).
+    fn put_certificate(&self, certificate: &Certificate) -> Result<(), StoreError>;
+    /// The settlement's certificate, once certified.
+    fn certificate(&self, id: &SettlementId) -> Result<Option<Certificate>, StoreError>;
 
     /// Records that this node signed the message with hash `hash` in `slot`. Recording the same
     /// hash again is fine; a different hash is refused with [`StoreError::Equivocation`]. The

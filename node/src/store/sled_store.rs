@@ -1,14 +1,16 @@
 //! The sled backend of [`Store`].
 //!
 //! Trees: `meta` (schema version), `settlements` (id → BCS spec), `trades` (id ‖ venue → BCS
-//! trades), `observations` (id ‖ signer → BCS signed observation), `signed` (id ‖ kind ‖ round →
-//! hash). Values are BCS, so a record reads back exactly as written.
+//! trades), `observations` (id ‖ signer → BCS signed observation), `proposals` and `votes`
+//! (id ‖ round ‖ signer → BCS signed message), `certificates` (id → BCS certificate), `signed`
+//! (id ‖ kind ‖ round → hash). Values are BCS, so a record reads back exactly as written.
 
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::B256;
 use fixd_proto::encoding::{from_bcs, to_bcs};
 use fixd_proto::signing::Signed;
+use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
@@ -26,6 +28,9 @@ pub struct SledStore {
     settlements: sled::Tree,
     trades: sled::Tree,
     observations: sled::Tree,
+    proposals: sled::Tree,
+    votes: sled::Tree,
+    certificates: sled::Tree,
     signed: sled::Tree,
 }
 
@@ -41,6 +46,9 @@ impl SledStore {
             settlements: tree("settlements")?,
             trades: tree("trades")?,
             observations: tree("observations")?,
+            proposals: tree("proposals")?,
+            votes: tree("votes")?,
+            certificates: tree("certificates")?,
             signed: tree("signed")?,
             db,
         };
@@ -94,6 +102,23 @@ fn venue_key(id: &SettlementId, venue: Venue) -> Vec<u8> {
     key
 }
 
+fn round_key(id: &SettlementId, round: u32, signer: &B256) -> Vec<u8> {
+    let mut key = id.to_vec();
+    key.extend_from_slice(&round.to_be_bytes());
+    key.extend_from_slice(signer.as_slice());
+    key
+}
+
+/// Every record of a tree under one settlement id, in key order.
+fn scan<T: DeserializeOwned>(tree: &sled::Tree, id: &SettlementId) -> Result<Vec<T>, StoreError> {
+    tree.scan_prefix(id.as_slice())
+        .map(|entry| {
+            let (key, bytes) = entry.map_err(backend)?;
+            decode(&key, &bytes)
+        })
+        .collect()
+}
+
 fn slot_key(slot: &SigningSlot) -> Vec<u8> {
     let mut key = slot.settlement.to_vec();
     key.push(slot.kind as u8);
@@ -145,13 +170,40 @@ impl Store for SledStore {
     }
 
     fn observations(&self, id: &SettlementId) -> Result<Vec<Signed<Observation>>, StoreError> {
-        self.observations
-            .scan_prefix(id.as_slice())
-            .map(|entry| {
-                let (key, bytes) = entry.map_err(backend)?;
-                decode(&key, &bytes)
-            })
-            .collect()
+        scan(&self.observations, id)
+    }
+
+    fn put_proposal(&self, proposal: &Signed<Proposal>) -> Result<(), StoreError> {
+        let key = round_key(&proposal.payload.settlement_id, proposal.payload.round, &proposal.signer.0);
+        self.proposals.insert(key, to_bcs(proposal)).map_err(backend)?;
+        Ok(())
+    }
+
+    fn proposals(&self, id: &SettlementId) -> Result<Vec<Signed<Proposal>>, StoreError> {
+        scan(&self.proposals, id)
+    }
+
+    fn put_vote(&self, vote: &Signed<Vote>) -> Result<(), StoreError> {
+        let key = round_key(&vote.payload.settlement_id, vote.payload.round, &vote.signer.0);
+        self.votes.insert(key, to_bcs(vote)).map_err(backend)?;
+        Ok(())
+    }
+
+    fn votes(&self, id: &SettlementId) -> Result<Vec<Signed<Vote>>, StoreError> {
+        scan(&self.votes, id)
+    }
+
+    fn put_certificate(&self, certificate: &Certificate) -> Result<(), StoreError> {
+        let id = certificate.proposal.payload.settlement_id;
+        self.certificates.insert(id.as_slice(), to_bcs(certificate)).map_err(backend)?;
+        Ok(())
+    }
+
+    fn certificate(&self, id: &SettlementId) -> Result<Option<Certificate>, StoreError> {
+        match self.certificates.get(id.as_slice()).map_err(backend)? {
+            Some(bytes) => decode(id.as_slice(), &bytes).map(Some),
+            None => Ok(None),
+        }
     }
 
     fn record_signed(&self, slot: SigningSlot, hash: B256) -> Result<(), StoreError> {

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use alloy_primitives::B256;
 use ed25519_dalek::SigningKey;
-use fixd_proto::signing::Signed;
+use fixd_proto::signing::{Signed, endorse};
+use fixd_proto::types::certificate::{Certificate, Proposal, ProposalSource, Vote};
 use fixd_proto::types::observation::{Computation, NoValueReason, NodeValue, Observation};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
@@ -47,6 +48,7 @@ pub(crate) fn run<S: Store>(open: impl Fn(&Path) -> S) {
     trades_round_trip_per_venue(&open);
     observations_are_per_signer(&open);
     signing_slots_refuse_a_second_message(&open);
+    proposals_votes_and_certificates_round_trip(&open);
     everything_survives_a_restart(&open);
 }
 
@@ -128,4 +130,44 @@ fn everything_survives_a_restart<S: Store>(open: &impl Fn(&Path) -> S) {
     assert_eq!(store.observations(&s.id()).unwrap(), vec![observation(&s, 3)]);
     assert_eq!(store.signed(slot).unwrap(), Some(B256::repeat_byte(9)));
     assert!(store.record_signed(slot, B256::repeat_byte(8)).is_err(), "the slot stays taken after a restart");
+}
+
+fn proposals_votes_and_certificates_round_trip<S: Store>(open: &impl Fn(&Path) -> S) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec(9);
+    let key = |i: u8| SigningKey::from_bytes(&[i; 32]);
+    let proposal = |round: u32| Proposal {
+        settlement_id: s.id(),
+        round,
+        value: Wad::parse("2600").unwrap(),
+        source: ProposalSource::Observations,
+        inputs: vec![],
+        inputs_root: B256::ZERO,
+        challenge_deadline: 10,
+        proposed_at: 5,
+    };
+    let p0 = Signed::sign(&key(1), &B256::ZERO, proposal(0));
+    let p1 = Signed::sign(&key(2), &B256::ZERO, proposal(1));
+    let vote = |i: u8, round: u32| {
+        Signed::sign(&key(i), &B256::ZERO, Vote { settlement_id: s.id(), round, proposal_hash: p0.hash() })
+    };
+    let certificate =
+        Certificate { proposal: p0.clone(), votes: vec![endorse(&key(1), &B256::ZERO, &vote(1, 0).payload)] };
+    {
+        let store = open(dir.path());
+        assert_eq!(store.certificate(&s.id()).unwrap(), None);
+        store.put_proposal(&p1).unwrap();
+        store.put_proposal(&p0).unwrap();
+        store.put_vote(&vote(2, 0)).unwrap();
+        store.put_vote(&vote(1, 0)).unwrap();
+        store.put_vote(&vote(1, 0)).unwrap();
+        store.put_vote(&vote(1, 1)).unwrap();
+        store.put_certificate(&certificate).unwrap();
+        store.durable().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.proposals(&s.id()).unwrap(), vec![p0, p1], "by round");
+    assert_eq!(store.votes(&s.id()).unwrap().len(), 3, "one per (round, signer)");
+    assert_eq!(store.certificate(&s.id()).unwrap(), Some(certificate));
+    assert_eq!(store.proposals(&spec(10).id()).unwrap(), vec![]);
 }

@@ -119,8 +119,19 @@ pub struct MemberDir {
 
 /// Creates a member with `fixd init`.
 pub fn init_member(root: &Path, name: &str) -> MemberDir {
+    init_member_listening(root, name, 9000)
+}
+
+/// Creates a member with `fixd init`, advertising a libp2p port on loopback.
+pub fn init_member_listening(root: &Path, name: &str, p2p_port: u16) -> MemberDir {
     let dir = root.join(name);
-    let out = fixd().args(["init", "--dir"]).arg(&dir).args(["--name", name]).output().unwrap();
+    let listen = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
+    let out = fixd()
+        .args(["init", "--dir"])
+        .arg(&dir)
+        .args(["--name", name, "--listen", &listen])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "fixd init failed: {}", String::from_utf8_lossy(&out.stderr));
     MemberDir { dir }
 }
@@ -163,9 +174,20 @@ pub fn write_config(
     venues_url: &str,
     settlements: &[Scheduled],
 ) -> PathBuf {
+    write_config_listening(member, genesis, venues_url, settlements, &["/ip4/127.0.0.1/tcp/0"])
+}
+
+/// [`write_config`] with explicit libp2p listen addresses (empty: the member's genesis ones).
+pub fn write_config_listening(
+    member: &MemberDir,
+    genesis: &Path,
+    venues_url: &str,
+    settlements: &[Scheduled],
+    p2p_listen: &[&str],
+) -> PathBuf {
     let mut text = format!(
         "data_dir = \"data\"\ngenesis = {genesis:?}\nkeys_dir = \".\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n\
-         [observer]\ntick = \"250ms\"\n\n"
+         [observer]\ntick = \"250ms\"\n\n[p2p]\nlisten = {p2p_listen:?}\ndial_interval = \"1s\"\n\n"
     );
     for venue in ["coinbase", "kraken", "bitstamp", "gemini"] {
         text += &format!(
@@ -247,5 +269,35 @@ pub mod http {
         let status = response.status().as_u16();
         let text = response.text().unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+/// A free loopback TCP port (free when asked; the caller binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A local network: the replay venues and `n` real `fixd` nodes gossiping over libp2p on
+/// loopback, each in its own directory with its own ports.
+pub struct Devnet {
+    pub nodes: Vec<Node>,
+    _replay: Replay,
+    _root: tempfile::TempDir,
+}
+
+impl Devnet {
+    /// Starts the replay venues and `n` members that schedule `settlements`.
+    pub fn start(n: usize, clock: ReplayClock, settlements: &[Scheduled]) -> Devnet {
+        let root = tempfile::tempdir().unwrap();
+        let members: Vec<MemberDir> =
+            (0..n).map(|i| init_member_listening(root.path(), &format!("node-{i}"), free_port())).collect();
+        let genesis = build_genesis(root.path(), &members);
+        let replay = Replay::start(clock, &[]);
+        let configs: Vec<PathBuf> = members
+            .iter()
+            .map(|m| write_config_listening(m, &genesis, &replay.url, settlements, &[]))
+            .collect();
+        let nodes = configs.iter().enumerate().map(|(i, c)| Node::start(&format!("node-{i}"), c)).collect();
+        Devnet { nodes, _replay: replay, _root: root }
     }
 }

@@ -1,0 +1,314 @@
+//! The certification service: the shell around [`crate::consensus::Certification`]. One task
+//! owns one machine per settlement and carries events in (gossip, this node's observations,
+//! catch-up, the clock) and actions out (sign, record, flush, gossip, store the certificate).
+//!
+//! ```text
+//!   observer ──own observation──┐
+//!   network  ──gossip message───┼──▶ Certifier ──▶ Certification::on(now, event)
+//!   interval ──tick, catch-up───┘         │
+//!            ◀── sign ─▶ record_signed ─▶ durable() ─▶ publish (gossip) ─▶ feed back
+//!                                         └─▶ certificate ─▶ store, event "certified"
+//! ```
+//!
+//! Safety: a proposal or vote is recorded in its signing slot and flushed before it is gossiped;
+//! a second, different message for the same slot is refused by the store. After a restart the
+//! stored messages are replayed into fresh machines, which then know what this node already
+//! signed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use ed25519_dalek::SigningKey;
+use fixd_proto::signing::Signed;
+use fixd_proto::types::genesis::Committee;
+use fixd_proto::types::observation::Observation;
+use fixd_proto::types::settlement::SettlementSpec;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::consensus::{Action, Certification, ConsensusParams, Event};
+use crate::events::{EventBus, NodeEvent};
+use crate::network::{CatchupProvider, CatchupResponse, GossipMessage, NetworkEvent, NetworkHandle, Verdict};
+use crate::store::{SignedKind, SigningSlot, Store, StoreError};
+
+/// Serves catch-up requests from the store.
+#[derive(Clone)]
+pub struct StoreCatchup(pub Arc<dyn Store>);
+
+impl std::fmt::Debug for StoreCatchup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreCatchup")
+    }
+}
+
+impl CatchupProvider for StoreCatchup {
+    fn catch_up(&self, id: &B256) -> CatchupResponse {
+        let read = || -> Result<CatchupResponse, StoreError> {
+            Ok(CatchupResponse {
+                observations: self.0.observations(id)?,
+                proposals: self.0.proposals(id)?,
+                votes: self.0.votes(id)?,
+            })
+        };
+        read().unwrap_or_else(|error| {
+            tracing::error!(settlement = %id, %error, "cannot read the store for a catch-up request");
+            CatchupResponse::default()
+        })
+    }
+}
+
+/// The certification service's state. One task runs it.
+pub struct Certifier {
+    pub store: Arc<dyn Store>,
+    pub network: NetworkHandle,
+    pub committee: Committee,
+    pub me: usize,
+    pub network_id: B256,
+    pub key: SigningKey,
+    pub params: ConsensusParams,
+    pub events: EventBus,
+    /// How often to tick the machines and ask peers for what is missing.
+    pub tick: Duration,
+    machines: HashMap<B256, Certification>,
+    catch_up_turn: usize,
+}
+
+impl std::fmt::Debug for Certifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certifier").field("me", &self.me).field("machines", &self.machines.len()).finish()
+    }
+}
+
+impl Certifier {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Store>,
+        network: NetworkHandle,
+        committee: Committee,
+        me: usize,
+        network_id: B256,
+        key: SigningKey,
+        params: ConsensusParams,
+        events: EventBus,
+        tick: Duration,
+    ) -> Self {
+        Certifier {
+            store,
+            network,
+            committee,
+            me,
+            network_id,
+            key,
+            params,
+            events,
+            tick,
+            machines: HashMap::new(),
+            catch_up_turn: 0,
+        }
+    }
+
+    /// Runs until cancelled.
+    pub async fn run(
+        mut self,
+        mut gossip: mpsc::Receiver<NetworkEvent>,
+        mut own: mpsc::Receiver<Signed<Observation>>,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut interval = tokio::time::interval(self.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                Some(event) = gossip.recv() => {
+                    if let NetworkEvent::Message { message, .. } = event {
+                        self.on_message(message).await?;
+                    }
+                }
+                Some(observation) = own.recv() => {
+                    let message = GossipMessage::Observation(observation);
+                    if let Err(error) = self.network.publish(message.clone()).await {
+                        tracing::warn!(%error, "cannot gossip this node's observation yet; peers will catch up");
+                    }
+                    self.on_message(message).await?;
+                }
+                _ = interval.tick() => self.on_tick().await?,
+            }
+        }
+    }
+
+    /// The machine of a settlement, created (and fed what the store holds) on first use.
+    fn machine(&mut self, spec: &SettlementSpec) -> Result<&mut Certification, StoreError> {
+        let id = spec.id();
+        if !self.machines.contains_key(&id) {
+            let mut machine = Certification::new(
+                self.committee.clone(),
+                self.me,
+                self.network_id,
+                spec.clone(),
+                self.params,
+            );
+            let now = crate::clock::now();
+            for o in self.store.observations(&id)? {
+                machine.on(now, Event::Observation(o));
+            }
+            for p in self.store.proposals(&id)? {
+                machine.on(now, Event::Proposal(p));
+            }
+            for v in self.store.votes(&id)? {
+                machine.on(now, Event::Vote(v));
+            }
+            self.machines.insert(id, machine);
+        }
+        Ok(self.machines.get_mut(&id).expect("inserted above"))
+    }
+
+    /// Stores an accepted message and feeds it to its settlement's machine.
+    async fn on_message(&mut self, message: GossipMessage) -> Result<(), StoreError> {
+        let Some(spec) = self.store.settlement(message.settlement_id())? else {
+            return Ok(());
+        };
+        let event = match message {
+            GossipMessage::Observation(o) => {
+                self.store.put_observation(&o)?;
+                Event::Observation(o)
+            }
+            GossipMessage::Proposal(p) => {
+                self.store.put_proposal(&p)?;
+                Event::Proposal(p)
+            }
+            GossipMessage::Vote(v) => {
+                self.store.put_vote(&v)?;
+                Event::Vote(v)
+            }
+        };
+        let actions = self.machine(&spec)?.on(crate::clock::now(), event);
+        self.carry_out(&spec, actions).await
+    }
+
+    async fn on_tick(&mut self) -> Result<(), StoreError> {
+        let now = crate::clock::now();
+        for spec in self.store.settlements()? {
+            if now < spec.observe_at() {
+                continue;
+            }
+            let machine = self.machine(&spec)?;
+            if machine.certificate().is_some() {
+                continue;
+            }
+            let actions = machine.on(now, Event::Tick);
+            let stuck = !machine.missing_inputs().is_empty()
+                || now >= spec.observe_at() + self.params.round_timeout_secs / 2;
+            self.carry_out(&spec, actions).await?;
+            if stuck {
+                self.catch_up(&spec).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the next connected peer, in turn, for what it holds of a settlement, and feeds what
+    /// passes validation.
+    async fn catch_up(&mut self, spec: &SettlementSpec) -> Result<(), StoreError> {
+        let peers = self.network.connected_peers().await.unwrap_or_default();
+        if peers.is_empty() {
+            return Ok(());
+        }
+        self.catch_up_turn = self.catch_up_turn.wrapping_add(1);
+        let peer = peers[self.catch_up_turn % peers.len()];
+        let response = match self.network.catch_up(peer, spec.id()).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(settlement = %spec.id(), %peer, %error, "catch-up failed");
+                return Ok(());
+            }
+        };
+        for message in response.into_messages() {
+            if let Ok(Verdict::Accept(message)) = self.network.check(message).await {
+                Box::pin(self.on_message(message)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Carries out a machine's actions: sign, record, flush, gossip, feed back.
+    async fn carry_out(&mut self, spec: &SettlementSpec, actions: Vec<Action>) -> Result<(), StoreError> {
+        let id = spec.id();
+        for action in actions {
+            match action {
+                Action::Propose(proposal) => {
+                    let slot =
+                        SigningSlot { settlement: id, kind: SignedKind::Proposal, round: proposal.round };
+                    let signed = Signed::sign(&self.key, &self.network_id, proposal);
+                    self.store.record_signed(slot, signed.hash())?;
+                    self.store.put_proposal(&signed)?;
+                    self.store.durable()?;
+                    tracing::info!(settlement = %id, round = slot.round, value = %signed.payload.value, "proposed");
+                    self.gossip_and_feed(spec, GossipMessage::Proposal(signed)).await?;
+                }
+                Action::Vote(vote) => {
+                    let slot = SigningSlot { settlement: id, kind: SignedKind::Vote, round: vote.round };
+                    let signed = Signed::sign(&self.key, &self.network_id, vote);
+                    self.store.record_signed(slot, signed.hash())?;
+                    self.store.put_vote(&signed)?;
+                    self.store.durable()?;
+                    tracing::info!(settlement = %id, round = slot.round, "voted");
+                    self.gossip_and_feed(spec, GossipMessage::Vote(signed)).await?;
+                }
+                Action::Certified(certificate) => {
+                    self.store.put_certificate(&certificate)?;
+                    self.store.durable()?;
+                    let proposal = &certificate.proposal.payload;
+                    tracing::info!(settlement = %id, round = proposal.round, value = %proposal.value, "certified");
+                    self.events.publish(NodeEvent {
+                        settlement_id: id,
+                        kind: "certified",
+                        at: crate::clock::now(),
+                        detail: serde_json::json!({
+                            "round": proposal.round,
+                            "value": proposal.value,
+                            "challenge_deadline": proposal.challenge_deadline,
+                        }),
+                    });
+                }
+                Action::Equivocation { signer, kind, round, first, second } => {
+                    tracing::warn!(settlement = %id, %signer, ?kind, round, %first, %second, "equivocation");
+                    self.events.publish(NodeEvent {
+                        settlement_id: id,
+                        kind: "equivocation",
+                        at: crate::clock::now(),
+                        detail: serde_json::json!({
+                            "signer": signer, "kind": format!("{kind:?}"), "round": round,
+                            "first": first, "second": second,
+                        }),
+                    });
+                }
+                Action::RoundTimedOut { round, next_round, next_leader } => {
+                    tracing::info!(settlement = %id, round, next_round, next_leader, "round timed out");
+                }
+                Action::Rejected { from, reason } => {
+                    tracing::warn!(settlement = %id, %from, %reason, "proposal rejected; not voting for it");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn gossip_and_feed(
+        &mut self,
+        spec: &SettlementSpec,
+        message: GossipMessage,
+    ) -> Result<(), StoreError> {
+        if let Err(error) = self.network.publish(message.clone()).await {
+            tracing::warn!(%error, "cannot gossip now; peers will catch up");
+        }
+        let event = match message {
+            GossipMessage::Observation(o) => Event::Observation(o),
+            GossipMessage::Proposal(p) => Event::Proposal(p),
+            GossipMessage::Vote(v) => Event::Vote(v),
+        };
+        let actions = self.machine(spec)?.on(crate::clock::now(), event);
+        Box::pin(self.carry_out(spec, actions)).await
+    }
+}
