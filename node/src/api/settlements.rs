@@ -60,6 +60,8 @@ pub struct SettlementView {
     pub value: Option<fixd_proto::value::Wad>,
     /// The certificate: the leader's signed proposal and a quorum of vote signatures.
     pub certificate: Option<Certificate>,
+    /// Why the settlement is not certified yet, once its observations are due.
+    pub waiting_for: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -85,6 +87,15 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     }
     let own = observations.iter().find(|o| o.signer == state.node.public_key).cloned();
     let certificate = state.store.certificate(&id)?;
+    let quorum = state.genesis.committee().q();
+    let with_value = observations.iter().filter(|o| o.payload.computation.value.value().is_some()).count();
+    let waiting_for = (certificate.is_none() && crate::clock::now() >= spec.observe_at()).then(|| {
+        if with_value < quorum {
+            format!("no quorum: {with_value} of the {quorum} members' observations with a value needed")
+        } else {
+            format!("a proposal and {quorum} votes: {with_value} observations with a value are in")
+        }
+    });
     let status = match (&certificate, &own) {
         (Some(_), _) => Status::Certified,
         (None, Some(_)) => Status::Observed,
@@ -102,6 +113,7 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
         signed,
         value: certificate.as_ref().map(|c| c.proposal.payload.value),
         certificate,
+        waiting_for,
     })
 }
 

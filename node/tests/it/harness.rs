@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fixd_proto::replay::ReplayClock;
+use fixd_proto::types::genesis::ProtocolParams;
 use fixd_proto::types::settlement::MethodologyParams;
 use serde_json::Value;
 
@@ -138,9 +139,17 @@ pub fn init_member_listening(root: &Path, name: &str, p2p_port: u16) -> MemberDi
 
 /// Builds a genesis with `fixd genesis` from the members' member.toml files.
 pub fn build_genesis(root: &Path, members: &[MemberDir]) -> PathBuf {
+    build_genesis_with(root, members, None)
+}
+
+/// [`build_genesis`] with protocol parameters from a TOML file.
+pub fn build_genesis_with(root: &Path, members: &[MemberDir], params: Option<&Path>) -> PathBuf {
     let path = root.join("genesis.toml");
     let mut cmd = fixd();
     cmd.arg("genesis").arg("--out").arg(&path);
+    if let Some(params) = params {
+        cmd.arg("--params").arg(params);
+    }
     for m in members {
         cmd.arg("--member").arg(m.dir.join("member.toml"));
     }
@@ -280,7 +289,8 @@ pub fn free_port() -> u16 {
 /// A local network: the replay venues and `n` real `fixd` nodes gossiping over libp2p on
 /// loopback, each in its own directory with its own ports.
 pub struct Devnet {
-    pub nodes: Vec<Node>,
+    nodes: Vec<Option<Node>>,
+    configs: Vec<PathBuf>,
     _replay: Replay,
     _root: tempfile::TempDir,
 }
@@ -288,16 +298,52 @@ pub struct Devnet {
 impl Devnet {
     /// Starts the replay venues and `n` members that schedule `settlements`.
     pub fn start(n: usize, clock: ReplayClock, settlements: &[Scheduled]) -> Devnet {
+        let mut devnet = Devnet::prepare(n, clock, settlements, &ProtocolParams::default());
+        for i in 0..n {
+            devnet.start_node(i);
+        }
+        devnet
+    }
+
+    /// Sets up `n` members with protocol `params` and the replay venues, starting no node.
+    pub fn prepare(
+        n: usize,
+        clock: ReplayClock,
+        settlements: &[Scheduled],
+        params: &ProtocolParams,
+    ) -> Devnet {
         let root = tempfile::tempdir().unwrap();
         let members: Vec<MemberDir> =
             (0..n).map(|i| init_member_listening(root.path(), &format!("node-{i}"), free_port())).collect();
-        let genesis = build_genesis(root.path(), &members);
+        let params_file = root.path().join("params.toml");
+        std::fs::write(&params_file, toml::to_string(params).unwrap()).unwrap();
+        let genesis = build_genesis_with(root.path(), &members, Some(&params_file));
         let replay = Replay::start(clock, &[]);
-        let configs: Vec<PathBuf> = members
+        let configs = members
             .iter()
             .map(|m| write_config_listening(m, &genesis, &replay.url, settlements, &[]))
             .collect();
-        let nodes = configs.iter().enumerate().map(|(i, c)| Node::start(&format!("node-{i}"), c)).collect();
-        Devnet { nodes, _replay: replay, _root: root }
+        Devnet { nodes: (0..n).map(|_| None).collect(), configs, _replay: replay, _root: root }
+    }
+
+    /// Starts (or restarts, on the same data directory) node `i`.
+    pub fn start_node(&mut self, i: usize) -> &Node {
+        self.nodes[i] = Some(Node::start(&format!("node-{i}"), &self.configs[i]));
+        self.node(i)
+    }
+
+    /// Stops node `i` with SIGKILL.
+    pub fn stop_node(&mut self, i: usize) {
+        self.nodes[i] = None;
+    }
+
+    /// A running node.
+    pub fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().unwrap_or_else(|| panic!("node-{i} is not running"))
+    }
+
+    /// The running nodes.
+    pub fn running(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().flatten()
     }
 }
