@@ -238,6 +238,7 @@ impl Certifier {
         for action in actions {
             match action {
                 Action::Propose(proposal) => {
+                    let proposal = test_faults::tamper(proposal);
                     let slot =
                         SigningSlot { settlement: id, kind: SignedKind::Proposal, round: proposal.round };
                     let signed = Signed::sign(&self.key, &self.network_id, proposal);
@@ -310,5 +311,26 @@ impl Certifier {
         };
         let actions = self.machine(spec)?.on(crate::clock::now(), event);
         Box::pin(self.carry_out(spec, actions)).await
+    }
+}
+
+/// Faults a test can switch on in a debug build, to prove that honest members catch them. A
+/// release build compiles them out: `tamper` is then the identity.
+mod test_faults {
+    use fixd_proto::types::certificate::Proposal;
+
+    /// `FIXD_TEST_FAULT=wrong-median`: this node, when it leads, proposes the median plus 1 wei.
+    #[cfg(debug_assertions)]
+    pub fn tamper(mut proposal: Proposal) -> Proposal {
+        if std::env::var("FIXD_TEST_FAULT").as_deref() == Ok("wrong-median") {
+            tracing::warn!(round = proposal.round, "test fault: proposing a wrong median");
+            proposal.value = fixd_proto::value::Wad::from_raw(proposal.value.raw().saturating_add(1));
+        }
+        proposal
+    }
+
+    #[cfg(not(debug_assertions))]
+    pub fn tamper(proposal: Proposal) -> Proposal {
+        proposal
     }
 }

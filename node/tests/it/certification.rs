@@ -121,3 +121,107 @@ fn quorum_rules_and_a_late_node_catching_up() {
         assert_eq!(late["value"], v["value"]);
     }
 }
+
+/// A leader that proposes a wrong median gets no votes and the next round certifies the right
+/// value; a stranger cannot even connect; a member's observation re-sent with a bad signature
+/// reaches no store.
+#[test]
+fn liars_and_strangers_are_caught() {
+    use fixd_node::keys::Keys;
+    use fixd_node::network::{GossipMessage, NetworkConfig, NetworkService, NoCatchup, P2pConfig};
+    use fixd_proto::signing::Signed;
+    use fixd_proto::types::observation::{Computation, NodeValue, Observation};
+
+    let wall_start = now() + 8;
+    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
+    let maturity = wall_start + 60;
+    let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
+    let params = ProtocolParams { round_timeout_secs: 8, ..ProtocolParams::default() };
+    let mut devnet = Devnet::prepare(4, clock, &[Scheduled { maturity, params: spec.params }], &params);
+    let (genesis_path, _) = devnet.genesis_and_keys(0);
+    let genesis = fixd_node::genesis::load(&genesis_path).unwrap();
+    let liar = genesis.committee().leader(&spec.id(), 0);
+    // node-3 stays down: the test borrows its identity to send a badly signed observation.
+    let borrowed = if liar == 3 { 2 } else { 3 };
+    for i in (0..4).filter(|&i| i != borrowed) {
+        if i == liar {
+            devnet.start_node_with_env(i, &[("FIXD_TEST_FAULT", "wrong-median")]);
+        } else {
+            devnet.start_node(i);
+        }
+    }
+    let honest = (0..4).find(|&i| i != liar && i != borrowed).unwrap();
+
+    // Gossip from the test process: a stranger, and the borrowed member with a bad signature.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let fake = |signer: &Keys| {
+        let payload = Observation {
+            settlement_id: spec.id(),
+            observed_at: now(),
+            computation: Computation {
+                partitions: vec![],
+                venues: vec![],
+                value: NodeValue::Value(Wad::parse("1").unwrap()),
+            },
+            trade_digest: Default::default(),
+        };
+        Signed::sign(&signer.ed25519, &genesis.network_id(), payload)
+    };
+    let (stranger_result, forged_result) = runtime.block_on(async {
+        let start = |keys: &Keys, listen: &str| {
+            let mut config =
+                NetworkConfig::from_genesis(&keys_of(&devnet, borrowed), &genesis, &P2pConfig::default())
+                    .unwrap();
+            config.keypair = fixd_node::network::keypair(&keys.ed25519);
+            config.listen = vec![listen.parse().unwrap()];
+            let known: fixd_node::network::KnownSettlements = std::sync::Arc::new(|_| true);
+            NetworkService::start(config, std::sync::Arc::new(NoCatchup), known, cancel.clone()).unwrap()
+        };
+        let stranger = Keys::generate().unwrap();
+        let (stranger_net, _rx1, _t1) = start(&stranger, "/ip4/127.0.0.1/tcp/0");
+        let member = keys_of(&devnet, borrowed);
+        let (member_net, _rx2, _t2) = start(&member, "/ip4/127.0.0.1/tcp/0");
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let stranger_result = stranger_net.publish(GossipMessage::Observation(fake(&stranger))).await;
+        let mut forged = fake(&member);
+        let mut sig = forged.signature.0.0;
+        sig[5] ^= 1;
+        forged.signature = fixd_proto::signing::Signature(sig.into());
+        let forged_result = member_net.publish(GossipMessage::Observation(forged)).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        (stranger_result, forged_result)
+    });
+    assert!(stranger_result.is_err(), "a stranger has no peer to publish to: {stranger_result:?}");
+    println!("stranger: {stranger_result:?}; forged observation published by a member: {forged_result:?}");
+
+    let path = format!("/v1/settlements/{}", spec.id());
+    let view = devnet.node(honest).wait_for(&path, Duration::from_secs(120), |v| v["status"] == "certified");
+    let round = view["certificate"]["proposal"]["payload"]["round"].as_u64().unwrap();
+    assert!(round >= 1, "the liar led round 0, so no certificate there");
+    let leader_key = &view["certificate"]["proposal"]["signer"];
+    assert_ne!(leader_key, &serde_json::to_value(genesis.members[liar].ed25519).unwrap());
+    let (_, bundle) = devnet.node(honest).get(&format!("{path}/proof"));
+    let bundle: fixd_proto::certify::ProofBundle = serde_json::from_value(bundle).unwrap();
+    let values: Vec<Wad> =
+        bundle.observations.iter().filter_map(|o| o.payload.computation.value.value()).collect();
+    assert_eq!(serde_json::to_value(settlement_value(&values).unwrap()).unwrap(), view["value"]);
+    println!("the liar led round 0; certified {} in round {round}", view["value"]);
+
+    let borrowed_key = serde_json::to_value(genesis.members[borrowed].ed25519).unwrap();
+    for i in (0..4).filter(|&i| i != borrowed) {
+        let (_, v) = devnet.node(i).get(&path);
+        for o in v["observations"].as_array().unwrap() {
+            assert_ne!(o["signer"], borrowed_key, "node-{i} stored the forged observation");
+            assert_ne!(
+                o["payload"]["computation"]["value"]["value"], "1",
+                "node-{i} stored a stranger's observation"
+            );
+        }
+    }
+    cancel.cancel();
+}
+
+fn keys_of(devnet: &Devnet, i: usize) -> fixd_node::keys::Keys {
+    fixd_node::keys::Keys::read(&devnet.genesis_and_keys(i).1).unwrap()
+}

@@ -230,8 +230,14 @@ pub struct Node {
 
 impl Node {
     pub fn start(name: &str, config: &Path) -> Node {
+        Node::start_with_env(name, config, &[])
+    }
+
+    /// [`Node::start`] with extra environment variables (test faults).
+    pub fn start_with_env(name: &str, config: &Path, env: &[(&str, &str)]) -> Node {
         let mut cmd = fixd();
         cmd.args(["run", "--config"]).arg(config).env("RUST_LOG", "info,fixd_node=debug");
+        cmd.envs(env.iter().copied());
         let proc = Proc::spawn(name, cmd);
         let api = url_in(&proc.wait_for_line("API listening on", Duration::from_secs(30)));
         Node { proc, api }
@@ -292,7 +298,7 @@ pub struct Devnet {
     nodes: Vec<Option<Node>>,
     configs: Vec<PathBuf>,
     _replay: Replay,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
 }
 
 impl Devnet {
@@ -323,13 +329,25 @@ impl Devnet {
             .iter()
             .map(|m| write_config_listening(m, &genesis, &replay.url, settlements, &[]))
             .collect();
-        Devnet { nodes: (0..n).map(|_| None).collect(), configs, _replay: replay, _root: root }
+        Devnet { nodes: (0..n).map(|_| None).collect(), configs, _replay: replay, root }
     }
 
     /// Starts (or restarts, on the same data directory) node `i`.
     pub fn start_node(&mut self, i: usize) -> &Node {
         self.nodes[i] = Some(Node::start(&format!("node-{i}"), &self.configs[i]));
         self.node(i)
+    }
+
+    /// Starts node `i` with extra environment variables.
+    pub fn start_node_with_env(&mut self, i: usize, env: &[(&str, &str)]) -> &Node {
+        self.nodes[i] = Some(Node::start_with_env(&format!("node-{i}"), &self.configs[i], env));
+        self.node(i)
+    }
+
+    /// The genesis file and node `i`'s keys directory.
+    pub fn genesis_and_keys(&self, i: usize) -> (PathBuf, PathBuf) {
+        let keys = self.configs[i].parent().unwrap().to_owned();
+        (self.root.path().join("genesis.toml"), keys)
     }
 
     /// Stops node `i` with SIGKILL.
