@@ -177,6 +177,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         venues,
         events,
         admin: AdminPolicy::new(config.api.listen, config.api.admin_token.clone()),
+        network: Some(network.clone()),
     };
     let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {

@@ -52,6 +52,8 @@ pub struct ApiState {
     pub venues: Vec<VenueAdapter>,
     pub events: EventBus,
     pub admin: AdminPolicy,
+    /// The network, for the peer list; `None` when the API runs without one (tests).
+    pub network: Option<crate::network::NetworkHandle>,
 }
 
 impl std::fmt::Debug for ApiState {

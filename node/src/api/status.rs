@@ -1,4 +1,4 @@
-//! `/v1/status`: the committee, the venues' health and (with gossip) the peers.
+//! `/v1/status`: the committee, the venues' health and the connected peers.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,6 +8,18 @@ use super::ApiState;
 
 pub async fn status(State(state): State<ApiState>) -> Json<Value> {
     let committee = state.genesis.committee();
+    let mut peers = Vec::new();
+    if let Some(network) = &state.network {
+        for peer in network.connected_peers().await.unwrap_or_default() {
+            // Name each connected peer by its committee member, when it is one.
+            let member = committee
+                .members()
+                .iter()
+                .find(|m| crate::network::peer_id_of(&m.ed25519).is_ok_and(|id| id == peer))
+                .map(|m| m.name.clone());
+            peers.push(json!({ "peer_id": peer.to_string(), "member": member }));
+        }
+    }
     let venues: Vec<_> = state.venues.iter().map(|v| v.health()).collect();
     Json(json!({
         "node": &*state.node,
@@ -21,6 +33,7 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
             "members": committee.members(),
         },
         "venues": venues,
+        "peers": peers,
         "now": crate::clock::now(),
     }))
 }

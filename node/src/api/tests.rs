@@ -46,6 +46,7 @@ async fn serve(admin: AdminPolicy) -> Api {
         venues: vec![],
         events: EventBus::default(),
         admin,
+        network: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

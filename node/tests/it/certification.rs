@@ -30,6 +30,10 @@ fn four_nodes_certify_one_value_that_verifies_offline() {
         assert_eq!(v["value"], value, "node-{i} reports the same certified value");
     }
 
+    let (_, status) = devnet.node(1).get("/v1/status");
+    let peers: Vec<&str> =
+        status["peers"].as_array().unwrap().iter().filter_map(|p| p["member"].as_str()).collect();
+    assert_eq!(peers.len(), 3, "node-1 is connected to the other three members: {status}");
     let (status, bundle) = devnet.node(2).get(&format!("{path}/proof"));
     assert_eq!(status, 200, "{bundle}");
     let bundle: ProofBundle = serde_json::from_value(bundle).unwrap();
