@@ -137,7 +137,7 @@ impl PageWalk for Walk {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::venues::testdata::fixture;
+    use crate::venues::testdata::{fixture, malformed_detail};
     use fixd_proto::value::Wad;
     use proptest::prelude::*;
 
@@ -146,10 +146,7 @@ mod tests {
     }
 
     fn detail(err: VenueError) -> String {
-        match err {
-            VenueError::Malformed { venue: Venue::Gemini, detail } => detail,
-            other => panic!("expected Malformed, got {other:?}"),
-        }
+        malformed_detail(Venue::Gemini, err)
     }
 
     #[test]
