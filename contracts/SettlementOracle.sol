@@ -62,6 +62,9 @@ contract SettlementOracle {
     /// little for a recipient to grief the publisher.
     uint256 public constant PAYOUT_GAS = 30_000;
 
+    /// Bytes per signature in `publish`'s packed `signatures`: `r ‖ s ‖ v`.
+    uint256 private constant SIGNATURE_LENGTH = 65;
+
     /// secp256k1n / 2. Signatures with a larger `s` are refused (EIP-2), so each member has
     /// exactly one valid signature per report.
     uint256 private constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
@@ -137,6 +140,7 @@ contract SettlementOracle {
     error CommitteeNotStored();
     error BadThreshold(uint256 threshold, uint256 members);
     error TooFewSignatures(uint256 have, uint256 need);
+    error BadSignaturesLength(uint256 length);
     error BadSignature(uint256 index);
     error HighS(uint256 index);
     error SignersNotAscending(uint256 index);
@@ -223,9 +227,10 @@ contract SettlementOracle {
     // ------------------------------------------------------------------------------------
 
     /// Publishes a settlement's final report and pays out its bond outcomes.
-    /// `signatures` are 65 bytes `r ‖ s ‖ v` (v = 27 or 28, low s), at least `threshold` of
-    /// them, by distinct members in strictly ascending order of address.
-    function publish(FinalReport calldata report, bytes[] calldata signatures) external {
+    /// `signatures` is the signatures packed back to back, 65 bytes each, `r ‖ s ‖ v` (v = 27
+    /// or 28, low s), with no length prefixes or padding between them: at least `threshold`
+    /// of them, by distinct members in strictly ascending order of address.
+    function publish(FinalReport calldata report, bytes calldata signatures) external {
         bytes32 id = report.settlementId;
         Settlement storage settlement = settlements[id];
         if (settlement.status != STATUS_UNKNOWN) revert AlreadyPublished(id);
@@ -237,8 +242,9 @@ contract SettlementOracle {
         settlement.status = STATUS_PUBLISHED;
         emit ReportPublished(id, report.value, report.round);
 
-        for (uint256 i = 0; i < report.outcomes.length; i++) {
-            settleBond(id, report.outcomes[i]);
+        BondOutcome[] calldata outcomes = report.outcomes;
+        for (uint256 i = 0; i < outcomes.length; ++i) {
+            settleBond(id, outcomes[i]);
         }
     }
 
@@ -249,23 +255,24 @@ contract SettlementOracle {
 
     /// The EIP-712 digest the members sign: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct)`.
     function hashReport(FinalReport calldata report) public view returns (bytes32) {
-        bytes32[] memory outcomeHashes = new bytes32[](report.outcomes.length);
-        for (uint256 i = 0; i < report.outcomes.length; i++) {
-            BondOutcome calldata o = report.outcomes[i];
+        BondOutcome[] calldata outcomes = report.outcomes;
+        bytes32[] memory outcomeHashes = new bytes32[](outcomes.length);
+        for (uint256 i = 0; i < outcomes.length; ++i) {
+            BondOutcome calldata o = outcomes[i];
             outcomeHashes[i] = keccak256(
                 abi.encode(
                     BOND_OUTCOME_TYPEHASH, o.disputeId, o.disputer, o.bond, o.refund, o.reward, o.pooled, o.burned
                 )
             );
         }
+        // EIP-712 hashes an array as the keccak of its members' hashes, concatenated: that is
+        // `keccak256(abi.encodePacked(outcomeHashes))`, here hashed in place instead of copied.
+        bytes32 outcomesHash;
+        assembly ("memory-safe") {
+            outcomesHash := keccak256(add(outcomeHashes, 32), shl(5, mload(outcomeHashes)))
+        }
         bytes32 structHash = keccak256(
-            abi.encode(
-                FINAL_REPORT_TYPEHASH,
-                report.settlementId,
-                report.value,
-                report.round,
-                keccak256(abi.encodePacked(outcomeHashes))
-            )
+            abi.encode(FINAL_REPORT_TYPEHASH, report.settlementId, report.value, report.round, outcomesHash)
         );
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
     }
@@ -281,33 +288,70 @@ contract SettlementOracle {
         );
     }
 
-    function checkSignatures(bytes32 digest, bytes[] calldata signatures) private view {
+    /// Checks that `signatures` (packed, `SIGNATURE_LENGTH` bytes each) are at least
+    /// `threshold` valid signatures of `digest` by distinct members, in ascending order of
+    /// address. Every signature given is checked, not only the first `threshold`.
+    function checkSignatures(bytes32 digest, bytes calldata signatures) private view {
+        uint256 count = signatures.length / SIGNATURE_LENGTH;
+        if (signatures.length != count * SIGNATURE_LENGTH) revert BadSignaturesLength(signatures.length);
         uint256 need = threshold;
-        if (need == 0 || signatures.length < need) revert TooFewSignatures(signatures.length, need);
-        address[] memory members = abi.decode(committeeCode.code, (address[]));
+        if (need == 0 || count < need) revert TooFewSignatures(count, need);
+        address[] memory members = readCommittee();
+        uint256 n = members.length;
         address previous = address(0);
         uint256 m = 0; // members[m] is the first member not yet passed
-        for (uint256 i = 0; i < signatures.length; i++) {
-            address signer = recoverSigner(digest, signatures[i], i);
-            // Strictly ascending: rules out a repeated signer without a set, and lets one pass
-            // over the ascending committee find every signer.
-            if (signer <= previous) revert SignersNotAscending(i);
-            while (m < members.length && members[m] < signer) m++;
-            if (m == members.length || members[m] != signer) revert SignerNotMember(signer);
-            previous = signer;
-            m++;
+        // Unchecked: i < count and m <= n bound both counters.
+        unchecked {
+            for (uint256 i = 0; i < count; ++i) {
+                address signer = recoverSigner(digest, signatures, i);
+                // Strictly ascending: rules out a repeated signer without a set, and lets one
+                // pass over the ascending committee find every signer.
+                if (signer <= previous) revert SignersNotAscending(i);
+                while (m < n && memberAt(members, m) < signer) ++m;
+                if (m == n || memberAt(members, m) != signer) revert SignerNotMember(signer);
+                previous = signer;
+                ++m;
+            }
         }
     }
 
-    function recoverSigner(bytes32 digest, bytes calldata signature, uint256 index) private pure returns (address) {
-        if (signature.length != 65) revert BadSignature(index);
+    /// The committee as `setCommittee` stored it. The code of `committeeCode` is
+    /// `abi.encode(members)`: a 32-byte offset (0x20), then the array exactly as memory lays
+    /// one out (the length, then one word per member). Copying the code from byte 32 on into
+    /// free memory therefore yields the `address[] memory` with no decoding pass. Only called
+    /// once a committee is set (`threshold != 0`), so `committeeCode` has code.
+    function readCommittee() private view returns (address[] memory members) {
+        address code = committeeCode;
+        assembly ("memory-safe") {
+            let size := sub(extcodesize(code), 32) // 32 + 32 * members
+            members := mload(0x40)
+            extcodecopy(code, members, 32, size)
+            mstore(0x40, add(members, size)) // allocate what was copied
+        }
+    }
+
+    /// `members[m]` without Solidity's bounds check, which the caller has done (`m < n`).
+    function memberAt(address[] memory members, uint256 m) private pure returns (address member) {
+        assembly ("memory-safe") {
+            member := mload(add(add(members, 32), shl(5, m))) // skip the length word
+        }
+    }
+
+    /// The signer of signature number `index` in the packed `signatures`, which the caller has
+    /// checked to hold more than `index` signatures.
+    function recoverSigner(bytes32 digest, bytes calldata signatures, uint256 index)
+        private
+        pure
+        returns (address)
+    {
         bytes32 r;
         bytes32 s;
         uint8 v;
         assembly ("memory-safe") {
-            r := calldataload(signature.offset)
-            s := calldataload(add(signature.offset, 32))
-            v := byte(0, calldataload(add(signature.offset, 64)))
+            let p := add(signatures.offset, mul(index, SIGNATURE_LENGTH))
+            r := calldataload(p) // bytes 0..31
+            s := calldataload(add(p, 32)) // bytes 32..63
+            v := byte(0, calldataload(add(p, 64))) // byte 64
         }
         if (uint256(s) > HALF_ORDER) revert HighS(index);
         if (v != 27 && v != 28) revert BadSignature(index);

@@ -13,6 +13,17 @@ lock=contracts/tools/package-lock.json
 stamp="$tools/.installed"
 want="$(sha256sum "$lock" | cut -d' ' -f1)"
 
+# curl: the devnet prints, and its test runs, a getSettlement read as a curl command.
+if ! command -v curl >/dev/null 2>&1; then
+  echo "==> installing curl"
+  if [[ $(id -u) -eq 0 ]]; then
+    apt-get update -qq && apt-get install -y -qq curl >/dev/null
+  else
+    echo "error: curl is missing; install it (apt-get install curl)" >&2
+    exit 1
+  fi
+fi
+
 if ! command -v npm >/dev/null 2>&1; then
   echo "error: npm is missing; install Node.js 20 or later (apt-get install nodejs npm)" >&2
   exit 1

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::consensus::{Action, Certification, ConsensusParams, Event};
 use crate::events::{EventBus, NodeEvent};
 use crate::network::{CatchupProvider, CatchupResponse, GossipMessage, NetworkEvent, NetworkHandle, Verdict};
+use crate::publication::Publication;
 use crate::store::{SignedKind, SigningSlot, Store, StoreError};
 
 /// Serves catch-up requests from the store.
@@ -50,6 +51,7 @@ impl CatchupProvider for StoreCatchup {
                 observations: self.0.observations(id)?,
                 proposals: self.0.proposals(id)?,
                 votes: self.0.votes(id)?,
+                report_signatures: self.0.report_signatures(id)?,
             })
         };
         read().unwrap_or_else(|error| {
@@ -71,8 +73,22 @@ pub struct Certifier {
     pub events: EventBus,
     /// How often to tick the machines and ask peers for what is missing.
     pub tick: Duration,
+    pub publishing: PublishSetup,
     machines: HashMap<B256, Certification>,
+    pub(crate) publications: HashMap<B256, Publication>,
     catch_up_turn: usize,
+}
+
+/// What the certifier needs to take a certified value on to the chain.
+#[derive(Clone, Debug)]
+pub struct PublishSetup {
+    /// The member's secp256k1 key: it signs final reports.
+    pub eth_key: alloy_signer_local::PrivateKeySigner,
+    pub protocol: fixd_proto::types::genesis::ProtocolParams,
+    pub chain_id: u64,
+    pub contract: alloy_primitives::Address,
+    /// The chain service; `None` when no RPC endpoint is configured.
+    pub chain: Option<crate::chain::ChainHandle>,
 }
 
 impl std::fmt::Debug for Certifier {
@@ -93,6 +109,7 @@ impl Certifier {
         params: ConsensusParams,
         events: EventBus,
         tick: Duration,
+        publishing: PublishSetup,
     ) -> Self {
         Certifier {
             store,
@@ -104,7 +121,9 @@ impl Certifier {
             params,
             events,
             tick,
+            publishing,
             machines: HashMap::new(),
+            publications: HashMap::new(),
             catch_up_turn: 0,
         }
     }
@@ -114,6 +133,7 @@ impl Certifier {
         mut self,
         mut gossip: mpsc::Receiver<NetworkEvent>,
         mut own: mpsc::Receiver<Signed<Observation>>,
+        mut chain: mpsc::Receiver<crate::chain::ChainUpdate>,
         cancel: CancellationToken,
     ) -> anyhow::Result<()> {
         let mut interval = tokio::time::interval(self.tick);
@@ -133,6 +153,7 @@ impl Certifier {
                     }
                     self.on_message(message).await?;
                 }
+                Some((id, state)) = chain.recv() => self.on_chain_update(id, state).await?,
                 _ = interval.tick() => self.on_tick().await?,
             }
         }
@@ -159,6 +180,10 @@ impl Certifier {
             for v in self.store.votes(&id)? {
                 machine.on(now, Event::Vote(v));
             }
+            // The second halves of kept evidence: the machine finds the equivocators again.
+            for evidence in self.store.equivocations(&id)? {
+                machine.on(now, event_of(evidence.second));
+            }
             self.machines.insert(id, machine);
         }
         Ok(self.machines.get_mut(&id).expect("inserted above"))
@@ -182,6 +207,10 @@ impl Certifier {
                 self.store.put_vote(&v)?;
                 Event::Vote(v)
             }
+            GossipMessage::ReportSignature(signature) => {
+                self.store.put_report_signature(&signature)?;
+                return self.on_report_signature(&spec, signature).await;
+            }
         };
         let actions = self.machine(&spec)?.on(crate::clock::now(), event);
         self.carry_out(&spec, actions).await
@@ -191,6 +220,17 @@ impl Certifier {
         let now = crate::clock::now();
         for spec in self.store.settlements()? {
             if now < spec.observe_at() {
+                continue;
+            }
+            if self.store.certificate(&spec.id())?.is_some() {
+                self.publication_tick(&spec).await?;
+                let short = self.publications.get(&spec.id()).is_some_and(|p| {
+                    p.report().is_some() && !p.is_published() && p.signers().len() < self.committee.q()
+                });
+                if short {
+                    // Final, but missing report signatures (gossiped while this node was away).
+                    self.catch_up(&spec).await?;
+                }
                 continue;
             }
             let machine = self.machine(&spec)?;
@@ -272,16 +312,20 @@ impl Certifier {
                             "challenge_deadline": proposal.challenge_deadline,
                         }),
                     });
+                    self.on_certified(spec, &certificate).await?;
                 }
-                Action::Equivocation { signer, kind, round, first, second } => {
-                    tracing::warn!(settlement = %id, %signer, ?kind, round, %first, %second, "equivocation");
+                Action::Equivocation(evidence) => {
+                    let (signer, kind, round) = (*evidence.signer(), evidence.kind(), evidence.round());
+                    self.store.put_equivocation(&evidence)?;
+                    self.store.durable()?;
+                    tracing::warn!(settlement = %id, %signer, ?kind, round, "equivocation: evidence kept, member ignored");
                     self.events.publish(NodeEvent {
                         settlement_id: id,
                         kind: "equivocation",
                         at: crate::clock::now(),
                         detail: serde_json::json!({
-                            "signer": signer, "kind": format!("{kind:?}"), "round": round,
-                            "first": first, "second": second,
+                            "signer": signer, "kind": kind, "round": round,
+                            "first": evidence.first.hash(), "second": evidence.second.hash(),
                         }),
                     });
                 }
@@ -304,13 +348,18 @@ impl Certifier {
         if let Err(error) = self.network.publish(message.clone()).await {
             tracing::warn!(%error, "cannot gossip now; peers will catch up");
         }
-        let event = match message {
-            GossipMessage::Observation(o) => Event::Observation(o),
-            GossipMessage::Proposal(p) => Event::Proposal(p),
-            GossipMessage::Vote(v) => Event::Vote(v),
-        };
-        let actions = self.machine(spec)?.on(crate::clock::now(), event);
+        let actions = self.machine(spec)?.on(crate::clock::now(), event_of(message));
         Box::pin(self.carry_out(spec, actions)).await
+    }
+}
+
+/// The certification event of a message; report signatures are the publication's.
+fn event_of(message: GossipMessage) -> Event {
+    match message {
+        GossipMessage::Observation(o) => Event::Observation(o),
+        GossipMessage::Proposal(p) => Event::Proposal(p),
+        GossipMessage::Vote(v) => Event::Vote(v),
+        GossipMessage::ReportSignature(_) => Event::Tick,
     }
 }
 

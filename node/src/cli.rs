@@ -28,6 +28,10 @@ pub enum Command {
     /// Serve replayed ETH-USD trades in the real response shapes of Coinbase, Kraken, Bitstamp
     /// and Gemini on one loopback port, for tests and the devnet.
     ReplayVenues(ReplayArgs),
+    /// Run a whole network on this machine: anvil with the SettlementOracle, the replay venues
+    /// and a committee of nodes, settling a replayed maturity end to end; watch each phase and
+    /// get the published value, its transaction and how to read it from the contract.
+    Devnet(DevnetArgs),
     /// Show the public part of a member's keys.
     Keys(KeysArgs),
     /// Check a proof bundle offline: every signature, the committee, the quorum, and the value
@@ -97,6 +101,9 @@ pub struct RunArgs {
     /// Overrides the base URL of every venue (the replay venues serve all four on one address).
     #[arg(long, env = "FIXD_VENUES_URL")]
     pub venues_url: Option<String>,
+    /// Overrides `chain.rpc_url`: the JSON-RPC endpoint final reports are published to.
+    #[arg(long, env = "FIXD_RPC_URL")]
+    pub rpc_url: Option<String>,
     /// Log as JSON lines (overrides `log.json`).
     #[arg(long, env = "FIXD_LOG_JSON")]
     pub log_json: bool,
@@ -142,4 +149,49 @@ pub struct KeysArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Directory for the members' keys, configs, stores and logs. A previous devnet's is cleared
+    /// first; any other non-empty directory is refused.
+    #[arg(long, default_value = "devnet")]
+    pub dir: PathBuf,
+    /// Committee size.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub nodes: u16,
+    /// The anvil binary; default: .tools/bin/anvil (scripts/install-tools.sh), else anvil on PATH.
+    #[arg(long, env = "FIXD_ANVIL")]
+    pub anvil: Option<PathBuf>,
+    /// The market hour to replay (RFC 3339, UTC), shifted to start a few seconds from now and
+    /// played at 60x: the settlement matures when the hour ends.
+    #[arg(long, default_value = "2025-06-12T15:00:00Z")]
+    pub replay_start: String,
+    /// Length of the challenge window, seconds.
+    #[arg(long, default_value_t = 20)]
+    pub challenge_secs: u64,
+    /// Stop everything and exit 0 once the value is published (for scripts and CI).
+    #[arg(long)]
+    pub exit_after_publish: bool,
+    /// Give up (exit 1) if nothing is published within this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub timeout_secs: u64,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// anvil's JSON-RPC port.
+    #[arg(long, default_value_t = 8545)]
+    pub chain_port: u16,
+    /// The replay venues' port.
+    #[arg(long, default_value_t = 8900)]
+    pub venues_port: u16,
+    /// node-0's API port; node-i listens on this + i.
+    #[arg(long, default_value_t = 8080)]
+    pub api_port: u16,
+    /// node-0's libp2p port; node-i listens on this + i.
+    #[arg(long, default_value_t = 9000)]
+    pub p2p_port: u16,
+    /// Pick free loopback ports instead of the ones above (several devnets side by side).
+    #[arg(long)]
+    pub free_ports: bool,
 }

@@ -32,6 +32,8 @@ pub struct Config {
     pub venues: VenuesConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub chain: ChainConfig,
     /// Settlements to schedule at start (the admin API schedules more at run time).
     #[serde(default)]
     pub settlements: Vec<ScheduledSettlement>,
@@ -76,6 +78,41 @@ pub struct ObserverConfig {
 impl Default for ObserverConfig {
     fn default() -> Self {
         ObserverConfig { tick: Duration::from_secs(1) }
+    }
+}
+
+/// The Ethereum side: where final reports are published and read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainConfig {
+    /// JSON-RPC endpoint of the chain named in the genesis (`chain_id`, `contract`). Without one
+    /// the node still signs and gossips final reports but neither publishes nor reads the
+    /// contract. Default: none.
+    pub rpc_url: Option<String>,
+    /// How often the contract and pending transactions are checked. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Timeout of one RPC call. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub rpc_timeout: Duration,
+    /// A sent transaction with no receipt after this long is replaced (same nonce, doubled
+    /// fees). Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub replace_after: Duration,
+    /// Longest wait between retries while the RPC endpoint fails. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        ChainConfig {
+            rpc_url: None,
+            poll_interval: Duration::from_secs(1),
+            rpc_timeout: Duration::from_secs(5),
+            replace_after: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(10),
+        }
     }
 }
 

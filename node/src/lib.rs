@@ -14,7 +14,8 @@
 //! Modules: [`cli`] and [`commands`] (the command line), [`node`] (start, tasks, shutdown),
 //! [`chain`] (the SettlementOracle contract),
 //! [`config`], [`keys`], [`genesis`], [`store`], [`venues`], [`replay`], [`observer`], [`api`],
-//! [`consensus`] (certification rounds), [`network`] (libp2p gossip and catch-up), [`events`],
+//! [`consensus`] (certification rounds), [`publication`] (challenge window, final report,
+//! publishing turns), [`network`] (libp2p gossip and catch-up), [`events`],
 //! [`clock`], [`logging`].
 
 pub mod api;
@@ -25,6 +26,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod consensus;
+pub mod devnet;
 pub mod events;
 pub mod genesis;
 pub mod keys;
@@ -32,6 +34,7 @@ pub mod logging;
 pub mod network;
 pub mod node;
 pub mod observer;
+pub mod publication;
 pub mod replay;
 pub mod store;
 pub mod venues;

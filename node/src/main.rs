@@ -28,6 +28,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => commands::verify(&args),
         Command::Run(args) => runtime()?.block_on(commands::run(args)),
         Command::ReplayVenues(args) => runtime()?.block_on(commands::replay_venues(args)),
+        Command::Devnet(args) => runtime()?.block_on(fixd_node::devnet::run(args)),
     }
 }
 

@@ -2,10 +2,12 @@
 //! the named tasks, and stop them all through one cancellation token.
 //!
 //! ```text
-//!            ┌──────────── CancellationToken ────────────┐
-//!            ▼                                           ▼
-//!   observer task ──(store: one writer)──▶ sled ◀──(reads)── API task (axum)
-//!        │
+//!            ┌──────────────── CancellationToken ─────────────────┐
+//!            ▼                                                    ▼
+//!   observer task ──own observation──▶ certifier task ──▶ sled ◀──(reads)── API task (axum)
+//!        │                               ▲    │  ▲
+//!        │            network task ──gossip┘    │  └── ChainUpdate ──┐
+//!        │            (libp2p swarm)     ChainCommand ──▶ chain task (alloy: the one sender)
 //!        └──▶ venue adapters (reqwest, timeouts, retries) ──▶ venues / replay venues
 //! ```
 //!
@@ -45,6 +47,9 @@ pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
     }
     if let Some(url) = &args.venues_url {
         config.venues.set_base_url(url);
+    }
+    if let Some(url) = &args.rpc_url {
+        config.chain.rpc_url = Some(url.clone());
     }
     Ok(config)
 }
@@ -137,6 +142,34 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         ("network", ended.map_err(|e| anyhow::anyhow!("the network task panicked: {e}")))
     });
     let (own_tx, own_rx) = tokio::sync::mpsc::channel(64);
+    let (chain_tx, chain_rx) = tokio::sync::mpsc::channel(64);
+    let chain = match &config.chain.rpc_url {
+        Some(url) => {
+            let (service, handle, commands) = crate::chain::ChainService::new(
+                config.chain.clone(),
+                url,
+                genesis.chain_id,
+                genesis.contract,
+                keys.secp256k1.clone(),
+                chain_tx,
+            )?;
+            tracing::info!(rpc_url = %url, contract = %genesis.contract, sender = %keys.eth_address(), "publishing to the chain");
+            let token = cancel.clone();
+            tasks.spawn(async move { ("chain", service.run(commands, token).await) });
+            Some(handle)
+        }
+        None => {
+            tracing::warn!("no chain.rpc_url: final reports are signed and gossiped but not published");
+            None
+        }
+    };
+    let publishing = crate::certifier::PublishSetup {
+        eth_key: keys.secp256k1.clone(),
+        protocol: genesis.params.clone(),
+        chain_id: genesis.chain_id,
+        contract: genesis.contract,
+        chain: chain.clone(),
+    };
     let certifier = crate::certifier::Certifier::new(
         store.clone(),
         network.clone(),
@@ -147,9 +180,10 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         crate::consensus::ConsensusParams::from_protocol(&genesis.params),
         events.clone(),
         config.observer.tick,
+        publishing,
     );
     let token = cancel.clone();
-    tasks.spawn(async move { ("certifier", certifier.run(gossip, own_rx, token).await) });
+    tasks.spawn(async move { ("certifier", certifier.run(gossip, own_rx, chain_rx, token).await) });
     let venues = VenueAdapter::all(&config.venues)?;
     let observer = Observer {
         store: store.clone(),
@@ -178,6 +212,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         events,
         admin: AdminPolicy::new(config.api.listen, config.api.admin_token.clone()),
         network: Some(network.clone()),
+        chain,
     };
     let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {

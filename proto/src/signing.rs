@@ -86,6 +86,11 @@ impl Signable for Vote {
 impl Signable for ReviewVote {
     const TAG: &'static str = "fixd/v1/review-vote";
 }
+/// A member's secp256k1 signature over a final report travels inside its ed25519 signature, so
+/// the gossip layer authenticates its author like every other message.
+impl Signable for crate::eip712::ReportSignature {
+    const TAG: &'static str = "fixd/v1/report-signature";
+}
 
 /// The bytes a member signs: `BCS(tag) ‖ network_id ‖ BCS(payload)`.
 pub fn signing_bytes<T: Signable>(network_id: &B256, payload: &T) -> Vec<u8> {

@@ -54,6 +54,8 @@ pub struct ApiState {
     pub admin: AdminPolicy,
     /// The network, for the peer list; `None` when the API runs without one (tests).
     pub network: Option<crate::network::NetworkHandle>,
+    /// The chain service, for the chain's status; `None` without `chain.rpc_url`.
+    pub chain: Option<crate::chain::ChainHandle>,
 }
 
 impl std::fmt::Debug for ApiState {

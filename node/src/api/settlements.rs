@@ -13,6 +13,7 @@ use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use serde::{Deserialize, Serialize};
 
 use super::{AdminPolicy, ApiError, ApiState};
+use crate::consensus::Equivocation;
 use crate::events::NodeEvent;
 use crate::store::{SignedKind, SigningSlot};
 
@@ -26,16 +27,23 @@ pub enum Status {
     Observed,
     /// A quorum certified a value; its challenge window is open until the deadline.
     Certified,
+    /// The window closed: the value is final and this node signed the final report.
+    Final,
+    /// The contract holds the final value with the required confirmations.
+    Published,
 }
 
 impl Status {
-    const ALL: [Status; 3] = [Status::Scheduled, Status::Observed, Status::Certified];
+    const ALL: [Status; 5] =
+        [Status::Scheduled, Status::Observed, Status::Certified, Status::Final, Status::Published];
 
     fn name(self) -> &'static str {
         match self {
             Status::Scheduled => "scheduled",
             Status::Observed => "observed",
             Status::Certified => "certified",
+            Status::Final => "final",
+            Status::Published => "published",
         }
     }
 }
@@ -60,8 +68,74 @@ pub struct SettlementView {
     pub value: Option<fixd_proto::value::Wad>,
     /// The certificate: the leader's signed proposal and a quorum of vote signatures.
     pub certificate: Option<Certificate>,
-    /// Why the settlement is not certified yet, once its observations are due.
+    /// Unix seconds: disputes are accepted until then (exclusive), once certified.
+    pub challenge_deadline: Option<u64>,
+    /// The final report this node signed, with the members' signatures it holds.
+    pub final_report: Option<FinalReportView>,
+    /// The publication on-chain, as this node last read the contract.
+    pub publication: Option<PublicationView>,
+    /// What the settlement waits for next, once its observations are due; `null` once published.
     pub waiting_for: Option<String>,
+    /// Members caught signing two different messages for one slot, with both messages.
+    pub equivocations: Vec<EquivocationView>,
+}
+
+/// Equivocation evidence as the API shows it: the slot, then both signed messages (each one
+/// verifies on its own, so the pair proves the member signed twice).
+#[derive(Debug, Serialize)]
+pub struct EquivocationView {
+    pub signer: fixd_proto::signing::PublicKey,
+    pub kind: crate::network::MessageKind,
+    pub round: u32,
+    pub first: crate::network::GossipMessage,
+    pub second: crate::network::GossipMessage,
+}
+
+impl From<Equivocation> for EquivocationView {
+    fn from(e: Equivocation) -> Self {
+        EquivocationView {
+            signer: *e.signer(),
+            kind: e.kind(),
+            round: e.round(),
+            first: e.first,
+            second: e.second,
+        }
+    }
+}
+
+/// The final report and the signatures collected for it.
+#[derive(Debug, Serialize)]
+pub struct FinalReportView {
+    pub report: fixd_proto::types::report::FinalReport,
+    /// How it became final: `window_closed`, `ruling` or `hard_deadline`.
+    pub by: fixd_dispute::FinalBy,
+    /// Unix seconds this node saw it become final.
+    pub at: u64,
+    /// Members whose valid signature of exactly this report this node holds.
+    pub signatures: Vec<ReportSigner>,
+    /// Signatures the contract needs (q).
+    pub signatures_needed: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportSigner {
+    pub member: String,
+    pub address: alloy_primitives::Address,
+    pub signature: fixd_proto::eip712::EthSignature,
+}
+
+/// The contract's record of the settlement.
+#[derive(Debug, Serialize)]
+pub struct PublicationView {
+    pub value: fixd_proto::value::Wad,
+    pub tx_hash: B256,
+    pub block_number: u64,
+    pub confirmations: u64,
+    pub confirmations_required: u64,
+    /// The account that sent the transaction.
+    pub publisher: alloy_primitives::Address,
+    /// `confirmations ≥ confirmations_required`.
+    pub confirmed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -78,8 +152,11 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     let rounds = state.store.proposals(&id)?.into_iter().map(|p| p.payload.round);
     let rounds: std::collections::BTreeSet<u32> =
         rounds.chain(state.store.votes(&id)?.into_iter().map(|v| v.payload.round)).collect();
-    let slots = std::iter::once((SignedKind::Observation, 0))
-        .chain(rounds.iter().flat_map(|&r| [(SignedKind::Proposal, r), (SignedKind::Vote, r)]));
+    let slots = std::iter::once((SignedKind::Observation, 0)).chain(
+        rounds
+            .iter()
+            .flat_map(|&r| [(SignedKind::Proposal, r), (SignedKind::Vote, r), (SignedKind::FinalReport, r)]),
+    );
     for (kind, round) in slots {
         if let Some(hash) = state.store.signed(SigningSlot { settlement: id, kind, round })? {
             signed.push(SignedRecord { kind, round, hash });
@@ -87,16 +164,76 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     }
     let own = observations.iter().find(|o| o.signer == state.node.public_key).cloned();
     let certificate = state.store.certificate(&id)?;
-    let quorum = state.genesis.committee().q();
-    let with_value = observations.iter().filter(|o| o.payload.computation.value.value().is_some()).count();
-    let waiting_for = (certificate.is_none() && crate::clock::now() >= spec.observe_at()).then(|| {
-        if with_value < quorum {
-            format!("no quorum: {with_value} of the {quorum} members' observations with a value needed")
-        } else {
-            format!("a proposal and {quorum} votes: {with_value} observations with a value are in")
+    let committee = state.genesis.committee();
+    let quorum = committee.q();
+    let params = &state.genesis.params;
+    let final_record = state.store.final_record(&id)?;
+    let final_report = final_record.map(|record| {
+        let domain = fixd_proto::eip712::domain(state.genesis.chain_id, state.genesis.contract);
+        let signatures = state.store.report_signatures(&id).unwrap_or_default();
+        let signers = committee
+            .members()
+            .iter()
+            .filter_map(|m| {
+                let s =
+                    signatures.iter().find(|s| s.signer == m.ed25519 && s.payload.report == record.report)?;
+                fixd_proto::eip712::verify_typed(
+                    &domain,
+                    &record.report,
+                    &s.payload.signature,
+                    m.eth_address,
+                )
+                .ok()?;
+                Some(ReportSigner {
+                    member: m.name.clone(),
+                    address: m.eth_address,
+                    signature: s.payload.signature,
+                })
+            })
+            .collect();
+        FinalReportView {
+            by: record.finality.by,
+            at: record.finality.at,
+            report: record.report,
+            signatures: signers,
+            signatures_needed: quorum,
         }
     });
+    let required = params.confirmations.max(1);
+    let publication = state.store.publication(&id)?.map(|p| PublicationView {
+        value: p.value,
+        tx_hash: p.tx_hash,
+        block_number: p.block_number,
+        confirmations: p.confirmations,
+        confirmations_required: required,
+        publisher: p.publisher,
+        confirmed: p.confirmations >= required,
+    });
+    let published = matches!((&publication, &final_report), (Some(p), Some(f)) if p.confirmed && p.value == f.report.value);
+    let challenge_deadline = certificate.as_ref().map(|c| {
+        c.proposal.payload.challenge_deadline.min(spec.maturity.saturating_add(params.hard_deadline_secs))
+    });
+    let with_value = observations.iter().filter(|o| o.payload.computation.value.value().is_some()).count();
+    let waiting_for = match (&certificate, &final_report, &publication) {
+        _ if published || crate::clock::now() < spec.observe_at() => None,
+        (None, _, _) if with_value < quorum => {
+            Some(format!("no quorum: {with_value} of the {quorum} members' observations with a value needed"))
+        }
+        (None, _, _) => {
+            Some(format!("a proposal and {quorum} votes: {with_value} observations with a value are in"))
+        }
+        (Some(_), None, _) => {
+            Some(format!("the challenge window to close at {}", challenge_deadline.unwrap_or_default()))
+        }
+        (Some(_), Some(f), None) if f.signatures.len() < quorum => {
+            Some(format!("report signatures: {} of the {quorum} needed", f.signatures.len()))
+        }
+        (Some(_), Some(_), None) => Some("the publishing member's transaction".into()),
+        (Some(_), Some(_), Some(p)) => Some(format!("confirmations: {} of {required}", p.confirmations)),
+    };
     let status = match (&certificate, &own) {
+        _ if published => Status::Published,
+        _ if final_report.is_some() => Status::Final,
         (Some(_), _) => Status::Certified,
         (None, Some(_)) => Status::Observed,
         (None, None) => Status::Scheduled,
@@ -113,7 +250,11 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
         signed,
         value: certificate.as_ref().map(|c| c.proposal.payload.value),
         certificate,
+        challenge_deadline,
+        final_report,
+        publication,
         waiting_for,
+        equivocations: state.store.equivocations(&id)?.into_iter().map(Into::into).collect(),
     })
 }
 

@@ -34,6 +34,7 @@ pub async fn status(State(state): State<ApiState>) -> Json<Value> {
         },
         "venues": venues,
         "peers": peers,
+        "chain": state.chain.as_ref().map(|c| c.status()),
         "now": crate::clock::now(),
     }))
 }

@@ -47,6 +47,7 @@ async fn serve(admin: AdminPolicy) -> Api {
         events: EventBus::default(),
         admin,
         network: None,
+        chain: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -153,7 +154,7 @@ async fn bad_input_is_a_json_4xx_and_nothing_is_lost() {
             404,
             "unknown_settlement",
         ),
-        ("/v1/settlements?status=final", 400, "bad_status"),
+        ("/v1/settlements?status=finished", 400, "bad_status"),
         ("/v1/nowhere", 404, "no_such_route"),
     ] {
         let (got, body) = api.get(path).await;

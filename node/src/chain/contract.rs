@@ -47,13 +47,13 @@ pub fn report_to_sol(report: &FinalReport) -> SettlementOracle::FinalReport {
     report.to_sol().into()
 }
 
-/// The signatures in the order `publish` requires: strictly ascending signer address. A signer
-/// listed twice keeps one signature.
-pub fn ordered_signatures(signatures: &[(Address, EthSignature)]) -> Vec<Bytes> {
+/// The signatures as `publish` takes them: 65 bytes `r ‖ s ‖ v` each, packed back to back in
+/// strictly ascending order of signer address. A signer listed twice keeps one signature.
+pub fn ordered_signatures(signatures: &[(Address, EthSignature)]) -> Bytes {
     let mut sorted = signatures.to_vec();
     sorted.sort_by_key(|(signer, _)| *signer);
     sorted.dedup_by_key(|(signer, _)| *signer);
-    sorted.into_iter().map(|(_, signature)| Bytes::copy_from_slice(signature.as_slice())).collect()
+    sorted.iter().flat_map(|(_, signature)| signature.as_slice().iter().copied()).collect::<Vec<u8>>().into()
 }
 
 /// Deploys `SettlementOracle` from the provider's default sender, which becomes its owner, and
@@ -61,13 +61,20 @@ pub fn ordered_signatures(signatures: &[(Address, EthSignature)]) -> Vec<Bytes> 
 pub async fn deploy<P: Provider>(provider: &P, timeout: Duration) -> Result<Address, ChainError> {
     let pending = SettlementOracle::deploy_builder(provider).send().await?;
     let tx = *pending.tx_hash();
+    let receipt = successful_receipt(pending, timeout).await?;
+    receipt.contract_address.ok_or(ChainError::NoContract(tx))
+}
+
+/// Waits up to `timeout` for a sent transaction's receipt; a revert is an error.
+pub async fn successful_receipt(
+    pending: alloy::providers::PendingTransactionBuilder<alloy::network::Ethereum>,
+    timeout: Duration,
+) -> Result<alloy::rpc::types::TransactionReceipt, ChainError> {
+    let tx = *pending.tx_hash();
     let receipt = tokio::time::timeout(timeout, pending.get_receipt())
         .await
         .map_err(|_| ChainError::ReceiptTimeout(timeout))??;
-    if !receipt.status() {
-        return Err(ChainError::Reverted(tx));
-    }
-    receipt.contract_address.ok_or(ChainError::NoContract(tx))
+    if receipt.status() { Ok(receipt) } else { Err(ChainError::Reverted(tx)) }
 }
 
 #[cfg(test)]
@@ -118,7 +125,7 @@ mod tests {
         let ordered = ordered_signatures(&pairs);
         let mut addresses: Vec<_> = keys.iter().map(|k| k.address()).collect();
         addresses.sort();
-        let expected: Vec<_> = addresses.iter().map(|a| Bytes::from(vec![a[0]; 65])).collect();
-        assert_eq!(ordered, expected);
+        let expected: Vec<u8> = addresses.iter().flat_map(|a| vec![a[0]; 65]).collect();
+        assert_eq!(ordered, Bytes::from(expected));
     }
 }

@@ -7,16 +7,19 @@
 //!
 //! [`contract`] holds the bindings, generated at build time from the committed artifact
 //! `contracts/out/SettlementOracle.json` (which `contracts/build.mjs` compiles with the pinned
-//! solc), the conversions from the proto types and a [`deploy`] helper. The publisher task that
-//! sends reports and tracks them to confirmation comes next.
+//! solc), the conversions from the proto types and a [`deploy`] helper. [`service`] is the one
+//! task that sends this member's transactions and reads the contract's state.
 
 pub mod contract;
+pub mod devchain;
+pub mod service;
 
 use std::time::Duration;
 
 use alloy::primitives::B256;
 
 pub use contract::{SettlementOracle, deploy, ordered_signatures, report_to_sol};
+pub use service::{ChainCommand, ChainHandle, ChainService, ChainStatus, ChainUpdate};
 
 /// Why a chain operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,4 +37,6 @@ pub enum ChainError {
     Reverted(B256),
     #[error("deployment {0} created no contract")]
     NoContract(B256),
+    #[error("dev chain setup failed: {0}; is anvil running at the RPC URL?")]
+    Setup(String),
 }

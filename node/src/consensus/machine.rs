@@ -13,7 +13,8 @@ use fixd_proto::types::genesis::Committee;
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 
-use super::{Action, ConsensusParams, Event, MessageKind, ROUNDS_AHEAD};
+use super::{Action, ConsensusParams, Equivocation, Event, ROUNDS_AHEAD};
+use crate::network::GossipMessage;
 
 /// A leader's proposal as this member holds it.
 #[derive(Clone, Debug)]
@@ -216,19 +217,30 @@ impl Certification {
             Err(reason) => return out.push(Action::Rejected { from, reason }),
         };
         let hash = obs.hash();
-        if self.equivocators.contains(&member) || self.observations.contains_key(&hash) {
+        // An equivocator is ignored, except for an observation that a held proposal lists: the
+        // leader may have used it before we caught the equivocation, and without it we could
+        // never check (or vote for) that proposal. Only listed ones are kept, so memory stays
+        // bounded.
+        let caught = self.equivocators.contains(&member);
+        if (caught && !self.listed(&hash)) || self.observations.contains_key(&hash) {
             return;
         }
         if let Err(reason) = self.verify(&obs, Role::Observer) {
             return out.push(Action::Rejected { from, reason });
         }
         // Kept even when it proves equivocation: another member's proposal may list it.
-        self.observations.insert(hash, obs);
+        self.observations.insert(hash, obs.clone());
+        if caught {
+            return;
+        }
         match self.observed.get(&member) {
             None => {
                 self.observed.insert(member, hash);
             }
-            Some(&first) => self.equivocation(member, MessageKind::Observation, 0, first, hash, out),
+            Some(first) => {
+                let first = GossipMessage::Observation(self.observations[first].clone());
+                self.equivocation(member, first, GossipMessage::Observation(obs), out);
+            }
         }
     }
 
@@ -267,8 +279,8 @@ impl Certification {
                 if let Err(reason) = self.verify(&proposal, Role::Proposer) {
                     return out.push(Action::Rejected { from, reason });
                 }
-                let first = held.hash;
-                self.equivocation(member, MessageKind::Proposal, round, first, hash, out);
+                let first = GossipMessage::Proposal(held.signed.clone());
+                self.equivocation(member, first, GossipMessage::Proposal(proposal), out);
             }
             return;
         }
@@ -310,15 +322,16 @@ impl Certification {
             return;
         }
         let hash = vote.hash();
-        let first = self.votes.get(&round).and_then(|votes| votes.get(&member)).map(Signed::hash);
-        if first == Some(hash) {
+        let first = self.votes.get(&round).and_then(|votes| votes.get(&member));
+        if first.map(Signed::hash) == Some(hash) {
             return;
         }
         if let Err(reason) = self.verify(&vote, Role::Voter) {
             return out.push(Action::Rejected { from, reason });
         }
         if let Some(first) = first {
-            return self.equivocation(member, MessageKind::Vote, round, first, hash, out);
+            let first = GossipMessage::Vote(first.clone());
+            return self.equivocation(member, first, GossipMessage::Vote(vote), out);
         }
         if member == self.me {
             self.voted.entry(round).or_insert(v.proposal_hash);
@@ -326,18 +339,21 @@ impl Certification {
         self.votes.entry(round).or_default().insert(member, vote);
     }
 
+    /// Whether a held proposal lists observation `hash` among its inputs.
+    fn listed(&self, hash: &B256) -> bool {
+        self.proposals.values().any(|held| held.signed.payload.inputs.contains(hash))
+    }
+
     /// Records `member` as an equivocator and forgets its votes and proposals.
     fn equivocation(
         &mut self,
         member: usize,
-        kind: MessageKind,
-        round: u32,
-        first: B256,
-        second: B256,
+        first: GossipMessage,
+        second: GossipMessage,
         out: &mut Vec<Action>,
     ) {
         let signer = self.committee.members()[member].ed25519;
-        out.push(Action::Equivocation { signer, kind, round, first, second });
+        out.push(Action::Equivocation(Equivocation { first, second }));
         self.equivocators.insert(member);
         for votes in self.votes.values_mut() {
             votes.remove(&member);

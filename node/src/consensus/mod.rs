@@ -48,8 +48,10 @@
 //!   signed message per slot (observation; proposal or vote per round). Two with different hashes
 //!   from one member are evidence ([`Action::Equivocation`]); the member's votes are dropped from
 //!   the tallies, its proposals are dropped, and its later messages for this settlement are
-//!   ignored. Observations it signed before stay usable as inputs of other members' proposals:
-//!   each is a valid signed statement on its own, and the median tolerates f arbitrary values.
+//!   ignored. Observations it signed stay usable as inputs of other members' proposals: each is
+//!   a valid signed statement on its own, and the median tolerates f arbitrary values. So one
+//!   that arrives after it is caught is still kept if a held proposal lists it (the leader may
+//!   have used it first; a member that refused it could never vote for that proposal).
 //! - **Future rounds.** Proposals and votes for up to [`ROUNDS_AHEAD`] rounds past the current
 //!   one are kept (a member whose clock runs ahead); further ones are ignored. At most one
 //!   message per member, kind and round is kept, plus the one that proves equivocation, so memory
@@ -58,6 +60,7 @@
 //!   the action, and never emits a second. A restarted node replays what its store says it
 //!   signed as events; seeing its own signed proposal or vote marks that round as taken.
 
+mod evidence;
 mod machine;
 
 #[cfg(test)]
@@ -65,7 +68,6 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-use alloy_primitives::B256;
 use fixd_proto::certify::CertifyError;
 use fixd_proto::signing::{PublicKey, Signed};
 use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
@@ -111,13 +113,8 @@ pub enum Event {
     Tick,
 }
 
-/// The kind of a signed message, for equivocation evidence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum MessageKind {
-    Observation,
-    Proposal,
-    Vote,
-}
+pub use crate::network::MessageKind;
+pub use evidence::{Equivocation, EvidenceError};
 
 /// What the shell must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,9 +128,9 @@ pub enum Action {
     Vote(Vote),
     /// The settlement is certified (emitted once); hand it to the dispute machine and the API.
     Certified(Certificate),
-    /// `signer` signed two different messages for one slot: keep both as evidence (the shell has
-    /// them by hash) and show them in the API. The machine now ignores `signer`.
-    Equivocation { signer: PublicKey, kind: MessageKind, round: u32, first: B256, second: B256 },
+    /// A member signed two different messages for one slot: store the evidence (both signed
+    /// messages) and show it in the API. The machine now ignores that member.
+    Equivocation(Equivocation),
     /// `round` ended without a certificate; `next_round` (led by member `next_leader`) runs.
     RoundTimedOut { round: u32, next_round: u32, next_leader: usize },
     /// A message from `from` is invalid; for a proposal, this member does not vote for it.

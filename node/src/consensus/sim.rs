@@ -529,3 +529,17 @@ proptest! {
         }
     }
 }
+
+/// Found by the property test: member 0 equivocates on votes, so member 3 ignores it, and then
+/// the honest round-0 leader's proposal lists an observation of member 0 that member 3 had not
+/// seen. Member 3 must still accept that observation when it fetches it, or it can never vote
+/// for the proposal, and with member 2 certified and done, members 1 and 3 never reach q.
+#[test]
+fn an_input_signed_by_a_caught_equivocator_is_still_accepted() {
+    let mut sim = Sim::new(4, Some((0, Byzantine::Random)), 393101003190677344);
+    sim.run_rounds(12);
+    sim.check_certificates();
+    for member in sim.honest_members() {
+        assert!(sim.certified.contains_key(&member), "honest member {member} did not certify");
+    }
+}

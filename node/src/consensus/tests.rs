@@ -7,7 +7,8 @@ use fixd_proto::types::observation::{NodeValue, Observation};
 use fixd_proto::value::Wad;
 
 use super::sim::{Byzantine, Fixture, ROUND_SECS, Sim, fixture};
-use super::{Action, Certification, Event, MessageKind, ROUNDS_AHEAD};
+use super::{Action, Certification, Equivocation, Event, EvidenceError, MessageKind, ROUNDS_AHEAD};
+use crate::network::GossipMessage;
 
 fn certified_round(sim: &Sim, member: usize) -> u32 {
     sim.certified
@@ -93,7 +94,9 @@ fn an_equivocating_voter_is_detected_and_ignored() {
     sim.check_certificates();
     for member in sim.honest_members() {
         assert!(sim.actions.iter().any(|(m, a)| *m == member
-            && matches!(a, Action::Equivocation { signer, kind: MessageKind::Vote, round: 0, .. } if *signer == fx.key(voter))));
+            && matches!(a, Action::Equivocation(e) if *e.signer() == fx.key(voter)
+                && e.kind() == MessageKind::Vote && e.round() == 0
+                && e.check(&fx.network_id).is_ok())));
         assert!(sim.machines[member].equivocators().contains(&voter));
         let cert = &sim.certified[&member];
         assert_eq!(cert.proposal.payload.round, 0);
@@ -201,20 +204,58 @@ fn a_member_votes_once_per_round_and_reports_an_equivocating_leader() {
     let second = t.leader_proposal(0, t0 + 1);
     let out = t.m.on(t0 + 1, Event::Proposal(second.clone()));
     let leader = t.fx.leader(0);
+    let evidence = Equivocation {
+        first: GossipMessage::Proposal(first.clone()),
+        second: GossipMessage::Proposal(second.clone()),
+    };
+    assert_eq!(out, vec![Action::Equivocation(evidence.clone())]);
     assert_eq!(
-        out,
-        vec![Action::Equivocation {
-            signer: t.fx.key(leader),
-            kind: MessageKind::Proposal,
-            round: 0,
-            first: first.hash(),
-            second: second.hash(),
-        }]
+        (*evidence.signer(), evidence.kind(), evidence.round()),
+        (t.fx.key(leader), MessageKind::Proposal, 0)
     );
+    assert_eq!(evidence.check(&t.fx.network_id), Ok(()));
+    // Neither half alone, nor a pair from two slots, nor a forged half is evidence.
+    let same = Equivocation { first: evidence.first.clone(), second: evidence.first.clone() };
+    assert_eq!(same.check(&t.fx.network_id), Err(EvidenceError::SameMessage));
+    let vote = GossipMessage::Vote(t.fx.vote(leader, 0, first.hash()));
+    let mixed = Equivocation { first: evidence.first.clone(), second: vote };
+    assert_eq!(mixed.check(&t.fx.network_id), Err(EvidenceError::DifferentSlots));
+    let mut forged = second.clone();
+    forged.payload.value = fixd_proto::value::Wad::from_raw(forged.payload.value.raw() + 1);
+    let forged = Equivocation { first: evidence.first.clone(), second: GossipMessage::Proposal(forged) };
+    assert!(matches!(
+        forged.check(&t.fx.network_id),
+        Err(EvidenceError::BadSignature { which: "second", .. })
+    ));
     assert!(t.m.equivocators().contains(&leader));
     // Its messages are ignored from now on.
     let vote = t.fx.vote(leader, 0, first.hash());
     assert!(t.m.on(t0 + 1, Event::Vote(vote)).is_empty());
+}
+
+#[test]
+fn a_caught_equivocators_observation_is_kept_only_when_a_proposal_lists_it() {
+    let mut t = one(false);
+    let t0 = t.t0();
+    let leader = t.fx.leader(0);
+    let liar = (0..4).find(|&m| m != leader && m != t.me).unwrap();
+    let others: Vec<usize> = (0..4).filter(|&m| m != liar).collect();
+    t.feed_observations(&others);
+    // Two votes for one round: caught before its observation reached this member.
+    t.m.on(t0, Event::Vote(t.fx.vote(liar, 0, B256::repeat_byte(1))));
+    let out = t.m.on(t0, Event::Vote(t.fx.vote(liar, 0, B256::repeat_byte(2))));
+    assert!(matches!(out.as_slice(), [Action::Equivocation(e)] if e.kind() == MessageKind::Vote), "{out:?}");
+    // An observation of the liar that no proposal lists is ignored.
+    let unlisted = t.fx.observation(liar, NodeValue::Value(Wad::from_raw(1)), 7);
+    assert!(t.m.on(t0, Event::Observation(unlisted.clone())).is_empty());
+    assert!(!t.m.observations().any(|o| o.hash() == unlisted.hash()));
+    // The honest leader used the liar's observation; fetched, it is accepted and voted on.
+    let proposal = t.leader_proposal(0, t0);
+    assert!(t.m.on(t0, Event::Proposal(proposal.clone())).is_empty());
+    assert_eq!(t.m.missing_inputs(), vec![t.obs[liar].hash()]);
+    let out = t.m.on(t0 + 1, Event::Observation(t.obs[liar].clone()));
+    assert!(matches!(out.as_slice(), [Action::Vote(v)] if v.proposal_hash == proposal.hash()), "{out:?}");
+    assert!(t.m.equivocators().contains(&liar));
 }
 
 #[test]

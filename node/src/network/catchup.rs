@@ -9,6 +9,7 @@
 
 use std::io;
 
+use fixd_proto::eip712::ReportSignature;
 use fixd_proto::encoding::{from_bcs, to_bcs};
 use fixd_proto::signing::Signed;
 use fixd_proto::types::certificate::{Proposal, Vote};
@@ -38,19 +39,25 @@ pub struct CatchupResponse {
     pub observations: Vec<Signed<Observation>>,
     pub proposals: Vec<Signed<Proposal>>,
     pub votes: Vec<Signed<Vote>>,
+    pub report_signatures: Vec<Signed<ReportSignature>>,
 }
 
 impl CatchupResponse {
-    /// The messages as if gossiped: observations first, then proposals, then votes.
+    /// The messages as if gossiped: observations first, then proposals, votes and report
+    /// signatures.
     pub fn into_messages(self) -> Vec<GossipMessage> {
         let observations = self.observations.into_iter().map(GossipMessage::Observation);
         let proposals = self.proposals.into_iter().map(GossipMessage::Proposal);
         let votes = self.votes.into_iter().map(GossipMessage::Vote);
-        observations.chain(proposals).chain(votes).collect()
+        let reports = self.report_signatures.into_iter().map(GossipMessage::ReportSignature);
+        observations.chain(proposals).chain(votes).chain(reports).collect()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.observations.is_empty() && self.proposals.is_empty() && self.votes.is_empty()
+        self.observations.is_empty()
+            && self.proposals.is_empty()
+            && self.votes.is_empty()
+            && self.report_signatures.is_empty()
     }
 }
 

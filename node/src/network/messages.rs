@@ -1,6 +1,7 @@
 //! What travels on the gossip topics: [`GossipMessage`], its topics and its wire encoding.
 
 use alloy_primitives::{B256, keccak256};
+use fixd_proto::eip712::ReportSignature;
 use fixd_proto::encoding::{DecodeError, from_bcs, to_bcs};
 use fixd_proto::signing::{PublicKey, Signed};
 use fixd_proto::types::certificate::{Proposal, Vote};
@@ -20,18 +21,24 @@ pub enum GossipMessage {
     Observation(Signed<Observation>),
     Proposal(Signed<Proposal>),
     Vote(Signed<Vote>),
+    /// A member's EIP-712 signature over the settlement's final report, wrapped in its ed25519
+    /// signature.
+    ReportSignature(Signed<ReportSignature>),
 }
 
 /// The kind of a [`GossipMessage`]; one gossip topic per kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     Observation,
     Proposal,
     Vote,
+    ReportSignature,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 3] = [MessageKind::Observation, MessageKind::Proposal, MessageKind::Vote];
+    pub const ALL: [MessageKind; 4] =
+        [MessageKind::Observation, MessageKind::Proposal, MessageKind::Vote, MessageKind::ReportSignature];
 
     /// The last segment of the topic name.
     pub fn topic_suffix(self) -> &'static str {
@@ -39,6 +46,7 @@ impl MessageKind {
             MessageKind::Observation => "observations",
             MessageKind::Proposal => "proposals",
             MessageKind::Vote => "votes",
+            MessageKind::ReportSignature => "report_signatures",
         }
     }
 }
@@ -49,6 +57,7 @@ impl GossipMessage {
             GossipMessage::Observation(_) => MessageKind::Observation,
             GossipMessage::Proposal(_) => MessageKind::Proposal,
             GossipMessage::Vote(_) => MessageKind::Vote,
+            GossipMessage::ReportSignature(_) => MessageKind::ReportSignature,
         }
     }
 
@@ -58,6 +67,7 @@ impl GossipMessage {
             GossipMessage::Observation(m) => &m.signer,
             GossipMessage::Proposal(m) => &m.signer,
             GossipMessage::Vote(m) => &m.signer,
+            GossipMessage::ReportSignature(m) => &m.signer,
         }
     }
 
@@ -67,6 +77,18 @@ impl GossipMessage {
             GossipMessage::Observation(m) => &m.payload.settlement_id,
             GossipMessage::Proposal(m) => &m.payload.settlement_id,
             GossipMessage::Vote(m) => &m.payload.settlement_id,
+            GossipMessage::ReportSignature(m) => &m.payload.report.settlement_id,
+        }
+    }
+
+    /// The signing slot's round: a proposal's or vote's round, a final report's round, 0 for an
+    /// observation (one per member and settlement).
+    pub fn round(&self) -> u32 {
+        match self {
+            GossipMessage::Observation(_) => 0,
+            GossipMessage::Proposal(m) => m.payload.round,
+            GossipMessage::Vote(m) => m.payload.round,
+            GossipMessage::ReportSignature(m) => m.payload.report.round,
         }
     }
 
@@ -77,16 +99,17 @@ impl GossipMessage {
             GossipMessage::Observation(m) => m.hash(),
             GossipMessage::Proposal(m) => m.hash(),
             GossipMessage::Vote(m) => m.hash(),
+            GossipMessage::ReportSignature(m) => m.hash(),
         }
     }
 
     /// The time the author claims to have signed it (unix seconds), for the clock-skew check.
-    /// Votes carry none.
+    /// Votes and report signatures carry none.
     pub fn signed_at(&self) -> Option<u64> {
         match self {
             GossipMessage::Observation(m) => Some(m.payload.observed_at),
             GossipMessage::Proposal(m) => Some(m.payload.proposed_at),
-            GossipMessage::Vote(_) => None,
+            GossipMessage::Vote(_) | GossipMessage::ReportSignature(_) => None,
         }
     }
 
@@ -96,6 +119,7 @@ impl GossipMessage {
             GossipMessage::Observation(m) => m.verify(network_id),
             GossipMessage::Proposal(m) => m.verify(network_id),
             GossipMessage::Vote(m) => m.verify(network_id),
+            GossipMessage::ReportSignature(m) => m.verify(network_id),
         }
     }
 
@@ -116,7 +140,7 @@ impl GossipMessage {
 /// from ever meshing their messages; the signatures commit to the full id anyway.
 #[derive(Clone, Debug)]
 pub struct Topics {
-    topics: [(MessageKind, IdentTopic); 3],
+    topics: [(MessageKind, IdentTopic); 4],
 }
 
 impl Topics {

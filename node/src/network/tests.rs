@@ -208,6 +208,7 @@ async fn catch_up_returns_the_providers_messages_which_then_validate() {
         observations: vec![obs],
         proposals: vec![],
         votes: vec![Signed::sign(&key(2), &NET, vote)],
+        report_signatures: vec![],
     };
     let a = start(&key(0), &committee, &[], Arc::new(Fixed(held.clone()))).await;
     // B knows A's address but need not be connected yet: catch-up dials.

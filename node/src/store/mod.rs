@@ -4,6 +4,7 @@
 //! - the settlement spec (`settlements`);
 //! - the raw trades of its window, per venue, as fetched (`trades`), so a dispute can replay them;
 //! - signed observations, this node's and its peers' (`observations`);
+//! - equivocation evidence: both of the different messages a member signed for one slot;
 //! - what this node has signed (`signed`): one record per (settlement, kind, round), written
 //!   before the signature leaves the node, so a restarted node never signs two different things.
 //!
@@ -14,6 +15,7 @@
 mod sled_store;
 
 use alloy_primitives::B256;
+use fixd_proto::eip712::ReportSignature;
 use fixd_proto::signing::Signed;
 use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
 use fixd_proto::types::observation::Observation;
@@ -21,6 +23,16 @@ use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
 
 pub use sled_store::SledStore;
+
+use crate::consensus::Equivocation;
+use crate::publication::OnChain;
+
+/// A settlement's final report as this node made it, with the dispute machine's finality.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FinalRecord {
+    pub report: fixd_proto::types::report::FinalReport,
+    pub finality: fixd_dispute::Finality,
+}
 
 /// The schema version this fixd reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -80,6 +92,8 @@ pub trait Store: Send + Sync + 'static {
     fn trades(&self, id: &SettlementId, venue: Venue) -> Result<Option<Vec<Trade>>, StoreError>;
 
     /// Stores a signed observation (this node's or a peer's), keyed by settlement and signer.
+    /// Like proposals and votes, the first message stored for a key stays: a different one for
+    /// the same key belongs in [`Store::put_equivocation`].
     fn put_observation(&self, observation: &Signed<Observation>) -> Result<(), StoreError>;
     /// Every stored observation of a settlement, in signer order.
     fn observations(&self, id: &SettlementId) -> Result<Vec<Signed<Observation>>, StoreError>;
@@ -96,6 +110,24 @@ pub trait Store: Send + Sync + 'static {
     fn put_certificate(&self, certificate: &Certificate) -> Result<(), StoreError>;
     /// The settlement's certificate, once certified.
     fn certificate(&self, id: &SettlementId) -> Result<Option<Certificate>, StoreError>;
+
+    /// Stores this node's final report and how the settlement became final.
+    fn put_final(&self, record: &FinalRecord) -> Result<(), StoreError>;
+    /// This node's final report, once final.
+    fn final_record(&self, id: &SettlementId) -> Result<Option<FinalRecord>, StoreError>;
+    /// Stores a member's signed final-report signature (the first per signer stays).
+    fn put_report_signature(&self, signature: &Signed<ReportSignature>) -> Result<(), StoreError>;
+    /// Every stored report signature of a settlement, in signer order.
+    fn report_signatures(&self, id: &SettlementId) -> Result<Vec<Signed<ReportSignature>>, StoreError>;
+    /// Stores what the contract holds for a settlement, as last read (replaces the last read).
+    fn put_publication(&self, id: &SettlementId, on_chain: Option<&OnChain>) -> Result<(), StoreError>;
+    /// What the contract held at the last read, if anything.
+    fn publication(&self, id: &SettlementId) -> Result<Option<OnChain>, StoreError>;
+
+    /// Keeps equivocation evidence, one per (settlement, kind, round, signer); the first kept.
+    fn put_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError>;
+    /// Every piece of equivocation evidence about a settlement.
+    fn equivocations(&self, id: &SettlementId) -> Result<Vec<Equivocation>, StoreError>;
 
     /// Records that this node signed the message with hash `hash` in `slot`. Recording the same
     /// hash again is fine; a different hash is refused with [`StoreError::Equivocation`]. The

@@ -3,11 +3,19 @@
 //! Trees: `meta` (schema version), `settlements` (id → BCS spec), `trades` (id ‖ venue → BCS
 //! trades), `observations` (id ‖ signer → BCS signed observation), `proposals` and `votes`
 //! (id ‖ round ‖ signer → BCS signed message), `certificates` (id → BCS certificate), `signed`
-//! (id ‖ kind ‖ round → hash). Values are BCS, so a record reads back exactly as written.
+//! (id ‖ kind ‖ round → hash), `equivocations` (id ‖ kind ‖ round ‖ signer → BCS evidence),
+//! `finals` (id → BCS final record), `report_signatures` (id ‖ signer → BCS signed report
+//! signature), `publications` (id → BCS on-chain state as last read).
+//! Values are BCS, so a record reads back exactly as written.
+//!
+//! Signed messages are written first-wins (`compare_and_swap` against an empty key): a second,
+//! different message for the same key never replaces the first, and lives on only inside the
+//! equivocation evidence.
 
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::B256;
+use fixd_proto::eip712::ReportSignature;
 use fixd_proto::encoding::{from_bcs, to_bcs};
 use fixd_proto::signing::Signed;
 use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
@@ -16,7 +24,10 @@ use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
 use serde::de::DeserializeOwned;
 
-use super::{SCHEMA_VERSION, SignedKind, SigningSlot, Store, StoreError};
+use crate::consensus::Equivocation;
+use crate::publication::OnChain;
+
+use super::{FinalRecord, SCHEMA_VERSION, SignedKind, SigningSlot, Store, StoreError};
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -32,6 +43,10 @@ pub struct SledStore {
     votes: sled::Tree,
     certificates: sled::Tree,
     signed: sled::Tree,
+    equivocations: sled::Tree,
+    finals: sled::Tree,
+    report_signatures: sled::Tree,
+    publications: sled::Tree,
 }
 
 impl SledStore {
@@ -50,6 +65,10 @@ impl SledStore {
             votes: tree("votes")?,
             certificates: tree("certificates")?,
             signed: tree("signed")?,
+            equivocations: tree("equivocations")?,
+            finals: tree("finals")?,
+            report_signatures: tree("report_signatures")?,
+            publications: tree("publications")?,
             db,
         };
         store.check_schema()?;
@@ -119,6 +138,20 @@ fn scan<T: DeserializeOwned>(tree: &sled::Tree, id: &SettlementId) -> Result<Vec
         .collect()
 }
 
+/// One record by key.
+fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+    match tree.get(key).map_err(backend)? {
+        Some(bytes) => decode(key, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Writes `value` under `key` unless the key holds something already, which is kept.
+fn insert_first(tree: &sled::Tree, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
+    tree.compare_and_swap(key, None as Option<&[u8]>, Some(value)).map_err(backend)?.ok();
+    Ok(())
+}
+
 fn slot_key(slot: &SigningSlot) -> Vec<u8> {
     let mut key = slot.settlement.to_vec();
     key.push(slot.kind as u8);
@@ -133,10 +166,7 @@ impl Store for SledStore {
     }
 
     fn settlement(&self, id: &SettlementId) -> Result<Option<SettlementSpec>, StoreError> {
-        match self.settlements.get(id.as_slice()).map_err(backend)? {
-            Some(bytes) => decode(id.as_slice(), &bytes).map(Some),
-            None => Ok(None),
-        }
+        get(&self.settlements, id.as_slice())
     }
 
     fn settlements(&self) -> Result<Vec<SettlementSpec>, StoreError> {
@@ -155,18 +185,13 @@ impl Store for SledStore {
     }
 
     fn trades(&self, id: &SettlementId, venue: Venue) -> Result<Option<Vec<Trade>>, StoreError> {
-        let key = venue_key(id, venue);
-        match self.trades.get(&key).map_err(backend)? {
-            Some(bytes) => decode(&key, &bytes).map(Some),
-            None => Ok(None),
-        }
+        get(&self.trades, &venue_key(id, venue))
     }
 
     fn put_observation(&self, observation: &Signed<Observation>) -> Result<(), StoreError> {
         let mut key = observation.payload.settlement_id.to_vec();
         key.extend_from_slice(observation.signer.0.as_slice());
-        self.observations.insert(key, to_bcs(observation)).map_err(backend)?;
-        Ok(())
+        insert_first(&self.observations, key, to_bcs(observation))
     }
 
     fn observations(&self, id: &SettlementId) -> Result<Vec<Signed<Observation>>, StoreError> {
@@ -175,8 +200,7 @@ impl Store for SledStore {
 
     fn put_proposal(&self, proposal: &Signed<Proposal>) -> Result<(), StoreError> {
         let key = round_key(&proposal.payload.settlement_id, proposal.payload.round, &proposal.signer.0);
-        self.proposals.insert(key, to_bcs(proposal)).map_err(backend)?;
-        Ok(())
+        insert_first(&self.proposals, key, to_bcs(proposal))
     }
 
     fn proposals(&self, id: &SettlementId) -> Result<Vec<Signed<Proposal>>, StoreError> {
@@ -185,8 +209,7 @@ impl Store for SledStore {
 
     fn put_vote(&self, vote: &Signed<Vote>) -> Result<(), StoreError> {
         let key = round_key(&vote.payload.settlement_id, vote.payload.round, &vote.signer.0);
-        self.votes.insert(key, to_bcs(vote)).map_err(backend)?;
-        Ok(())
+        insert_first(&self.votes, key, to_bcs(vote))
     }
 
     fn votes(&self, id: &SettlementId) -> Result<Vec<Signed<Vote>>, StoreError> {
@@ -200,10 +223,50 @@ impl Store for SledStore {
     }
 
     fn certificate(&self, id: &SettlementId) -> Result<Option<Certificate>, StoreError> {
-        match self.certificates.get(id.as_slice()).map_err(backend)? {
-            Some(bytes) => decode(id.as_slice(), &bytes).map(Some),
-            None => Ok(None),
+        get(&self.certificates, id.as_slice())
+    }
+
+    fn put_final(&self, record: &FinalRecord) -> Result<(), StoreError> {
+        self.finals.insert(record.report.settlement_id.as_slice(), to_bcs(record)).map_err(backend)?;
+        Ok(())
+    }
+
+    fn final_record(&self, id: &SettlementId) -> Result<Option<FinalRecord>, StoreError> {
+        get(&self.finals, id.as_slice())
+    }
+
+    fn put_report_signature(&self, signature: &Signed<ReportSignature>) -> Result<(), StoreError> {
+        let mut key = signature.payload.report.settlement_id.to_vec();
+        key.extend_from_slice(signature.signer.0.as_slice());
+        insert_first(&self.report_signatures, key, to_bcs(signature))
+    }
+
+    fn report_signatures(&self, id: &SettlementId) -> Result<Vec<Signed<ReportSignature>>, StoreError> {
+        scan(&self.report_signatures, id)
+    }
+
+    fn put_publication(&self, id: &SettlementId, on_chain: Option<&OnChain>) -> Result<(), StoreError> {
+        match on_chain {
+            Some(state) => self.publications.insert(id.as_slice(), to_bcs(state)).map(drop),
+            None => self.publications.remove(id.as_slice()).map(drop),
         }
+        .map_err(backend)
+    }
+
+    fn publication(&self, id: &SettlementId) -> Result<Option<OnChain>, StoreError> {
+        get(&self.publications, id.as_slice())
+    }
+
+    fn put_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
+        let mut key = evidence.settlement_id().to_vec();
+        key.push(evidence.kind() as u8);
+        key.extend_from_slice(&evidence.round().to_be_bytes());
+        key.extend_from_slice(evidence.signer().0.as_slice());
+        insert_first(&self.equivocations, key, to_bcs(evidence))
+    }
+
+    fn equivocations(&self, id: &SettlementId) -> Result<Vec<Equivocation>, StoreError> {
+        scan(&self.equivocations, id)
     }
 
     fn record_signed(&self, slot: SigningSlot, hash: B256) -> Result<(), StoreError> {

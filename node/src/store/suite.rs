@@ -13,6 +13,8 @@ use fixd_proto::types::venue::{Trade, Venue};
 use fixd_proto::value::Wad;
 
 use super::{SignedKind, SigningSlot, Store, StoreError};
+use crate::consensus::Equivocation;
+use crate::network::GossipMessage;
 
 fn spec(maturity: u64) -> SettlementSpec {
     SettlementSpec { index: Index::EthUsd, maturity, params: MethodologyParams::default() }
@@ -49,6 +51,7 @@ pub(crate) fn run<S: Store>(open: impl Fn(&Path) -> S) {
     observations_are_per_signer(&open);
     signing_slots_refuse_a_second_message(&open);
     proposals_votes_and_certificates_round_trip(&open);
+    a_second_message_never_replaces_the_first_and_evidence_keeps_both(&open);
     everything_survives_a_restart(&open);
 }
 
@@ -170,4 +173,33 @@ fn proposals_votes_and_certificates_round_trip<S: Store>(open: &impl Fn(&Path) -
     assert_eq!(store.votes(&s.id()).unwrap().len(), 3, "one per (round, signer)");
     assert_eq!(store.certificate(&s.id()).unwrap(), Some(certificate));
     assert_eq!(store.proposals(&spec(10).id()).unwrap(), vec![]);
+}
+
+fn a_second_message_never_replaces_the_first_and_evidence_keeps_both<S: Store>(open: &impl Fn(&Path) -> S) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec(11);
+    let first = observation(&s, 4);
+    let mut payload = first.payload.clone();
+    payload.trade_digest = B256::repeat_byte(0xee);
+    let second = Signed::sign(&SigningKey::from_bytes(&[4; 32]), &B256::ZERO, payload);
+    let evidence = Equivocation {
+        first: GossipMessage::Observation(first.clone()),
+        second: GossipMessage::Observation(second.clone()),
+    };
+    {
+        let store = open(dir.path());
+        assert_eq!(store.equivocations(&s.id()).unwrap(), vec![]);
+        store.put_observation(&first).unwrap();
+        store.put_observation(&second).unwrap();
+        store.put_equivocation(&evidence).unwrap();
+        // The same slot again, with the halves swapped: the first evidence stays.
+        let swapped = Equivocation { first: evidence.second.clone(), second: evidence.first.clone() };
+        store.put_equivocation(&swapped).unwrap();
+        store.durable().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.observations(&s.id()).unwrap(), vec![first], "the first observation stays");
+    assert_eq!(store.equivocations(&s.id()).unwrap(), vec![evidence.clone()]);
+    assert_eq!(evidence.check(&B256::ZERO), Ok(()));
+    assert_eq!(store.equivocations(&spec(12).id()).unwrap(), vec![]);
 }

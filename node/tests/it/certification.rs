@@ -128,7 +128,8 @@ fn quorum_rules_and_a_late_node_catching_up() {
 
 /// A leader that proposes a wrong median gets no votes and the next round certifies the right
 /// value; a stranger cannot even connect; a member's observation re-sent with a bad signature
-/// reaches no store.
+/// reaches no store; a member that signs two different observations is shown, with both, as
+/// an equivocator by every node.
 #[test]
 fn liars_and_strangers_are_caught() {
     use fixd_node::keys::Keys;
@@ -159,19 +160,20 @@ fn liars_and_strangers_are_caught() {
     // Gossip from the test process: a stranger, and the borrowed member with a bad signature.
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
-    let fake = |signer: &Keys| {
+    let fake_valued = |signer: &Keys, value: &str| {
         let payload = Observation {
             settlement_id: spec.id(),
             observed_at: now(),
             computation: Computation {
                 partitions: vec![],
                 venues: vec![],
-                value: NodeValue::Value(Wad::parse("1").unwrap()),
+                value: NodeValue::Value(Wad::parse(value).unwrap()),
             },
             trade_digest: Default::default(),
         };
         Signed::sign(&signer.ed25519, &genesis.network_id(), payload)
     };
+    let fake = |signer: &Keys| fake_valued(signer, "1");
     let (stranger_result, forged_result) = runtime.block_on(async {
         let start = |keys: &Keys, listen: &str| {
             let mut config =
@@ -193,6 +195,10 @@ fn liars_and_strangers_are_caught() {
         sig[5] ^= 1;
         forged.signature = fixd_proto::signing::Signature(sig.into());
         let forged_result = member_net.publish(GossipMessage::Observation(forged)).await;
+        // Then two different, validly signed observations for the same slot: equivocation.
+        for value in ["2", "3"] {
+            member_net.publish(GossipMessage::Observation(fake_valued(&member, value))).await.unwrap();
+        }
         tokio::time::sleep(Duration::from_secs(2)).await;
         (stranger_result, forged_result)
     });
@@ -216,12 +222,34 @@ fn liars_and_strangers_are_caught() {
     for i in (0..4).filter(|&i| i != borrowed) {
         let (_, v) = devnet.node(i).get(&path);
         for o in v["observations"].as_array().unwrap() {
-            assert_ne!(o["signer"], borrowed_key, "node-{i} stored the forged observation");
             assert_ne!(
                 o["payload"]["computation"]["value"]["value"], "1",
-                "node-{i} stored a stranger's observation"
+                "node-{i} stored the stranger's or the forged observation: {o}"
             );
         }
+        let evidence = v["equivocations"].as_array().unwrap();
+        assert_eq!(evidence.len(), 1, "node-{i} keeps one piece of evidence: {evidence:?}");
+        let e = &evidence[0];
+        assert_eq!(
+            (&e["signer"], &e["kind"], &e["round"]),
+            (&borrowed_key, &"observation".into(), &0.into())
+        );
+        let evidence = fixd_node::consensus::Equivocation {
+            first: serde_json::from_value(e["first"].clone()).unwrap(),
+            second: serde_json::from_value(e["second"].clone()).unwrap(),
+        };
+        evidence.check(&genesis.network_id()).expect("the evidence verifies offline");
+        let values: std::collections::BTreeSet<String> = [&e["first"], &e["second"]]
+            .iter()
+            .map(|m| {
+                m["Observation"]["payload"]["computation"]["value"]["value"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        assert_eq!(values, ["2".to_owned(), "3".to_owned()].into(), "node-{i}: both halves shown");
+        assert!(
+            bundle.observations.iter().all(|o| serde_json::to_value(o.signer).unwrap() != borrowed_key),
+            "the equivocator's observation is not in the certificate"
+        );
     }
     cancel.cancel();
 }

@@ -22,24 +22,13 @@ use fixd_proto::eip712::{self, EthSignature, TypedData};
 use fixd_proto::types::report::{BondOutcome, FinalReport};
 use fixd_proto::value::Wad;
 
+use crate::harness::anvil_path;
+
 const ETH: u128 = 1_000_000_000_000_000_000;
 const SECP256K1_N: &str = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("node/ has a parent").to_path_buf()
-}
-
-fn anvil_path() -> PathBuf {
-    let path = std::env::var_os("FIXD_ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".tools/bin/anvil"));
-    assert!(
-        path.exists(),
-        "anvil not found at {}: run scripts/install-tools.sh (installs the pinned @foundry-rs/anvil \
-         into .tools/), or point FIXD_ANVIL at an anvil 1.7.1 binary",
-        path.display()
-    );
-    path
 }
 
 /// A fresh anvil with the oracle deployed by account 0 and a committee of `n` member keys.
@@ -95,15 +84,19 @@ impl Chain {
     }
 
     async fn publish(&self, report: &FinalReport, signatures: Vec<Bytes>) -> TransactionReceipt {
-        let pending =
-            self.oracle.publish(report_to_sol(report), signatures).send().await.expect("publish is sent");
+        let pending = self
+            .oracle
+            .publish(report_to_sol(report), pack(signatures))
+            .send()
+            .await
+            .expect("publish is sent");
         let receipt = pending.get_receipt().await.unwrap();
         assert!(receipt.status(), "publish reverted");
         receipt
     }
 
     async fn publish_error(&self, report: &FinalReport, signatures: Vec<Bytes>) -> SettlementOracleErrors {
-        revert_of(self.oracle.publish(report_to_sol(report), signatures).call().await)
+        revert_of(self.oracle.publish(report_to_sol(report), pack(signatures)).call().await)
     }
 
     async fn post_bond(&self, from: Address, settlement: B256, dispute: B256, wei: u128) {
@@ -133,6 +126,11 @@ impl Chain {
 
 fn key(n: u64) -> PrivateKeySigner {
     PrivateKeySigner::from_bytes(&B256::from(U256::from(n))).unwrap()
+}
+
+/// Signatures as `publish` takes them: 65 bytes each, back to back.
+fn pack(signatures: Vec<Bytes>) -> Bytes {
+    signatures.concat().into()
 }
 
 fn sig_bytes(signature: EthSignature) -> Bytes {
@@ -278,7 +276,8 @@ async fn publish_refuses_bad_signature_sets() {
     let e = chain.publish_error(&r, signers.into_iter().map(|(_, s)| s).collect()).await;
     assert_eq!(e, E::SignerNotMember(SettlementOracle::SignerNotMember { signer: outsider.address() }));
 
-    // A malformed signature: v not 27/28, r = 0 (no recovery), and not 65 bytes.
+    // A malformed signature: v not 27/28, r = 0 (no recovery), and one cut to 64 bytes (the
+    // packed signatures are then no whole number of 65-byte signatures).
     let mut sigs = chain.sign(&r, &[0, 1, 2]);
     let mut bad = sigs[1].to_vec();
     bad[64] = 29;
@@ -294,7 +293,7 @@ async fn publish_refuses_bad_signature_sets() {
     let mut sigs = chain.sign(&r, &[0, 1, 2]);
     sigs[0] = sigs[0].slice(..64);
     let e = chain.publish_error(&r, sigs).await;
-    assert_eq!(e, E::BadSignature(SettlementOracle::BadSignature { index: U256::ZERO }));
+    assert_eq!(e, E::BadSignaturesLength(SettlementOracle::BadSignaturesLength { length: U256::from(194) }));
 
     // A high-s twin of a valid signature (s' = n − s, v flipped) recovers to the same member.
     let mut sigs = chain.sign(&r, &[0, 1, 2]);
@@ -571,11 +570,12 @@ fn committed_artifact_matches_a_fresh_solc_build() {
 #[tokio::test]
 async fn publish_gas_report() {
     let mut lines = Vec::new();
-    for (n, threshold, bound) in [(4, 3, 80_000), (7, 5, 85_000), (16, 11, 120_000)] {
+    // The goal at threshold 5 is Chronicle Scribe's `poke` at bar 5: 81,000.
+    for (n, threshold, bound) in [(4, 3, 70_000), (7, 5, 81_000), (16, 11, 110_000)] {
         let chain = Chain::start(n, threshold).await;
         let r = report(1, "2598.5", vec![]);
         let signers: Vec<usize> = (0..threshold).collect();
-        let call = chain.oracle.publish(report_to_sol(&r), chain.sign(&r, &signers));
+        let call = chain.oracle.publish(report_to_sol(&r), pack(chain.sign(&r, &signers)));
         let input = call.calldata().clone();
         let calldata_gas: u64 = input.iter().map(|&b| if b == 0 { 4 } else { 16 }).sum();
         let gas = chain.publish(&r, chain.sign(&r, &signers)).await.gas_used;

@@ -2,12 +2,18 @@
 //! of the test on loopback ports it picks itself, in its own temporary directory. Children are
 //! killed when their handle drops, so a failing test leaves nothing running.
 
+use std::future::IntoFuture;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use alloy::sol_types::SolEvent;
+use fixd_node::chain::SettlementOracle;
+use fixd_node::chain::devchain::DevChain;
 use fixd_proto::replay::ReplayClock;
 use fixd_proto::types::genesis::ProtocolParams;
 use fixd_proto::types::settlement::MethodologyParams;
@@ -118,6 +124,17 @@ pub struct MemberDir {
     pub dir: PathBuf,
 }
 
+impl MemberDir {
+    /// The member's public entry, as `fixd init` wrote it.
+    pub fn member(&self) -> fixd_proto::types::genesis::Member {
+        toml::from_str(&std::fs::read_to_string(self.dir.join("member.toml")).unwrap()).unwrap()
+    }
+
+    pub fn eth_address(&self) -> Address {
+        self.member().eth_address
+    }
+}
+
 /// Creates a member with `fixd init`.
 pub fn init_member(root: &Path, name: &str) -> MemberDir {
     init_member_listening(root, name, 9000)
@@ -144,9 +161,22 @@ pub fn build_genesis(root: &Path, members: &[MemberDir]) -> PathBuf {
 
 /// [`build_genesis`] with protocol parameters from a TOML file.
 pub fn build_genesis_with(root: &Path, members: &[MemberDir], params: Option<&Path>) -> PathBuf {
+    build_genesis_on(root, members, params, None)
+}
+
+/// [`build_genesis_with`] naming a chain: its id and the oracle's address.
+pub fn build_genesis_on(
+    root: &Path,
+    members: &[MemberDir],
+    params: Option<&Path>,
+    chain: Option<&DevChain>,
+) -> PathBuf {
     let path = root.join("genesis.toml");
     let mut cmd = fixd();
     cmd.arg("genesis").arg("--out").arg(&path);
+    if let Some(chain) = chain {
+        cmd.args(["--chain-id", &chain.chain_id.to_string(), "--contract", &chain.contract.to_string()]);
+    }
     if let Some(params) = params {
         cmd.arg("--params").arg(params);
     }
@@ -194,10 +224,27 @@ pub fn write_config_listening(
     settlements: &[Scheduled],
     p2p_listen: &[&str],
 ) -> PathBuf {
+    write_config_full(member, genesis, venues_url, settlements, p2p_listen, None)
+}
+
+/// [`write_config_listening`] with a `[chain]` section publishing to `rpc_url`.
+pub fn write_config_full(
+    member: &MemberDir,
+    genesis: &Path,
+    venues_url: &str,
+    settlements: &[Scheduled],
+    p2p_listen: &[&str],
+    rpc_url: Option<&str>,
+) -> PathBuf {
     let mut text = format!(
         "data_dir = \"data\"\ngenesis = {genesis:?}\nkeys_dir = \".\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n\
          [observer]\ntick = \"250ms\"\n\n[p2p]\nlisten = {p2p_listen:?}\ndial_interval = \"1s\"\n\n"
     );
+    if let Some(url) = rpc_url {
+        text += &format!(
+            "[chain]\nrpc_url = {url:?}\npoll_interval = \"500ms\"\nrpc_timeout = \"2s\"\nreplace_after = \"10s\"\nmax_backoff = \"2s\"\n\n"
+        );
+    }
     for venue in ["coinbase", "kraken", "bitstamp", "gemini"] {
         text += &format!(
             "[venues.{venue}]\nbase_url = {venues_url:?}\ntimeout = \"2s\"\nretries = 1\nbackoff = \"100ms\"\nmin_interval = \"0s\"\n\n"
@@ -298,6 +345,8 @@ pub struct Devnet {
     nodes: Vec<Option<Node>>,
     configs: Vec<PathBuf>,
     _replay: Replay,
+    /// The chain the nodes publish to, when started with one.
+    pub chain: Option<TestChain>,
     root: tempfile::TempDir,
 }
 
@@ -318,18 +367,45 @@ impl Devnet {
         settlements: &[Scheduled],
         params: &ProtocolParams,
     ) -> Devnet {
+        Devnet::prepare_inner(n, clock, settlements, params, false)
+    }
+
+    /// [`Devnet::prepare`] with a real anvil (a block a second) on which the oracle is
+    /// deployed for this committee, and every node publishing to it.
+    pub fn prepare_on_chain(
+        n: usize,
+        clock: ReplayClock,
+        settlements: &[Scheduled],
+        params: &ProtocolParams,
+    ) -> Devnet {
+        Devnet::prepare_inner(n, clock, settlements, params, true)
+    }
+
+    fn prepare_inner(
+        n: usize,
+        clock: ReplayClock,
+        settlements: &[Scheduled],
+        params: &ProtocolParams,
+        on_chain: bool,
+    ) -> Devnet {
         let root = tempfile::tempdir().unwrap();
         let members: Vec<MemberDir> =
             (0..n).map(|i| init_member_listening(root.path(), &format!("node-{i}"), free_port())).collect();
         let params_file = root.path().join("params.toml");
         std::fs::write(&params_file, toml::to_string(params).unwrap()).unwrap();
-        let genesis = build_genesis_with(root.path(), &members, Some(&params_file));
+        let chain = on_chain.then(|| {
+            let addresses: Vec<_> = members.iter().map(MemberDir::eth_address).collect();
+            TestChain::start(&addresses, 2 * ((n - 1) / 3) + 1)
+        });
+        let genesis =
+            build_genesis_on(root.path(), &members, Some(&params_file), chain.as_ref().map(|c| &c.dev));
         let replay = Replay::start(clock, &[]);
+        let rpc = chain.as_ref().map(|c| c.rpc.clone());
         let configs = members
             .iter()
-            .map(|m| write_config_listening(m, &genesis, &replay.url, settlements, &[]))
+            .map(|m| write_config_full(m, &genesis, &replay.url, settlements, &[], rpc.as_deref()))
             .collect();
-        Devnet { nodes: (0..n).map(|_| None).collect(), configs, _replay: replay, root }
+        Devnet { nodes: (0..n).map(|_| None).collect(), configs, _replay: replay, chain, root }
     }
 
     /// Starts (or restarts, on the same data directory) node `i`.
@@ -364,4 +440,90 @@ impl Devnet {
     pub fn running(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().flatten()
     }
+}
+
+/// The anvil binary: `.tools/bin/anvil` (installed by `scripts/install-tools.sh`) or
+/// `FIXD_ANVIL`. A missing anvil fails the test with the fix; it never skips it.
+pub fn anvil_path() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("node/ has a parent").to_path_buf();
+    let path =
+        std::env::var_os("FIXD_ANVIL").map(PathBuf::from).unwrap_or_else(|| root.join(".tools/bin/anvil"));
+    assert!(
+        path.exists(),
+        "anvil not found at {}: run scripts/install-tools.sh (installs the pinned @foundry-rs/anvil \
+         into .tools/), or point FIXD_ANVIL at an anvil 1.7.1 binary",
+        path.display()
+    );
+    path
+}
+
+/// A real anvil process mining a block every second, with the oracle deployed for a committee.
+pub struct TestChain {
+    pub proc: Proc,
+    pub rpc: String,
+    pub dev: DevChain,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl TestChain {
+    /// Starts anvil on a free port, deploys the oracle for `members` with `threshold`, and
+    /// gives each member 100 ETH for gas.
+    pub fn start(members: &[Address], threshold: usize) -> TestChain {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = free_port();
+        let mut cmd = Command::new(anvil_path());
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--block-time", "1"]);
+        let proc = Proc::spawn("anvil", cmd);
+        proc.wait_for_line("Listening on", Duration::from_secs(30));
+        let rpc = format!("http://127.0.0.1:{port}");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dev = runtime
+            .block_on(fixd_node::chain::devchain::setup(
+                &rpc,
+                members,
+                threshold,
+                100 * 10u128.pow(18),
+                Duration::from_secs(30),
+            ))
+            .expect("the oracle deploys on anvil");
+        TestChain { proc, rpc, dev, runtime }
+    }
+
+    /// `getSettlement(id)` read straight from the contract: (value, publishedAt, status).
+    pub fn get_settlement(&self, id: B256) -> (U256, u64, u8) {
+        let provider = fixd_node::chain::devchain::dev_provider(&self.rpc).unwrap();
+        let oracle = SettlementOracle::new(self.dev.contract, provider);
+        let s = self
+            .runtime
+            .block_on(oracle.getSettlement(id).call().into_future())
+            .expect("getSettlement answers");
+        (s.value, s.publishedAt, s.status)
+    }
+
+    /// The transactions of every `ReportPublished` event for `id`.
+    pub fn publications(&self, id: B256) -> Vec<B256> {
+        let provider = fixd_node::chain::devchain::dev_provider(&self.rpc).unwrap();
+        let filter = alloy::rpc::types::Filter::new()
+            .address(self.dev.contract)
+            .event_signature(SettlementOracle::ReportPublished::SIGNATURE_HASH)
+            .topic1(id)
+            .from_block(0u64);
+        let logs = self.runtime.block_on(provider.get_logs(&filter)).expect("eth_getLogs answers");
+        logs.iter().map(|l| l.transaction_hash.expect("mined logs have a transaction")).collect()
+    }
+
+    /// SIGSTOP: the RPC endpoint stops answering (connections hang) and no blocks are mined.
+    pub fn pause(&self) {
+        signal(&self.proc, "-STOP");
+    }
+
+    /// SIGCONT after [`TestChain::pause`].
+    pub fn resume(&self) {
+        signal(&self.proc, "-CONT");
+    }
+}
+
+fn signal(proc: &Proc, sig: &str) {
+    let status = Command::new("kill").arg(sig).arg(proc.child.id().to_string()).status().unwrap();
+    assert!(status.success(), "kill {sig} {} failed", proc.name);
 }

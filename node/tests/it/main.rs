@@ -3,5 +3,7 @@
 mod certification;
 mod cli;
 mod contract;
+mod devnet;
 mod harness;
 mod observation;
+mod publication;

@@ -1,0 +1,437 @@
+//! The chain service: the one task that sends transactions from this member's account, and
+//! the reader that tells the node what the contract holds.
+//!
+//! ```text
+//!   certifier ── ChainCommand (Watch, Publish) ──▶ ChainService ── eth_call / send / receipts ──▶ RPC
+//!   certifier ◀── ChainUpdate (settlement, Option<OnChain>) ──┘  (every poll_interval)
+//! ```
+//!
+//! - **One sender.** Only this task signs and sends, so nonces never race (alloy #1073); each
+//!   send asks the node for the pending nonce, and a replacement reuses the nonce it replaces.
+//! - **Idempotent.** Before sending, `publish` is simulated with `eth_call`: a revert names the
+//!   custom error. `AlreadyPublished` with the same value is success (somebody else published);
+//!   the settlement's on-chain state is read from `getSettlement` and the `ReportPublished`
+//!   log, never assumed from our own receipt.
+//! - **Every RPC has a timeout** (`rpc_timeout`), and waiting for a receipt is our own polling,
+//!   not alloy's watcher (alloy #2678, #3916). While the endpoint fails, retries back off from
+//!   1 s to `max_backoff`; nothing is dropped.
+//! - **Stuck and dropped.** A transaction the node no longer knows is sent again; one without a
+//!   receipt after `replace_after` is replaced with the same nonce and doubled fees.
+//! - **Reorgs.** The state is read again every poll, so a publication that a reorg removed is
+//!   seen as gone; the publishing member then sends again in its turn.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy::network::EthereumWallet;
+use alloy::primitives::{Address, B256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::Filter;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolEvent;
+use fixd_proto::eip712::EthSignature;
+use fixd_proto::types::report::FinalReport;
+use fixd_proto::types::settlement::SettlementId;
+use fixd_proto::value::Wad;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::contract::SettlementOracle::{self, SettlementOracleErrors, SettlementOracleInstance};
+use super::{ordered_signatures, report_to_sol};
+use crate::config::ChainConfig;
+use crate::publication::OnChain;
+
+/// What the node asks of the chain service.
+#[derive(Clone, Debug)]
+pub enum ChainCommand {
+    /// Read this settlement's on-chain state every poll and report changes.
+    Watch(SettlementId),
+    /// Publish this report with these signatures, and keep at it until the contract holds it.
+    Publish { report: FinalReport, signatures: Vec<(Address, EthSignature)> },
+}
+
+/// One settlement's on-chain state, as read.
+pub type ChainUpdate = (SettlementId, Option<OnChain>);
+
+/// The chain as this node last saw it, for the status API.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ChainStatus {
+    pub rpc_url: String,
+    pub chain_id: u64,
+    pub contract: Address,
+    /// The account that sends this node's transactions.
+    pub sender: Address,
+    pub reachable: bool,
+    pub head: Option<u64>,
+    pub last_error: Option<String>,
+    /// Publications this node is sending now.
+    pub sending: Vec<SettlementId>,
+}
+
+/// The handle other tasks use.
+#[derive(Clone, Debug)]
+pub struct ChainHandle {
+    commands: mpsc::Sender<ChainCommand>,
+    status: Arc<Mutex<ChainStatus>>,
+}
+
+impl ChainHandle {
+    /// Queues a command; waits only when the queue is full.
+    pub async fn send(&self, command: ChainCommand) {
+        if self.commands.send(command).await.is_err() {
+            tracing::warn!("the chain service has stopped; command dropped");
+        }
+    }
+
+    pub fn status(&self) -> ChainStatus {
+        self.status.lock().expect("chain status lock").clone()
+    }
+}
+
+/// A transaction this node sent and still waits on.
+#[derive(Clone, Debug)]
+struct Sent {
+    hash: B256,
+    nonce: u64,
+    max_fee: u128,
+    priority_fee: u128,
+    at: Instant,
+}
+
+#[derive(Debug)]
+struct Job {
+    report: FinalReport,
+    signatures: Vec<(Address, EthSignature)>,
+    sent: Option<Sent>,
+    next_try: Instant,
+    backoff: Duration,
+}
+
+/// The chain service. See the module docs.
+pub struct ChainService {
+    provider: DynProvider,
+    oracle: SettlementOracleInstance<DynProvider>,
+    sender: Address,
+    config: ChainConfig,
+    watched: BTreeSet<SettlementId>,
+    last: BTreeMap<SettlementId, Option<OnChain>>,
+    jobs: BTreeMap<SettlementId, Job>,
+    updates: mpsc::Sender<ChainUpdate>,
+    status: Arc<Mutex<ChainStatus>>,
+}
+
+impl std::fmt::Debug for ChainService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainService").field("sender", &self.sender).field("jobs", &self.jobs.len()).finish()
+    }
+}
+
+/// Why the chain service cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainStartError {
+    #[error("chain.rpc_url {url:?} is not a URL: {reason}; use e.g. http://127.0.0.1:8545")]
+    BadUrl { url: String, reason: String },
+}
+
+/// An RPC call with the configured timeout.
+async fn timed<T, E: std::fmt::Display>(
+    limit: Duration,
+    what: &str,
+    call: impl std::future::IntoFuture<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, call.into_future()).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        Err(_) => Err(format!("{what}: no answer within {limit:?}")),
+    }
+}
+
+impl ChainService {
+    /// Builds the service for `contract` on chain `chain_id`, sending from `key`.
+    pub fn new(
+        config: ChainConfig,
+        rpc_url: &str,
+        chain_id: u64,
+        contract: Address,
+        key: PrivateKeySigner,
+        updates: mpsc::Sender<ChainUpdate>,
+    ) -> Result<(ChainService, ChainHandle, mpsc::Receiver<ChainCommand>), ChainStartError> {
+        let url = rpc_url
+            .parse::<reqwest::Url>()
+            .map_err(|e| ChainStartError::BadUrl { url: rpc_url.into(), reason: e.to_string() })?;
+        let sender = key.address();
+        let provider = ProviderBuilder::new()
+            .with_chain_id(chain_id)
+            .wallet(EthereumWallet::from(key))
+            .connect_http(url)
+            .erased();
+        let oracle = SettlementOracle::new(contract, provider.clone());
+        let status = Arc::new(Mutex::new(ChainStatus {
+            rpc_url: rpc_url.into(),
+            chain_id,
+            contract,
+            sender,
+            ..ChainStatus::default()
+        }));
+        let (tx, rx) = mpsc::channel(64);
+        let service = ChainService {
+            provider,
+            oracle,
+            sender,
+            config,
+            watched: BTreeSet::new(),
+            last: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            updates,
+            status: status.clone(),
+        };
+        Ok((service, ChainHandle { commands: tx, status }, rx))
+    }
+
+    /// Runs until cancelled.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<ChainCommand>,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut interval = tokio::time::interval(self.config.poll_interval);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                Some(command) = commands.recv() => self.on_command(command),
+                _ = interval.tick() => {
+                    tokio::select! {
+                        () = cancel.cancelled() => return Ok(()),
+                        () = self.poll() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: ChainCommand) {
+        match command {
+            ChainCommand::Watch(id) => {
+                self.watched.insert(id);
+            }
+            ChainCommand::Publish { report, signatures } => {
+                let id = report.settlement_id;
+                self.watched.insert(id);
+                if let Some(job) = self.jobs.get_mut(&id) {
+                    // Already under way; take the fuller signature set for a later send.
+                    if signatures.len() > job.signatures.len() {
+                        job.signatures = signatures;
+                    }
+                    return;
+                }
+                tracing::info!(settlement = %id, value = %report.value, "publication requested");
+                self.jobs.insert(
+                    id,
+                    Job {
+                        report,
+                        signatures,
+                        sent: None,
+                        next_try: Instant::now(),
+                        backoff: Duration::from_secs(1),
+                    },
+                );
+            }
+        }
+    }
+
+    fn set_status(&self, update: impl FnOnce(&mut ChainStatus)) {
+        update(&mut self.status.lock().expect("chain status lock"));
+    }
+
+    async fn poll(&mut self) {
+        let limit = self.config.rpc_timeout;
+        let head = match timed(limit, "eth_blockNumber", self.provider.get_block_number()).await {
+            Ok(head) => head,
+            Err(error) => {
+                tracing::warn!(%error, "chain RPC unreachable; retrying");
+                self.set_status(|s| {
+                    s.reachable = false;
+                    s.last_error = Some(error);
+                });
+                return;
+            }
+        };
+        self.set_status(|s| {
+            s.reachable = true;
+            s.head = Some(head);
+        });
+        for id in self.watched.clone() {
+            match self.read(id, head).await {
+                Ok(state) => {
+                    if state.is_some() && self.jobs.remove(&id).is_some() {
+                        tracing::info!(settlement = %id, "publication is on-chain");
+                    }
+                    if self.last.get(&id) != Some(&state) {
+                        self.last.insert(id, state.clone());
+                        let _ = self.updates.send((id, state)).await;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(settlement = %id, %error, "cannot read the settlement from the contract");
+                    self.set_status(|s| s.last_error = Some(error));
+                }
+            }
+        }
+        let due: Vec<SettlementId> =
+            self.jobs.iter().filter(|(_, j)| j.next_try <= Instant::now()).map(|(id, _)| *id).collect();
+        for id in due {
+            if self.last.get(&id).is_some_and(Option::is_some) {
+                continue;
+            }
+            if let Err(error) = self.drive(id).await {
+                let job = self.jobs.get_mut(&id).expect("due jobs exist");
+                job.next_try = Instant::now() + job.backoff;
+                tracing::warn!(settlement = %id, %error, retry_in = ?job.backoff, "publication attempt failed");
+                job.backoff = (job.backoff * 2).min(self.config.max_backoff);
+                self.set_status(|s| s.last_error = Some(error));
+            }
+        }
+        let sending = self.jobs.keys().copied().collect();
+        self.set_status(|s| s.sending = sending);
+    }
+
+    /// What the contract holds for `id`: the value and the `ReportPublished` log's transaction.
+    async fn read(&self, id: SettlementId, head: u64) -> Result<Option<OnChain>, String> {
+        let limit = self.config.rpc_timeout;
+        let settlement = timed(limit, "getSettlement", self.oracle.getSettlement(id).call()).await?;
+        if settlement.status == 0 {
+            return Ok(None);
+        }
+        let filter = Filter::new()
+            .address(*self.oracle.address())
+            .event_signature(SettlementOracle::ReportPublished::SIGNATURE_HASH)
+            .topic1(id)
+            .from_block(0u64);
+        let logs = timed(limit, "eth_getLogs", self.provider.get_logs(&filter)).await?;
+        let Some(log) = logs.last() else {
+            return Err("getSettlement says published but no ReportPublished log is found yet".into());
+        };
+        let (Some(tx_hash), Some(block_number)) = (log.transaction_hash, log.block_number) else {
+            return Err("the ReportPublished log has no transaction or block yet".into());
+        };
+        let tx =
+            timed(limit, "eth_getTransactionByHash", self.provider.get_transaction_by_hash(tx_hash)).await?;
+        let publisher = tx.map(|t| alloy::network::TransactionResponse::from(&t)).unwrap_or_default();
+        let value = Wad::from_raw(settlement.value.to::<u128>());
+        Ok(Some(OnChain {
+            value,
+            tx_hash,
+            block_number,
+            confirmations: head.saturating_sub(block_number) + 1,
+            publisher,
+        }))
+    }
+
+    /// One step of a publication: send, or check on what was sent.
+    async fn drive(&mut self, id: SettlementId) -> Result<(), String> {
+        let limit = self.config.rpc_timeout;
+        let job = self.jobs.get(&id).expect("driven jobs exist");
+        if let Some(sent) = job.sent.clone() {
+            let receipt =
+                timed(limit, "eth_getTransactionReceipt", self.provider.get_transaction_receipt(sent.hash))
+                    .await?;
+            if let Some(receipt) = receipt {
+                if receipt.status() {
+                    // Mined; the next poll reads it from the contract.
+                    return Ok(());
+                }
+                tracing::warn!(settlement = %id, tx = %sent.hash, "publish transaction reverted; simulating again");
+                self.jobs.get_mut(&id).expect("exists").sent = None;
+                return Err(format!("transaction {} reverted", sent.hash));
+            }
+            let known =
+                timed(limit, "eth_getTransactionByHash", self.provider.get_transaction_by_hash(sent.hash))
+                    .await?;
+            if known.is_none() {
+                tracing::warn!(settlement = %id, tx = %sent.hash, "publish transaction dropped; sending again");
+                return self.send(id, None).await;
+            }
+            if sent.at.elapsed() >= self.config.replace_after {
+                tracing::warn!(settlement = %id, tx = %sent.hash, nonce = sent.nonce, "publish transaction stuck; replacing it");
+                return self.send(id, Some(sent)).await;
+            }
+            return Ok(());
+        }
+        self.send(id, None).await
+    }
+
+    /// Simulates `publish`, then sends it (as a replacement of `replacing`, when given).
+    async fn send(&mut self, id: SettlementId, replacing: Option<Sent>) -> Result<(), String> {
+        let limit = self.config.rpc_timeout;
+        let job = self.jobs.get(&id).expect("sent jobs exist");
+        let call = self
+            .oracle
+            .publish(report_to_sol(&job.report), ordered_signatures(&job.signatures))
+            .from(self.sender);
+        match tokio::time::timeout(limit, call.call()).await {
+            Err(_) => return Err(format!("eth_call publish: no answer within {limit:?}")),
+            Ok(Err(error)) => {
+                return match error.as_decoded_interface_error::<SettlementOracleErrors>() {
+                    Some(SettlementOracleErrors::AlreadyPublished(_)) => {
+                        tracing::info!(settlement = %id, "already published; reading it from the contract");
+                        Ok(())
+                    }
+                    Some(other) => Err(format!("publish would revert with {other:?}")),
+                    None => Err(format!("eth_call publish: {error}")),
+                };
+            }
+            Ok(Ok(_)) => {}
+        }
+        let fees = timed(limit, "fee estimate", self.provider.estimate_eip1559_fees()).await?;
+        let (nonce, max_fee, priority_fee) = match &replacing {
+            Some(old) => (
+                old.nonce,
+                fees.max_fee_per_gas.max(old.max_fee * 2),
+                fees.max_priority_fee_per_gas.max(old.priority_fee * 2).max(1),
+            ),
+            None => {
+                let nonce = timed(
+                    limit,
+                    "eth_getTransactionCount",
+                    self.provider.get_transaction_count(self.sender).pending(),
+                )
+                .await?;
+                (nonce, fees.max_fee_per_gas, fees.max_priority_fee_per_gas)
+            }
+        };
+        let gas = timed(limit, "eth_estimateGas", call.estimate_gas()).await?;
+        let call = call
+            .nonce(nonce)
+            .gas(gas + gas / 5)
+            .max_fee_per_gas(max_fee)
+            .max_priority_fee_per_gas(priority_fee);
+        tracing::info!(settlement = %id, nonce, gas, max_fee, "sending publish transaction");
+        test_faults::before_send().await;
+        let pending = timed(limit, "eth_sendRawTransaction", call.send()).await?;
+        let hash = *pending.tx_hash();
+        tracing::info!(settlement = %id, tx = %hash, nonce, "publish transaction sent");
+        let job = self.jobs.get_mut(&id).expect("exists");
+        job.sent = Some(Sent { hash, nonce, max_fee, priority_fee, at: Instant::now() });
+        job.backoff = Duration::from_secs(1);
+        Ok(())
+    }
+}
+
+/// Faults a debug build can switch on to prove that the committee survives them.
+mod test_faults {
+    /// `FIXD_TEST_FAULT=stall-before-publish`: hang for good just before sending, as a node
+    /// killed mid-publication would.
+    #[cfg(debug_assertions)]
+    pub async fn before_send() {
+        if std::env::var("FIXD_TEST_FAULT").as_deref() == Ok("stall-before-publish") {
+            tracing::warn!("test fault: stalling before sending the publish transaction");
+            std::future::pending::<()>().await;
+        }
+    }
+
+    #[cfg(not(debug_assertions))]
+    pub async fn before_send() {}
+}

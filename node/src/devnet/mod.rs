@@ -1,0 +1,461 @@
+//! `fixd devnet`: a whole network on this machine, settling a replayed maturity end to end.
+//!
+//! ```text
+//!   fixd devnet ── anvil (--block-time 1) ◀── deploy SettlementOracle, set committee, fund members
+//!        │
+//!        ├── fixd replay-venues   (2025-06-12 15:00-16:00 UTC, an hour of market a minute)
+//!        ├── fixd run × n         (members in <dir>/node-i, one config each)
+//!        └── watches node-0's API: window → observations → certificate → challenge → published
+//! ```
+//!
+//! Every child is a real process running the same `fixd` commands an operator runs (and the
+//! docker compose file runs); their logs go to `<dir>/logs/`. The devnet ends on Ctrl-C, or
+//! after publication with `--exit-after-publish`, and stops every child either way.
+
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use alloy::primitives::Address;
+use alloy::sol_types::SolCall;
+use anyhow::{Context, bail};
+use fixd_proto::types::genesis::ProtocolParams;
+use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use crate::chain::SettlementOracle;
+use crate::cli::DevnetArgs;
+use crate::keys::Keys;
+
+pub use progress::{Phase, read as read_phase};
+
+/// The file that marks a directory as a devnet's, so that a rerun may wipe it.
+const MARKER: &str = ".fixd-devnet";
+
+/// The devnet's methodology: a 60 s window in 12 partitions of 5 s, computed 5 s after maturity.
+pub fn methodology() -> MethodologyParams {
+    MethodologyParams {
+        window_secs: 60,
+        partitions: 12,
+        grace_secs: 5,
+        min_venues: 3,
+        min_partitions: 9,
+        max_venue_deviation_bp: 500,
+    }
+}
+
+/// The devnet's protocol: rounds of 10 s, a challenge window of `challenge_secs`, publishing
+/// turns of 15 s, 2 confirmations.
+pub fn protocol(challenge_secs: u64) -> ProtocolParams {
+    ProtocolParams {
+        round_timeout_secs: 10,
+        challenge_period_secs: challenge_secs,
+        reopened_challenge_period_secs: challenge_secs,
+        publish_timeout_secs: 15,
+        confirmations: 2,
+        ..ProtocolParams::default()
+    }
+}
+
+/// The ports the devnet uses.
+#[derive(Clone, Copy, Debug)]
+struct Ports {
+    chain: u16,
+    venues: u16,
+    api: u16,
+    p2p: u16,
+}
+
+impl Ports {
+    fn resolve(args: &DevnetArgs) -> anyhow::Result<Ports> {
+        if !args.free_ports {
+            return Ok(Ports {
+                chain: args.chain_port,
+                venues: args.venues_port,
+                api: args.api_port,
+                p2p: args.p2p_port,
+            });
+        }
+        // Runs of free ports: anvil and venues alone, APIs and p2p one per node.
+        let free = |run: u16| -> anyhow::Result<u16> {
+            for _ in 0..200 {
+                let first = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+                let fits = (0..run).all(|k| {
+                    first
+                        .checked_add(k)
+                        .is_some_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+                });
+                if fits {
+                    return Ok(first);
+                }
+            }
+            bail!("found no run of {run} free loopback ports")
+        };
+        let n = args.nodes;
+        Ok(Ports { chain: free(1)?, venues: free(1)?, api: free(n)?, p2p: free(n)? })
+    }
+}
+
+/// A child process, killed if it outlives the devnet.
+struct Proc {
+    name: String,
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Result<Proc> {
+        let file = std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+        let child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {name} ({})", program.display()))?;
+        Ok(Proc { name: name.into(), child })
+    }
+
+    /// SIGTERM, then SIGKILL after `grace`.
+    async fn stop(mut self, grace: Duration) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+            tracing::warn!(name = %self.name, "did not stop within {grace:?}; killing it");
+            let _ = self.child.kill().await;
+        }
+    }
+
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("{} exited early ({status}); see its log", self.name);
+        }
+        Ok(())
+    }
+}
+
+/// The anvil to run: `--anvil`/`FIXD_ANVIL`, else `.tools/bin/anvil` here, else `anvil` on PATH.
+fn anvil_binary(args: &DevnetArgs) -> PathBuf {
+    if let Some(path) = &args.anvil {
+        return path.clone();
+    }
+    let local = PathBuf::from(".tools/bin/anvil");
+    if local.exists() { local } else { PathBuf::from("anvil") }
+}
+
+/// Clears `dir` if it is a previous devnet's, refuses if it holds anything else.
+fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)?.next().is_none();
+        if !empty && !dir.join(MARKER).exists() {
+            bail!("{} exists and is not a devnet directory; choose another with --dir", dir.display());
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir.join("logs"))?;
+    std::fs::write(dir.join(MARKER), "made by fixd devnet; deleted by the next run\n")?;
+    Ok(())
+}
+
+/// One member's config.
+fn node_config(api_port: u16, p2p_port: u16, venues: &str, rpc: &str, maturity: u64) -> String {
+    let p = methodology();
+    let mut text = format!(
+        "# Written by fixd devnet.\ndata_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkeys_dir = \".\"\n\n\
+         [api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[observer]\ntick = \"250ms\"\n\n\
+         [p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]\ndial_interval = \"1s\"\n\n\
+         [chain]\nrpc_url = \"{rpc}\"\npoll_interval = \"500ms\"\nrpc_timeout = \"3s\"\n\n"
+    );
+    for venue in ["coinbase", "kraken", "bitstamp", "gemini"] {
+        text += &format!("[venues.{venue}]\nbase_url = \"{venues}\"\nmin_interval = \"0s\"\n\n");
+    }
+    text += &format!(
+        "[[settlements]]\nmaturity = {maturity}\n[settlements.params]\nwindow_secs = {}\npartitions = {}\n\
+         grace_secs = {}\nmin_venues = {}\nmin_partitions = {}\nmax_venue_deviation_bp = {}\n",
+        p.window_secs, p.partitions, p.grace_secs, p.min_venues, p.min_partitions, p.max_venue_deviation_bp
+    );
+    text
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Option<Value> {
+    let response = client.get(url).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// What the devnet settled, printed at the end (and as JSON with `--json`).
+#[derive(Debug, serde::Serialize)]
+struct Summary {
+    settlement_id: alloy::primitives::B256,
+    value: String,
+    tx_hash: String,
+    block_number: u64,
+    contract: Address,
+    rpc_url: String,
+    api: Vec<String>,
+    get_settlement_calldata: String,
+    on_chain_value: String,
+    dir: PathBuf,
+}
+
+/// Runs the devnet. See the module docs.
+pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
+    let log = crate::config::LogConfig { filter: "warn".into(), json: false };
+    crate::logging::init(&log, false);
+    // Installed first, so that Ctrl-C at any moment stops the children instead of orphaning them.
+    let mut stop = StopSignals::install()?;
+    let started = std::time::Instant::now();
+    let dir = std::path::absolute(&args.dir)?;
+    prepare_dir(&dir)?;
+    let ports = Ports::resolve(&args)?;
+    let fixd = std::env::current_exe().context("cannot find the fixd binary itself")?;
+    let mut display = progress::Display::new();
+    let logs = dir.join("logs");
+
+    // The chain.
+    let rpc = format!("http://127.0.0.1:{}", ports.chain);
+    let anvil = anvil_binary(&args);
+    let chain_args: Vec<String> =
+        ["--host", "127.0.0.1", "--port", &ports.chain.to_string(), "--block-time", "1"]
+            .map(String::from)
+            .to_vec();
+    let mut procs = vec![Proc::spawn("anvil", &anvil, &chain_args, &logs.join("anvil.log")).with_context(|| {
+        "anvil is needed: run scripts/install-tools.sh (installs the pinned @foundry-rs/anvil into .tools/) \
+         or pass --anvil PATH"
+    })?];
+    let provider = crate::chain::devchain::dev_provider(&rpc)?;
+    let mut up = false;
+    for _ in 0..100 {
+        use alloy::providers::Provider;
+        if provider.get_chain_id().await.is_ok() {
+            up = true;
+            break;
+        }
+        procs[0].check_alive()?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !up {
+        bail!("anvil did not answer on {rpc} within 10 s; see {}", logs.join("anvil.log").display());
+    }
+
+    // The committee, the contract and the genesis.
+    let n = usize::from(args.nodes);
+    let mut members = Vec::new();
+    for i in 0..n {
+        let keys = Keys::generate()?;
+        let member_dir = dir.join(format!("node-{i}"));
+        keys.write(&member_dir)?;
+        let listen = vec![format!("/ip4/127.0.0.1/tcp/{}", ports.p2p + i as u16)];
+        members.push(keys.member(&format!("node-{i}"), listen));
+    }
+    let addresses: Vec<Address> = members.iter().map(|m| m.eth_address).collect();
+    let quorum = 2 * ((n - 1) / 3) + 1;
+    let chain = crate::chain::devchain::setup(
+        &rpc,
+        &addresses,
+        quorum,
+        100 * 10u128.pow(18),
+        Duration::from_secs(30),
+    )
+    .await
+    .context("setting up the dev chain")?;
+    display.milestone(&format!(
+        "anvil on {rpc} (chain {}); SettlementOracle at {} for {n} members, threshold {quorum}",
+        chain.chain_id, chain.contract
+    ));
+    let arbitrator = crate::chain::devchain::dev_key().address();
+    let genesis = crate::genesis::build(
+        "fixd-devnet".into(),
+        chain.chain_id,
+        chain.contract,
+        arbitrator,
+        members,
+        protocol(args.challenge_secs),
+    )?;
+    crate::genesis::save(&dir.join("genesis.toml"), &genesis)?;
+
+    // The market and the settlement: it matures when the replayed hour ends.
+    let lead = 6;
+    let wall_start = crate::clock::now() + lead;
+    let speed = 60;
+    let maturity = wall_start + 3600 / speed;
+    let spec = SettlementSpec { index: Index::EthUsd, maturity, params: methodology() };
+    let venues = format!("http://127.0.0.1:{}", ports.venues);
+    let replay_args = vec![
+        "replay-venues".into(),
+        "--listen".into(),
+        format!("127.0.0.1:{}", ports.venues),
+        "--replay-start".into(),
+        args.replay_start.clone(),
+        "--wall-start".into(),
+        wall_start.to_string(),
+        "--speed".into(),
+        speed.to_string(),
+    ];
+    procs.push(Proc::spawn("replay venues", &fixd, &replay_args, &logs.join("replay-venues.log"))?);
+    let mut apis = Vec::new();
+    for i in 0..n {
+        let api_port = ports.api + i as u16;
+        let config = dir.join(format!("node-{i}/config.toml"));
+        std::fs::write(&config, node_config(api_port, ports.p2p + i as u16, &venues, &rpc, maturity))?;
+        let run_args = vec!["run".into(), "--config".into(), config.display().to_string()];
+        procs.push(Proc::spawn(&format!("node-{i}"), &fixd, &run_args, &logs.join(format!("node-{i}.log")))?);
+        apis.push(format!("http://127.0.0.1:{api_port}"));
+    }
+    display.milestone(&format!(
+        "{n} nodes (APIs {} .. {}), replay venues on {venues} playing {} at {speed}x; logs in {}",
+        apis[0],
+        apis[n - 1],
+        args.replay_start,
+        logs.display()
+    ));
+    display.milestone(&format!(
+        "settlement {} matures at {maturity} (in {} s)",
+        spec.id(),
+        maturity - crate::clock::now()
+    ));
+
+    // Watch node-0 until published.
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let path = format!("{}/v1/settlements/{}", apis[0], spec.id());
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
+    let view = loop {
+        for p in &mut procs {
+            p.check_alive()?;
+        }
+        if let Some(view) = get_json(&client, &path).await {
+            let (phase, line) = progress::read(&view, crate::clock::now(), n);
+            display.update(phase, line);
+            if phase == Phase::Published {
+                break view;
+            }
+        }
+        if tokio::time::Instant::now() >= give_up {
+            display.finish();
+            bail!(
+                "not published within {} s; see the logs in {} and {path}",
+                args.timeout_secs,
+                logs.display()
+            );
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            () = stop.wait() => {
+                display.finish();
+                stop_all(procs).await;
+                bail!("interrupted before publication");
+            }
+        }
+    };
+    display.finish();
+
+    // Read it back from the contract, as anyone would.
+    let id = spec.id();
+    let oracle = SettlementOracle::new(chain.contract, provider);
+    let on_chain =
+        oracle.getSettlement(id).call().await.context("reading getSettlement from the contract")?;
+    let summary = Summary {
+        settlement_id: id,
+        value: view["value"].as_str().unwrap_or_default().to_owned(),
+        tx_hash: view["publication"]["tx_hash"].as_str().unwrap_or_default().to_owned(),
+        block_number: view["publication"]["block_number"].as_u64().unwrap_or_default(),
+        contract: chain.contract,
+        rpc_url: rpc.clone(),
+        api: apis.clone(),
+        get_settlement_calldata: format!(
+            "0x{}",
+            hex::encode(SettlementOracle::getSettlementCall { id }.abi_encode())
+        ),
+        on_chain_value: on_chain.value.to_string(),
+        dir: dir.clone(),
+    };
+    print_summary(&summary, &on_chain, started.elapsed(), args.json)?;
+
+    if args.exit_after_publish {
+        stop_all(procs).await;
+        return Ok(());
+    }
+    eprintln!("\nthe devnet keeps running; Ctrl-C stops every node, the venues and anvil");
+    stop.wait().await;
+    stop_all(procs).await;
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+async fn stop_all(procs: Vec<Proc>) {
+    // Nodes first, the venues and the chain last.
+    for p in procs.into_iter().rev() {
+        p.stop(Duration::from_secs(10)).await;
+    }
+    eprintln!("stopped every child process");
+}
+
+fn print_summary(
+    s: &Summary,
+    on_chain: &SettlementOracle::getSettlementReturn,
+    elapsed: Duration,
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    let call = format!(
+        r#"curl -s -X POST -H 'content-type: application/json' --data '{{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{{"to":"{}","data":"{}"}},"latest"]}}' {}"#,
+        s.contract, s.get_settlement_calldata, s.rpc_url
+    );
+    println!(
+        "\nsettled in {:.0} s: ETH-USD {} (WAD {})\n\
+         \n  settlement  {}\n  published   tx {} in block {}\n  contract    SettlementOracle at {} on {}\n\
+         \n  getSettlement({}) read from the contract now:\n    value {}, publishedAt {}, status {} (1 = published)\n\
+         \nread it from the contract yourself (the result is value, publishedAt, status as three 32-byte words):\n  {call}\n\
+         \nquery the settlement API:\n  curl -s {}/v1/settlements/{}\n  curl -s {}/v1/settlements/{}/proof > proof.json && fixd verify proof.json\n\
+         \nnode data and logs: {}",
+        elapsed.as_secs_f64(),
+        s.value,
+        s.on_chain_value,
+        s.settlement_id,
+        s.tx_hash,
+        s.block_number,
+        s.contract,
+        s.rpc_url,
+        s.settlement_id,
+        on_chain.value,
+        on_chain.publishedAt,
+        on_chain.status,
+        s.api[0],
+        s.settlement_id,
+        s.api[0],
+        s.settlement_id,
+        s.dir.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! From a certificate to a value on-chain (DESIGN 5.4-5.5): the challenge window, the final
+//! report, its signatures, and who publishes it when. [`Publication`] is a pure machine per
+//! settlement; the certifier task carries its actions out and the chain service
+//! ([`crate::chain::ChainService`]) sends the transactions.
+//!
+//! ```text
+//!  certificate ─▶ Publication ─ fixd_dispute::SettlementDisputes (window, disputes, finality)
+//!                    │ Final ─▶ SignReport: sign EIP-712 (secp256k1), record, flush, gossip
+//!  gossip ─ report signatures (verified: member, ecrecover) ─▶ collected per member
+//!                    │ ≥ q signatures and this member's turn ─▶ Publish ─▶ chain service
+//!  chain service ─ OnChain (value, tx, block, confirmations) ─▶ Published once confirmed
+//! ```
+//!
+//! # Rules
+//! - **Window.** The certificate feeds the dispute machine at the proposal's `proposed_at`, so
+//!   every member derives the same deadline (`proposed_at + challenge_period`, capped by the
+//!   hard deadline) whatever its own arrival time, and a restarted member derives it again.
+//! - **Report.** When the dispute machine says final, the member signs the
+//!   [`FinalReport`] (the value, the round of its certificate, the bond outcomes) once, in the
+//!   store slot (settlement, final report, round): recorded and flushed before it is gossiped.
+//! - **Signatures.** A gossiped report signature counts when its ed25519 author and its
+//!   recovered secp256k1 signer are the same member and it signs exactly this member's report.
+//!   The first valid signature of each member is kept; others are ignored.
+//! - **Turns.** The publisher of turn `k` is `members[(leader + k) mod n]`, where `leader` led
+//!   the final certificate's round and turn `k` runs over
+//!   `[base + k·publish_timeout, base + (k+1)·publish_timeout)`; `base` is the moment of
+//!   finality every member derives alike (the closing window's deadline, the hard deadline, or
+//!   the ruling's arrival). In its turn, with q signatures, a member asks the chain service to
+//!   publish; a publication already under way is kept going after the turn ends. The contract
+//!   accepts one report per settlement, so two publishers at a turn's edge cost gas, not safety.
+//! - **Confirmation.** The chain service reports what the contract holds. With
+//!   `confirmations` blocks on top, the settlement is published. Another value on-chain is a
+//!   [`Action::Conflict`]: loud, never overwritten.
+
+mod machine;
+mod shell;
+#[cfg(test)]
+mod tests;
+
+use alloy_primitives::{Address, B256};
+use fixd_proto::eip712::EthSignature;
+use fixd_proto::types::report::FinalReport;
+use fixd_proto::value::Wad;
+use serde::{Deserialize, Serialize};
+
+pub use machine::Publication;
+
+/// The timing of publication.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublicationParams {
+    /// How long each member's publishing turn lasts.
+    pub publish_timeout_secs: u64,
+    /// Blocks on top of the publishing block, that one included, before it counts.
+    pub confirmations: u64,
+}
+
+impl PublicationParams {
+    pub fn from_protocol(params: &fixd_proto::types::genesis::ProtocolParams) -> Self {
+        PublicationParams {
+            publish_timeout_secs: params.publish_timeout_secs.max(1),
+            confirmations: params.confirmations.max(1),
+        }
+    }
+}
+
+/// What the contract holds for a settlement, as the chain service last read it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OnChain {
+    pub value: Wad,
+    /// The transaction whose `ReportPublished` event stored the value.
+    pub tx_hash: B256,
+    pub block_number: u64,
+    /// `head − block_number + 1`.
+    pub confirmations: u64,
+    /// Who sent the transaction.
+    pub publisher: Address,
+}
+
+/// What the machine is told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Event {
+    /// The settlement's certificate: its round, proposal hash, value and `proposed_at`.
+    Certified { round: u32, proposal_hash: B256, value: Wad, proposed_at: u64, leader: usize },
+    /// A gossiped (or this member's own) report signature; the ed25519 wrapper has been
+    /// verified by the network layer, `author` is its signer's committee index.
+    Signature { author: usize, signature: fixd_proto::eip712::ReportSignature },
+    /// What the contract holds now (`None`: nothing published).
+    Chain(Option<OnChain>),
+    /// Time passed.
+    Tick,
+}
+
+/// What the shell must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Action {
+    /// The challenge window is open until `deadline` (exclusive).
+    WindowOpened { round: u32, deadline: u64 },
+    /// The value is final: store the finality, sign this report with the member's secp256k1 key
+    /// (record the slot and flush first), gossip it and feed it back as [`Event::Signature`].
+    SignReport { report: FinalReport, finality: fixd_dispute::Finality },
+    /// Ask the chain service to publish `report` with these signatures (any order; the service
+    /// sorts them) in turn `turn`.
+    Publish { report: FinalReport, signatures: Vec<(Address, EthSignature)>, turn: u64 },
+    /// The contract holds the value with enough confirmations (emitted once).
+    Published(OnChain),
+    /// The contract holds another value than this member's final report. Nothing is sent.
+    Conflict { on_chain: Wad, ours: Wad, tx_hash: B256 },
+    /// A report signature that does not count, and why.
+    Ignored { author: usize, reason: String },
+    /// No value was ever certified by the hard deadline: nothing to publish.
+    Failed { reason: String },
+}

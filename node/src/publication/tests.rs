@@ -1,0 +1,268 @@
+//! The publication machine with a real committee of secp256k1 keys and no I/O.
+
+use alloy_primitives::{Address, B256};
+use alloy_signer_local::PrivateKeySigner;
+use fixd_dispute::{DisputeParams, FinalBy};
+use fixd_proto::eip712::{self, ReportSignature};
+use fixd_proto::signing::PublicKey;
+use fixd_proto::types::genesis::{Committee, Member, ProtocolParams};
+use fixd_proto::types::report::FinalReport;
+use fixd_proto::value::Wad;
+
+use super::{Action, Event, OnChain, Publication, PublicationParams};
+
+const CHAIN: u64 = 31337;
+const CONTRACT: Address = Address::repeat_byte(0xc0);
+const MATURITY: u64 = 1_000_000;
+const PROPOSED_AT: u64 = MATURITY + 10;
+const PERIOD: u64 = 30;
+const TIMEOUT: u64 = 20;
+
+struct Fixture {
+    keys: Vec<PrivateKeySigner>,
+    committee: Committee,
+    id: B256,
+}
+
+fn fixture() -> Fixture {
+    let keys: Vec<_> =
+        (1..=4u8).map(|b| PrivateKeySigner::from_bytes(&B256::repeat_byte(b)).unwrap()).collect();
+    let members = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Member {
+            name: format!("node-{i}"),
+            ed25519: PublicKey(B256::repeat_byte(i as u8 + 1)),
+            eth_address: k.address(),
+            listen: vec![],
+        })
+        .collect();
+    Fixture { keys, committee: Committee::new(members), id: B256::repeat_byte(0x5e) }
+}
+
+fn protocol() -> ProtocolParams {
+    ProtocolParams {
+        challenge_period_secs: PERIOD,
+        publish_timeout_secs: TIMEOUT,
+        confirmations: 2,
+        ..ProtocolParams::default()
+    }
+}
+
+impl Fixture {
+    fn machine(&self, me: usize) -> Publication {
+        let dispute = DisputeParams::for_committee(&protocol(), MATURITY, &self.committee, 0);
+        Publication::new(
+            self.committee.clone(),
+            me,
+            self.id,
+            dispute,
+            PublicationParams::from_protocol(&protocol()),
+            CHAIN,
+            CONTRACT,
+        )
+        .unwrap()
+    }
+
+    fn certified(&self, leader: usize) -> Event {
+        Event::Certified {
+            round: 1,
+            proposal_hash: B256::repeat_byte(0xaa),
+            value: value(),
+            proposed_at: PROPOSED_AT,
+            leader,
+        }
+    }
+
+    fn report(&self) -> FinalReport {
+        FinalReport { settlement_id: self.id, value: value(), round: 1, outcomes: vec![] }
+    }
+
+    fn signature(&self, member: usize, report: &FinalReport) -> Event {
+        let domain = eip712::domain(CHAIN, CONTRACT);
+        let signature = ReportSignature {
+            report: report.clone(),
+            signer: self.keys[member].address(),
+            signature: eip712::sign_typed(&self.keys[member], &domain, report),
+        };
+        Event::Signature { author: member, signature }
+    }
+}
+
+fn value() -> Wad {
+    Wad::parse("2750.5").unwrap()
+}
+
+fn publishes(actions: &[Action]) -> Vec<u64> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::Publish { turn, .. } = a { Some(*turn) } else { None })
+        .collect()
+}
+
+#[test]
+fn every_member_opens_the_same_window_and_signs_the_same_report_at_its_close() {
+    let fx = fixture();
+    let deadline = PROPOSED_AT + PERIOD;
+    // One member hears of the certificate at once, another 7 s later: the same deadline.
+    for arrival in [PROPOSED_AT, PROPOSED_AT + 7] {
+        let mut m = fx.machine(2);
+        let out = m.on(arrival, fx.certified(0));
+        assert_eq!(out, vec![Action::WindowOpened { round: 1, deadline }]);
+        assert!(m.on(deadline - 1, Event::Tick).is_empty(), "still open one second before");
+        let out = m.on(deadline, Event::Tick);
+        let [Action::SignReport { report, finality }] = out.as_slice() else { panic!("{out:?}") };
+        assert_eq!(report, &fx.report());
+        assert_eq!(finality.by, FinalBy::WindowClosed);
+        assert!(m.on(deadline + 1, Event::Tick).is_empty(), "signs once");
+    }
+}
+
+#[test]
+fn the_leader_publishes_in_turn_zero_with_a_quorum_and_the_next_member_in_turn_one() {
+    let fx = fixture();
+    let deadline = PROPOSED_AT + PERIOD;
+    let leader = 1;
+    let mut machines: Vec<_> = (0..4).map(|i| fx.machine(i)).collect();
+    for m in &mut machines {
+        m.on(PROPOSED_AT, fx.certified(leader));
+        m.on(deadline, Event::Tick);
+    }
+    let report = fx.report();
+    // Two signatures are not a quorum of 3: nobody publishes.
+    for m in &mut machines {
+        for signer in [0, 1] {
+            assert!(publishes(&m.on(deadline, fx.signature(signer, &report))).is_empty());
+        }
+    }
+    // The third makes q; only the leader, whose turn it is, asks to publish, and once.
+    for (i, m) in machines.iter_mut().enumerate() {
+        let out = m.on(deadline + 1, fx.signature(3, &report));
+        assert_eq!(publishes(&out), if i == leader { vec![0] } else { vec![] }, "member {i}");
+        assert!(publishes(&m.on(deadline + 2, Event::Tick)).is_empty());
+    }
+    // Turn 1 belongs to the next member.
+    let next = (leader + 1) % 4;
+    assert_eq!(machines[leader].publisher_at(deadline + TIMEOUT), Some((1, next)));
+    assert!(publishes(&machines[leader].on(deadline + TIMEOUT, Event::Tick)).is_empty());
+    let out = machines[next].on(deadline + TIMEOUT, Event::Tick);
+    let [Action::Publish { signatures, turn: 1, report: r }] = out.as_slice() else { panic!("{out:?}") };
+    assert_eq!(r, &report);
+    let mut signers: Vec<_> = signatures.iter().map(|(a, _)| *a).collect();
+    signers.sort();
+    let mut expected: Vec<_> = [0, 1, 3].iter().map(|&i| fx.keys[i].address()).collect();
+    expected.sort();
+    assert_eq!(signers, expected);
+    // Once the chain holds it, nobody asks again, in any turn; confirmed at 2 blocks.
+    let on_chain = OnChain {
+        value: value(),
+        tx_hash: B256::repeat_byte(7),
+        block_number: 10,
+        confirmations: 1,
+        publisher: fx.keys[next].address(),
+    };
+    for m in &mut machines {
+        assert!(
+            m.on(deadline + TIMEOUT, Event::Chain(Some(on_chain.clone()))).is_empty(),
+            "1 of 2 confirmations"
+        );
+        assert!(publishes(&m.on(deadline + 5 * TIMEOUT, Event::Tick)).is_empty());
+        assert!(!m.is_published());
+        let confirmed = OnChain { confirmations: 2, ..on_chain.clone() };
+        assert_eq!(
+            m.on(deadline + 5 * TIMEOUT, Event::Chain(Some(confirmed.clone()))),
+            vec![Action::Published(confirmed)]
+        );
+        assert!(m.is_published());
+    }
+}
+
+#[test]
+fn signatures_that_do_not_sign_this_report_do_not_count() {
+    let fx = fixture();
+    let deadline = PROPOSED_AT + PERIOD;
+    let mut m = fx.machine(0);
+    m.on(PROPOSED_AT, fx.certified(0));
+    let report = fx.report();
+    // Before this member is final: a valid one, and a forged one (member 2's key for member 3).
+    m.on(PROPOSED_AT + 1, fx.signature(1, &report));
+    let Event::Signature { signature: mut forged, .. } = fx.signature(2, &report) else { unreachable!() };
+    forged.signer = fx.keys[3].address();
+    // It cannot be checked before this member knows its own report: it is held until then.
+    assert!(m.on(PROPOSED_AT + 1, Event::Signature { author: 3, signature: forged.clone() }).is_empty());
+    // A signature claimed by the wrong committee member.
+    let Event::Signature { signature: member2, .. } = fx.signature(2, &report) else { unreachable!() };
+    let out = m.on(PROPOSED_AT + 1, Event::Signature { author: 1, signature: member2 });
+    assert!(matches!(out.as_slice(), [Action::Ignored { author: 1, .. }]), "{out:?}");
+    let out = m.on(deadline, Event::Tick);
+    assert!(
+        matches!(out.as_slice(), [Action::SignReport { .. }, Action::Ignored { author: 3, .. }]),
+        "{out:?}"
+    );
+    assert_eq!(m.signers(), vec![1]);
+    // Another value, or a bit flipped in the signature.
+    let mut other = report.clone();
+    other.value = Wad::parse("1").unwrap();
+    let out = m.on(deadline, fx.signature(2, &other));
+    assert!(matches!(out.as_slice(), [Action::Ignored { author: 2, .. }]), "{out:?}");
+    let Event::Signature { signature: mut flipped, .. } = fx.signature(3, &report) else { unreachable!() };
+    flipped.signature[10] ^= 1;
+    let out = m.on(deadline, Event::Signature { author: 3, signature: flipped });
+    assert!(matches!(out.as_slice(), [Action::Ignored { author: 3, .. }]), "{out:?}");
+    assert_eq!(m.signers(), vec![1]);
+    // Member 0's own and member 3's real one make q = 3: member 0 leads, so it publishes.
+    m.on(deadline, fx.signature(0, &report));
+    let out = m.on(deadline, fx.signature(3, &report));
+    assert_eq!(publishes(&out), vec![0]);
+    assert_eq!(m.signers(), vec![0, 1, 3]);
+}
+
+#[test]
+fn another_value_on_chain_is_a_conflict_and_a_reorg_brings_publication_back() {
+    let fx = fixture();
+    let deadline = PROPOSED_AT + PERIOD;
+    let mut m = fx.machine(0);
+    m.on(PROPOSED_AT, fx.certified(0));
+    m.on(deadline, Event::Tick);
+    let report = fx.report();
+    for i in [0, 1] {
+        m.on(deadline, fx.signature(i, &report));
+    }
+    let on_chain = OnChain {
+        value: value(),
+        tx_hash: B256::repeat_byte(1),
+        block_number: 5,
+        confirmations: 3,
+        publisher: fx.keys[0].address(),
+    };
+    assert!(matches!(
+        m.on(deadline, Event::Chain(Some(on_chain.clone()))).as_slice(),
+        [Action::Published(_)]
+    ));
+    // A reorg removes it: with a quorum, the member whose turn it is publishes again.
+    assert!(m.on(deadline, Event::Chain(None)).is_empty());
+    assert!(!m.is_published());
+    assert_eq!(publishes(&m.on(deadline + 1, fx.signature(2, &report))), vec![0]);
+    let wrong = OnChain { value: Wad::parse("1").unwrap(), ..on_chain };
+    let out = m.on(deadline + 2, Event::Chain(Some(wrong)));
+    assert_eq!(
+        out,
+        vec![Action::Conflict {
+            on_chain: Wad::parse("1").unwrap(),
+            ours: value(),
+            tx_hash: B256::repeat_byte(1)
+        }]
+    );
+    assert!(publishes(&m.on(deadline + 3 * TIMEOUT * 4, Event::Tick)).is_empty(), "never overwrites");
+}
+
+#[test]
+fn nothing_certified_by_the_hard_deadline_fails_loudly_once() {
+    let fx = fixture();
+    let mut m = fx.machine(0);
+    let hard = MATURITY + protocol().hard_deadline_secs;
+    assert!(m.on(hard - 1, Event::Tick).is_empty());
+    let out = m.on(hard, Event::Tick);
+    assert!(matches!(out.as_slice(), [Action::Failed { .. }]), "{out:?}");
+    assert!(m.on(hard + 1, Event::Tick).is_empty());
+}

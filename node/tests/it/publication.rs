@@ -1,0 +1,157 @@
+//! Publication across real processes (issue 6): four `fixd` nodes certify a replayed maturity,
+//! let its short challenge window pass, sign the final report and publish it to the real
+//! `SettlementOracle` on a real anvil, exactly once, through a killed publisher and a chain that
+//! stops answering.
+
+use std::time::{Duration, Instant};
+
+use alloy::primitives::U256;
+use fixd_proto::replay::ReplayClock;
+use fixd_proto::types::genesis::ProtocolParams;
+use fixd_proto::types::settlement::{Index, SettlementSpec};
+use fixd_proto::value::Wad;
+use serde_json::Value;
+
+use crate::harness::{Devnet, Scheduled, now, short_params};
+
+/// Short windows: 8 s rounds, a 10 s challenge window, 15 s publishing turns, 2 confirmations.
+fn params() -> ProtocolParams {
+    ProtocolParams {
+        round_timeout_secs: 8,
+        challenge_period_secs: 10,
+        publish_timeout_secs: 15,
+        confirmations: 2,
+        ..ProtocolParams::default()
+    }
+}
+
+/// A settlement maturing a minute after the replay starts, and a devnet on anvil for it.
+fn setup() -> (SettlementSpec, Devnet) {
+    let wall_start = now() + 8;
+    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
+    let maturity = wall_start + 60;
+    let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
+    let devnet =
+        Devnet::prepare_on_chain(4, clock, &[Scheduled { maturity, params: spec.params }], &params());
+    (spec, devnet)
+}
+
+fn published(v: &Value) -> bool {
+    v["status"] == "published"
+}
+
+/// Checks what every running node shows against the contract itself, and returns the
+/// publication's transaction hash.
+fn check_published_once(devnet: &Devnet, spec: &SettlementSpec, timeout: Duration) -> String {
+    let path = format!("/v1/settlements/{}", spec.id());
+    let views: Vec<Value> = devnet.running().map(|n| n.wait_for(&path, timeout, published)).collect();
+    let chain = devnet.chain.as_ref().unwrap();
+    let value = &views[0]["value"];
+    let tx = views[0]["publication"]["tx_hash"].as_str().unwrap().to_owned();
+    for v in &views {
+        assert_eq!(&v["value"], value, "every node certified the same value");
+        assert_eq!(v["final_report"]["report"]["value"], *value, "the final report carries it");
+        assert_eq!(v["publication"]["tx_hash"], tx, "every node shows the same transaction");
+        assert!(v["publication"]["confirmations"].as_u64().unwrap() >= 2, "{}", v["publication"]);
+        assert_eq!(v["publication"]["confirmed"], true);
+        assert!(v["final_report"]["signatures"].as_array().unwrap().len() >= 3);
+        assert_eq!(v["waiting_for"], Value::Null);
+    }
+    let (on_chain, published_at, status) = chain.get_settlement(spec.id());
+    let certified: Wad = serde_json::from_value(value.clone()).unwrap();
+    assert_eq!(on_chain, U256::from(certified.raw()), "getSettlement returns the certified value");
+    assert_eq!(status, 1);
+    assert!(published_at > spec.maturity);
+    let logs = chain.publications(spec.id());
+    assert_eq!(logs.len(), 1, "exactly one publication on-chain: {logs:?}");
+    assert_eq!(format!("{:#x}", logs[0]), tx);
+    println!("published {certified} in {tx}, getSettlement = ({on_chain}, {published_at}, {status})");
+    tx
+}
+
+#[test]
+fn a_certified_value_is_published_once_and_every_node_shows_it() {
+    let (spec, mut devnet) = setup();
+    for i in 0..4 {
+        devnet.start_node(i);
+    }
+    let path = format!("/v1/settlements/{}", spec.id());
+    // The window: certified first, with a deadline, and nothing published before it closes.
+    let certified = devnet.node(0).wait_for(&path, Duration::from_secs(150), |v| {
+        v["status"] == "certified" || v["status"] == "final" || published(v)
+    });
+    let deadline = certified["challenge_deadline"].as_u64().expect("a certified settlement has a deadline");
+    let proposed_at = certified["certificate"]["proposal"]["payload"]["proposed_at"].as_u64().unwrap();
+    assert_eq!(deadline, proposed_at + params().challenge_period_secs);
+    let tx = check_published_once(&devnet, &spec, Duration::from_secs(120));
+    let (_, published_at, _) = devnet.chain.as_ref().unwrap().get_settlement(spec.id());
+    assert!(published_at >= deadline, "published at {published_at}, after the window closed at {deadline}");
+    let (_, status) = devnet.node(2).get("/v1/status");
+    assert_eq!(status["chain"]["reachable"], true, "{status}");
+    println!("the challenge window closed at {deadline}; {tx} mined at {published_at}");
+}
+
+#[test]
+fn a_publisher_killed_mid_publication_is_replaced_by_the_next_member() {
+    let (spec, mut devnet) = setup();
+    let (genesis_path, _) = devnet.genesis_and_keys(0);
+    let genesis = fixd_node::genesis::load(&genesis_path).unwrap();
+    let leader = genesis.committee().leader(&spec.id(), 0);
+    for i in 0..4 {
+        if i == leader {
+            // It stalls just before sending its publish transaction; the test then kills it.
+            devnet.start_node_with_env(i, &[("FIXD_TEST_FAULT", "stall-before-publish")]);
+        } else {
+            devnet.start_node(i);
+        }
+    }
+    devnet.node(leader).proc.wait_for_line("test fault: stalling before sending", Duration::from_secs(200));
+    let killed_at = Instant::now();
+    devnet.stop_node(leader);
+    println!("killed the publisher node-{leader} mid-publication");
+    let tx = check_published_once(&devnet, &spec, Duration::from_secs(120));
+    let next = (leader + 1) % 4;
+    let path = format!("/v1/settlements/{}", spec.id());
+    let (_, view) = devnet.node(next).get(&path);
+    let publisher = view["publication"]["publisher"].as_str().unwrap().to_lowercase();
+    assert_eq!(
+        publisher,
+        genesis.members[next].eth_address.to_string().to_lowercase(),
+        "node-{next} took over"
+    );
+    println!("node-{next} published {tx} {:?} after the kill", killed_at.elapsed());
+}
+
+#[test]
+fn a_chain_that_stops_answering_for_30_s_delays_publication_and_loses_nothing() {
+    let (spec, mut devnet) = setup();
+    for i in 0..4 {
+        devnet.start_node(i);
+    }
+    let path = format!("/v1/settlements/{}", spec.id());
+    let certified = devnet.node(0).wait_for(&path, Duration::from_secs(150), |v| v["status"] == "certified");
+    let deadline = certified["challenge_deadline"].as_u64().unwrap();
+    let chain = devnet.chain.as_ref().unwrap();
+    chain.pause();
+    let paused_at = now();
+    println!("anvil stopped at {paused_at}; the window closes at {deadline}");
+    // The window closes while the chain is away: the nodes go final and keep serving.
+    let view = devnet.node(1).wait_for(&path, Duration::from_secs(60), |v| v["status"] == "final");
+    assert!(view["final_report"]["signatures"].as_array().unwrap().len() >= 3, "{}", view["final_report"]);
+    let status =
+        devnet.node(1).wait_for("/v1/status", Duration::from_secs(30), |s| s["chain"]["reachable"] == false);
+    println!("while stopped: {}", status["chain"]);
+    let wait = (paused_at + 30).saturating_sub(now());
+    std::thread::sleep(Duration::from_secs(wait));
+    for node in devnet.running() {
+        let (code, v) = node.get(&path);
+        assert_eq!(
+            (code, v["status"].as_str()),
+            (200, Some("final")),
+            "not published while the chain was away"
+        );
+    }
+    chain.resume();
+    println!("anvil resumed after {} s", now() - paused_at);
+    check_published_once(&devnet, &spec, Duration::from_secs(90));
+}
