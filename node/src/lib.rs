@@ -31,6 +31,7 @@ pub mod events;
 pub mod genesis;
 pub mod keys;
 pub mod logging;
+pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod observer;

@@ -130,7 +130,13 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
 
     let events = EventBus::default();
 
-    let network_config = crate::network::NetworkConfig::from_genesis(&keys, &genesis, &config.p2p)?;
+    let (metrics, libp2p_metrics) = crate::metrics::Metrics::new();
+    let mut network_config = crate::network::NetworkConfig::from_genesis(&keys, &genesis, &config.p2p)?;
+    network_config.metrics =
+        Some(crate::network::NetworkMetrics { fixd: metrics.clone(), libp2p: Arc::new(libp2p_metrics) });
+    let token = cancel.clone();
+    let follow = metrics.clone().follow_phases(events.clone(), store.clone(), token);
+    tasks.spawn(async move { ("metrics", follow.await) });
     let known_store = store.clone();
     let known: crate::network::KnownSettlements =
         Arc::new(move |id| known_store.settlement(id).ok().flatten().is_some());
@@ -152,6 +158,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
                 genesis.contract,
                 keys.secp256k1.clone(),
                 chain_tx,
+                Some(metrics.clone()),
             )?;
             tracing::info!(rpc_url = %url, contract = %genesis.contract, sender = %keys.eth_address(), "publishing to the chain");
             let token = cancel.clone();
@@ -213,6 +220,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         admin: AdminPolicy::new(config.api.listen, config.api.admin_token.clone()),
         network: Some(network.clone()),
         chain,
+        metrics,
     };
     let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {

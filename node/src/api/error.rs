@@ -41,6 +41,11 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
+    /// The node itself failed (never the request's fault).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+
     /// A body that is not the JSON the route takes: 413 when too large, else 400 or 415.
     pub fn from_json(rejection: JsonRejection) -> Self {
         let status = rejection.status();

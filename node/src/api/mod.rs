@@ -10,6 +10,7 @@
 //! | `GET /v1/settlements/{id}/proof` | the proof bundle that `fixd verify` checks offline |
 //! | `GET /v1/events` | server-sent events, one per state change |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of all of the above |
+//! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
 //!
 //! Every error is a JSON body `{"error": CODE, "message": TEXT}` with a 4xx status for bad
 //! input: malformed ids, unknown settlements, bad JSON, oversized bodies (413), wrong methods
@@ -56,6 +57,7 @@ pub struct ApiState {
     pub network: Option<crate::network::NetworkHandle>,
     /// The chain service, for the chain's status; `None` without `chain.rpc_url`.
     pub chain: Option<crate::chain::ChainHandle>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -106,11 +108,27 @@ pub fn router(state: ApiState, max_body_bytes: usize, timeout: Duration) -> Rout
         .route("/v1/settlements/{id}/proof", get(settlements::proof))
         .route("/v1/events", get(events::stream))
         .route("/v1/openapi.json", get(openapi::document))
+        .route("/metrics", get(metrics))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text (see [`crate::metrics`]).
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+) -> Result<axum::response::Response, ApiError> {
+    let statuses = settlements::count_by_status(&state)?;
+    let text = state
+        .metrics
+        .encode(&state.venues, &statuses)
+        .map_err(|e| ApiError::internal(format!("cannot encode the metrics: {e}")))?;
+    Ok(axum::response::IntoResponse::into_response((
+        [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        text,
+    )))
 }
 
 async fn health(

@@ -27,6 +27,7 @@ mod tests {
         ("/v1/settlements/{id}/proof", &["get"]),
         ("/v1/events", &["get"]),
         ("/v1/openapi.json", &["get"]),
+        ("/metrics", &["get"]),
     ];
 
     #[test]

@@ -258,6 +258,18 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     })
 }
 
+/// How many settlements this node knows in each status, for the metrics.
+pub fn count_by_status(state: &ApiState) -> Result<Vec<(String, i64)>, ApiError> {
+    let mut counts: Vec<(String, i64)> = Status::ALL.iter().map(|s| (s.name().to_owned(), 0)).collect();
+    for spec in state.store.settlements()? {
+        let name = view(state, spec)?.status.name();
+        if let Some(entry) = counts.iter_mut().find(|(n, _)| n == name) {
+            entry.1 += 1;
+        }
+    }
+    Ok(counts)
+}
+
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
     status: Option<String>,

@@ -120,6 +120,7 @@ pub struct ChainService {
     jobs: BTreeMap<SettlementId, Job>,
     updates: mpsc::Sender<ChainUpdate>,
     status: Arc<Mutex<ChainStatus>>,
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for ChainService {
@@ -157,6 +158,7 @@ impl ChainService {
         contract: Address,
         key: PrivateKeySigner,
         updates: mpsc::Sender<ChainUpdate>,
+        metrics: Option<crate::metrics::Metrics>,
     ) -> Result<(ChainService, ChainHandle, mpsc::Receiver<ChainCommand>), ChainStartError> {
         let url = rpc_url
             .parse::<reqwest::Url>()
@@ -186,8 +188,30 @@ impl ChainService {
             jobs: BTreeMap::new(),
             updates,
             status: status.clone(),
+            metrics,
         };
         Ok((service, ChainHandle { commands: tx, status }, rx))
+    }
+
+    /// An RPC call with the configured timeout; a failure is counted.
+    async fn rpc<T, E: std::fmt::Display>(
+        &self,
+        what: &str,
+        call: impl std::future::IntoFuture<Output = Result<T, E>>,
+    ) -> Result<T, String> {
+        let result = timed(self.config.rpc_timeout, what, call).await;
+        if result.is_err()
+            && let Some(m) = &self.metrics
+        {
+            m.chain_rpc_errors.inc();
+        }
+        result
+    }
+
+    fn count(&self, state: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.transaction(state);
+        }
     }
 
     /// Runs until cancelled.
@@ -247,8 +271,7 @@ impl ChainService {
     }
 
     async fn poll(&mut self) {
-        let limit = self.config.rpc_timeout;
-        let head = match timed(limit, "eth_blockNumber", self.provider.get_block_number()).await {
+        let head = match self.rpc("eth_blockNumber", self.provider.get_block_number()).await {
             Ok(head) => head,
             Err(error) => {
                 tracing::warn!(%error, "chain RPC unreachable; retrying");
@@ -263,11 +286,20 @@ impl ChainService {
             s.reachable = true;
             s.head = Some(head);
         });
+        if let Some(m) = &self.metrics {
+            m.chain_head.set(i64::try_from(head).unwrap_or(i64::MAX));
+        }
         for id in self.watched.clone() {
             match self.read(id, head).await {
                 Ok(state) => {
-                    if state.is_some() && self.jobs.remove(&id).is_some() {
-                        tracing::info!(settlement = %id, "publication is on-chain");
+                    if let Some(on_chain) = &state
+                        && let Some(job) = self.jobs.remove(&id)
+                    {
+                        let ours = job.sent.is_some_and(|sent| sent.hash == on_chain.tx_hash);
+                        tracing::info!(settlement = %id, tx = %on_chain.tx_hash, ours, "publication is on-chain");
+                        if ours {
+                            self.count("mined");
+                        }
                     }
                     if self.last.get(&id) != Some(&state) {
                         self.last.insert(id, state.clone());
@@ -300,8 +332,7 @@ impl ChainService {
 
     /// What the contract holds for `id`: the value and the `ReportPublished` log's transaction.
     async fn read(&self, id: SettlementId, head: u64) -> Result<Option<OnChain>, String> {
-        let limit = self.config.rpc_timeout;
-        let settlement = timed(limit, "getSettlement", self.oracle.getSettlement(id).call()).await?;
+        let settlement = self.rpc("getSettlement", self.oracle.getSettlement(id).call()).await?;
         if settlement.status == 0 {
             return Ok(None);
         }
@@ -310,15 +341,14 @@ impl ChainService {
             .event_signature(SettlementOracle::ReportPublished::SIGNATURE_HASH)
             .topic1(id)
             .from_block(0u64);
-        let logs = timed(limit, "eth_getLogs", self.provider.get_logs(&filter)).await?;
+        let logs = self.rpc("eth_getLogs", self.provider.get_logs(&filter)).await?;
         let Some(log) = logs.last() else {
             return Err("getSettlement says published but no ReportPublished log is found yet".into());
         };
         let (Some(tx_hash), Some(block_number)) = (log.transaction_hash, log.block_number) else {
             return Err("the ReportPublished log has no transaction or block yet".into());
         };
-        let tx =
-            timed(limit, "eth_getTransactionByHash", self.provider.get_transaction_by_hash(tx_hash)).await?;
+        let tx = self.rpc("eth_getTransactionByHash", self.provider.get_transaction_by_hash(tx_hash)).await?;
         let publisher = tx.map(|t| alloy::network::TransactionResponse::from(&t)).unwrap_or_default();
         let value = Wad::from_raw(settlement.value.to::<u128>());
         Ok(Some(OnChain {
@@ -332,26 +362,27 @@ impl ChainService {
 
     /// One step of a publication: send, or check on what was sent.
     async fn drive(&mut self, id: SettlementId) -> Result<(), String> {
-        let limit = self.config.rpc_timeout;
         let job = self.jobs.get(&id).expect("driven jobs exist");
         if let Some(sent) = job.sent.clone() {
-            let receipt =
-                timed(limit, "eth_getTransactionReceipt", self.provider.get_transaction_receipt(sent.hash))
-                    .await?;
+            let receipt = self
+                .rpc("eth_getTransactionReceipt", self.provider.get_transaction_receipt(sent.hash))
+                .await?;
             if let Some(receipt) = receipt {
                 if receipt.status() {
                     // Mined; the next poll reads it from the contract.
                     return Ok(());
                 }
+                self.count("reverted");
                 tracing::warn!(settlement = %id, tx = %sent.hash, "publish transaction reverted; simulating again");
                 self.jobs.get_mut(&id).expect("exists").sent = None;
                 return Err(format!("transaction {} reverted", sent.hash));
             }
-            let known =
-                timed(limit, "eth_getTransactionByHash", self.provider.get_transaction_by_hash(sent.hash))
-                    .await?;
+            let known = self
+                .rpc("eth_getTransactionByHash", self.provider.get_transaction_by_hash(sent.hash))
+                .await?;
             if known.is_none() {
                 tracing::warn!(settlement = %id, tx = %sent.hash, "publish transaction dropped; sending again");
+                self.count("dropped");
                 return self.send(id, None).await;
             }
             if sent.at.elapsed() >= self.config.replace_after {
@@ -385,7 +416,7 @@ impl ChainService {
             }
             Ok(Ok(_)) => {}
         }
-        let fees = timed(limit, "fee estimate", self.provider.estimate_eip1559_fees()).await?;
+        let fees = self.rpc("fee estimate", self.provider.estimate_eip1559_fees()).await?;
         let (nonce, max_fee, priority_fee) = match &replacing {
             Some(old) => (
                 old.nonce,
@@ -393,16 +424,16 @@ impl ChainService {
                 fees.max_priority_fee_per_gas.max(old.priority_fee * 2).max(1),
             ),
             None => {
-                let nonce = timed(
-                    limit,
-                    "eth_getTransactionCount",
-                    self.provider.get_transaction_count(self.sender).pending(),
-                )
-                .await?;
+                let nonce = self
+                    .rpc(
+                        "eth_getTransactionCount",
+                        self.provider.get_transaction_count(self.sender).pending(),
+                    )
+                    .await?;
                 (nonce, fees.max_fee_per_gas, fees.max_priority_fee_per_gas)
             }
         };
-        let gas = timed(limit, "eth_estimateGas", call.estimate_gas()).await?;
+        let gas = self.rpc("eth_estimateGas", call.estimate_gas()).await?;
         let call = call
             .nonce(nonce)
             .gas(gas + gas / 5)
@@ -410,9 +441,10 @@ impl ChainService {
             .max_priority_fee_per_gas(priority_fee);
         tracing::info!(settlement = %id, nonce, gas, max_fee, "sending publish transaction");
         test_faults::before_send().await;
-        let pending = timed(limit, "eth_sendRawTransaction", call.send()).await?;
+        let pending = self.rpc("eth_sendRawTransaction", call.send()).await?;
         let hash = *pending.tx_hash();
         tracing::info!(settlement = %id, tx = %hash, nonce, "publish transaction sent");
+        self.count(if replacing.is_some() { "replaced" } else { "sent" });
         let job = self.jobs.get_mut(&id).expect("exists");
         job.sent = Some(Sent { hash, nonce, max_fee, priority_fee, at: Instant::now() });
         job.backoff = Duration::from_secs(1);

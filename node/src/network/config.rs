@@ -64,6 +64,21 @@ pub struct NetworkConfig {
     pub catchup_timeout: Duration,
     pub max_catchup_bytes: u64,
     pub event_buffer: usize,
+    /// Where the swarm task counts messages and records libp2p's own metrics; `None`: nowhere.
+    pub metrics: Option<NetworkMetrics>,
+}
+
+/// The metrics the swarm task records.
+#[derive(Clone)]
+pub struct NetworkMetrics {
+    pub fixd: crate::metrics::Metrics,
+    pub libp2p: std::sync::Arc<libp2p::metrics::Metrics>,
+}
+
+impl std::fmt::Debug for NetworkMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NetworkMetrics")
+    }
 }
 
 impl NetworkConfig {
@@ -83,6 +98,7 @@ impl NetworkConfig {
             catchup_timeout: p2p.catchup_timeout,
             max_catchup_bytes: p2p.max_catchup_bytes,
             event_buffer: p2p.event_buffer,
+            metrics: None,
         }
     }
 
@@ -108,6 +124,7 @@ impl NetworkConfig {
             catchup_timeout: p2p.catchup_timeout,
             max_catchup_bytes: p2p.max_catchup_bytes,
             event_buffer: p2p.event_buffer.max(1),
+            metrics: None,
         })
     }
 }

@@ -29,6 +29,7 @@ use super::handle::{Command, NetworkEvent, NetworkHandle};
 use super::messages::{GossipMessage, MessageKind, Topics};
 use super::validation::{SeenSet, ValidationContext, Verdict, verdict, verdict_on};
 use super::{NetworkError, peer_id_of};
+use crate::metrics::MessageResult;
 
 /// Whether this node knows (has scheduled) a settlement. Messages on unknown settlements are
 /// ignored; the node catches up on them once it learns of them.
@@ -121,6 +122,7 @@ impl NetworkService {
             served,
             pending_catchups: HashMap::new(),
             shutdown: shutdown.clone(),
+            metrics: config.metrics,
         };
         info!(peer_id = %local_peer_id, "network starting");
         let task = tokio::spawn(event_loop.run(config.dial_interval));
@@ -151,6 +153,7 @@ struct EventLoop {
     served: mpsc::Receiver<(ResponseChannel<CatchupResponse>, CatchupResponse)>,
     pending_catchups: HashMap<OutboundRequestId, (PeerId, CatchupReply)>,
     shutdown: CancellationToken,
+    metrics: Option<super::NetworkMetrics>,
 }
 
 impl EventLoop {
@@ -257,6 +260,7 @@ impl EventLoop {
         match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
             Ok(_) => {
                 self.seen.insert(message.hash());
+                self.count(kind, MessageResult::sent);
                 Ok(())
             }
             Err(PublishError::Duplicate) => Err(NetworkError::AlreadyPublished),
@@ -265,7 +269,23 @@ impl EventLoop {
         }
     }
 
+    fn count(&self, kind: MessageKind, result: MessageResult) {
+        if let Some(m) = &self.metrics {
+            m.fixd.message(kind.topic_suffix(), result);
+        }
+    }
+
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        if let Some(m) = &self.metrics {
+            use libp2p::metrics::Recorder;
+            m.libp2p.record(&event);
+            match &event {
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(e)) => m.libp2p.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => m.libp2p.record(e),
+                SwarmEvent::Behaviour(BehaviourEvent::Ping(e)) => m.libp2p.record(e),
+                _ => {}
+            }
+        }
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
                 propagation_source,
@@ -351,20 +371,24 @@ impl EventLoop {
                 match self.events.try_send(NetworkEvent::Message { from, message }) {
                     Ok(()) => {
                         self.seen.insert(hash);
+                        self.count(kind, MessageResult::accepted);
                         MessageAcceptance::Accept
                     }
                     Err(e) => {
                         warn!(%hash, error = %e, "node is not taking messages; leaving this one to catch-up");
+                        self.count(kind, MessageResult::ignored);
                         MessageAcceptance::Ignore
                     }
                 }
             }
             Verdict::Reject(reason) => {
                 warn!(peer = %from, %reason, "rejected a gossiped message; penalising the sender");
+                self.count(kind, MessageResult::rejected);
                 MessageAcceptance::Reject
             }
             Verdict::Ignore(reason) => {
                 debug!(peer = %from, %reason, "ignored a gossiped message");
+                self.count(kind, MessageResult::ignored);
                 MessageAcceptance::Ignore
             }
         }

@@ -110,11 +110,12 @@ impl HttpClient {
         let mut attempt = 0u32;
         loop {
             self.pace().await;
+            let sent = std::time::Instant::now();
             let result = match self.send(&url, query).await {
                 Ok(response) => parse(&response),
                 Err(e) => Err(e),
             };
-            self.record(&result);
+            self.record(&result, sent.elapsed());
             match result {
                 Ok(value) => return Ok(value),
                 Err(error) => {
@@ -133,12 +134,13 @@ impl HttpClient {
         }
     }
 
-    fn record<T>(&self, result: &Result<T, VenueError>) {
+    fn record<T>(&self, result: &Result<T, VenueError>, latency: std::time::Duration) {
         let now = unix_ms_now();
+        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
         match result {
-            Ok(_) => health.record_success(now),
-            Err(error) => health.record_error(now, error),
+            Ok(_) => health.record_success(now, latency_ms),
+            Err(error) => health.record_error(now, latency_ms, error),
         }
     }
 

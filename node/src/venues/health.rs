@@ -22,6 +22,12 @@ pub struct VenueHealth {
     pub last_error_ms: Option<u64>,
     /// The message of the last failure.
     pub last_error: Option<String>,
+    /// Time spent in all requests, ms.
+    #[serde(default)]
+    pub total_latency_ms: u64,
+    /// How long the last request took, ms.
+    #[serde(default)]
+    pub last_latency_ms: Option<u64>,
 }
 
 impl VenueHealth {
@@ -35,18 +41,27 @@ impl VenueHealth {
             last_success_ms: None,
             last_error_ms: None,
             last_error: None,
+            total_latency_ms: 0,
+            last_latency_ms: None,
         }
     }
 
-    /// Records a request that got a usable answer at `now_ms`.
-    pub fn record_success(&mut self, now_ms: u64) {
+    fn record_latency(&mut self, latency_ms: u64) {
+        self.total_latency_ms = self.total_latency_ms.saturating_add(latency_ms);
+        self.last_latency_ms = Some(latency_ms);
+    }
+
+    /// Records a request that got a usable answer at `now_ms` after `latency_ms`.
+    pub fn record_success(&mut self, now_ms: u64, latency_ms: u64) {
+        self.record_latency(latency_ms);
         self.total_requests = self.total_requests.saturating_add(1);
         self.consecutive_errors = 0;
         self.last_success_ms = Some(now_ms);
     }
 
-    /// Records a failed request at `now_ms`.
-    pub fn record_error(&mut self, now_ms: u64, error: &VenueError) {
+    /// Records a request that failed at `now_ms` after `latency_ms`.
+    pub fn record_error(&mut self, now_ms: u64, latency_ms: u64, error: &VenueError) {
+        self.record_latency(latency_ms);
         self.total_requests = self.total_requests.saturating_add(1);
         self.total_errors = self.total_errors.saturating_add(1);
         self.consecutive_errors = self.consecutive_errors.saturating_add(1);
@@ -69,12 +84,13 @@ mod tests {
         let mut h = VenueHealth::new(Venue::Kraken);
         assert!(h.is_healthy());
         let err = VenueError::Http { venue: Venue::Kraken, status: 502, message: "Bad Gateway".into() };
-        h.record_error(1_000, &err);
-        h.record_error(2_000, &err);
+        h.record_error(1_000, 40, &err);
+        h.record_error(2_000, 60, &err);
         assert_eq!((h.total_requests, h.total_errors, h.consecutive_errors), (2, 2, 2));
         assert!(!h.is_healthy());
-        h.record_success(3_000);
+        h.record_success(3_000, 20);
         assert_eq!((h.total_requests, h.total_errors, h.consecutive_errors), (3, 2, 0));
+        assert_eq!((h.total_latency_ms, h.last_latency_ms), (120, Some(20)));
         assert_eq!(h.last_success_ms, Some(3_000));
         assert_eq!(h.last_error_ms, Some(2_000));
         assert_eq!(h.last_error.as_deref(), Some("kraken: HTTP 502: Bad Gateway"));

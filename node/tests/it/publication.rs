@@ -89,6 +89,51 @@ fn a_certified_value_is_published_once_and_every_node_shows_it() {
     let (_, status) = devnet.node(2).get("/v1/status");
     assert_eq!(status["chain"]["reachable"], true, "{status}");
     println!("the challenge window closed at {deadline}; {tx} mined at {published_at}");
+    check_metrics(&devnet);
+}
+
+/// `/metrics` parses as Prometheus text on every node, and counts what this settlement did.
+fn check_metrics(devnet: &Devnet) {
+    // Counts as integers: the workspace denies float arithmetic.
+    let (mut sent, mut mined) = (0u64, 0u64);
+    for node in devnet.running() {
+        let (code, body) = node.get("/metrics");
+        assert_eq!(code, 200);
+        let text = body.as_str().expect("metrics are text, not JSON");
+        let scrape =
+            prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
+        let value = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+            scrape.samples.iter().find_map(|s| {
+                let matches = s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v));
+                match (&s.value, matches) {
+                    (prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v), true) => {
+                        Some(*v)
+                    }
+                    (prometheus_parse::Value::Untyped(v), true) => Some(*v),
+                    (prometheus_parse::Value::Histogram(h), true) => h.last().map(|b| b.count),
+                    _ => None,
+                }
+            })
+        };
+        let accepted = value("fixd_messages_total", &[("kind", "observations"), ("result", "accepted")]);
+        assert!(accepted.unwrap_or(0.0) >= 2.0, "observations accepted: {accepted:?}\n{text}");
+        assert!(
+            value("fixd_messages_total", &[("kind", "report_signatures"), ("result", "sent")]).unwrap_or(0.0)
+                >= 1.0
+        );
+        for phase in ["observe", "certify", "challenge", "publish"] {
+            let count = value("fixd_phase_seconds", &[("phase", phase)]);
+            assert_eq!(count, Some(1.0), "phase {phase} measured once\n{text}");
+        }
+        assert!(value("fixd_venue_requests_total", &[("venue", "coinbase")]).unwrap_or(0.0) >= 1.0);
+        assert!(value("fixd_venue_request_milliseconds_total", &[("venue", "kraken")]).is_some());
+        assert!(value("fixd_chain_head", &[]).unwrap_or(0.0) >= 1.0);
+        assert_eq!(value("fixd_settlements", &[("status", "published")]), Some(1.0));
+        assert!(scrape.samples.iter().any(|s| s.metric.starts_with("fixd_libp2p_")), "libp2p metrics");
+        sent += value("fixd_chain_transactions_total", &[("state", "sent")]).unwrap_or(0.0) as u64;
+        mined += value("fixd_chain_transactions_total", &[("state", "mined")]).unwrap_or(0.0) as u64;
+    }
+    assert_eq!((sent, mined), (1, 1), "one publish transaction sent and mined across the committee");
 }
 
 #[test]

@@ -1,0 +1,226 @@
+//! Prometheus metrics, served as text at `GET /metrics`. Every name starts with `fixd_`; the
+//! libp2p swarm's own metrics sit under `fixd_libp2p_`.
+//!
+//! ```text
+//!   network task ── fixd_messages_total{kind, result} ──────────────┐
+//!   event bus ── phase times (metrics task) ── fixd_phase_seconds ───┤
+//!   venue health (read at scrape) ── fixd_venue_* ──────────────────┼─▶ Registry ─▶ /metrics
+//!   chain task ── fixd_chain_* ──────────────────────────────────────┤
+//!   store (read at scrape) ── fixd_settlements{status} ─────────────┘
+//! ```
+//!
+//! | metric | type | labels | what |
+//! |---|---|---|---|
+//! | `fixd_messages_total` | counter | `kind`, `result` = `accepted`, `rejected`, `ignored`, `sent` | gossip messages in (by validation verdict) and out |
+//! | `fixd_phase_seconds` | histogram | `phase` = `observe`, `certify`, `challenge`, `publish` | per settlement: from `observe_at` to this node's observation, to the certificate; then the challenge window; then final to published |
+//! | `fixd_venue_requests_total`, `fixd_venue_errors_total` | counter | `venue` | HTTP requests to each venue, and the failed ones |
+//! | `fixd_venue_request_milliseconds_total` | counter | `venue` | time spent in those requests (÷ requests = mean latency) |
+//! | `fixd_venue_last_request_milliseconds` | gauge | `venue` | latency of the last request |
+//! | `fixd_chain_transactions_total` | counter | `state` = `sent`, `replaced`, `dropped`, `reverted`, `mined` | this node's publish transactions |
+//! | `fixd_chain_rpc_errors_total` | counter | | failed or timed-out RPC calls |
+//! | `fixd_chain_head` | gauge | | the chain's block number at the last poll |
+//! | `fixd_settlements` | gauge | `status` | settlements this node knows, by status |
+//! | `fixd_libp2p_*` | various | | libp2p-metrics: connections, identify, ping, gossipsub |
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::events::EventBus;
+use crate::store::Store;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    pub kind: &'static str,
+    pub result: MessageResult,
+}
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum MessageResult {
+    accepted,
+    rejected,
+    ignored,
+    sent,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    pub phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransactionLabels {
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VenueLabels {
+    pub venue: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn phase_histogram() -> Histogram {
+    // 1 s to about 9 h: devnet phases take seconds, production windows hours.
+    Histogram::new(exponential_buckets(1.0, 2.0, 16))
+}
+
+/// The node's metrics. Cloning shares them.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Arc<Mutex<Registry>>,
+    pub messages: Family<MessageLabels, Counter>,
+    pub phase_seconds: HistogramFamily<PhaseLabels>,
+    pub chain_transactions: Family<TransactionLabels, Counter>,
+    pub chain_rpc_errors: Counter,
+    pub chain_head: Gauge,
+    venue_requests: Family<VenueLabels, Gauge>,
+    venue_errors: Family<VenueLabels, Gauge>,
+    venue_millis: Family<VenueLabels, Gauge>,
+    venue_last_millis: Family<VenueLabels, Gauge>,
+    settlements: Family<StatusLabels, Gauge>,
+}
+
+impl Metrics {
+    /// A registry with every fixd metric, and the libp2p metrics to hand to the swarm task.
+    pub fn new() -> (Metrics, libp2p::metrics::Metrics) {
+        let mut registry = Registry::with_prefix("fixd");
+        let messages = Family::default();
+        registry.register("messages", "Gossip messages in (by validation result) and out", messages.clone());
+        let phase_seconds: HistogramFamily<PhaseLabels> = Family::new_with_constructor(phase_histogram);
+        registry.register("phase_seconds", "Time each settlement spent in each phase", phase_seconds.clone());
+        let chain_transactions = Family::default();
+        registry.register("chain_transactions", "Publish transactions by state", chain_transactions.clone());
+        let chain_rpc_errors = Counter::default();
+        registry.register(
+            "chain_rpc_errors",
+            "Failed or timed-out chain RPC calls",
+            chain_rpc_errors.clone(),
+        );
+        let chain_head = Gauge::default();
+        registry.register("chain_head", "Block number at the last poll", chain_head.clone());
+        // Venue figures are copied from the adapters' health at each scrape: registered as
+        // gauges of monotonic totals under `_total` names, since they are set, not counted here.
+        let venue_requests = Family::default();
+        registry.register("venue_requests_total", "HTTP requests sent to each venue", venue_requests.clone());
+        let venue_errors = Family::default();
+        registry.register("venue_errors_total", "Failed HTTP requests to each venue", venue_errors.clone());
+        // Milliseconds, as integers: the value path of fixd has no floating point, and neither
+        // do its metrics' sums.
+        let venue_millis = Family::default();
+        registry.register(
+            "venue_request_milliseconds_total",
+            "Time spent in requests to each venue",
+            venue_millis.clone(),
+        );
+        let venue_last_millis = Family::default();
+        registry.register(
+            "venue_last_request_milliseconds",
+            "Latency of the last request to each venue",
+            venue_last_millis.clone(),
+        );
+        let settlements = Family::default();
+        registry.register("settlements", "Settlements this node knows, by status", settlements.clone());
+        let libp2p = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
+        let metrics = Metrics {
+            registry: Arc::new(Mutex::new(registry)),
+            messages,
+            phase_seconds,
+            chain_transactions,
+            chain_rpc_errors,
+            chain_head,
+            venue_requests,
+            venue_errors,
+            venue_millis,
+            venue_last_millis,
+            settlements,
+        };
+        (metrics, libp2p)
+    }
+
+    pub fn message(&self, kind: &'static str, result: MessageResult) {
+        self.messages.get_or_create(&MessageLabels { kind, result }).inc();
+    }
+
+    pub fn transaction(&self, state: &'static str) {
+        self.chain_transactions.get_or_create(&TransactionLabels { state }).inc();
+    }
+
+    /// Refreshes what is read at scrape time, then encodes everything as Prometheus text.
+    pub fn encode(
+        &self,
+        venues: &[crate::venues::VenueAdapter],
+        statuses: &[(String, i64)],
+    ) -> Result<String, std::fmt::Error> {
+        for venue in venues {
+            let h = venue.health();
+            let labels = VenueLabels { venue: h.venue.to_string() };
+            self.venue_requests.get_or_create(&labels).set(h.total_requests as i64);
+            self.venue_errors.get_or_create(&labels).set(h.total_errors as i64);
+            self.venue_millis.get_or_create(&labels).set(h.total_latency_ms as i64);
+            self.venue_last_millis.get_or_create(&labels).set(h.last_latency_ms.unwrap_or(0) as i64);
+        }
+        self.settlements.clear();
+        for (status, count) in statuses {
+            self.settlements.get_or_create(&StatusLabels { status: status.clone() }).set(*count);
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry.lock().expect("registry lock"))?;
+        Ok(text)
+    }
+
+    /// Follows the event bus and records each settlement's phase times, until cancelled.
+    pub async fn follow_phases(
+        self,
+        events: EventBus,
+        store: Arc<dyn Store>,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut rx = events.subscribe();
+        // When each settlement was certified, and became final: the starts of the next phases.
+        let mut certified_at: HashMap<alloy_primitives::B256, u64> = HashMap::new();
+        let mut final_at: HashMap<alloy_primitives::B256, u64> = HashMap::new();
+        loop {
+            let event = tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                event = rx.recv() => event,
+            };
+            let event = match event {
+                Ok(event) => event,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+            };
+            let id = event.settlement_id;
+            let observe_at = || store.settlement(&id).ok().flatten().map(|spec| spec.observe_at());
+            let (phase, start) = match event.kind {
+                "observed" => ("observe", observe_at()),
+                "certified" => {
+                    certified_at.insert(id, event.at);
+                    ("certify", observe_at())
+                }
+                "final" => {
+                    final_at.insert(id, event.at);
+                    ("challenge", certified_at.remove(&id))
+                }
+                "published" => ("publish", final_at.remove(&id)),
+                _ => continue,
+            };
+            let Some(start) = start else { continue };
+            self.phase_seconds
+                .get_or_create(&PhaseLabels { phase })
+                .observe(event.at.saturating_sub(start) as f64);
+        }
+    }
+}
