@@ -32,6 +32,11 @@ pub enum Command {
     /// and a committee of nodes, settling a replayed maturity end to end; watch each phase and
     /// get the published value, its transaction and how to read it from the contract.
     Devnet(DevnetArgs),
+    /// Query or schedule settlements through a node's API.
+    ///
+    /// Exit codes: 0 done; 1 failed (node unreachable, refused, bad input); 3 no such settlement.
+    #[command(subcommand)]
+    Settlement(SettlementCommand),
     /// Show the public part of a member's keys.
     Keys(KeysArgs),
     /// Check a proof bundle offline: every signature, the committee, the quorum, and the value
@@ -194,4 +199,69 @@ pub struct DevnetArgs {
     /// Pick free loopback ports instead of the ones above (several devnets side by side).
     #[arg(long)]
     pub free_ports: bool,
+    /// Use the dev chain at this JSON-RPC URL (an anvil: its first dev account deploys and
+    /// funds) instead of starting anvil.
+    #[arg(long)]
+    pub rpc_url: Option<String>,
+    /// Seconds from now until the replayed hour starts playing.
+    #[arg(long, default_value_t = 6)]
+    pub lead_secs: u64,
+    /// Only set up: members, contract, genesis, configs, `devnet.json` and `wall_start` in
+    /// --dir; start nothing else and exit (docker compose then runs each part).
+    #[arg(long)]
+    pub setup_only: bool,
+    /// Lay the network out for containers: member i at host node-i, the venues at host venues,
+    /// every service on its port on 0.0.0.0 (see docker/compose.yml).
+    #[arg(long)]
+    pub containers: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The node's API.
+    #[arg(long, env = "FIXD_API", default_value = "http://127.0.0.1:8080")]
+    pub api: String,
+    /// Print the API's JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettlementCommand {
+    /// List the settlements the node knows, optionally only those in one status.
+    List {
+        /// scheduled, observed, certified, final or published.
+        #[arg(long)]
+        status: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show one settlement: status, timings, value, certificate, final report, publication.
+    Show {
+        /// The settlement id (0x + 64 hex digits).
+        id: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Schedule a settlement of ETH-USD at a maturity (an admin act: the node's API must be on
+    /// loopback, or pass its admin token).
+    Schedule {
+        /// Maturity, unix seconds UTC.
+        #[arg(long)]
+        maturity: u64,
+        /// Window length, seconds (CME CF-style default: 3600).
+        #[arg(long, default_value_t = 3600)]
+        window_secs: u64,
+        /// Partitions of the window (default 12).
+        #[arg(long, default_value_t = 12)]
+        partitions: u16,
+        /// Seconds after maturity at which members compute (default 120).
+        #[arg(long, default_value_t = 120)]
+        grace_secs: u64,
+        /// The admin token (api.admin_token of the node's config).
+        #[arg(long, env = "FIXD_ADMIN_TOKEN")]
+        token: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }

@@ -22,6 +22,7 @@ pub mod api;
 pub mod certifier;
 pub mod chain;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod commands;
 pub mod config;

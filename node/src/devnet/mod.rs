@@ -161,13 +161,49 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where member `i` listens and is reached: all on loopback with its own ports, or (with
+/// `--containers`) one host per member named `node-{i}`, the venues at `venues`, the same ports.
+#[derive(Clone, Debug)]
+struct Layout {
+    api_listen: String,
+    /// What the node binds for libp2p.
+    p2p_listen: String,
+    /// What the genesis tells the others to dial.
+    p2p_advertise: String,
+    /// What a user on this machine (or the compose network) calls.
+    api_url: String,
+}
+
+impl Layout {
+    fn of(i: usize, ports: &Ports, containers: bool) -> Layout {
+        let (api, p2p) =
+            if containers { (ports.api, ports.p2p) } else { (ports.api + i as u16, ports.p2p + i as u16) };
+        if containers {
+            Layout {
+                api_listen: format!("0.0.0.0:{api}"),
+                p2p_listen: format!("/ip4/0.0.0.0/tcp/{p2p}"),
+                p2p_advertise: format!("/dns4/node-{i}/tcp/{p2p}"),
+                api_url: format!("http://node-{i}:{api}"),
+            }
+        } else {
+            Layout {
+                api_listen: format!("127.0.0.1:{api}"),
+                p2p_listen: format!("/ip4/127.0.0.1/tcp/{p2p}"),
+                p2p_advertise: format!("/ip4/127.0.0.1/tcp/{p2p}"),
+                api_url: format!("http://127.0.0.1:{api}"),
+            }
+        }
+    }
+}
+
 /// One member's config.
-fn node_config(api_port: u16, p2p_port: u16, venues: &str, rpc: &str, maturity: u64) -> String {
+fn node_config(layout: &Layout, venues: &str, rpc: &str, maturity: u64) -> String {
     let p = methodology();
+    let (api, p2p) = (&layout.api_listen, &layout.p2p_listen);
     let mut text = format!(
         "# Written by fixd devnet.\ndata_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkeys_dir = \".\"\n\n\
-         [api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[observer]\ntick = \"250ms\"\n\n\
-         [p2p]\nlisten = [\"/ip4/127.0.0.1/tcp/{p2p_port}\"]\ndial_interval = \"1s\"\n\n\
+         [api]\nlisten = \"{api}\"\n\n[observer]\ntick = \"250ms\"\n\n\
+         [p2p]\nlisten = [\"{p2p}\"]\ndial_interval = \"1s\"\n\n\
          [chain]\nrpc_url = \"{rpc}\"\npoll_interval = \"500ms\"\nrpc_timeout = \"3s\"\n\n"
     );
     for venue in ["coinbase", "kraken", "bitstamp", "gemini"] {
@@ -218,30 +254,39 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let mut display = progress::Display::new();
     let logs = dir.join("logs");
 
-    // The chain.
-    let rpc = format!("http://127.0.0.1:{}", ports.chain);
-    let anvil = anvil_binary(&args);
-    let chain_args: Vec<String> =
-        ["--host", "127.0.0.1", "--port", &ports.chain.to_string(), "--block-time", "1"]
-            .map(String::from)
-            .to_vec();
-    let mut procs = vec![Proc::spawn("anvil", &anvil, &chain_args, &logs.join("anvil.log")).with_context(|| {
-        "anvil is needed: run scripts/install-tools.sh (installs the pinned @foundry-rs/anvil into .tools/) \
-         or pass --anvil PATH"
-    })?];
+    // The chain: an anvil of our own, or the one at --rpc-url.
+    let mut procs = Vec::new();
+    let rpc = match &args.rpc_url {
+        Some(url) => url.clone(),
+        None => {
+            let anvil = anvil_binary(&args);
+            let chain_args: Vec<String> =
+                ["--host", "127.0.0.1", "--port", &ports.chain.to_string(), "--block-time", "1"]
+                    .map(String::from)
+                    .to_vec();
+            procs
+                .push(Proc::spawn("anvil", &anvil, &chain_args, &logs.join("anvil.log")).with_context(|| {
+                "anvil is needed: run scripts/install-tools.sh (installs the pinned @foundry-rs/anvil into \
+                 .tools/) or pass --anvil PATH"
+            })?);
+            format!("http://127.0.0.1:{}", ports.chain)
+        }
+    };
     let provider = crate::chain::devchain::dev_provider(&rpc)?;
     let mut up = false;
-    for _ in 0..100 {
+    for _ in 0..300 {
         use alloy::providers::Provider;
         if provider.get_chain_id().await.is_ok() {
             up = true;
             break;
         }
-        procs[0].check_alive()?;
+        for p in &mut procs {
+            p.check_alive()?;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if !up {
-        bail!("anvil did not answer on {rpc} within 10 s; see {}", logs.join("anvil.log").display());
+        bail!("no chain answered on {rpc} within 30 s; see {}", logs.join("anvil.log").display());
     }
 
     // The committee, the contract and the genesis.
@@ -251,7 +296,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         let keys = Keys::generate()?;
         let member_dir = dir.join(format!("node-{i}"));
         keys.write(&member_dir)?;
-        let listen = vec![format!("/ip4/127.0.0.1/tcp/{}", ports.p2p + i as u16)];
+        let listen = vec![Layout::of(i, &ports, args.containers).p2p_advertise];
         members.push(keys.member(&format!("node-{i}"), listen));
     }
     let addresses: Vec<Address> = members.iter().map(|m| m.eth_address).collect();
@@ -281,16 +326,19 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     crate::genesis::save(&dir.join("genesis.toml"), &genesis)?;
 
     // The market and the settlement: it matures when the replayed hour ends.
-    let lead = 6;
-    let wall_start = crate::clock::now() + lead;
+    let wall_start = crate::clock::now() + args.lead_secs;
     let speed = 60;
     let maturity = wall_start + 3600 / speed;
     let spec = SettlementSpec { index: Index::EthUsd, maturity, params: methodology() };
-    let venues = format!("http://127.0.0.1:{}", ports.venues);
-    let replay_args = vec![
+    let (venues, venues_listen) = if args.containers {
+        (format!("http://venues:{}", ports.venues), format!("0.0.0.0:{}", ports.venues))
+    } else {
+        (format!("http://127.0.0.1:{}", ports.venues), format!("127.0.0.1:{}", ports.venues))
+    };
+    let replay_args: Vec<String> = vec![
         "replay-venues".into(),
         "--listen".into(),
-        format!("127.0.0.1:{}", ports.venues),
+        venues_listen,
         "--replay-start".into(),
         args.replay_start.clone(),
         "--wall-start".into(),
@@ -298,15 +346,41 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         "--speed".into(),
         speed.to_string(),
     ];
-    procs.push(Proc::spawn("replay venues", &fixd, &replay_args, &logs.join("replay-venues.log"))?);
     let mut apis = Vec::new();
     for i in 0..n {
-        let api_port = ports.api + i as u16;
+        let layout = Layout::of(i, &ports, args.containers);
         let config = dir.join(format!("node-{i}/config.toml"));
-        std::fs::write(&config, node_config(api_port, ports.p2p + i as u16, &venues, &rpc, maturity))?;
+        std::fs::write(&config, node_config(&layout, &venues, &rpc, maturity))?;
+        apis.push(layout.api_url);
+    }
+    // What the other processes (or containers) need to join in, for scripts and compose.
+    std::fs::write(dir.join("wall_start"), format!("{wall_start}\n"))?;
+    let plan = serde_json::json!({
+        "settlement_id": spec.id(), "maturity": maturity, "wall_start": wall_start, "speed": speed,
+        "replay_start": args.replay_start, "rpc_url": rpc, "chain_id": chain.chain_id,
+        "contract": chain.contract, "apis": apis, "venues": venues,
+    });
+    std::fs::write(dir.join("devnet.json"), serde_json::to_string_pretty(&plan)?)?;
+    // For a shell: `. devnet/env` sets what the README's commands use.
+    std::fs::write(
+        dir.join("env"),
+        format!("export API={} ID={} RPC={rpc} CONTRACT={}\n", apis[0], spec.id(), chain.contract),
+    )?;
+    if args.setup_only {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        eprintln!(
+            "set up in {}; now start `fixd {}` and, for each member, `fixd run --config {}/node-<i>/config.toml`",
+            dir.display(),
+            replay_args.join(" "),
+            dir.display()
+        );
+        return Ok(());
+    }
+    procs.push(Proc::spawn("replay venues", &fixd, &replay_args, &logs.join("replay-venues.log"))?);
+    for i in 0..n {
+        let config = dir.join(format!("node-{i}/config.toml"));
         let run_args = vec!["run".into(), "--config".into(), config.display().to_string()];
         procs.push(Proc::spawn(&format!("node-{i}"), &fixd, &run_args, &logs.join(format!("node-{i}.log")))?);
-        apis.push(format!("http://127.0.0.1:{api_port}"));
     }
     display.milestone(&format!(
         "{n} nodes (APIs {} .. {}), replay venues on {venues} playing {} at {speed}x; logs in {}",
@@ -438,6 +512,7 @@ fn print_summary(
          \n  getSettlement({}) read from the contract now:\n    value {}, publishedAt {}, status {} (1 = published)\n\
          \nread it from the contract yourself (the result is value, publishedAt, status as three 32-byte words):\n  {call}\n\
          \nquery the settlement API:\n  curl -s {}/v1/settlements/{}\n  curl -s {}/v1/settlements/{}/proof > proof.json && fixd verify proof.json\n\
+         \nin another shell, `. {}/env` sets API, ID, RPC and CONTRACT for the README's commands\n\
          \nnode data and logs: {}",
         elapsed.as_secs_f64(),
         s.value,
@@ -455,6 +530,7 @@ fn print_summary(
         s.settlement_id,
         s.api[0],
         s.settlement_id,
+        s.dir.display(),
         s.dir.display()
     );
     Ok(())

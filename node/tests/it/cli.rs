@@ -15,15 +15,17 @@ fn run(args: &[&str]) -> (bool, String, String) {
 fn help_lists_every_command_and_each_command_explains_itself() {
     let (ok, out, _) = run(&["--help"]);
     assert!(ok);
-    for command in ["init", "genesis", "run", "replay-venues", "keys", "verify"] {
+    for command in ["init", "genesis", "run", "replay-venues", "devnet", "settlement", "keys", "verify"] {
         assert!(out.contains(command), "`fixd --help` lists {command}:\n{out}");
     }
     for (command, flags) in [
         ("init", &["--dir", "--name"][..]),
         ("genesis", &["--member", "--out", "--chain-id"]),
-        ("run", &["--config", "FIXD_CONFIG", "--venues-url"]),
+        ("run", &["--config", "FIXD_CONFIG", "--venues-url", "--rpc-url"]),
         ("replay-venues", &["--speed", "--fault", "crash:PCT:FROM:TO"]),
         ("keys", &["--dir", "--json"]),
+        ("devnet", &["--exit-after-publish", "--free-ports", "--anvil", "--setup-only", "--containers"]),
+        ("settlement", &["list", "show", "schedule", "Exit codes"]),
     ] {
         let (ok, out, err) = run(&[command, "--help"]);
         assert!(ok, "{command} --help: {err}");

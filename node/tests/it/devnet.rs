@@ -1,6 +1,7 @@
 //! `fixd devnet` end to end (issue 8): the command a new user runs starts anvil, the replay
 //! venues and four nodes, and reports a value published on-chain; the `getSettlement` read it
-//! prints, run as printed while the devnet runs, returns that value; Ctrl-C stops every child.
+//! prints, run as printed while the devnet runs, returns that value; every command the README's
+//! guides show works as written against it; Ctrl-C stops every child.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -34,6 +35,26 @@ fn fixd_devnet_publishes_and_its_printed_read_returns_the_value() {
     assert_eq!(u128::from_str_radix(&words[..64], 16).unwrap(), wad, "getSettlement value");
     assert_eq!(u64::from_str_radix(&words[128..], 16).unwrap(), 1, "status published");
 
+    // Every command of the README's guides, as written, against this devnet.
+    readme_commands_work(dir.path());
+
+    // Exit codes that mean something: 3 for an unknown settlement, 1 for a malformed id.
+    let env = std::fs::read_to_string(dir.path().join("devnet/env")).unwrap();
+    let api = env.split_whitespace().find_map(|w| w.strip_prefix("API=")).unwrap().to_owned();
+    let unknown = format!("0x{}", "00".repeat(32));
+    let out = fixd().args(["settlement", "show", &unknown, "--api", &api]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = fixd().args(["settlement", "show", "0x12", "--api", &api]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a settlement id"));
+    let out = fixd().args(["settlement", "list", "--status", "nope", "--api", &api]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad_status"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Ctrl-C: every child stops, and the devnet exits 0.
     let pid = devnet.child.id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
@@ -43,4 +64,37 @@ fn fixd_devnet_publishes_and_its_printed_read_returns_the_value() {
     let rpc = curl.rsplit(' ').next().unwrap();
     let again = Command::new("sh").arg("-c").arg(format!("curl -s -m 2 {rpc}")).status().unwrap();
     assert!(!again.success(), "anvil still answers after Ctrl-C");
+}
+
+/// The README's shell blocks marked `<!-- readme-check -->`, run with `sh -e` in `cwd` (where
+/// the devnet's `devnet/` directory is), after `. devnet/env`, with this build's `fixd` first
+/// on PATH.
+fn readme_commands_work(cwd: &std::path::Path) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("<!-- readme-check -->")
+        .skip(1)
+        .map(|rest| {
+            let body = rest.trim_start().strip_prefix("```sh\n").expect("a ```sh block follows the marker");
+            &body[..body.find("```").expect("the block ends")]
+        })
+        .collect();
+    assert!(blocks.len() >= 3, "the README marks its guide commands: {}", blocks.len());
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_fixd")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    for block in blocks {
+        for command in block.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+            let out = Command::new("sh")
+                .arg("-ec")
+                .arg(format!(". devnet/env\n{command}"))
+                .current_dir(cwd)
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            let (stdout, stderr) =
+                (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success(), "README command failed: {command}\n{stdout}\n{stderr}");
+            println!("README: {command}\n{}", stdout.lines().take(3).collect::<Vec<_>>().join("\n"));
+        }
+    }
 }
