@@ -4,6 +4,7 @@ mod certification;
 mod cli;
 mod contract;
 mod devnet;
+mod docker;
 mod harness;
 mod observation;
 mod publication;
