@@ -12,6 +12,7 @@
 
 pub mod contract;
 pub mod devchain;
+pub mod reader;
 pub mod service;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use alloy::primitives::B256;
 
 pub use contract::{SettlementOracle, deploy, ordered_signatures, report_to_sol};
+pub use reader::{BondError, ChainReader};
 pub use service::{ChainCommand, ChainHandle, ChainService, ChainStatus, ChainUpdate};
 
 /// Why a chain operation failed.

@@ -136,8 +136,8 @@ pub enum ChainStartError {
     BadUrl { url: String, reason: String },
 }
 
-/// An RPC call with the configured timeout.
-async fn timed<T, E: std::fmt::Display>(
+/// An RPC call with a timeout; the error says which call failed and how.
+pub(crate) async fn timed<T, E: std::fmt::Display>(
     limit: Duration,
     what: &str,
     call: impl std::future::IntoFuture<Output = Result<T, E>>,

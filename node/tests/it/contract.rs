@@ -99,10 +99,13 @@ impl Chain {
         revert_of(self.oracle.publish(report_to_sol(report), pack(signatures)).call().await)
     }
 
-    async fn post_bond(&self, from: Address, settlement: B256, dispute: B256, wei: u128) {
+    /// Escrows a bond and returns its transaction.
+    async fn post_bond(&self, from: Address, settlement: B256, dispute: B256, wei: u128) -> B256 {
         let pending =
             self.oracle.postBond(settlement, dispute).from(from).value(U256::from(wei)).send().await.unwrap();
-        assert!(pending.get_receipt().await.unwrap().status());
+        let receipt = pending.get_receipt().await.unwrap();
+        assert!(receipt.status());
+        receipt.transaction_hash
     }
 
     async fn fund_pool(&self, wei: u128) {
@@ -595,4 +598,82 @@ async fn publish_gas_report() {
         assert!(gas <= bound, "publish at threshold {threshold} used {gas} gas, over {bound}");
     }
     println!("{}", lines.join("\n"));
+}
+
+/// A dispute's bond is checked against the escrow event of its transaction, at the configured
+/// confirmations, and the insurance pool is read at the bond's block.
+#[tokio::test]
+async fn a_bond_is_verified_against_its_escrow_event() {
+    use fixd_node::chain::{BondError, ChainReader};
+    use fixd_proto::types::dispute::{Dispute, DisputeReason};
+
+    let chain = Chain::start(4, 3).await;
+    let disputer = chain.accounts[1];
+    let (settlement, id) = (B256::repeat_byte(5), B256::repeat_byte(0xd5));
+    chain.fund_pool(ETH).await;
+    let bond_tx = chain.post_bond(disputer, settlement, id, ETH / 10).await;
+    let reader =
+        ChainReader::new(&chain._anvil.endpoint(), chain.address(), Duration::from_secs(5), 2).unwrap();
+    let dispute = Dispute {
+        settlement_id: settlement,
+        dispute_id: id,
+        proposal_hash: B256::repeat_byte(9),
+        claimed_value: None,
+        reason: DisputeReason::BadData,
+        evidence: "a bust".into(),
+        bond_wei: ETH / 10,
+        bond_tx,
+        disputer,
+    };
+    // anvil mines one block per transaction: the bond's block is the head, 1 of 2 confirmations.
+    assert_eq!(
+        reader.verify_bond(&dispute).await,
+        Err(BondError::Unconfirmed { tx: bond_tx, have: 1, need: 2 })
+    );
+    chain.fund_pool(1).await;
+    let escrow = reader.verify_bond(&dispute).await.expect("the bond is escrowed");
+    let receipt = chain.provider.get_transaction_receipt(bond_tx).await.unwrap().unwrap();
+    assert_eq!(
+        (escrow.block_number, escrow.block_hash),
+        (receipt.block_number.unwrap(), receipt.block_hash.unwrap())
+    );
+    assert_eq!(escrow.pool_wei, ETH, "the pool at the bond's block, before the later 1 wei");
+    assert!(escrow.block_timestamp > 0);
+
+    // What a dispute can get wrong about its bond.
+    let wrong = |f: &dyn Fn(&mut Dispute)| {
+        let mut d = dispute.clone();
+        f(&mut d);
+        d
+    };
+    let cases: Vec<(Dispute, BondError)> = vec![
+        (
+            wrong(&|d| d.bond_wei = ETH / 10 + 1),
+            BondError::WrongAmount { escrowed: ETH / 10, claimed: ETH / 10 + 1 },
+        ),
+        (
+            wrong(&|d| d.disputer = chain.accounts[2]),
+            BondError::WrongDisputer { escrowed_by: disputer, claimed: chain.accounts[2] },
+        ),
+        (wrong(&|d| d.dispute_id = B256::repeat_byte(0xee)), BondError::NoBondPosted(bond_tx)),
+        (wrong(&|d| d.bond_tx = B256::repeat_byte(0x77)), BondError::NotFound(B256::repeat_byte(0x77))),
+    ];
+    for (d, expected) in cases {
+        assert_eq!(reader.verify_bond(&d).await, Err(expected));
+    }
+    // A plain transfer escrows nothing.
+    let tx = alloy::rpc::types::TransactionRequest::default()
+        .from(disputer)
+        .to(Address::repeat_byte(0x42))
+        .value(U256::from(ETH / 10));
+    let transfer =
+        chain.provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap().transaction_hash;
+    chain.fund_pool(1).await;
+    assert_eq!(
+        reader.verify_bond(&wrong(&|d| d.bond_tx = transfer)).await,
+        Err(BondError::NoBondPosted(transfer))
+    );
+    // A dead RPC is the node's problem, said as such.
+    let dead = ChainReader::new("http://127.0.0.1:9", chain.address(), Duration::from_secs(2), 2).unwrap();
+    assert!(matches!(dead.verify_bond(&dispute).await, Err(BondError::Rpc(_))));
 }

@@ -66,6 +66,24 @@ pub struct Dispute {
     pub disputer: Address,
 }
 
+/// Where a dispute's bond sits on-chain, as each member reads it back before it accepts the
+/// dispute: the `BondPosted` event's position, and the insurance pool at its block.
+///
+/// The block timestamp and the position order disputes the same way on every member, whatever
+/// order they arrived in; the block hash lets a member notice that a reorg removed the bond.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DisputeEscrow {
+    pub block_number: u64,
+    pub block_hash: B256,
+    /// Unix seconds of the bond's block.
+    pub block_timestamp: u64,
+    /// The `BondPosted` log's index in its block.
+    pub log_index: u64,
+    /// `pool()` at the bond's block, wei.
+    #[serde(with = "crate::value::wei")]
+    pub pool_wei: u128,
+}
+
 /// A member's review of one dispute (round 1, the committee review).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ReviewVote {
