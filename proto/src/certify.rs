@@ -14,7 +14,7 @@
 //!
 //! A proposal ([`check_proposal`]):
 //! 1. is for this settlement, and its source is [`ProposalSource::Observations`] (a reviewed value
-//!    is certified from review votes, which this module does not check yet);
+//!    is certified from review votes: see the review rules below);
 //! 2. is signed by a committee member, and that member is the round's leader
 //!    ([`Committee::leader`]);
 //! 3. lists its `inputs` strictly ascending (sorted, no repeats), and `inputs_root` is their
@@ -40,6 +40,15 @@
 //! vote signatures are verified together in one batch.
 //!
 //! Observations given but not listed in the inputs are ignored.
+//!
+//! A **review proposal** ([`check_review_proposal`]) certifies a dispute round's reviewed value
+//! from the members' signed [`ReviewVote`]s instead of observations. Its rules are those above
+//! with review votes for observations, plus: its source is [`ProposalSource::Review`] naming
+//! the dispute under review; every listed vote reviews that dispute and the contested proposal
+//! ([`ReviewTarget`]); and it lists **exactly q** votes, each with a value. Exactly q, because a
+//! review is decided by the median of q values: with exactly q listed, every member feeds the
+//! same q values to its dispute machine whatever order it holds them in. A review certificate
+//! ([`verify_review_certificate`]) is such a proposal with q vote signatures over it, as above.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -50,6 +59,7 @@ use crate::merkle::merkle_root;
 use crate::methodology::settlement_value;
 use crate::signing::{PublicKey, Signature, Signed, VerifyItem, signing_bytes, verify_many};
 use crate::types::certificate::{Certificate, Proposal, ProposalSource, Vote};
+use crate::types::dispute::ReviewVote;
 use crate::types::genesis::{Committee, Genesis, GenesisError};
 use crate::types::observation::Observation;
 use crate::types::settlement::{SettlementId, SettlementSpec};
@@ -77,6 +87,16 @@ pub enum Role {
     Proposer,
     Observer,
     Voter,
+    /// The author of a review vote.
+    Reviewer,
+}
+
+/// What a review proposal reviews: one dispute of the certified proposal it contests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReviewTarget {
+    pub dispute_id: B256,
+    /// Hash of the contested `Signed<Proposal>`.
+    pub contested: B256,
 }
 
 impl std::fmt::Display for Role {
@@ -85,6 +105,7 @@ impl std::fmt::Display for Role {
             Role::Proposer => "proposer",
             Role::Observer => "observer",
             Role::Voter => "voter",
+            Role::Reviewer => "reviewer",
         })
     }
 }
@@ -130,6 +151,18 @@ pub enum CertifyError {
     TooFewVotes { have: usize, need: usize },
     #[error("the signature of {role} {signer} does not verify (strict ed25519) on this network")]
     BadSignature { signer: PublicKey, role: Role },
+    #[error("the proposal's source is the observations; a review proposal names its dispute")]
+    NotAReview,
+    #[error("the review is of dispute {got}, but dispute {expected} is under review")]
+    ReviewOfOtherDispute { expected: B256, got: B256 },
+    #[error("the review vote by {signer} is for proposal {got}, but proposal {expected} is contested")]
+    ReviewOfOtherProposal { signer: PublicKey, expected: B256, got: B256 },
+    #[error("the review vote by {signer} is for settlement {got}, not {expected}")]
+    ForeignReviewVote { signer: PublicKey, expected: SettlementId, got: SettlementId },
+    #[error("the review vote by {signer} has no value; a review proposal lists only votes with one")]
+    ReviewVoteWithoutValue { signer: PublicKey },
+    #[error("a review proposal lists exactly {need} (q) review votes, this one lists {have}")]
+    ReviewVoteCount { have: usize, need: usize },
 }
 
 /// A signature still to verify, with whose it is.
@@ -148,38 +181,14 @@ fn proposal_without_signatures(
     proposal: &Signed<Proposal>,
     observations: &[Signed<Observation>],
 ) -> Result<Vec<Pending>, CertifyError> {
-    if committee.n() == 0 {
-        return Err(CertifyError::EmptyCommittee);
-    }
+    check_settlement(committee, spec, proposal)?;
     let p = &proposal.payload;
     let settlement_id = spec.id();
-    if p.settlement_id != settlement_id {
-        return Err(CertifyError::WrongSettlement { expected: settlement_id, got: p.settlement_id });
-    }
     if p.source != ProposalSource::Observations {
         return Err(CertifyError::UnsupportedSource);
     }
-    if committee.index_of(&proposal.signer).is_none() {
-        return Err(CertifyError::NotAMember { signer: proposal.signer, role: Role::Proposer });
-    }
-    let leader = committee.members()[committee.leader(&settlement_id, p.round)].ed25519;
-    if proposal.signer != leader {
-        return Err(CertifyError::WrongLeader { round: p.round, expected: leader, got: proposal.signer });
-    }
-    if !p.inputs.windows(2).all(|w| w[0] < w[1]) {
-        return Err(CertifyError::InputsNotSorted);
-    }
-    let root = merkle_root(&p.inputs);
-    if p.inputs_root != root {
-        return Err(CertifyError::WrongMerkleRoot { expected: root, got: p.inputs_root });
-    }
+    let mut pending = check_header(committee, network_id, proposal)?;
     let by_hash: HashMap<B256, &Signed<Observation>> = observations.iter().map(|o| (o.hash(), o)).collect();
-    let mut pending = vec![Pending {
-        signer: proposal.signer,
-        signature: proposal.signature,
-        message: signing_bytes(network_id, p),
-        role: Role::Proposer,
-    }];
     let mut observers = BTreeSet::new();
     let mut values = Vec::with_capacity(p.inputs.len());
     for input in &p.inputs {
@@ -209,7 +218,60 @@ fn proposal_without_signatures(
     if values.len() < need {
         return Err(CertifyError::TooFewObservations { have: values.len(), need });
     }
-    let recomputed = settlement_value(&values).expect("at least q ≥ 1 values");
+    check_value_and_deadline(p, &values)?;
+    Ok(pending)
+}
+
+/// The committee exists and the proposal is for this settlement.
+fn check_settlement(
+    committee: &Committee,
+    spec: &SettlementSpec,
+    proposal: &Signed<Proposal>,
+) -> Result<(), CertifyError> {
+    if committee.n() == 0 {
+        return Err(CertifyError::EmptyCommittee);
+    }
+    let settlement_id = spec.id();
+    let got = proposal.payload.settlement_id;
+    if got != settlement_id {
+        return Err(CertifyError::WrongSettlement { expected: settlement_id, got });
+    }
+    Ok(())
+}
+
+/// What every proposal must be whatever its source: signed by the round's leader, with sorted
+/// inputs under the right Merkle root. Returns the proposer's signature to verify.
+fn check_header(
+    committee: &Committee,
+    network_id: &B256,
+    proposal: &Signed<Proposal>,
+) -> Result<Vec<Pending>, CertifyError> {
+    let p = &proposal.payload;
+    if committee.index_of(&proposal.signer).is_none() {
+        return Err(CertifyError::NotAMember { signer: proposal.signer, role: Role::Proposer });
+    }
+    let leader = committee.members()[committee.leader(&p.settlement_id, p.round)].ed25519;
+    if proposal.signer != leader {
+        return Err(CertifyError::WrongLeader { round: p.round, expected: leader, got: proposal.signer });
+    }
+    if !p.inputs.windows(2).all(|w| w[0] < w[1]) {
+        return Err(CertifyError::InputsNotSorted);
+    }
+    let root = merkle_root(&p.inputs);
+    if p.inputs_root != root {
+        return Err(CertifyError::WrongMerkleRoot { expected: root, got: p.inputs_root });
+    }
+    Ok(vec![Pending {
+        signer: proposal.signer,
+        signature: proposal.signature,
+        message: signing_bytes(network_id, p),
+        role: Role::Proposer,
+    }])
+}
+
+/// `value` is the median of `values` exactly, and the deadline is not before the proposal.
+fn check_value_and_deadline(p: &Proposal, values: &[Wad]) -> Result<(), CertifyError> {
+    let recomputed = settlement_value(values).expect("at least q ≥ 1 values");
     if p.value != recomputed {
         return Err(CertifyError::WrongValue { proposed: p.value, recomputed });
     }
@@ -219,7 +281,120 @@ fn proposal_without_signatures(
             challenge_deadline: p.challenge_deadline,
         });
     }
+    Ok(())
+}
+
+/// The checks of [`check_review_proposal`] except the signatures, which it returns.
+fn review_without_signatures(
+    committee: &Committee,
+    network_id: &B256,
+    spec: &SettlementSpec,
+    proposal: &Signed<Proposal>,
+    target: &ReviewTarget,
+    votes: &[Signed<ReviewVote>],
+) -> Result<Vec<Pending>, CertifyError> {
+    check_settlement(committee, spec, proposal)?;
+    let p = &proposal.payload;
+    let settlement_id = spec.id();
+    match p.source {
+        ProposalSource::Observations => return Err(CertifyError::NotAReview),
+        ProposalSource::Review { dispute_id } if dispute_id != target.dispute_id => {
+            return Err(CertifyError::ReviewOfOtherDispute { expected: target.dispute_id, got: dispute_id });
+        }
+        ProposalSource::Review { .. } => {}
+    }
+    let mut pending = check_header(committee, network_id, proposal)?;
+    let by_hash: HashMap<B256, &Signed<ReviewVote>> = votes.iter().map(|v| (v.hash(), v)).collect();
+    let mut reviewers = BTreeSet::new();
+    let mut values = Vec::with_capacity(p.inputs.len());
+    for input in &p.inputs {
+        let vote = by_hash.get(input).ok_or(CertifyError::UnknownInput(*input))?;
+        let v = &vote.payload;
+        if v.settlement_id != settlement_id {
+            return Err(CertifyError::ForeignReviewVote {
+                signer: vote.signer,
+                expected: settlement_id,
+                got: v.settlement_id,
+            });
+        }
+        if committee.index_of(&vote.signer).is_none() {
+            return Err(CertifyError::NotAMember { signer: vote.signer, role: Role::Reviewer });
+        }
+        if !reviewers.insert(vote.signer) {
+            return Err(CertifyError::DuplicateMember { signer: vote.signer, role: Role::Reviewer });
+        }
+        if v.dispute_id != target.dispute_id {
+            return Err(CertifyError::ReviewOfOtherDispute {
+                expected: target.dispute_id,
+                got: v.dispute_id,
+            });
+        }
+        if v.proposal_hash != target.contested {
+            return Err(CertifyError::ReviewOfOtherProposal {
+                signer: vote.signer,
+                expected: target.contested,
+                got: v.proposal_hash,
+            });
+        }
+        let value = v.value.value().ok_or(CertifyError::ReviewVoteWithoutValue { signer: vote.signer })?;
+        values.push(value);
+        pending.push(Pending {
+            signer: vote.signer,
+            signature: vote.signature,
+            message: signing_bytes(network_id, v),
+            role: Role::Reviewer,
+        });
+    }
+    let need = committee.q();
+    if values.len() != need {
+        return Err(CertifyError::ReviewVoteCount { have: values.len(), need });
+    }
+    check_value_and_deadline(p, &values)?;
     Ok(pending)
+}
+
+/// Checks that a review `proposal` of `target` deserves a vote: the rules of [`check_proposal`]
+/// with review votes for observations (see the module docs). `votes` must include every vote
+/// the proposal lists; others are ignored.
+#[allow(clippy::too_many_arguments)]
+pub fn check_review_proposal(
+    committee: &Committee,
+    network_id: &B256,
+    spec: &SettlementSpec,
+    proposal: &Signed<Proposal>,
+    target: &ReviewTarget,
+    votes: &[Signed<ReviewVote>],
+    now: Option<u64>,
+    max_skew: u64,
+) -> Result<(), CertifyError> {
+    let pending = review_without_signatures(committee, network_id, spec, proposal, target, votes)?;
+    check_skew(&proposal.payload, now, max_skew)?;
+    verify_pending(&pending)
+}
+
+/// Checks a review certificate of `target` and returns its reviewed value.
+pub fn verify_review_certificate(
+    committee: &Committee,
+    network_id: &B256,
+    spec: &SettlementSpec,
+    certificate: &Certificate,
+    target: &ReviewTarget,
+    votes: &[Signed<ReviewVote>],
+) -> Result<Wad, CertifyError> {
+    let mut pending =
+        review_without_signatures(committee, network_id, spec, &certificate.proposal, target, votes)?;
+    push_votes(committee, network_id, certificate, &mut pending)?;
+    verify_pending(&pending)?;
+    Ok(certificate.proposal.payload.value)
+}
+
+fn check_skew(p: &Proposal, now: Option<u64>, max_skew: u64) -> Result<(), CertifyError> {
+    if let Some(now) = now
+        && p.proposed_at.abs_diff(now) > max_skew
+    {
+        return Err(CertifyError::ClockSkew { proposed_at: p.proposed_at, now, max_skew });
+    }
+    Ok(())
 }
 
 /// Verifies all `pending` signatures in one batch and names the first bad one.
@@ -249,12 +424,7 @@ pub fn check_proposal(
     max_skew: u64,
 ) -> Result<(), CertifyError> {
     let pending = proposal_without_signatures(committee, network_id, spec, proposal, observations)?;
-    if let Some(now) = now {
-        let proposed_at = proposal.payload.proposed_at;
-        if proposed_at.abs_diff(now) > max_skew {
-            return Err(CertifyError::ClockSkew { proposed_at, now, max_skew });
-        }
-    }
+    check_skew(&proposal.payload, now, max_skew)?;
     verify_pending(&pending)
 }
 
@@ -282,6 +452,20 @@ pub fn verify_certificate(
 ) -> Result<Wad, CertifyError> {
     let proposal = &certificate.proposal;
     let mut pending = proposal_without_signatures(committee, network_id, spec, proposal, observations)?;
+    push_votes(committee, network_id, certificate, &mut pending)?;
+    verify_pending(&pending)?;
+    Ok(proposal.payload.value)
+}
+
+/// Checks a certificate's votes (members, once each, sorted, at least q) and adds their
+/// signatures to `pending`.
+fn push_votes(
+    committee: &Committee,
+    network_id: &B256,
+    certificate: &Certificate,
+    pending: &mut Vec<Pending>,
+) -> Result<(), CertifyError> {
+    let proposal = &certificate.proposal;
     let vote = Vote {
         settlement_id: proposal.payload.settlement_id,
         round: proposal.payload.round,
@@ -310,8 +494,7 @@ pub fn verify_certificate(
     if voters.len() < need {
         return Err(CertifyError::TooFewVotes { have: voters.len(), need });
     }
-    verify_pending(&pending)?;
-    Ok(proposal.payload.value)
+    Ok(())
 }
 
 /// Checks a [`ProofBundle`] on its own and returns the certified value: the genesis is valid, the

@@ -18,14 +18,14 @@ use fixd_proto::types::venue::Venue;
 use fixd_proto::value::Wad;
 use proptest::prelude::*;
 
-const PROPOSED_AT: u64 = 1_790_000_500;
+pub(crate) const PROPOSED_AT: u64 = 1_790_000_500;
 
 pub(crate) struct Fixture {
-    keys: Vec<SigningKey>,
+    pub(crate) keys: Vec<SigningKey>,
     genesis: Genesis,
-    committee: Committee,
-    network_id: B256,
-    spec: SettlementSpec,
+    pub(crate) committee: Committee,
+    pub(crate) network_id: B256,
+    pub(crate) spec: SettlementSpec,
 }
 
 fn w(s: &str) -> Wad {
@@ -77,16 +77,16 @@ impl Fixture {
         Signed::sign(&self.keys[member], &self.network_id, obs)
     }
 
-    fn observation(&self, member: usize, value: &str) -> Signed<Observation> {
+    pub(crate) fn observation(&self, member: usize, value: &str) -> Signed<Observation> {
         self.observation_for(member, self.spec.id(), NodeValue::Value(w(value)))
     }
 
     /// One observation per member: 2500.1, 2500.2, 2500.3, 2500.4.
-    fn observations(&self) -> Vec<Signed<Observation>> {
+    pub(crate) fn observations(&self) -> Vec<Signed<Observation>> {
         (0..4).map(|i| self.observation(i, &format!("2500.{}", i + 1))).collect()
     }
 
-    fn leader(&self, round: u32) -> usize {
+    pub(crate) fn leader(&self, round: u32) -> usize {
         self.committee.leader(&self.spec.id(), round)
     }
 
@@ -108,11 +108,11 @@ impl Fixture {
         }
     }
 
-    fn sign(&self, member: usize, proposal: Proposal) -> Signed<Proposal> {
+    pub(crate) fn sign(&self, member: usize, proposal: Proposal) -> Signed<Proposal> {
         Signed::sign(&self.keys[member], &self.network_id, proposal)
     }
 
-    fn votes(&self, proposal: &Signed<Proposal>, voters: &[usize]) -> Vec<Endorsement> {
+    pub(crate) fn votes(&self, proposal: &Signed<Proposal>, voters: &[usize]) -> Vec<Endorsement> {
         let vote = Vote {
             settlement_id: proposal.payload.settlement_id,
             round: proposal.payload.round,
@@ -153,7 +153,7 @@ impl Fixture {
     }
 }
 
-fn flip(sig: &mut fixd_proto::signing::Signature, byte: usize) {
+pub(crate) fn flip(sig: &mut fixd_proto::signing::Signature, byte: usize) {
     let mut bytes = sig.0.0;
     bytes[byte] ^= 0x01;
     sig.0 = bytes.into();
