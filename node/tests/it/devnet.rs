@@ -98,3 +98,30 @@ fn readme_commands_work(cwd: &std::path::Path) {
         }
     }
 }
+
+/// `fixd devnet --exit-after-publish`, as scripts and CI run it: it exits 0 once the value is
+/// on-chain, its JSON summary carries the value read back from the contract, and it leaves no
+/// child running.
+#[test]
+fn fixd_devnet_exit_after_publish_stops_everything_and_reports_the_on_chain_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = fixd()
+        .args(["devnet", "--free-ports", "--exit-after-publish", "--json", "--timeout-secs", "240", "--dir"])
+        .arg(dir.path().join("devnet"))
+        .arg("--anvil")
+        .arg(anvil_path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "fixd devnet failed: {stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints the summary");
+    let value = fixd_proto::value::Wad::parse(summary["value"].as_str().unwrap()).unwrap();
+    assert_eq!(summary["on_chain_value"], value.raw().to_string(), "the contract holds the value: {summary}");
+    assert!(summary["tx_hash"].as_str().unwrap().starts_with("0x"));
+    assert!(stderr.contains("stopped every child process"), "{stderr}");
+    // Nothing answers any more where the devnet's chain and node-0 listened.
+    for url in [summary["rpc_url"].as_str().unwrap(), summary["api"][0].as_str().unwrap()] {
+        let alive = Command::new("curl").args(["-s", "-m", "2", url]).status().unwrap();
+        assert!(!alive.success(), "{url} still answers after --exit-after-publish");
+    }
+}
