@@ -29,7 +29,9 @@ pub fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
-/// A child process that is killed on drop, with its output lines collected.
+/// A child process that is killed on drop, with its output lines collected. It leads a process
+/// group of its own, and the whole group is killed, so a `fixd devnet` that a failing test drops
+/// leaves none of its children behind.
 pub struct Proc {
     pub child: Child,
     lines: mpsc::Receiver<String>,
@@ -41,6 +43,7 @@ impl Proc {
     /// output and to [`Proc::wait_for_line`].
     pub fn spawn(name: &str, mut cmd: Command) -> Proc {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         let (tx, lines) = mpsc::channel();
         for stream in [
@@ -72,8 +75,10 @@ impl Proc {
         }
     }
 
-    /// SIGKILL, no chance to flush.
+    /// SIGKILL to the process and everything it started, no chance to flush.
     pub fn kill(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
