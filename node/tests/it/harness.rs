@@ -517,6 +517,16 @@ impl TestChain {
         logs.iter().map(|l| l.transaction_hash.expect("mined logs have a transaction")).collect()
     }
 
+    /// A raw JSON-RPC call (anvil's `evm_*` controls among them); its `result`.
+    pub fn rpc(&self, method: &str, params: Value) -> Value {
+        let body = serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let answer: Value = client.post(&self.rpc).json(&body).send().unwrap().json().unwrap();
+        assert!(answer.get("error").is_none(), "{method}: {answer}");
+        answer["result"].clone()
+    }
+
     /// SIGSTOP: the RPC endpoint stops answering (connections hang) and no blocks are mined.
     pub fn pause(&self) {
         signal(&self.proc, "-STOP");

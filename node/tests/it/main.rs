@@ -1,6 +1,7 @@
 //! fixd-node integration tests: real `fixd` processes on loopback.
 
 mod certification;
+mod chain_service;
 mod cli;
 mod contract;
 mod devnet;

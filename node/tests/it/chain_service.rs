@@ -1,0 +1,122 @@
+//! The chain service alone against a real anvil whose mining the test controls: a publish
+//! transaction that sits unmined is replaced (same nonce, higher fees) and the replacement is
+//! what lands; a reorg that removes the publication is seen, and publishing again lands it once
+//! more on the new chain.
+
+use std::time::{Duration, Instant};
+
+use alloy::primitives::B256;
+use alloy::signers::local::PrivateKeySigner;
+use fixd_node::chain::{ChainCommand, ChainService, ChainUpdate};
+use fixd_node::config::ChainConfig;
+use fixd_node::metrics::Metrics;
+use fixd_proto::eip712;
+use fixd_proto::types::report::FinalReport;
+use fixd_proto::value::Wad;
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::harness::TestChain;
+
+/// Waits for the next update about the settlement that satisfies `done`.
+async fn next(updates: &mut mpsc::Receiver<ChainUpdate>, done: impl Fn(&ChainUpdate) -> bool) -> ChainUpdate {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let update =
+            tokio::time::timeout(left, updates.recv()).await.expect("an update in time").expect("open");
+        if done(&update) {
+            return update;
+        }
+    }
+}
+
+#[test]
+fn a_stuck_publish_is_replaced_and_a_reorged_one_is_published_again() {
+    let keys: Vec<PrivateKeySigner> =
+        (1..=4u8).map(|b| PrivateKeySigner::from_bytes(&B256::repeat_byte(b)).unwrap()).collect();
+    let addresses: Vec<_> = keys.iter().map(|k| k.address()).collect();
+    let chain = TestChain::start(&addresses, 3);
+    let domain = eip712::domain(chain.dev.chain_id, chain.dev.contract);
+    let report = FinalReport {
+        settlement_id: B256::repeat_byte(0x5e),
+        value: Wad::parse("2750.5").unwrap(),
+        round: 0,
+        outcomes: vec![],
+    };
+    let signatures: Vec<_> =
+        keys[..3].iter().map(|k| (k.address(), eip712::sign_typed(k, &domain, &report))).collect();
+
+    // Nothing is mined unless the test says so.
+    chain.rpc("evm_setIntervalMining", json!([0]));
+    chain.rpc("evm_setAutomine", json!([false]));
+    let before = chain.rpc("evm_snapshot", json!([]));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = ChainConfig {
+        rpc_url: Some(chain.rpc.clone()),
+        poll_interval: Duration::from_millis(200),
+        rpc_timeout: Duration::from_secs(2),
+        replace_after: Duration::from_secs(2),
+        max_backoff: Duration::from_secs(1),
+    };
+    let (metrics, _) = Metrics::new();
+    let (updates_tx, mut updates) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let publish = ChainCommand::Publish { report: report.clone(), signatures: signatures.clone() };
+    let count = |state: &str| {
+        let text = metrics.encode(&[], &[]).unwrap();
+        let line = format!("fixd_chain_transactions_total{{state=\"{state}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(line.as_str())).map_or(0, |v| v.parse::<u64>().unwrap())
+    };
+    // The service runs on the test's runtime; the anvil controls are blocking calls between.
+    let (service, handle, commands) = ChainService::new(
+        config,
+        &chain.rpc,
+        chain.dev.chain_id,
+        chain.dev.contract,
+        keys[0].clone(),
+        updates_tx,
+        Some(metrics.clone()),
+    )
+    .unwrap();
+    runtime.spawn(service.run(commands, cancel.clone()));
+    runtime.block_on(handle.send(publish.clone()));
+    // The transaction sits in the mempool; after replace_after it is replaced.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count("replaced") == 0 {
+        assert!(Instant::now() < deadline, "the stuck transaction was never replaced");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(count("sent"), 1);
+    chain.rpc("evm_mine", json!([]));
+    let (_, first) =
+        runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));
+    let first = first.unwrap();
+    assert_eq!(first.value, report.value);
+    assert_eq!(first.publisher, keys[0].address());
+    assert_eq!(chain.publications(report.settlement_id), vec![first.tx_hash], "one publication");
+    assert_eq!(count("mined"), 1, "the replacement is the one that landed");
+
+    // A reorg back to before the publication: the service sees it gone.
+    assert_eq!(chain.rpc("evm_revert", json!([before])), json!(true));
+    chain.rpc("evm_mine", json!([]));
+    runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_none()));
+    assert_eq!(chain.get_settlement(report.settlement_id).2, 0, "unpublished after the reorg");
+    // The node asks again (its turn comes round), and it lands on the new chain.
+    runtime.block_on(handle.send(publish));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        chain.rpc("evm_mine", json!([]));
+        if chain.get_settlement(report.settlement_id).2 == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not published again after the reorg");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (_, again) =
+        runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));
+    assert_eq!(chain.publications(report.settlement_id), vec![again.unwrap().tx_hash]);
+    println!("replaced: {}, sent: {}, mined: {}", count("replaced"), count("sent"), count("mined"));
+    cancel.cancel();
+}
