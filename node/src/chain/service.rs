@@ -18,7 +18,8 @@
 //! - **Stuck and dropped.** A transaction the node no longer knows is sent again; one without a
 //!   receipt after `replace_after` is replaced with the same nonce and doubled fees.
 //! - **Reorgs.** The state is read again every poll, so a publication that a reorg removed is
-//!   seen as gone; the publishing member then sends again in its turn.
+//!   seen as gone; the publishing member then sends again in its turn. Once a publication is
+//!   [`FORGET_AFTER_CONFIRMATIONS`] blocks deep it is no longer read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -42,6 +43,10 @@ use super::contract::SettlementOracle::{self, SettlementOracleErrors, Settlement
 use super::{ordered_signatures, report_to_sol};
 use crate::config::ChainConfig;
 use crate::publication::OnChain;
+
+/// A publication this many blocks deep is no longer read back (a reorg that deep is not a
+/// risk this service guards against).
+pub const FORGET_AFTER_CONFIRMATIONS: u64 = 64;
 
 /// What the node asks of the chain service.
 #[derive(Clone, Debug)]
@@ -301,9 +306,18 @@ impl ChainService {
                             self.count("mined");
                         }
                     }
+                    let settled =
+                        state.as_ref().is_some_and(|s| s.confirmations >= FORGET_AFTER_CONFIRMATIONS);
                     if self.last.get(&id) != Some(&state) {
                         self.last.insert(id, state.clone());
                         let _ = self.updates.send((id, state)).await;
+                    }
+                    if settled {
+                        // Beyond any plausible reorg: stop reading it, so the RPC load follows
+                        // the settlements in flight, not every one ever published.
+                        tracing::info!(settlement = %id, "publication is {FORGET_AFTER_CONFIRMATIONS} blocks deep; no longer watched");
+                        self.watched.remove(&id);
+                        self.last.remove(&id);
                     }
                 }
                 Err(error) => {

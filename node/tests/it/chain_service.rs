@@ -118,5 +118,16 @@ fn a_stuck_publish_is_replaced_and_a_reorged_one_is_published_again() {
         runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));
     assert_eq!(chain.publications(report.settlement_id), vec![again.unwrap().tx_hash]);
     println!("replaced: {}, sent: {}, mined: {}", count("replaced"), count("sent"), count("mined"));
+
+    // Deep enough, it is read no more: one last update at 64 confirmations, then silence.
+    chain.rpc("anvil_mine", json!([70]));
+    let (_, deep) = runtime.block_on(next(&mut updates, |(id, s)| {
+        *id == report.settlement_id && s.as_ref().is_some_and(|s| s.confirmations >= 64)
+    }));
+    assert!(deep.unwrap().confirmations >= fixd_node::chain::service::FORGET_AFTER_CONFIRMATIONS);
+    chain.rpc("anvil_mine", json!([3]));
+    let quiet =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(2), updates.recv()).await });
+    assert!(quiet.is_err(), "still watched after 64 confirmations: {quiet:?}");
     cancel.cancel();
 }
