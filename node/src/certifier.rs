@@ -182,7 +182,9 @@ impl Certifier {
             }
             // The second halves of kept evidence: the machine finds the equivocators again.
             for evidence in self.store.equivocations(&id)? {
-                machine.on(now, event_of(evidence.second));
+                if let Some(event) = event_of(evidence.second) {
+                    machine.on(now, event);
+                }
             }
             self.machines.insert(id, machine);
         }
@@ -222,7 +224,12 @@ impl Certifier {
             if now < spec.observe_at() {
                 continue;
             }
-            if self.store.certificate(&spec.id())?.is_some() {
+            // Certified: the publication machine's, once created (no store read for it).
+            let id = spec.id();
+            if self.publications.get(&id).is_some_and(Publication::is_published) {
+                continue;
+            }
+            if self.publications.contains_key(&id) || self.store.certificate(&id)?.is_some() {
                 self.publication_tick(&spec).await?;
                 let short = self.publications.get(&spec.id()).is_some_and(|p| {
                     p.report().is_some() && !p.is_published() && p.signers().len() < self.committee.q()
@@ -348,18 +355,20 @@ impl Certifier {
         if let Err(error) = self.network.publish(message.clone()).await {
             tracing::warn!(%error, "cannot gossip now; peers will catch up");
         }
-        let actions = self.machine(spec)?.on(crate::clock::now(), event_of(message));
+        let Some(event) = event_of(message) else { return Ok(()) };
+        let actions = self.machine(spec)?.on(crate::clock::now(), event);
         Box::pin(self.carry_out(spec, actions)).await
     }
 }
 
-/// The certification event of a message; report signatures are the publication's.
-fn event_of(message: GossipMessage) -> Event {
+/// The certification event of a message; `None` for report signatures, which are the
+/// publication's.
+fn event_of(message: GossipMessage) -> Option<Event> {
     match message {
-        GossipMessage::Observation(o) => Event::Observation(o),
-        GossipMessage::Proposal(p) => Event::Proposal(p),
-        GossipMessage::Vote(v) => Event::Vote(v),
-        GossipMessage::ReportSignature(_) => Event::Tick,
+        GossipMessage::Observation(o) => Some(Event::Observation(o)),
+        GossipMessage::Proposal(p) => Some(Event::Proposal(p)),
+        GossipMessage::Vote(v) => Some(Event::Vote(v)),
+        GossipMessage::ReportSignature(_) => None,
     }
 }
 

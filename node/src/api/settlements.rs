@@ -34,6 +34,31 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status from the facts that decide it, latest first.
+    fn of(published: bool, is_final: bool, certified: bool, observed: bool) -> Status {
+        match () {
+            _ if published => Status::Published,
+            _ if is_final => Status::Final,
+            _ if certified => Status::Certified,
+            _ if observed => Status::Observed,
+            _ => Status::Scheduled,
+        }
+    }
+
+    /// The status of settlement `id` read from the store alone, without building its view.
+    fn read(state: &ApiState, id: &B256) -> Result<Status, ApiError> {
+        let store = &state.store;
+        let final_record = store.final_record(id)?;
+        let required = state.genesis.params.confirmations.max(1);
+        let published = match (store.publication(id)?, &final_record) {
+            (Some(p), Some(f)) => p.confirmations >= required && p.value == f.report.value,
+            _ => false,
+        };
+        let observed =
+            store.signed(SigningSlot { settlement: *id, kind: SignedKind::Observation, round: 0 })?.is_some();
+        Ok(Status::of(published, final_record.is_some(), store.certificate(id)?.is_some(), observed))
+    }
+
     const ALL: [Status; 5] =
         [Status::Scheduled, Status::Observed, Status::Certified, Status::Final, Status::Published];
 
@@ -231,13 +256,7 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
         (Some(_), Some(_), None) => Some("the publishing member's transaction".into()),
         (Some(_), Some(_), Some(p)) => Some(format!("confirmations: {} of {required}", p.confirmations)),
     };
-    let status = match (&certificate, &own) {
-        _ if published => Status::Published,
-        _ if final_report.is_some() => Status::Final,
-        (Some(_), _) => Status::Certified,
-        (None, Some(_)) => Status::Observed,
-        (None, None) => Status::Scheduled,
-    };
+    let status = Status::of(published, final_report.is_some(), certificate.is_some(), own.is_some());
     Ok(SettlementView {
         id,
         status,
@@ -262,7 +281,7 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
 pub fn count_by_status(state: &ApiState) -> Result<Vec<(String, i64)>, ApiError> {
     let mut counts: Vec<(String, i64)> = Status::ALL.iter().map(|s| (s.name().to_owned(), 0)).collect();
     for spec in state.store.settlements()? {
-        let name = view(state, spec)?.status.name();
+        let name = Status::read(state, &spec.id())?.name();
         if let Some(entry) = counts.iter_mut().find(|(n, _)| n == name) {
             entry.1 += 1;
         }

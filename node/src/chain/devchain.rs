@@ -21,8 +21,6 @@ pub const ANVIL_DEV_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5ef
 pub struct DevChain {
     pub chain_id: u64,
     pub contract: Address,
-    /// The deployer, which owns the contract.
-    pub owner: Address,
 }
 
 /// anvil's first dev account.
@@ -47,7 +45,6 @@ pub async fn setup(
     timeout: Duration,
 ) -> Result<DevChain, ChainError> {
     let provider = dev_provider(rpc_url)?;
-    let owner = dev_key().address();
     let chain_id =
         provider.get_chain_id().await.map_err(|e| ChainError::Setup(format!("eth_chainId: {e}")))?;
     let contract = deploy(&provider, timeout).await?;
@@ -67,5 +64,5 @@ pub async fn setup(
     for pending in receipts {
         super::contract::successful_receipt(pending, timeout).await?;
     }
-    Ok(DevChain { chain_id, contract, owner })
+    Ok(DevChain { chain_id, contract })
 }

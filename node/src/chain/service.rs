@@ -105,6 +105,15 @@ struct Sent {
     at: Instant,
 }
 
+/// Where a settlement's `ReportPublished` log was found.
+#[derive(Clone, Debug)]
+struct Found {
+    tx_hash: B256,
+    block_number: u64,
+    block_hash: B256,
+    publisher: Address,
+}
+
 #[derive(Debug)]
 struct Job {
     report: FinalReport,
@@ -122,6 +131,7 @@ pub struct ChainService {
     config: ChainConfig,
     watched: BTreeSet<SettlementId>,
     last: BTreeMap<SettlementId, Option<OnChain>>,
+    found: BTreeMap<SettlementId, Found>,
     jobs: BTreeMap<SettlementId, Job>,
     updates: mpsc::Sender<ChainUpdate>,
     status: Arc<Mutex<ChainStatus>>,
@@ -190,6 +200,7 @@ impl ChainService {
             config,
             watched: BTreeSet::new(),
             last: BTreeMap::new(),
+            found: BTreeMap::new(),
             jobs: BTreeMap::new(),
             updates,
             status: status.clone(),
@@ -309,8 +320,17 @@ impl ChainService {
                     let settled =
                         state.as_ref().is_some_and(|s| s.confirmations >= FORGET_AFTER_CONFIRMATIONS);
                     if self.last.get(&id) != Some(&state) {
-                        self.last.insert(id, state.clone());
-                        let _ = self.updates.send((id, state)).await;
+                        // Never wait on the certifier, which may be waiting on our commands:
+                        // an update it has no room for is sent again at the next poll.
+                        match self.updates.try_send((id, state.clone())) {
+                            Ok(()) => {
+                                self.last.insert(id, state);
+                            }
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                tracing::debug!(settlement = %id, "certifier busy; the chain update waits a poll");
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => {}
+                        }
                     }
                     if settled {
                         // Beyond any plausible reorg: stop reading it, so the RPC load follows
@@ -318,6 +338,7 @@ impl ChainService {
                         tracing::info!(settlement = %id, "publication is {FORGET_AFTER_CONFIRMATIONS} blocks deep; no longer watched");
                         self.watched.remove(&id);
                         self.last.remove(&id);
+                        self.found.remove(&id);
                     }
                 }
                 Err(error) => {
@@ -345,10 +366,32 @@ impl ChainService {
     }
 
     /// What the contract holds for `id`: the value and the `ReportPublished` log's transaction.
-    async fn read(&self, id: SettlementId, head: u64) -> Result<Option<OnChain>, String> {
+    /// The log is searched for once; later reads only check that its block is still on the chain.
+    async fn read(&mut self, id: SettlementId, head: u64) -> Result<Option<OnChain>, String> {
         let settlement = self.rpc("getSettlement", self.oracle.getSettlement(id).call()).await?;
         if settlement.status == 0 {
+            self.found.remove(&id);
             return Ok(None);
+        }
+        let value = u128::try_from(settlement.value)
+            .map(Wad::from_raw)
+            .map_err(|_| format!("getSettlement({id}) holds {} , more than a WAD u128", settlement.value))?;
+        let at = |f: &Found| OnChain {
+            value,
+            tx_hash: f.tx_hash,
+            block_number: f.block_number,
+            confirmations: head.saturating_sub(f.block_number) + 1,
+            publisher: f.publisher,
+        };
+        if let Some(found) = self.found.get(&id).cloned() {
+            let block_number = found.block_number.into();
+            let block =
+                self.rpc("eth_getBlockByNumber", self.provider.get_block_by_number(block_number)).await?;
+            if block.is_some_and(|b| b.header.hash == found.block_hash) {
+                return Ok(Some(at(&found)));
+            }
+            // A reorg replaced its block: search again.
+            self.found.remove(&id);
         }
         let filter = Filter::new()
             .address(*self.oracle.address())
@@ -359,19 +402,16 @@ impl ChainService {
         let Some(log) = logs.last() else {
             return Err("getSettlement says published but no ReportPublished log is found yet".into());
         };
-        let (Some(tx_hash), Some(block_number)) = (log.transaction_hash, log.block_number) else {
+        let (Some(tx_hash), Some(block_number), Some(block_hash)) =
+            (log.transaction_hash, log.block_number, log.block_hash)
+        else {
             return Err("the ReportPublished log has no transaction or block yet".into());
         };
         let tx = self.rpc("eth_getTransactionByHash", self.provider.get_transaction_by_hash(tx_hash)).await?;
         let publisher = tx.map(|t| alloy::network::TransactionResponse::from(&t)).unwrap_or_default();
-        let value = Wad::from_raw(settlement.value.to::<u128>());
-        Ok(Some(OnChain {
-            value,
-            tx_hash,
-            block_number,
-            confirmations: head.saturating_sub(block_number) + 1,
-            publisher,
-        }))
+        let found = Found { tx_hash, block_number, block_hash, publisher };
+        self.found.insert(id, found.clone());
+        Ok(Some(at(&found)))
     }
 
     /// One step of a publication: send, or check on what was sent.

@@ -300,7 +300,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         members.push(keys.member(&format!("node-{i}"), listen));
     }
     let addresses: Vec<Address> = members.iter().map(|m| m.eth_address).collect();
-    let quorum = 2 * ((n - 1) / 3) + 1;
+    let quorum = fixd_proto::types::genesis::Committee::new(members.clone()).q();
     let chain = crate::chain::devchain::setup(
         &rpc,
         &addresses,

@@ -31,8 +31,6 @@ pub struct Publication {
     domain: alloy::sol_types::Eip712Domain,
     params: PublicationParams,
     disputes: SettlementDisputes,
-    /// The leader of each certified round, for the publishing turns.
-    leaders: BTreeMap<u32, usize>,
     /// The open window's deadline, the base of the turns when it closes.
     deadline: Option<u64>,
     done: Option<Final>,
@@ -65,7 +63,6 @@ impl Publication {
             domain: fixd_proto::eip712::domain(chain_id, contract),
             params,
             disputes: SettlementDisputes::new(dispute_params)?,
-            leaders: BTreeMap::new(),
             deadline: None,
             done: None,
             signatures: BTreeMap::new(),
@@ -81,8 +78,7 @@ impl Publication {
     pub fn on(&mut self, now: u64, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
         match event {
-            Event::Certified { round, proposal_hash, value, proposed_at, leader } => {
-                self.leaders.insert(round, leader);
+            Event::Certified { round, proposal_hash, value, proposed_at } => {
                 // At `proposed_at`, so that every member opens the same window.
                 let at = proposed_at.min(now);
                 let actions =
@@ -107,15 +103,15 @@ impl Publication {
         self.done.as_ref().map(|d| &d.report)
     }
 
-    /// The challenge window's deadline while it is open.
-    pub fn deadline(&self) -> Option<u64> {
-        self.deadline
-    }
-
     /// Members whose signature of this member's report is in, in committee order.
     pub fn signers(&self) -> Vec<usize> {
-        let Some(done) = &self.done else { return vec![] };
-        self.signatures.iter().filter(|(_, s)| s.report == done.report).map(|(m, _)| *m).collect()
+        self.valid_signatures().map(|(m, _)| *m).collect()
+    }
+
+    /// The signatures of this member's final report (none before it is final).
+    fn valid_signatures(&self) -> impl Iterator<Item = (&usize, &ReportSignature)> {
+        let report = self.done.as_ref().map(|d| &d.report);
+        self.signatures.iter().filter(move |(_, s)| Some(&s.report) == report)
     }
 
     /// The publisher of the turn running at `now`, once final.
@@ -129,11 +125,6 @@ impl Publication {
     /// Whether the contract holds the value with enough confirmations.
     pub fn is_published(&self) -> bool {
         self.published
-    }
-
-    /// What the chain service last read.
-    pub fn on_chain(&self) -> Option<&OnChain> {
-        self.on_chain.as_ref()
     }
 
     fn carry(&mut self, actions: Vec<fixd_dispute::Action>, out: &mut Vec<Action>) {
@@ -150,11 +141,7 @@ impl Publication {
                         FinalBy::HardDeadline => self.disputes.hard_deadline(),
                         FinalBy::Ruling => finality.at,
                     };
-                    let leader = self
-                        .leaders
-                        .get(&report.round)
-                        .copied()
-                        .unwrap_or_else(|| self.committee.leader(&self.settlement_id, report.round));
+                    let leader = self.committee.leader(&self.settlement_id, report.round);
                     let digest = report.eip712_digest(&self.domain);
                     self.deadline = None;
                     self.done = Some(Final { report: report.clone(), digest, base, leader });
@@ -247,17 +234,13 @@ impl Publication {
         if publisher != self.me || self.asked_in_turn == Some(turn) {
             return;
         }
-        let done = self.done.as_ref().expect("publisher_at is Some once final");
-        let signatures: Vec<(Address, _)> = self
-            .signatures
-            .values()
-            .filter(|s| s.report == done.report)
-            .map(|s| (s.signer, s.signature))
-            .collect();
+        let signatures: Vec<(Address, _)> =
+            self.valid_signatures().map(|(_, s)| (s.signer, s.signature)).collect();
         if signatures.len() < self.committee.q() {
             return;
         }
+        let report = self.done.as_ref().expect("publisher_at is Some once final").report.clone();
         self.asked_in_turn = Some(turn);
-        out.push(Action::Publish { report: done.report.clone(), signatures, turn });
+        out.push(Action::Publish { report, signatures, turn });
     }
 }

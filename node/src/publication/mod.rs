@@ -81,7 +81,7 @@ pub struct OnChain {
 #[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// The settlement's certificate: its round, proposal hash, value and `proposed_at`.
-    Certified { round: u32, proposal_hash: B256, value: Wad, proposed_at: u64, leader: usize },
+    Certified { round: u32, proposal_hash: B256, value: Wad, proposed_at: u64 },
     /// A gossiped (or this member's own) report signature; the ed25519 wrapper has been
     /// verified by the network layer, `author` is its signer's committee index.
     Signature { author: usize, signature: fixd_proto::eip712::ReportSignature },

@@ -60,7 +60,6 @@ impl Certifier {
             proposal_hash: certificate.proposal.hash(),
             value: proposal.value,
             proposed_at: proposal.proposed_at,
-            leader: self.committee.leader(&proposal.settlement_id, proposal.round),
         }
     }
 
@@ -115,9 +114,6 @@ impl Certifier {
     }
 
     pub(crate) async fn publication_tick(&mut self, spec: &SettlementSpec) -> Result<(), StoreError> {
-        if self.publications.get(&spec.id()).is_some_and(Publication::is_published) {
-            return Ok(());
-        }
         self.feed_publication(spec, Some(Event::Tick)).await
     }
 
@@ -138,6 +134,15 @@ impl Certifier {
                     );
                 }
                 Action::SignReport { report, finality } => {
+                    if self.store.final_record(&id)?.is_some_and(|r| r.report == report) {
+                        // Signed before a restart: the machine was fed the stored signature
+                        // already. Only an unpublished settlement needs watching again.
+                        let published = self.publications.get(&id).is_some_and(Publication::is_published);
+                        if let (false, Some(chain)) = (published, &self.publishing.chain) {
+                            chain.send(ChainCommand::Watch(id)).await;
+                        }
+                        continue;
+                    }
                     let setup = &self.publishing;
                     let domain = fixd_proto::eip712::domain(setup.chain_id, setup.contract);
                     let payload = ReportSignature {

@@ -64,14 +64,18 @@ impl Fixture {
         .unwrap()
     }
 
-    fn certified(&self, leader: usize) -> Event {
+    fn certified(&self) -> Event {
         Event::Certified {
             round: 1,
             proposal_hash: B256::repeat_byte(0xaa),
             value: value(),
             proposed_at: PROPOSED_AT,
-            leader,
         }
+    }
+
+    /// The leader of the certified round, who publishes in turn 0.
+    fn leader(&self) -> usize {
+        self.committee.leader(&self.id, 1)
     }
 
     fn report(&self) -> FinalReport {
@@ -107,7 +111,7 @@ fn every_member_opens_the_same_window_and_signs_the_same_report_at_its_close() {
     // One member hears of the certificate at once, another 7 s later: the same deadline.
     for arrival in [PROPOSED_AT, PROPOSED_AT + 7] {
         let mut m = fx.machine(2);
-        let out = m.on(arrival, fx.certified(0));
+        let out = m.on(arrival, fx.certified());
         assert_eq!(out, vec![Action::WindowOpened { round: 1, deadline }]);
         assert!(m.on(deadline - 1, Event::Tick).is_empty(), "still open one second before");
         let out = m.on(deadline, Event::Tick);
@@ -122,10 +126,10 @@ fn every_member_opens_the_same_window_and_signs_the_same_report_at_its_close() {
 fn the_leader_publishes_in_turn_zero_with_a_quorum_and_the_next_member_in_turn_one() {
     let fx = fixture();
     let deadline = PROPOSED_AT + PERIOD;
-    let leader = 1;
+    let leader = fx.leader();
     let mut machines: Vec<_> = (0..4).map(|i| fx.machine(i)).collect();
     for m in &mut machines {
-        m.on(PROPOSED_AT, fx.certified(leader));
+        m.on(PROPOSED_AT, fx.certified());
         m.on(deadline, Event::Tick);
     }
     let report = fx.report();
@@ -181,8 +185,9 @@ fn the_leader_publishes_in_turn_zero_with_a_quorum_and_the_next_member_in_turn_o
 fn signatures_that_do_not_sign_this_report_do_not_count() {
     let fx = fixture();
     let deadline = PROPOSED_AT + PERIOD;
-    let mut m = fx.machine(0);
-    m.on(PROPOSED_AT, fx.certified(0));
+    // The round's leader: it publishes in turn 0.
+    let mut m = fx.machine(fx.leader());
+    m.on(PROPOSED_AT, fx.certified());
     let report = fx.report();
     // Before this member is final: a valid one, and a forged one (member 2's key for member 3).
     m.on(PROPOSED_AT + 1, fx.signature(1, &report));
@@ -210,7 +215,7 @@ fn signatures_that_do_not_sign_this_report_do_not_count() {
     let out = m.on(deadline, Event::Signature { author: 3, signature: flipped });
     assert!(matches!(out.as_slice(), [Action::Ignored { author: 3, .. }]), "{out:?}");
     assert_eq!(m.signers(), vec![1]);
-    // Member 0's own and member 3's real one make q = 3: member 0 leads, so it publishes.
+    // Member 0's and member 3's real ones make q = 3: this member leads, so it publishes.
     m.on(deadline, fx.signature(0, &report));
     let out = m.on(deadline, fx.signature(3, &report));
     assert_eq!(publishes(&out), vec![0]);
@@ -221,8 +226,9 @@ fn signatures_that_do_not_sign_this_report_do_not_count() {
 fn another_value_on_chain_is_a_conflict_and_a_reorg_brings_publication_back() {
     let fx = fixture();
     let deadline = PROPOSED_AT + PERIOD;
-    let mut m = fx.machine(0);
-    m.on(PROPOSED_AT, fx.certified(0));
+    // The round's leader: it publishes in turn 0.
+    let mut m = fx.machine(fx.leader());
+    m.on(PROPOSED_AT, fx.certified());
     m.on(deadline, Event::Tick);
     let report = fx.report();
     for i in [0, 1] {
