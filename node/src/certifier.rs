@@ -52,6 +52,9 @@ impl CatchupProvider for StoreCatchup {
                 proposals: self.0.proposals(id)?,
                 votes: self.0.votes(id)?,
                 report_signatures: self.0.report_signatures(id)?,
+                disputes: self.0.disputes(id)?,
+                review_votes: self.0.review_votes(id)?,
+                rulings: self.0.rulings(id)?,
             })
         };
         read().unwrap_or_else(|error| {
@@ -213,6 +216,9 @@ impl Certifier {
                 self.store.put_report_signature(&signature)?;
                 return self.on_report_signature(&spec, signature).await;
             }
+            GossipMessage::ReviewVote(_) | GossipMessage::Dispute(_) | GossipMessage::Ruling(_) => {
+                return Ok(());
+            }
         };
         let actions = self.machine(&spec)?.on(crate::clock::now(), event);
         self.carry_out(&spec, actions).await
@@ -368,7 +374,8 @@ fn event_of(message: GossipMessage) -> Option<Event> {
         GossipMessage::Observation(o) => Some(Event::Observation(o)),
         GossipMessage::Proposal(p) => Some(Event::Proposal(p)),
         GossipMessage::Vote(v) => Some(Event::Vote(v)),
-        GossipMessage::ReportSignature(_) => None,
+        GossipMessage::ReviewVote(v) => Some(Event::ReviewVote(v)),
+        GossipMessage::ReportSignature(_) | GossipMessage::Dispute(_) | GossipMessage::Ruling(_) => None,
     }
 }
 

@@ -91,6 +91,13 @@ impl Signable for ReviewVote {
 impl Signable for crate::eip712::ReportSignature {
     const TAG: &'static str = "fixd/v1/report-signature";
 }
+/// A dispute (or ruling) a member accepted, relayed to the others under its ed25519 signature.
+impl Signable for crate::types::dispute::RelayedDispute {
+    const TAG: &'static str = "fixd/v1/relayed-dispute";
+}
+impl Signable for crate::types::dispute::RelayedRuling {
+    const TAG: &'static str = "fixd/v1/relayed-ruling";
+}
 
 /// The bytes a member signs: `BCS(tag) ‖ network_id ‖ BCS(payload)`.
 pub fn signing_bytes<T: Signable>(network_id: &B256, payload: &T) -> Vec<u8> {

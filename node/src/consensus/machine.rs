@@ -4,15 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use alloy_primitives::B256;
-use fixd_proto::certify::{CertifyError, Role, check_challenge_deadline, check_proposal, verify_certificate};
+use fixd_proto::certify::{CertifyError, Role, check_challenge_deadline};
 use fixd_proto::merkle::merkle_root;
 use fixd_proto::methodology::settlement_value;
 use fixd_proto::signing::Signed;
-use fixd_proto::types::certificate::{Certificate, Proposal, ProposalSource, Vote};
+use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
 use fixd_proto::types::genesis::Committee;
-use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 
+use super::inputs::{Inputs, Observations, Review};
 use super::{Action, ConsensusParams, Equivocation, Event, ROUNDS_AHEAD};
 use crate::network::GossipMessage;
 
@@ -29,9 +29,11 @@ struct HeldProposal {
     certify_attempted_with: usize,
 }
 
-/// One settlement's certification, from observations to a certificate.
+/// One settlement's certification, from observations (or a dispute's review votes) to a
+/// certificate.
 #[derive(Debug)]
-pub struct Certification {
+pub struct Certification<I: Inputs = Observations> {
+    kind: I,
     committee: Committee,
     me: usize,
     network_id: B256,
@@ -40,9 +42,9 @@ pub struct Certification {
     params: ConsensusParams,
     /// The current round; `None` before `observe_at`.
     round: Option<u32>,
-    /// Every valid observation kept, by hash.
-    observations: BTreeMap<B256, Signed<Observation>>,
-    /// Each member's (first) observation hash.
+    /// Every valid input (observation or review vote) kept, by hash.
+    observations: BTreeMap<B256, Signed<I::Input>>,
+    /// Each member's (first) input hash.
     observed: BTreeMap<usize, B256>,
     /// The leader's proposal per round.
     proposals: BTreeMap<u32, HeldProposal>,
@@ -57,8 +59,9 @@ pub struct Certification {
     certificate: Option<Certificate>,
 }
 
-impl Certification {
-    /// A machine for member `me` (its index in `committee`) certifying `spec`.
+impl Certification<Observations> {
+    /// A machine for member `me` (its index in `committee`) certifying `spec` from the members'
+    /// observations.
     ///
     /// # Panics
     /// If `me` is not an index of `committee`.
@@ -69,8 +72,45 @@ impl Certification {
         spec: SettlementSpec,
         params: ConsensusParams,
     ) -> Self {
+        Self::with_inputs(Observations, committee, me, network_id, spec, params)
+    }
+}
+
+impl Certification<Review> {
+    /// A machine for member `me` certifying the committee's review of one dispute round, from
+    /// round `review.first_round` on. `params.challenge_period_secs` is the reopened window.
+    ///
+    /// # Panics
+    /// If `me` is not an index of `committee`.
+    pub fn for_review(
+        review: Review,
+        committee: Committee,
+        me: usize,
+        network_id: B256,
+        spec: SettlementSpec,
+        params: ConsensusParams,
+    ) -> Self {
+        Self::with_inputs(review, committee, me, network_id, spec, params)
+    }
+
+    /// The review this machine certifies.
+    pub fn review(&self) -> &Review {
+        &self.kind
+    }
+}
+
+impl<I: Inputs> Certification<I> {
+    fn with_inputs(
+        kind: I,
+        committee: Committee,
+        me: usize,
+        network_id: B256,
+        spec: SettlementSpec,
+        params: ConsensusParams,
+    ) -> Self {
         assert!(me < committee.n(), "member index {me} outside a committee of {}", committee.n());
         Certification {
+            kind,
             settlement_id: spec.id(),
             committee,
             me,
@@ -99,8 +139,8 @@ impl Certification {
         self.certificate.as_ref()
     }
 
-    /// The observations kept, by hash (the inputs of a proof bundle).
-    pub fn observations(&self) -> impl Iterator<Item = &Signed<Observation>> {
+    /// The inputs kept, by hash (the inputs of a proof bundle).
+    pub fn observations(&self) -> impl Iterator<Item = &Signed<I::Input>> {
         self.observations.values()
     }
 
@@ -124,7 +164,7 @@ impl Certification {
             return None;
         }
         Some(match self.round {
-            None => self.spec.observe_at(),
+            None => self.round_start(self.kind.first_round()),
             Some(r) => self.round_start(r.saturating_add(1)),
         })
     }
@@ -137,10 +177,14 @@ impl Certification {
         }
         self.advance(now, &mut out);
         match event {
-            Event::Observation(obs) => self.on_observation(obs, &mut out),
             Event::Proposal(proposal) => self.on_proposal(now, proposal, &mut out),
             Event::Vote(vote) => self.on_vote(vote, &mut out),
             Event::Tick => {}
+            input => {
+                if let Some(input) = I::input_of(input) {
+                    self.on_observation(input, &mut out);
+                }
+            }
         }
         self.progress(now, &mut out);
         out
@@ -154,9 +198,16 @@ impl Certification {
         self.spec.observe_at().saturating_add(u64::from(round).saturating_mul(self.round_timeout()))
     }
 
+    /// The round `now` falls in; `None` before this certification's first round.
     fn round_at(&self, now: u64) -> Option<u32> {
         let since = now.checked_sub(self.spec.observe_at())?;
-        Some(u32::try_from(since / self.round_timeout()).unwrap_or(u32::MAX))
+        let round = u32::try_from(since / self.round_timeout()).unwrap_or(u32::MAX);
+        (round >= self.kind.first_round()).then_some(round)
+    }
+
+    /// Whether `round` belongs to an earlier certification of the settlement.
+    fn before_first(&self, round: u32) -> bool {
+        round < self.kind.first_round()
     }
 
     fn leader(&self, round: u32) -> usize {
@@ -200,21 +251,16 @@ impl Certification {
             .map_err(|_| CertifyError::BadSignature { signer: signed.signer, role })
     }
 
-    fn on_observation(&mut self, obs: Signed<Observation>, out: &mut Vec<Action>) {
+    fn on_observation(&mut self, obs: Signed<I::Input>, out: &mut Vec<Action>) {
         let from = obs.signer;
-        let checked = (|| {
-            if obs.payload.settlement_id != self.settlement_id {
-                return Err(CertifyError::ForeignObservation {
-                    signer: from,
-                    expected: self.settlement_id,
-                    got: obs.payload.settlement_id,
-                });
-            }
-            self.member(&from, Role::Observer)
-        })();
+        let checked = match self.kind.belongs(&self.settlement_id, &obs) {
+            Ok(()) => self.member(&from, Role::Observer).map_err(Some),
+            Err(e) => Err(e),
+        };
         let member = match checked {
             Ok(member) => member,
-            Err(reason) => return out.push(Action::Rejected { from, reason }),
+            Err(Some(reason)) => return out.push(Action::Rejected { from, reason }),
+            Err(None) => return,
         };
         let hash = obs.hash();
         // An equivocator is ignored, except for an observation that a held proposal lists: the
@@ -238,8 +284,8 @@ impl Certification {
                 self.observed.insert(member, hash);
             }
             Some(first) => {
-                let first = GossipMessage::Observation(self.observations[first].clone());
-                self.equivocation(member, first, GossipMessage::Observation(obs), out);
+                let first = I::evidence(self.observations[first].clone());
+                self.equivocation(member, first, I::evidence(obs), out);
             }
         }
     }
@@ -255,7 +301,7 @@ impl Certification {
                     got: p.settlement_id,
                 });
             }
-            if p.source != ProposalSource::Observations {
+            if p.source != self.kind.source() {
                 return Err(CertifyError::UnsupportedSource);
             }
             let member = self.member(&from, Role::Proposer)?;
@@ -270,7 +316,7 @@ impl Certification {
             Ok(member) => member,
             Err(reason) => return out.push(Action::Rejected { from, reason }),
         };
-        if self.equivocators.contains(&member) || self.too_far_ahead(round) {
+        if self.equivocators.contains(&member) || self.too_far_ahead(round) || self.before_first(round) {
             return;
         }
         let hash = proposal.hash();
@@ -318,7 +364,7 @@ impl Certification {
             Ok(member) => member,
             Err(reason) => return out.push(Action::Rejected { from, reason }),
         };
-        if self.equivocators.contains(&member) || self.too_far_ahead(round) {
+        if self.equivocators.contains(&member) || self.too_far_ahead(round) || self.before_first(round) {
             return;
         }
         let hash = vote.hash();
@@ -380,26 +426,20 @@ impl Certification {
         {
             return;
         }
-        let mut inputs = Vec::new();
-        let mut values = Vec::new();
-        for (member, hash) in &self.observed {
-            if self.equivocators.contains(member) {
-                continue;
-            }
-            if let Some(value) = self.observations[hash].payload.computation.value.value() {
-                inputs.push(*hash);
-                values.push(value);
-            }
-        }
-        if values.len() < self.committee.q() {
-            return;
-        }
+        let candidates = self
+            .observed
+            .iter()
+            .filter(|(member, _)| !self.equivocators.contains(member))
+            .filter_map(|(_, hash)| Some((*hash, I::value(&self.observations[hash].payload)?)))
+            .collect();
+        let Some(picked) = self.kind.pick(self.committee.q(), candidates) else { return };
+        let (mut inputs, values): (Vec<B256>, Vec<_>) = picked.into_iter().unzip();
         inputs.sort_unstable();
         let proposal = Proposal {
             settlement_id: self.settlement_id,
             round,
             value: settlement_value(&values).expect("at least q ≥ 1 values"),
-            source: ProposalSource::Observations,
+            source: self.kind.source(),
             inputs_root: merkle_root(&inputs),
             inputs,
             challenge_deadline: now.saturating_add(self.params.challenge_period_secs),
@@ -409,8 +449,8 @@ impl Certification {
         out.push(Action::Propose(proposal));
     }
 
-    /// The observations `proposal` lists, or `None` while some are missing.
-    fn inputs_of(&self, proposal: &Proposal) -> Option<Vec<Signed<Observation>>> {
+    /// The inputs `proposal` lists, or `None` while some are missing.
+    fn inputs_of(&self, proposal: &Proposal) -> Option<Vec<Signed<I::Input>>> {
         proposal.inputs.iter().map(|h| self.observations.get(h).cloned()).collect()
     }
 
@@ -425,7 +465,9 @@ impl Certification {
         let Some(inputs) = self.inputs_of(&held.signed.payload) else { return };
         // A proposal that came before its round began is judged as if it came then.
         let reference = held.arrived_at.max(self.round_start(round));
-        let verdict = check_proposal(
+        let verdict = self
+            .kind
+            .check(
             &self.committee,
             &self.network_id,
             &self.spec,
@@ -469,7 +511,7 @@ impl Certification {
             endorsements.sort_by_key(|e| e.signer);
             let certificate = Certificate { proposal: held.signed.clone(), votes: endorsements };
             let verdict =
-                verify_certificate(&self.committee, &self.network_id, &self.spec, &certificate, &inputs);
+                self.kind.verify(&self.committee, &self.network_id, &self.spec, &certificate, &inputs);
             if verdict.is_ok() {
                 self.certificate = Some(certificate.clone());
                 out.push(Action::Certified(certificate));

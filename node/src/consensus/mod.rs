@@ -61,6 +61,7 @@
 //!   signed as events; seeing its own signed proposal or vote marks that round as taken.
 
 mod evidence;
+mod inputs;
 mod machine;
 
 #[cfg(test)]
@@ -74,6 +75,7 @@ use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
 use fixd_proto::types::genesis::ProtocolParams;
 use fixd_proto::types::observation::Observation;
 
+pub use inputs::{Inputs, Observations, Review};
 pub use machine::Certification;
 
 /// How many rounds past the current one a proposal or vote is kept for.
@@ -109,6 +111,8 @@ pub enum Event {
     Observation(Signed<Observation>),
     Proposal(Signed<Proposal>),
     Vote(Signed<Vote>),
+    /// A member's review vote: the input of a review's certification.
+    ReviewVote(Signed<fixd_proto::types::dispute::ReviewVote>),
     /// Time passed; send one at [`Certification::next_wakeup`].
     Tick,
 }

@@ -384,3 +384,98 @@ fn late_votes_still_certify_their_round_and_certification_happens_once() {
     assert_eq!(t.m.next_wakeup(), None);
     assert!(t.m.on(late + 1, Event::Vote(t.fx.vote(t.me, 0, proposal.hash()))).is_empty());
 }
+
+#[test]
+fn a_review_is_certified_from_exactly_q_votes_of_its_own_dispute_from_its_first_round() {
+    use fixd_proto::certify::{ReviewTarget, verify_review_certificate};
+    use fixd_proto::types::dispute::ReviewVote;
+
+    use super::Review;
+
+    let fx = fixture(4);
+    let target = ReviewTarget { dispute_id: B256::repeat_byte(0xd1), contested: B256::repeat_byte(0xc0) };
+    let first_round = 5;
+    let review = Review { target: target.clone(), first_round };
+    let mut machines: Vec<Certification<Review>> = (0..4)
+        .map(|me| {
+            Certification::for_review(review.clone(), fx.committee.clone(), me, fx.network_id, fx.spec.clone(), fx.params)
+        })
+        .collect();
+    let vote = |member: usize, value: &str, dispute_id: B256| {
+        let payload = ReviewVote {
+            settlement_id: fx.spec.id(),
+            dispute_id,
+            proposal_hash: target.contested,
+            median_recomputes: true,
+            value: NodeValue::Value(Wad::parse(value).unwrap()),
+            trade_digest: B256::ZERO,
+        };
+        Signed::sign(&fx.keys[member], &fx.network_id, payload)
+    };
+    let votes: Vec<_> = ["2700", "2710", "2720", "2790"]
+        .iter()
+        .enumerate()
+        .map(|(member, value)| vote(member, value, target.dispute_id))
+        .collect();
+    // Another dispute's vote, with a value that would move the median: left alone.
+    let stray = vote(3, "1", B256::repeat_byte(0xd2));
+
+    // Before the first round, every vote held: nothing is proposed.
+    let early = fx.observe_at() + ROUND_SECS * u64::from(first_round) - 1;
+    for m in &mut machines {
+        for v in votes.iter().chain([&stray]) {
+            let out = m.on(early, Event::ReviewVote(v.clone()));
+            assert!(out.is_empty(), "{out:?}");
+        }
+        assert_eq!(m.round(), None);
+    }
+
+    // From the first round on: deliver every signed message to everyone until all certify.
+    let mut now = early + 1;
+    let mut certified: Vec<Option<fixd_proto::types::certificate::Certificate>> = vec![None; 4];
+    let mut queue: std::collections::VecDeque<(usize, Event)> = (0..4).map(|me| (me, Event::Tick)).collect();
+    let mut steps = 0;
+    while certified.iter().any(Option::is_none) {
+        steps += 1;
+        assert!(steps < 1_000, "no certificate");
+        let Some((me, event)) = queue.pop_front() else {
+            now += 1;
+            queue.extend((0..4).map(|me| (me, Event::Tick)));
+            continue;
+        };
+        for action in machines[me].on(now, event) {
+            let signed = match action {
+                Action::Propose(p) => {
+                    assert!(p.round >= first_round, "proposed in round {}", p.round);
+                    Event::Proposal(Signed::sign(&fx.keys[me], &fx.network_id, p))
+                }
+                Action::Vote(v) => Event::Vote(Signed::sign(&fx.keys[me], &fx.network_id, v)),
+                Action::Certified(c) => {
+                    certified[me] = Some(c);
+                    continue;
+                }
+                Action::Rejected { reason, .. } => panic!("member {me} rejected: {reason}"),
+                _ => continue,
+            };
+            queue.extend((0..4).map(|to| (to, signed.clone())));
+        }
+    }
+    let first = certified[0].clone().unwrap();
+    let listed: Vec<_> = votes[..3].to_vec();
+    let mut expected: Vec<B256> = listed.iter().map(|v| v.hash()).collect();
+    expected.sort_unstable();
+    assert_eq!(first.proposal.payload.inputs, expected, "exactly q votes, the lowest member indices");
+    assert_eq!(first.proposal.payload.value, Wad::parse("2710").unwrap(), "the median of the q listed");
+    assert_eq!(
+        first.proposal.payload.source,
+        fixd_proto::types::certificate::ProposalSource::Review { dispute_id: target.dispute_id }
+    );
+    assert!(first.proposal.payload.round >= first_round);
+    let value = verify_review_certificate(&fx.committee, &fx.network_id, &fx.spec, &first, &target, &listed);
+    assert_eq!(value, Ok(Wad::parse("2710").unwrap()));
+    assert!(certified.iter().all(|c| c.as_ref() == Some(&first)), "everyone certifies the same review");
+    // A plain first-certificate machine will not take a review proposal.
+    let mut plain = fx.machine(0);
+    let out = plain.on(now, Event::Proposal(first.proposal.clone()));
+    assert!(matches!(out.as_slice(), [Action::Rejected { reason: CertifyError::UnsupportedSource, .. }]), "{out:?}");
+}

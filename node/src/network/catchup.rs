@@ -13,6 +13,7 @@ use fixd_proto::eip712::ReportSignature;
 use fixd_proto::encoding::{from_bcs, to_bcs};
 use fixd_proto::signing::Signed;
 use fixd_proto::types::certificate::{Proposal, Vote};
+use fixd_proto::types::dispute::{RelayedDispute, RelayedRuling, ReviewVote};
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::SettlementId;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -40,17 +41,31 @@ pub struct CatchupResponse {
     pub proposals: Vec<Signed<Proposal>>,
     pub votes: Vec<Signed<Vote>>,
     pub report_signatures: Vec<Signed<ReportSignature>>,
+    pub disputes: Vec<Signed<RelayedDispute>>,
+    pub review_votes: Vec<Signed<ReviewVote>>,
+    pub rulings: Vec<Signed<RelayedRuling>>,
 }
 
 impl CatchupResponse {
-    /// The messages as if gossiped: observations first, then proposals, votes and report
-    /// signatures.
+    /// The messages as if gossiped: observations first, then disputes, review votes,
+    /// proposals, votes, rulings and report signatures, so that what a message refers to comes
+    /// before it.
     pub fn into_messages(self) -> Vec<GossipMessage> {
         let observations = self.observations.into_iter().map(GossipMessage::Observation);
+        let disputes = self.disputes.into_iter().map(GossipMessage::Dispute);
+        let reviews = self.review_votes.into_iter().map(GossipMessage::ReviewVote);
         let proposals = self.proposals.into_iter().map(GossipMessage::Proposal);
         let votes = self.votes.into_iter().map(GossipMessage::Vote);
+        let rulings = self.rulings.into_iter().map(GossipMessage::Ruling);
         let reports = self.report_signatures.into_iter().map(GossipMessage::ReportSignature);
-        observations.chain(proposals).chain(votes).chain(reports).collect()
+        observations
+            .chain(disputes)
+            .chain(reviews)
+            .chain(proposals)
+            .chain(votes)
+            .chain(rulings)
+            .chain(reports)
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -58,6 +73,9 @@ impl CatchupResponse {
             && self.proposals.is_empty()
             && self.votes.is_empty()
             && self.report_signatures.is_empty()
+            && self.disputes.is_empty()
+            && self.review_votes.is_empty()
+            && self.rulings.is_empty()
     }
 }
 

@@ -5,6 +5,7 @@ use fixd_proto::eip712::ReportSignature;
 use fixd_proto::encoding::{DecodeError, from_bcs, to_bcs};
 use fixd_proto::signing::{PublicKey, Signed};
 use fixd_proto::types::certificate::{Proposal, Vote};
+use fixd_proto::types::dispute::{RelayedDispute, RelayedRuling, ReviewVote};
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::SettlementId;
 use libp2p::gossipsub::{IdentTopic, MessageId, TopicHash};
@@ -13,9 +14,8 @@ use serde::{Deserialize, Serialize};
 /// One gossiped message. Each variant carries its author's signature, so the gossip layer
 /// needs no signature of its own (`ValidationMode::Anonymous`).
 ///
-/// The encoding is BCS: a ULEB128 variant index, then the signed message. New variants
-/// (disputes, review votes, final-report signatures) go at the end so existing indices keep
-/// their meaning.
+/// The encoding is BCS: a ULEB128 variant index, then the signed message. New variants go at
+/// the end so existing indices keep their meaning.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GossipMessage {
     Observation(Signed<Observation>),
@@ -24,6 +24,12 @@ pub enum GossipMessage {
     /// A member's EIP-712 signature over the settlement's final report, wrapped in its ed25519
     /// signature.
     ReportSignature(Signed<ReportSignature>),
+    /// A member's review of a dispute (a review certificate lists q of them).
+    ReviewVote(Signed<ReviewVote>),
+    /// A dispute one member accepted through its API, relayed under its signature.
+    Dispute(Signed<RelayedDispute>),
+    /// An arbitrator's ruling one member accepted through its API, relayed under its signature.
+    Ruling(Signed<RelayedRuling>),
 }
 
 /// The kind of a [`GossipMessage`]; one gossip topic per kind.
@@ -34,11 +40,21 @@ pub enum MessageKind {
     Proposal,
     Vote,
     ReportSignature,
+    ReviewVote,
+    Dispute,
+    Ruling,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 4] =
-        [MessageKind::Observation, MessageKind::Proposal, MessageKind::Vote, MessageKind::ReportSignature];
+    pub const ALL: [MessageKind; 7] = [
+        MessageKind::Observation,
+        MessageKind::Proposal,
+        MessageKind::Vote,
+        MessageKind::ReportSignature,
+        MessageKind::ReviewVote,
+        MessageKind::Dispute,
+        MessageKind::Ruling,
+    ];
 
     /// The last segment of the topic name.
     pub fn topic_suffix(self) -> &'static str {
@@ -47,6 +63,9 @@ impl MessageKind {
             MessageKind::Proposal => "proposals",
             MessageKind::Vote => "votes",
             MessageKind::ReportSignature => "report_signatures",
+            MessageKind::ReviewVote => "review_votes",
+            MessageKind::Dispute => "disputes",
+            MessageKind::Ruling => "rulings",
         }
     }
 }
@@ -58,6 +77,9 @@ impl GossipMessage {
             GossipMessage::Proposal(_) => MessageKind::Proposal,
             GossipMessage::Vote(_) => MessageKind::Vote,
             GossipMessage::ReportSignature(_) => MessageKind::ReportSignature,
+            GossipMessage::ReviewVote(_) => MessageKind::ReviewVote,
+            GossipMessage::Dispute(_) => MessageKind::Dispute,
+            GossipMessage::Ruling(_) => MessageKind::Ruling,
         }
     }
 
@@ -68,6 +90,9 @@ impl GossipMessage {
             GossipMessage::Proposal(m) => &m.signer,
             GossipMessage::Vote(m) => &m.signer,
             GossipMessage::ReportSignature(m) => &m.signer,
+            GossipMessage::ReviewVote(m) => &m.signer,
+            GossipMessage::Dispute(m) => &m.signer,
+            GossipMessage::Ruling(m) => &m.signer,
         }
     }
 
@@ -78,6 +103,9 @@ impl GossipMessage {
             GossipMessage::Proposal(m) => &m.payload.settlement_id,
             GossipMessage::Vote(m) => &m.payload.settlement_id,
             GossipMessage::ReportSignature(m) => &m.payload.report.settlement_id,
+            GossipMessage::ReviewVote(m) => &m.payload.settlement_id,
+            GossipMessage::Dispute(m) => &m.payload.dispute.dispute.settlement_id,
+            GossipMessage::Ruling(m) => &m.payload.ruling.ruling.settlement_id,
         }
     }
 
@@ -89,6 +117,8 @@ impl GossipMessage {
             GossipMessage::Proposal(m) => m.payload.round,
             GossipMessage::Vote(m) => m.payload.round,
             GossipMessage::ReportSignature(m) => m.payload.report.round,
+            // Not round-bound: one per (member, dispute), not per round.
+            GossipMessage::ReviewVote(_) | GossipMessage::Dispute(_) | GossipMessage::Ruling(_) => 0,
         }
     }
 
@@ -100,6 +130,9 @@ impl GossipMessage {
             GossipMessage::Proposal(m) => m.hash(),
             GossipMessage::Vote(m) => m.hash(),
             GossipMessage::ReportSignature(m) => m.hash(),
+            GossipMessage::ReviewVote(m) => m.hash(),
+            GossipMessage::Dispute(m) => m.hash(),
+            GossipMessage::Ruling(m) => m.hash(),
         }
     }
 
@@ -109,7 +142,9 @@ impl GossipMessage {
         match self {
             GossipMessage::Observation(m) => Some(m.payload.observed_at),
             GossipMessage::Proposal(m) => Some(m.payload.proposed_at),
-            GossipMessage::Vote(_) | GossipMessage::ReportSignature(_) => None,
+            GossipMessage::Dispute(m) => Some(m.payload.accepted_at),
+            GossipMessage::Ruling(m) => Some(m.payload.accepted_at),
+            GossipMessage::Vote(_) | GossipMessage::ReportSignature(_) | GossipMessage::ReviewVote(_) => None,
         }
     }
 
@@ -120,6 +155,9 @@ impl GossipMessage {
             GossipMessage::Proposal(m) => m.verify(network_id),
             GossipMessage::Vote(m) => m.verify(network_id),
             GossipMessage::ReportSignature(m) => m.verify(network_id),
+            GossipMessage::ReviewVote(m) => m.verify(network_id),
+            GossipMessage::Dispute(m) => m.verify(network_id),
+            GossipMessage::Ruling(m) => m.verify(network_id),
         }
     }
 
@@ -140,7 +178,7 @@ impl GossipMessage {
 /// from ever meshing their messages; the signatures commit to the full id anyway.
 #[derive(Clone, Debug)]
 pub struct Topics {
-    topics: [(MessageKind, IdentTopic); 4],
+    topics: [(MessageKind, IdentTopic); MessageKind::ALL.len()],
 }
 
 impl Topics {

@@ -209,6 +209,7 @@ async fn catch_up_returns_the_providers_messages_which_then_validate() {
         proposals: vec![],
         votes: vec![Signed::sign(&key(2), &NET, vote)],
         report_signatures: vec![],
+        ..Default::default()
     };
     let a = start(&key(0), &committee, &[], Arc::new(Fixed(held.clone()))).await;
     // B knows A's address but need not be connected yet: catch-up dials.

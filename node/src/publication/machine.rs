@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256};
 use fixd_dispute::{DisputeParams, FinalBy, SettlementDisputes};
+use super::timeline::{Agreed, Timed, Timeline};
 use fixd_proto::eip712::{ReportSignature, TypedData, recover_digest};
 use fixd_proto::types::genesis::Committee;
 use fixd_proto::types::report::FinalReport;
@@ -30,9 +31,10 @@ pub struct Publication {
     settlement_id: SettlementId,
     domain: alloy::sol_types::Eip712Domain,
     params: PublicationParams,
+    /// Every agreed event of the settlement's disputes.
+    timeline: Timeline,
+    /// The dispute machine as of the last fold.
     disputes: SettlementDisputes,
-    /// The open window's deadline, the base of the turns when it closes.
-    deadline: Option<u64>,
     done: Option<Final>,
     /// Each member's first signature, whatever report it signed.
     signatures: BTreeMap<usize, ReportSignature>,
@@ -62,8 +64,8 @@ impl Publication {
             settlement_id,
             domain: fixd_proto::eip712::domain(chain_id, contract),
             params,
-            disputes: SettlementDisputes::new(dispute_params)?,
-            deadline: None,
+            disputes: SettlementDisputes::new(dispute_params.clone())?,
+            timeline: Timeline::new(dispute_params)?,
             done: None,
             signatures: BTreeMap::new(),
             asked_in_turn: None,
@@ -79,23 +81,39 @@ impl Publication {
         let mut out = Vec::new();
         match event {
             Event::Certified { round, proposal_hash, value, proposed_at } => {
-                // At `proposed_at`, so that every member opens the same window.
-                let at = proposed_at.min(now);
-                let actions =
-                    self.disputes.on(at, fixd_dispute::Event::Certified { round, proposal_hash, value });
-                self.carry(actions, &mut out);
-                let actions = self.disputes.on(now, fixd_dispute::Event::Tick);
-                self.carry(actions, &mut out);
+                self.timeline.insert(proposed_at, Agreed::Certified { round, proposal_hash, value });
+            }
+            Event::ReviewCertified { votes, round, proposal_hash, value, proposed_at } => {
+                self.timeline.insert(proposed_at, Agreed::Review { votes, round, proposal_hash, value });
+            }
+            Event::Dispute { filing, pool_wei, accepted_at } => {
+                self.timeline.insert(accepted_at, Agreed::Dispute { filing, pool_wei });
+            }
+            Event::Ruling { dispute_id, value, upheld, accepted_at } => {
+                self.timeline.insert(accepted_at, Agreed::Ruling { dispute_id, value, upheld });
             }
             Event::Signature { author, signature } => self.on_signature(author, signature, &mut out),
             Event::Chain(state) => self.on_chain_state(state, &mut out),
-            Event::Tick => {
-                let actions = self.disputes.on(now, fixd_dispute::Event::Tick);
-                self.carry(actions, &mut out);
-            }
+            Event::Tick => {}
         }
+        let folded = self.timeline.fold(now.saturating_sub(self.params.settle_secs));
+        self.disputes = folded.machine;
+        if folded.revised {
+            out.push(Action::Revised);
+        }
+        self.carry(folded.new, &mut out);
         self.maybe_publish(now, &mut out);
         out
+    }
+
+    /// The dispute machine as the last fold left it.
+    pub fn disputes(&self) -> &SettlementDisputes {
+        &self.disputes
+    }
+
+    /// The agreed timeline, for predictions and for the state with every known event.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
     }
 
     /// The final report, once final.
@@ -127,23 +145,27 @@ impl Publication {
         self.published
     }
 
-    fn carry(&mut self, actions: Vec<fixd_dispute::Action>, out: &mut Vec<Action>) {
-        for action in actions {
+    fn carry(&mut self, actions: Vec<Timed>, out: &mut Vec<Action>) {
+        for Timed { at, action } in actions {
             match action {
                 fixd_dispute::Action::WindowOpened { round, deadline, .. } => {
-                    self.deadline = Some(deadline);
                     out.push(Action::WindowOpened { round, deadline });
+                }
+                fixd_dispute::Action::StartReview { dispute_round, proposal_hash, dispute_id } => {
+                    out.push(Action::StartReview { dispute_round, dispute_id, contested: proposal_hash, at });
                 }
                 fixd_dispute::Action::Finalize(finality) => {
                     let report = finality.report(self.settlement_id);
-                    let base = match finality.by {
-                        FinalBy::WindowClosed => self.deadline.unwrap_or(finality.at),
+                    // The moment of finality every member derives alike, plus the time the
+                    // fold lags the clock by.
+                    let agreed = match finality.by {
+                        FinalBy::WindowClosed => self.disputes.deadline().unwrap_or(finality.at),
                         FinalBy::HardDeadline => self.disputes.hard_deadline(),
                         FinalBy::Ruling => finality.at,
                     };
+                    let base = agreed.saturating_add(self.params.settle_secs);
                     let leader = self.committee.leader(&self.settlement_id, report.round);
                     let digest = report.eip712_digest(&self.domain);
-                    self.deadline = None;
                     self.done = Some(Final { report: report.clone(), digest, base, leader });
                     out.push(Action::SignReport { report, finality });
                     // Signatures that came before this member was final may count now.
@@ -159,8 +181,8 @@ impl Publication {
                     self.failed = true;
                     out.push(Action::Failed { reason: format!("{reason:?}") });
                 }
-                // Disputes arrive with the dispute service; until then there are none to act on.
-                _ => {}
+                fixd_dispute::Action::Fail { .. } => {}
+                other => out.push(Action::Disputes { at, action: other }),
             }
         }
     }

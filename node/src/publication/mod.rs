@@ -34,6 +34,7 @@
 
 mod machine;
 mod shell;
+pub mod timeline;
 #[cfg(test)]
 mod tests;
 
@@ -52,6 +53,10 @@ pub struct PublicationParams {
     pub publish_timeout_secs: u64,
     /// Blocks on top of the publishing block, that one included, before it counts.
     pub confirmations: u64,
+    /// How far the dispute machine lags the clock: `max_clock_skew + round_timeout`, so that
+    /// every member holds an event before the machine passes its agreed time (see
+    /// [`timeline`]).
+    pub settle_secs: u64,
 }
 
 impl PublicationParams {
@@ -59,6 +64,7 @@ impl PublicationParams {
         PublicationParams {
             publish_timeout_secs: params.publish_timeout_secs.max(1),
             confirmations: params.confirmations.max(1),
+            settle_secs: params.max_clock_skew_secs.saturating_add(params.round_timeout_secs),
         }
     }
 }
@@ -82,6 +88,19 @@ pub struct OnChain {
 pub enum Event {
     /// The settlement's certificate: its round, proposal hash, value and `proposed_at`.
     Certified { round: u32, proposal_hash: B256, value: Wad, proposed_at: u64 },
+    /// A certified review of a dispute round: its q votes in the certificate's order, and the
+    /// certificate's round, proposal hash, value and `proposed_at`.
+    ReviewCertified {
+        votes: Vec<fixd_dispute::ReviewVoteCast>,
+        round: u32,
+        proposal_hash: B256,
+        value: Wad,
+        proposed_at: u64,
+    },
+    /// A dispute whose signature and bond have been checked, at its agreed time.
+    Dispute { filing: fixd_dispute::DisputeFiling, pool_wei: u128, accepted_at: u64 },
+    /// An arbitrator's ruling whose signature has been checked, at its agreed time.
+    Ruling { dispute_id: B256, value: Wad, upheld: bool, accepted_at: u64 },
     /// A gossiped (or this member's own) report signature; the ed25519 wrapper has been
     /// verified by the network layer, `author` is its signer's committee index.
     Signature { author: usize, signature: fixd_proto::eip712::ReportSignature },
@@ -111,4 +130,12 @@ pub enum Action {
     Ignored { author: usize, reason: String },
     /// No value was ever certified by the hard deadline: nothing to publish.
     Failed { reason: String },
+    /// Dispute round `dispute_round` goes to committee review, of the proposal `contested`,
+    /// from the dispute filed at agreed time `at`: recompute, sign a review vote, certify.
+    StartReview { dispute_round: u16, dispute_id: B256, contested: B256, at: u64 },
+    /// Something the dispute machine decided (accepted, refused, review decided, escalated),
+    /// at agreed time `at`: for the event stream and the metrics.
+    Disputes { at: u64, action: fixd_dispute::Action },
+    /// An event came so late that the dispute history this member already acted on changed.
+    Revised,
 }

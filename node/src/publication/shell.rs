@@ -198,6 +198,15 @@ impl Certifier {
                 Action::Ignored { author, reason } => {
                     tracing::debug!(settlement = %id, author, %reason, "report signature ignored");
                 }
+                Action::StartReview { dispute_round, dispute_id, contested, at } => {
+                    tracing::info!(settlement = %id, dispute_round, %dispute_id, %contested, at, "dispute review starts");
+                }
+                Action::Disputes { at, action } => {
+                    tracing::info!(settlement = %id, at, ?action, "dispute machine");
+                }
+                Action::Revised => {
+                    tracing::warn!(settlement = %id, "an event arrived after its agreed time had passed; the dispute history was folded again");
+                }
                 Action::Failed { reason } => {
                     tracing::error!(settlement = %id, %reason, "settlement failed: nothing certified by the hard deadline");
                     self.event(id, "failed", serde_json::json!({ "reason": reason }));

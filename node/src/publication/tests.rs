@@ -57,7 +57,8 @@ impl Fixture {
             me,
             self.id,
             dispute,
-            PublicationParams::from_protocol(&protocol()),
+            // The fold does not lag the clock here; `timeline_*` tests cover the lag.
+            PublicationParams { settle_secs: 0, ..PublicationParams::from_protocol(&protocol()) },
             CHAIN,
             CONTRACT,
         )
@@ -271,4 +272,156 @@ fn nothing_certified_by_the_hard_deadline_fails_loudly_once() {
     let out = m.on(hard, Event::Tick);
     assert!(matches!(out.as_slice(), [Action::Failed { .. }]), "{out:?}");
     assert!(m.on(hard + 1, Event::Tick).is_empty());
+}
+
+const SETTLE: u64 = 11;
+const BOND: u128 = 100_000_000_000_000_000;
+
+impl Fixture {
+    /// A machine whose fold lags the clock by [`SETTLE`].
+    fn lagging(&self, me: usize) -> Publication {
+        let dispute = DisputeParams::for_committee(&protocol(), MATURITY, &self.committee, 0);
+        let params = PublicationParams { settle_secs: SETTLE, ..PublicationParams::from_protocol(&protocol()) };
+        Publication::new(self.committee.clone(), me, self.id, dispute, params, CHAIN, CONTRACT).unwrap()
+    }
+
+    fn dispute(&self, id: u8, bond_wei: u128, accepted_at: u64) -> Event {
+        Event::Dispute {
+            filing: fixd_dispute::DisputeFiling {
+                dispute_id: B256::repeat_byte(id),
+                disputer: Address::repeat_byte(id),
+                bond_wei,
+                proposal_hash: B256::repeat_byte(0xaa),
+                claimed_value: None,
+                reason: fixd_proto::types::dispute::DisputeReason::BadData,
+            },
+            pool_wei: 0,
+            accepted_at,
+        }
+    }
+
+    /// A review of dispute `id` by members 0..3 that all recompute `reviewed`.
+    fn review(&self, id: u8, reviewed: Wad, proposed_at: u64) -> Event {
+        let votes = (0..3)
+            .map(|member| fixd_dispute::ReviewVoteCast {
+                member,
+                dispute_id: B256::repeat_byte(id),
+                value: Some(reviewed),
+                median_recomputes: true,
+            })
+            .collect();
+        Event::ReviewCertified { votes, round: 7, proposal_hash: B256::repeat_byte(0xbb), value: reviewed, proposed_at }
+    }
+}
+
+fn starts_review(actions: &[Action]) -> bool {
+    actions.iter().any(|a| matches!(a, Action::StartReview { dispute_round: 1, .. }))
+}
+
+fn signs(actions: &[Action]) -> Option<&FinalReport> {
+    actions.iter().find_map(|a| if let Action::SignReport { report, .. } = a { Some(report) } else { None })
+}
+
+#[test]
+fn timeline_a_dispute_one_second_before_the_deadline_counts_on_every_member_whenever_it_arrives() {
+    let fx = fixture();
+    let deadline = PROPOSED_AT + PERIOD;
+    // Accepted by some member at deadline − 1; members hear of it 0 s or 9 s later, so one of
+    // them holds it only after the window has closed by its own clock.
+    for delay in [0, 9] {
+        let mut m = fx.lagging(1);
+        let mut out = m.on(PROPOSED_AT + 1, fx.certified());
+        out.extend(m.on(deadline - 1 + delay, fx.dispute(1, BOND, deadline - 1)));
+        for now in deadline - 1 + delay..deadline + 2 * SETTLE {
+            out.extend(m.on(now, Event::Tick));
+        }
+        assert!(starts_review(&out), "delay {delay}: {out:?}");
+        assert!(signs(&out).is_none(), "delay {delay}: final despite a dispute in time");
+        let accepted = out.iter().any(|a| matches!(a, Action::Disputes { at, action: fixd_dispute::Action::DisputeAccepted { .. } } if *at == deadline - 1));
+        assert!(accepted, "delay {delay}: {out:?}");
+    }
+    // One second later it is refused, wherever it arrived from.
+    let mut m = fx.lagging(1);
+    m.on(PROPOSED_AT + 1, fx.certified());
+    let mut out = m.on(deadline + 1, fx.dispute(2, BOND, deadline));
+    for now in deadline + 1..deadline + 2 * SETTLE {
+        out.extend(m.on(now, Event::Tick));
+    }
+    assert!(!starts_review(&out));
+    assert!(out.iter().any(|a| matches!(a, Action::Disputes { action: fixd_dispute::Action::DisputeRefused { .. }, .. })));
+    assert_eq!(signs(&out), Some(&fx.report()), "final on the certified value");
+}
+
+#[test]
+fn timeline_a_rejected_review_reopens_the_window_and_the_report_carries_the_forfeit_bond() {
+    let fx = fixture();
+    let deadline = PROPOSED_AT + PERIOD;
+    let mut m = fx.lagging(0);
+    let mut out = m.on(PROPOSED_AT, fx.certified());
+    out.extend(m.on(PROPOSED_AT + 5, fx.dispute(1, BOND + 1, PROPOSED_AT + 5)));
+    let reviewed_at = PROPOSED_AT + 12;
+    out.extend(m.on(reviewed_at + 1, fx.review(1, value(), reviewed_at)));
+    let reopened = (reviewed_at + protocol().reopened_challenge_period_secs).max(deadline);
+    let mut signed = None;
+    for now in reviewed_at + 1..reopened + SETTLE + 1 {
+        let step = m.on(now, Event::Tick);
+        if signed.is_none() && signs(&step).is_some() {
+            signed = Some(now);
+        }
+        out.extend(step);
+    }
+    let decided = out.iter().any(|a| matches!(a, Action::Disputes { action: fixd_dispute::Action::ReviewDecided { upheld: false, .. }, .. }));
+    assert!(decided, "{out:?}");
+    assert_eq!(signed, Some(reopened + SETTLE), "final once the fold passes the reopened deadline");
+    let report = signs(&out).unwrap();
+    assert_eq!(report.value, value());
+    let [outcome] = report.outcomes.as_slice() else { panic!("{:?}", report.outcomes) };
+    assert_eq!((outcome.refund, outcome.reward), (0, 0));
+    assert_eq!(outcome.pooled, (BOND + 1) / 2);
+    assert_eq!(outcome.burned, BOND + 1 - (BOND + 1) / 2);
+    // The turns start from the agreed moment plus the lag.
+    assert_eq!(m.publisher_at(reopened + SETTLE).map(|(turn, _)| turn), Some(0));
+}
+
+#[test]
+fn timeline_an_upheld_review_certifies_the_reviewed_value_and_a_late_dispute_revises_history() {
+    let fx = fixture();
+    let mut m = fx.lagging(0);
+    m.on(PROPOSED_AT, fx.certified());
+    m.on(PROPOSED_AT + 5, fx.dispute(1, BOND, PROPOSED_AT + 5));
+    let reviewed = Wad::parse("2800").unwrap();
+    let reviewed_at = PROPOSED_AT + 12;
+    let mut out = m.on(reviewed_at + 1, fx.review(1, reviewed, reviewed_at));
+    let end = reviewed_at + protocol().reopened_challenge_period_secs.max(PERIOD) + SETTLE + 1;
+    for now in reviewed_at + 1..end {
+        out.extend(m.on(now, Event::Tick));
+    }
+    let report = signs(&out).expect("final").clone();
+    assert_eq!((report.value, report.round), (reviewed, 7), "the review's certificate is in force");
+    assert_eq!(report.outcomes[0].refund, BOND);
+    assert!(!out.contains(&Action::Revised));
+    // A dispute stamped in the past, arriving only now, changes the history already acted on.
+    let late = m.on(end, fx.dispute(2, 2 * BOND, reviewed_at + 2));
+    assert!(late.contains(&Action::Revised), "{late:?}");
+}
+
+#[test]
+fn timeline_predicts_the_answer_without_changing_anything() {
+    let fx = fixture();
+    let mut m = fx.lagging(0);
+    m.on(PROPOSED_AT, fx.certified());
+    let filing = |id: u8, bond| match fx.dispute(id, bond, 0) {
+        Event::Dispute { filing, .. } => filing,
+        _ => unreachable!(),
+    };
+    assert_eq!(m.timeline().predict_dispute(PROPOSED_AT + 1, filing(1, BOND), 0), Ok(1));
+    assert_eq!(
+        m.timeline().predict_dispute(PROPOSED_AT + 1, filing(1, BOND - 1), 0),
+        Err(fixd_dispute::Refusal::BondTooSmall { required: BOND, offered: BOND - 1 })
+    );
+    assert_eq!(
+        m.timeline().predict_dispute(PROPOSED_AT + PERIOD, filing(1, BOND), 0),
+        Err(fixd_dispute::Refusal::WindowClosed { deadline: PROPOSED_AT + PERIOD })
+    );
+    assert!(!m.timeline().has_dispute(&B256::repeat_byte(1)), "a prediction stores nothing");
 }

@@ -5,6 +5,8 @@
 //! - the raw trades of its window, per venue, as fetched (`trades`), so a dispute can replay them;
 //! - signed observations, this node's and its peers' (`observations`);
 //! - equivocation evidence: both of the different messages a member signed for one slot;
+//! - disputes as relayed by the member that accepted them, review votes, review certificates
+//!   and arbitrator rulings;
 //! - what this node has signed (`signed`): one record per (settlement, kind, round), written
 //!   before the signature leaves the node, so a restarted node never signs two different things.
 //!
@@ -18,6 +20,7 @@ use alloy_primitives::B256;
 use fixd_proto::eip712::ReportSignature;
 use fixd_proto::signing::Signed;
 use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
+use fixd_proto::types::dispute::{RelayedDispute, RelayedRuling, ReviewVote};
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
@@ -135,6 +138,26 @@ pub trait Store: Send + Sync + 'static {
     fn record_signed(&self, slot: SigningSlot, hash: B256) -> Result<(), StoreError>;
     /// What this node signed in `slot`, if anything.
     fn signed(&self, slot: SigningSlot) -> Result<Option<B256>, StoreError>;
+
+    /// Stores a dispute as its accepting member relayed it; the first per dispute id stays.
+    /// Returns whether it was new.
+    fn put_dispute(&self, dispute: &Signed<RelayedDispute>) -> Result<bool, StoreError>;
+    /// Every stored dispute of a settlement, in dispute-id order.
+    fn disputes(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedDispute>>, StoreError>;
+    /// Stores a member's review vote; the first per (dispute, signer) stays. Returns whether
+    /// it was new.
+    fn put_review_vote(&self, vote: &Signed<ReviewVote>) -> Result<bool, StoreError>;
+    /// Every stored review vote of a settlement, by dispute id, then signer.
+    fn review_votes(&self, id: &SettlementId) -> Result<Vec<Signed<ReviewVote>>, StoreError>;
+    /// Stores the certificate of a dispute's review (the first per dispute stays).
+    fn put_review_certificate(&self, dispute_id: &B256, certificate: &Certificate) -> Result<(), StoreError>;
+    /// Every review certificate of a settlement, with the dispute it reviewed.
+    fn review_certificates(&self, id: &SettlementId) -> Result<Vec<(B256, Certificate)>, StoreError>;
+    /// Stores an arbitrator's ruling as relayed; the first per dispute id stays. Returns
+    /// whether it was new.
+    fn put_ruling(&self, ruling: &Signed<RelayedRuling>) -> Result<bool, StoreError>;
+    /// Every stored ruling of a settlement.
+    fn rulings(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedRuling>>, StoreError>;
 
     /// Flushes every write so far to disk. Call before any externally visible act.
     fn durable(&self) -> Result<(), StoreError>;

@@ -5,7 +5,9 @@
 //! (id ‖ round ‖ signer → BCS signed message), `certificates` (id → BCS certificate), `signed`
 //! (id ‖ kind ‖ round → hash), `equivocations` (id ‖ kind ‖ round ‖ signer → BCS evidence),
 //! `finals` (id → BCS final record), `report_signatures` (id ‖ signer → BCS signed report
-//! signature), `publications` (id → BCS on-chain state as last read).
+//! signature), `publications` (id → BCS on-chain state as last read), `disputes` and `rulings`
+//! (id ‖ dispute id → BCS relayed message), `review_votes` (id ‖ dispute id ‖ signer → BCS
+//! signed vote), `review_certificates` (id ‖ dispute id → BCS (dispute id, certificate)).
 //! Values are BCS, so a record reads back exactly as written.
 //!
 //! Signed messages are written first-wins (`compare_and_swap` against an empty key): a second,
@@ -18,6 +20,7 @@ use alloy_primitives::B256;
 use fixd_proto::eip712::ReportSignature;
 use fixd_proto::encoding::{from_bcs, to_bcs};
 use fixd_proto::signing::Signed;
+use fixd_proto::types::dispute::{RelayedDispute, RelayedRuling, ReviewVote};
 use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
@@ -47,6 +50,10 @@ pub struct SledStore {
     finals: sled::Tree,
     report_signatures: sled::Tree,
     publications: sled::Tree,
+    disputes: sled::Tree,
+    review_votes: sled::Tree,
+    review_certificates: sled::Tree,
+    rulings: sled::Tree,
 }
 
 impl SledStore {
@@ -69,6 +76,10 @@ impl SledStore {
             finals: tree("finals")?,
             report_signatures: tree("report_signatures")?,
             publications: tree("publications")?,
+            disputes: tree("disputes")?,
+            review_votes: tree("review_votes")?,
+            review_certificates: tree("review_certificates")?,
+            rulings: tree("rulings")?,
             db,
         };
         store.check_schema()?;
@@ -148,8 +159,17 @@ fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, 
 
 /// Writes `value` under `key` unless the key holds something already, which is kept.
 fn insert_first(tree: &sled::Tree, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
-    tree.compare_and_swap(key, None as Option<&[u8]>, Some(value)).map_err(backend)?.ok();
-    Ok(())
+    insert_new(tree, key, value).map(drop)
+}
+
+/// As [`insert_first`], and says whether `value` was written.
+fn insert_new(tree: &sled::Tree, key: Vec<u8>, value: Vec<u8>) -> Result<bool, StoreError> {
+    Ok(tree.compare_and_swap(key, None as Option<&[u8]>, Some(value)).map_err(backend)?.is_ok())
+}
+
+/// `settlement ‖ dispute id`.
+fn dispute_key(settlement: &SettlementId, dispute_id: &B256) -> Vec<u8> {
+    [settlement.as_slice(), dispute_id.as_slice()].concat()
 }
 
 fn slot_key(slot: &SigningSlot) -> Vec<u8> {
@@ -303,6 +323,44 @@ impl Store for SledStore {
             }),
             None => Ok(None),
         }
+    }
+
+    fn put_dispute(&self, dispute: &Signed<RelayedDispute>) -> Result<bool, StoreError> {
+        let d = &dispute.payload.dispute.dispute;
+        insert_new(&self.disputes, dispute_key(&d.settlement_id, &d.dispute_id), to_bcs(dispute))
+    }
+
+    fn disputes(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedDispute>>, StoreError> {
+        scan(&self.disputes, id)
+    }
+
+    fn put_review_vote(&self, vote: &Signed<ReviewVote>) -> Result<bool, StoreError> {
+        let v = &vote.payload;
+        let mut key = dispute_key(&v.settlement_id, &v.dispute_id);
+        key.extend_from_slice(vote.signer.0.as_slice());
+        insert_new(&self.review_votes, key, to_bcs(vote))
+    }
+
+    fn review_votes(&self, id: &SettlementId) -> Result<Vec<Signed<ReviewVote>>, StoreError> {
+        scan(&self.review_votes, id)
+    }
+
+    fn put_review_certificate(&self, dispute_id: &B256, certificate: &Certificate) -> Result<(), StoreError> {
+        let key = dispute_key(&certificate.proposal.payload.settlement_id, dispute_id);
+        insert_first(&self.review_certificates, key, to_bcs(&(*dispute_id, certificate)))
+    }
+
+    fn review_certificates(&self, id: &SettlementId) -> Result<Vec<(B256, Certificate)>, StoreError> {
+        scan(&self.review_certificates, id)
+    }
+
+    fn put_ruling(&self, ruling: &Signed<RelayedRuling>) -> Result<bool, StoreError> {
+        let r = &ruling.payload.ruling.ruling;
+        insert_new(&self.rulings, dispute_key(&r.settlement_id, &r.dispute_id), to_bcs(ruling))
+    }
+
+    fn rulings(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedRuling>>, StoreError> {
+        scan(&self.rulings, id)
     }
 
     fn durable(&self) -> Result<(), StoreError> {

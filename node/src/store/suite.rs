@@ -53,6 +53,7 @@ pub(crate) fn run<S: Store>(open: impl Fn(&Path) -> S) {
     proposals_votes_and_certificates_round_trip(&open);
     a_second_message_never_replaces_the_first_and_evidence_keeps_both(&open);
     everything_survives_a_restart(&open);
+    disputes_reviews_and_rulings_keep_the_first(&open);
 }
 
 fn settlements_round_trip<S: Store>(open: &impl Fn(&Path) -> S) {
@@ -202,4 +203,96 @@ fn a_second_message_never_replaces_the_first_and_evidence_keeps_both<S: Store>(o
     assert_eq!(store.equivocations(&s.id()).unwrap(), vec![evidence.clone()]);
     assert_eq!(evidence.check(&B256::ZERO), Ok(()));
     assert_eq!(store.equivocations(&spec(12).id()).unwrap(), vec![]);
+}
+
+fn disputes_reviews_and_rulings_keep_the_first<S: Store>(open: &impl Fn(&Path) -> S) {
+    use fixd_proto::eip712::{SignedDispute, SignedRuling};
+    use fixd_proto::types::dispute::{
+        ArbitratorRuling, Dispute, DisputeEscrow, DisputeReason, RelayedDispute, RelayedRuling, ReviewVote,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec(13);
+    let member = SigningKey::from_bytes(&[7; 32]);
+    let dispute = |dispute_id: u8, bond_wei: u128| {
+        let dispute = Dispute {
+            settlement_id: s.id(),
+            dispute_id: B256::repeat_byte(dispute_id),
+            proposal_hash: B256::repeat_byte(0x33),
+            claimed_value: None,
+            reason: DisputeReason::BadData,
+            evidence: String::new(),
+            bond_wei,
+            bond_tx: B256::repeat_byte(0x44),
+            disputer: alloy_primitives::Address::repeat_byte(0x55),
+        };
+        let escrow = DisputeEscrow {
+            block_number: 9,
+            block_hash: B256::repeat_byte(0x66),
+            block_timestamp: 1_000,
+            log_index: 0,
+            pool_wei: 0,
+        };
+        let relayed = RelayedDispute {
+            dispute: SignedDispute { dispute, signature: Default::default() },
+            escrow,
+            accepted_at: 1_001,
+        };
+        Signed::sign(&member, &B256::ZERO, relayed)
+    };
+    let vote = |signer: u8, recomputes: bool| {
+        let payload = ReviewVote {
+            settlement_id: s.id(),
+            dispute_id: B256::repeat_byte(1),
+            proposal_hash: B256::repeat_byte(0x33),
+            median_recomputes: recomputes,
+            value: NodeValue::Value(Wad::ONE),
+            trade_digest: B256::ZERO,
+        };
+        Signed::sign(&SigningKey::from_bytes(&[signer; 32]), &B256::ZERO, payload)
+    };
+    let ruling = |upheld: bool| {
+        let ruling = ArbitratorRuling { settlement_id: s.id(), dispute_id: B256::repeat_byte(1), value: Wad::ONE, upheld };
+        let relayed = RelayedRuling { ruling: SignedRuling { ruling, signature: Default::default() }, accepted_at: 5 };
+        Signed::sign(&member, &B256::ZERO, relayed)
+    };
+    let (d1, d2) = (dispute(1, 10), dispute(2, 20));
+    let certificate = Certificate {
+        proposal: Signed::sign(
+            &member,
+            &B256::ZERO,
+            Proposal {
+                settlement_id: s.id(),
+                round: 4,
+                value: Wad::ONE,
+                source: ProposalSource::Review { dispute_id: B256::repeat_byte(1) },
+                inputs: vec![],
+                inputs_root: B256::ZERO,
+                challenge_deadline: 0,
+                proposed_at: 0,
+            },
+        ),
+        votes: vec![],
+    };
+    {
+        let store = open(dir.path());
+        assert!(store.put_dispute(&d2).unwrap());
+        assert!(store.put_dispute(&d1).unwrap());
+        assert!(!store.put_dispute(&dispute(1, 11)).unwrap(), "the same dispute id again is not new");
+        assert!(store.put_review_vote(&vote(1, true)).unwrap());
+        assert!(!store.put_review_vote(&vote(1, false)).unwrap(), "one vote per (dispute, signer)");
+        assert!(store.put_review_vote(&vote(2, false)).unwrap());
+        store.put_review_certificate(&B256::repeat_byte(1), &certificate).unwrap();
+        assert!(store.put_ruling(&ruling(true)).unwrap());
+        assert!(!store.put_ruling(&ruling(false)).unwrap());
+        store.durable().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.disputes(&s.id()).unwrap(), vec![d1, d2], "by dispute id, the first kept");
+    let votes = store.review_votes(&s.id()).unwrap();
+    assert_eq!(votes.len(), 2);
+    assert!(votes.iter().any(|v| v == &vote(1, true)), "the first vote of signer 1 stays");
+    assert_eq!(store.review_certificates(&s.id()).unwrap(), vec![(B256::repeat_byte(1), certificate)]);
+    assert_eq!(store.rulings(&s.id()).unwrap(), vec![ruling(true)]);
+    assert_eq!(store.disputes(&spec(14).id()).unwrap(), vec![]);
 }

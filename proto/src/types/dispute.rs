@@ -110,3 +110,27 @@ pub struct ArbitratorRuling {
     /// Whether the dispute is upheld (the disputer is paid) or rejected (the bond is forfeit).
     pub upheld: bool,
 }
+
+/// A dispute as a member accepted it, signed (ed25519) by that member and gossiped to the
+/// others: the disputer's signed dispute, where its bond sits on-chain, and when the member
+/// accepted it.
+///
+/// `accepted_at` is the dispute's agreed time: every member feeds it to the dispute machine
+/// at that moment, so they agree on whether it came before the window's deadline. Receivers
+/// check the disputer's EIP-712 signature and the escrow again on their own chain RPC.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RelayedDispute {
+    pub dispute: crate::eip712::SignedDispute,
+    pub escrow: DisputeEscrow,
+    /// Unix seconds, the accepting member's clock.
+    pub accepted_at: u64,
+}
+
+/// An arbitrator's ruling as a member accepted it, signed (ed25519) by that member and
+/// gossiped. `accepted_at` is its agreed time, as for [`RelayedDispute`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RelayedRuling {
+    pub ruling: crate::eip712::SignedRuling,
+    /// Unix seconds, the accepting member's clock.
+    pub accepted_at: u64,
+}
