@@ -32,7 +32,10 @@ use crate::consensus::{Action, Certification, ConsensusParams, Event};
 use crate::events::{EventBus, NodeEvent};
 use crate::network::{CatchupProvider, CatchupResponse, GossipMessage, NetworkEvent, NetworkHandle, Verdict};
 use crate::publication::Publication;
+pub use crate::publication::disputes::DisputeSetup;
+use crate::publication::disputes::{Command, Inbox};
 use crate::store::{SignedKind, SigningSlot, Store, StoreError};
+use fixd_proto::types::certificate::ProposalSource;
 
 /// Serves catch-up requests from the store.
 #[derive(Clone)]
@@ -79,6 +82,12 @@ pub struct Certifier {
     pub publishing: PublishSetup,
     machines: HashMap<B256, Certification>,
     pub(crate) publications: HashMap<B256, Publication>,
+    /// Each dispute round's review certification, by (settlement, dispute id).
+    pub(crate) reviews: HashMap<(B256, B256), Certification<crate::consensus::Review>>,
+    pub disputing: DisputeSetup,
+    /// Where spawned tasks (bond checks, review recomputations) answer.
+    pub(crate) inbox: mpsc::Sender<Inbox>,
+    inbox_rx: Option<mpsc::Receiver<Inbox>>,
     catch_up_turn: usize,
 }
 
@@ -113,7 +122,9 @@ impl Certifier {
         events: EventBus,
         tick: Duration,
         publishing: PublishSetup,
+        disputing: DisputeSetup,
     ) -> Self {
+        let (inbox, inbox_rx) = mpsc::channel(64);
         Certifier {
             store,
             network,
@@ -127,6 +138,10 @@ impl Certifier {
             publishing,
             machines: HashMap::new(),
             publications: HashMap::new(),
+            reviews: HashMap::new(),
+            disputing,
+            inbox,
+            inbox_rx: Some(inbox_rx),
             catch_up_turn: 0,
         }
     }
@@ -137,8 +152,10 @@ impl Certifier {
         mut gossip: mpsc::Receiver<NetworkEvent>,
         mut own: mpsc::Receiver<Signed<Observation>>,
         mut chain: mpsc::Receiver<crate::chain::ChainUpdate>,
+        mut commands: mpsc::Receiver<Command>,
         cancel: CancellationToken,
     ) -> anyhow::Result<()> {
+        let mut inbox = self.inbox_rx.take().expect("run once");
         let mut interval = tokio::time::interval(self.tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -157,6 +174,8 @@ impl Certifier {
                     self.on_message(message).await?;
                 }
                 Some((id, state)) = chain.recv() => self.on_chain_update(id, state).await?,
+                Some(command) = commands.recv() => self.on_command(command).await?,
+                Some(item) = inbox.recv() => self.on_inbox(item).await?,
                 _ = interval.tick() => self.on_tick().await?,
             }
         }
@@ -178,7 +197,9 @@ impl Certifier {
                 machine.on(now, Event::Observation(o));
             }
             for p in self.store.proposals(&id)? {
-                machine.on(now, Event::Proposal(p));
+                if p.payload.source == ProposalSource::Observations {
+                    machine.on(now, Event::Proposal(p));
+                }
             }
             for v in self.store.votes(&id)? {
                 machine.on(now, Event::Vote(v));
@@ -206,18 +227,28 @@ impl Certifier {
             }
             GossipMessage::Proposal(p) => {
                 self.store.put_proposal(&p)?;
+                let event = Event::Proposal(p);
+                self.route_to_reviews(&spec, &event).await?;
+                let Event::Proposal(p) = event else { unreachable!() };
+                if p.payload.source != ProposalSource::Observations {
+                    return Ok(());
+                }
                 Event::Proposal(p)
             }
             GossipMessage::Vote(v) => {
                 self.store.put_vote(&v)?;
-                Event::Vote(v)
+                let event = Event::Vote(v);
+                self.route_to_reviews(&spec, &event).await?;
+                event
             }
             GossipMessage::ReportSignature(signature) => {
                 self.store.put_report_signature(&signature)?;
                 return self.on_report_signature(&spec, signature).await;
             }
-            GossipMessage::ReviewVote(_) | GossipMessage::Dispute(_) | GossipMessage::Ruling(_) => {
-                return Ok(());
+            relayed @ (GossipMessage::ReviewVote(_)
+            | GossipMessage::Dispute(_)
+            | GossipMessage::Ruling(_)) => {
+                return self.on_relayed(&spec, relayed).await;
             }
         };
         let actions = self.machine(&spec)?.on(crate::clock::now(), event);
@@ -225,6 +256,7 @@ impl Certifier {
     }
 
     async fn on_tick(&mut self) -> Result<(), StoreError> {
+        self.tick_reviews().await?;
         let now = crate::clock::now();
         for spec in self.store.settlements()? {
             if now < spec.observe_at() {

@@ -37,6 +37,16 @@ pub enum Command {
     /// Exit codes: 0 done; 1 failed (node unreachable, refused, bad input); 3 no such settlement.
     #[command(subcommand)]
     Settlement(SettlementCommand),
+    /// Dispute a certified value: escrow a bond and submit the signed dispute in one step, or
+    /// list a settlement's disputes.
+    ///
+    /// Exit codes: 0 accepted (or listed); 1 refused or failed, with the node's reason;
+    /// 3 no such settlement.
+    #[command(subcommand)]
+    Dispute(DisputeCommand),
+    /// Rule on an escalated dispute as the genesis arbitrator: sign the ruling (EIP-712) and
+    /// submit it. Exit codes: 0 accepted; 1 refused or failed; 3 no such settlement.
+    Arbitrate(ArbitrateArgs),
     /// Show the public part of a member's keys.
     Keys(KeysArgs),
     /// Check a proof bundle offline: every signature, the committee, the quorum, and the value
@@ -264,4 +274,83 @@ pub enum SettlementCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+}
+
+/// Where an Ethereum private key comes from. It is never printed.
+#[derive(Debug, Args)]
+pub struct EthKeyArgs {
+    /// A file holding the hex private key.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// The environment variable holding the hex private key (when no --key-file).
+    #[arg(long, default_value = "FIXD_ETH_KEY")]
+    pub key_env: String,
+}
+
+#[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)]
+pub enum DisputeCommand {
+    /// Escrow the bond with postBond, wait for its confirmations, sign the dispute with the
+    /// same key and submit it to the node; print the node's answer.
+    Submit(SubmitArgs),
+    /// Show a settlement's dispute state: phase, deadline, required bond and every dispute.
+    List {
+        /// The settlement id (0x + 64 hex digits).
+        #[arg(long)]
+        settlement: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The settlement id (0x + 64 hex digits).
+    #[arg(long)]
+    pub settlement: String,
+    /// miscomputed, bad_data, missing_data or other.
+    #[arg(long)]
+    pub reason: String,
+    /// Evidence text or links (at most 4096 bytes).
+    #[arg(long)]
+    pub evidence: Option<String>,
+    /// The value the disputer believes is right (decimal).
+    #[arg(long)]
+    pub claimed_value: Option<String>,
+    /// The bond in wei; default: the bond the settlement requires now.
+    #[arg(long)]
+    pub bond: Option<u128>,
+    /// The dispute id (0x + 64 hex); default: derived from the settlement, the key and the time.
+    #[arg(long)]
+    pub dispute_id: Option<String>,
+    /// JSON-RPC endpoint of the chain in the genesis, to escrow the bond.
+    #[arg(long, env = "FIXD_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: String,
+    /// How long to wait for the bond's receipt and confirmations, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_secs: u64,
+    #[command(flatten)]
+    pub key: EthKeyArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ArbitrateArgs {
+    /// The settlement id (0x + 64 hex digits).
+    #[arg(long)]
+    pub settlement: String,
+    /// The dispute of the arbitration round ruled on.
+    #[arg(long)]
+    pub dispute: String,
+    /// The value that stands (decimal).
+    #[arg(long)]
+    pub value: String,
+    /// Uphold the dispute (the disputer is paid); without it, the dispute is rejected.
+    #[arg(long)]
+    pub upheld: bool,
+    #[command(flatten)]
+    pub key: EthKeyArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }

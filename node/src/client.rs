@@ -19,12 +19,12 @@ pub enum Outcome {
     NotFound,
 }
 
-fn client() -> anyhow::Result<reqwest::Client> {
+pub(crate) fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?)
 }
 
 /// A response: its status and its JSON body (a JSON error for every 4xx and 5xx).
-async fn call(request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<(u16, Value)> {
+pub(crate) async fn call(request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<(u16, Value)> {
     let response = request.send().await.with_context(|| {
         format!("cannot reach the node at {url}; is `fixd run` up, and is --api (or FIXD_API) right?")
     })?;

@@ -28,6 +28,7 @@ pub mod commands;
 pub mod config;
 pub mod consensus;
 pub mod devnet;
+pub mod dispute_client;
 pub mod events;
 pub mod genesis;
 pub mod keys;

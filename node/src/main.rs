@@ -38,6 +38,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
             }
             runtime()?.block_on(fixd_node::client::settlement(command))
         }
+        Command::Dispute(command) => runtime()?.block_on(fixd_node::dispute_client::dispute(command)),
+        Command::Arbitrate(args) => runtime()?.block_on(fixd_node::dispute_client::arbitrate(args)),
     }
 }
 

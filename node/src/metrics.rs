@@ -20,6 +20,7 @@
 //! | `fixd_chain_rpc_errors_total` | counter | | failed or timed-out RPC calls |
 //! | `fixd_chain_head` | gauge | | the chain's block number at the last poll |
 //! | `fixd_settlements` | gauge | `status` | settlements this node knows, by status |
+//! | `fixd_disputes_total` | counter | `outcome` = `accepted`, `refused` (this node's API), `upheld`, `rejected` (reviews decided), `escalated` | disputes |
 //! | `fixd_libp2p_*` | various | | libp2p-metrics: connections, identify, ping, gossipsub |
 
 use std::collections::HashMap;
@@ -61,6 +62,11 @@ pub struct TransactionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VenueLabels {
     pub venue: String,
 }
@@ -91,6 +97,7 @@ pub struct Metrics {
     venue_millis: Family<VenueLabels, Gauge>,
     venue_last_millis: Family<VenueLabels, Gauge>,
     settlements: Family<StatusLabels, Gauge>,
+    disputes: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -133,6 +140,8 @@ impl Metrics {
         );
         let settlements = Family::default();
         registry.register("settlements", "Settlements this node knows, by status", settlements.clone());
+        let disputes = Family::default();
+        registry.register("disputes", "Disputes by outcome", disputes.clone());
         let libp2p = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
         let metrics = Metrics {
             registry: Arc::new(Mutex::new(registry)),
@@ -146,12 +155,17 @@ impl Metrics {
             venue_millis,
             venue_last_millis,
             settlements,
+            disputes,
         };
         (metrics, libp2p)
     }
 
     pub fn message(&self, kind: &'static str, result: MessageResult) {
         self.messages.get_or_create(&MessageLabels { kind, result }).inc();
+    }
+
+    pub fn dispute(&self, outcome: &'static str) {
+        self.disputes.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     pub fn transaction(&self, state: &'static str) {
@@ -215,6 +229,15 @@ impl Metrics {
                     ("challenge", certified_at.remove(&id))
                 }
                 "published" => ("publish", final_at.remove(&id)),
+                "review_decided" | "escalated" => {
+                    let outcome = match event.detail.get("outcome").and_then(|o| o.as_str()) {
+                        Some("upheld") => "upheld",
+                        Some("rejected") => "rejected",
+                        _ => "escalated",
+                    };
+                    self.dispute(outcome);
+                    continue;
+                }
                 _ => continue,
             };
             let Some(start) = start else { continue };

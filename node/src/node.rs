@@ -177,6 +177,22 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         contract: genesis.contract,
         chain: chain.clone(),
     };
+    let reader = match &config.chain.rpc_url {
+        Some(url) => Some(crate::chain::ChainReader::new(
+            url,
+            genesis.contract,
+            config.chain.rpc_timeout,
+            genesis.params.confirmations,
+        )?),
+        None => None,
+    };
+    let venues = VenueAdapter::all(&config.venues)?;
+    let disputing = crate::certifier::DisputeSetup {
+        reader: reader.clone(),
+        venues: venues.clone(),
+        arbitrator: genesis.arbitrator,
+    };
+    let (commands_tx, commands_rx) = tokio::sync::mpsc::channel(64);
     let certifier = crate::certifier::Certifier::new(
         store.clone(),
         network.clone(),
@@ -188,10 +204,12 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         events.clone(),
         config.observer.tick,
         publishing,
+        disputing,
     );
     let token = cancel.clone();
-    tasks.spawn(async move { ("certifier", certifier.run(gossip, own_rx, chain_rx, token).await) });
-    let venues = VenueAdapter::all(&config.venues)?;
+    tasks.spawn(
+        async move { ("certifier", certifier.run(gossip, own_rx, chain_rx, commands_rx, token).await) },
+    );
     let observer = Observer {
         store: store.clone(),
         venues: venues.clone(),
@@ -221,6 +239,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         network: Some(network.clone()),
         chain,
         metrics,
+        disputes: Some(crate::api::DisputeDesk { certifier: commands_tx, reader }),
     };
     let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {

@@ -8,17 +8,22 @@
 //! | `POST /v1/settlements` | schedule a settlement (admin) |
 //! | `GET /v1/settlements/{id}` | one settlement: spec, status, timings, observations, signed records, certificate |
 //! | `GET /v1/settlements/{id}/proof` | the proof bundle that `fixd verify` checks offline |
+//! | `GET /v1/settlements/{id}/disputes` | the dispute state: phase, deadline, required bond, each dispute and its outcome |
+//! | `POST /v1/settlements/{id}/disputes` | submit a signed dispute whose bond is escrowed ([`disputes`]) |
+//! | `POST /v1/settlements/{id}/rulings` | the arbitrator's signed ruling |
 //! | `GET /v1/events` | server-sent events, one per state change |
 //! | `GET /v1/openapi.json` | the OpenAPI 3.1 document of all of the above |
 //! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
 //!
 //! Every error is a JSON body `{"error": CODE, "message": TEXT}` with a 4xx status for bad
 //! input: malformed ids, unknown settlements, bad JSON, oversized bodies (413), wrong methods
-//! (405), unknown routes (404). A 5xx means the node itself failed (its store), never the request.
+//! (405), unknown routes (404). A 5xx means the node itself failed (its store), or cannot serve
+//! the request now (503: no chain RPC to check a bond), never that the request was bad.
 //!
 //! Admin routes need `Authorization: Bearer <api.admin_token>` when a token is configured;
 //! without one they are served only when the API listens on a loopback address.
 
+mod disputes;
 mod error;
 mod events;
 mod openapi;
@@ -58,6 +63,16 @@ pub struct ApiState {
     /// The chain service, for the chain's status; `None` without `chain.rpc_url`.
     pub chain: Option<crate::chain::ChainHandle>,
     pub metrics: crate::metrics::Metrics,
+    /// Where disputes and rulings go; `None` in tests without a certifier.
+    pub disputes: Option<DisputeDesk>,
+}
+
+/// What the dispute routes need besides the store.
+#[derive(Clone, Debug)]
+pub struct DisputeDesk {
+    pub certifier: tokio::sync::mpsc::Sender<crate::publication::disputes::Command>,
+    /// Reads bonds back; `None` without `chain.rpc_url`.
+    pub reader: Option<crate::chain::ChainReader>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -106,6 +121,8 @@ pub fn router(state: ApiState, max_body_bytes: usize, timeout: Duration) -> Rout
         .route("/v1/settlements", get(settlements::list).post(settlements::schedule))
         .route("/v1/settlements/{id}", get(settlements::show))
         .route("/v1/settlements/{id}/proof", get(settlements::proof))
+        .route("/v1/settlements/{id}/disputes", get(disputes::list).post(disputes::submit))
+        .route("/v1/settlements/{id}/rulings", axum::routing::post(disputes::rule))
         .route("/v1/events", get(events::stream))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/metrics", get(metrics))

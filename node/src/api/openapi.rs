@@ -25,6 +25,8 @@ mod tests {
         ("/v1/settlements", &["get", "post"]),
         ("/v1/settlements/{id}", &["get"]),
         ("/v1/settlements/{id}/proof", &["get"]),
+        ("/v1/settlements/{id}/disputes", &["get", "post"]),
+        ("/v1/settlements/{id}/rulings", &["post"]),
         ("/v1/events", &["get"]),
         ("/v1/openapi.json", &["get"]),
         ("/metrics", &["get"]),

@@ -49,6 +49,7 @@ async fn serve(admin: AdminPolicy) -> Api {
         network: None,
         chain: None,
         metrics: crate::metrics::Metrics::new().0,
+        disputes: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

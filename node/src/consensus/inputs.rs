@@ -29,7 +29,11 @@ pub trait Inputs: Clone + fmt::Debug {
     fn input_of(event: Event) -> Option<Signed<Self::Input>>;
     /// Whether `input` belongs to this certification. `Err(None)`: it belongs to another one
     /// of the same settlement (another dispute's review) and is left alone quietly.
-    fn belongs(&self, settlement_id: &SettlementId, input: &Signed<Self::Input>) -> Result<(), Option<CertifyError>>;
+    fn belongs(
+        &self,
+        settlement_id: &SettlementId,
+        input: &Signed<Self::Input>,
+    ) -> Result<(), Option<CertifyError>>;
     /// The value an input carries, if any.
     fn value(input: &Self::Input) -> Option<Wad>;
     /// The gossip form of an input, for equivocation evidence.
@@ -79,7 +83,11 @@ impl Inputs for Observations {
         }
     }
 
-    fn belongs(&self, settlement_id: &SettlementId, o: &Signed<Observation>) -> Result<(), Option<CertifyError>> {
+    fn belongs(
+        &self,
+        settlement_id: &SettlementId,
+        o: &Signed<Observation>,
+    ) -> Result<(), Option<CertifyError>> {
         if &o.payload.settlement_id != settlement_id {
             return Err(Some(CertifyError::ForeignObservation {
                 signer: o.signer,
@@ -155,7 +163,11 @@ impl Inputs for Review {
         }
     }
 
-    fn belongs(&self, settlement_id: &SettlementId, v: &Signed<ReviewVote>) -> Result<(), Option<CertifyError>> {
+    fn belongs(
+        &self,
+        settlement_id: &SettlementId,
+        v: &Signed<ReviewVote>,
+    ) -> Result<(), Option<CertifyError>> {
         if &v.payload.settlement_id != settlement_id {
             return Err(Some(CertifyError::ForeignReviewVote {
                 signer: v.signer,
@@ -163,7 +175,8 @@ impl Inputs for Review {
                 got: v.payload.settlement_id,
             }));
         }
-        if v.payload.dispute_id != self.target.dispute_id || v.payload.proposal_hash != self.target.contested {
+        if v.payload.dispute_id != self.target.dispute_id || v.payload.proposal_hash != self.target.contested
+        {
             return Err(None);
         }
         Ok(())

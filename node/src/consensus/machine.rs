@@ -468,15 +468,15 @@ impl<I: Inputs> Certification<I> {
         let verdict = self
             .kind
             .check(
-            &self.committee,
-            &self.network_id,
-            &self.spec,
-            &held.signed,
-            &inputs,
-            Some(reference),
-            self.params.max_clock_skew_secs,
-        )
-        .and_then(|()| check_challenge_deadline(&held.signed.payload, self.params.challenge_period_secs));
+                &self.committee,
+                &self.network_id,
+                &self.spec,
+                &held.signed,
+                &inputs,
+                Some(reference),
+                self.params.max_clock_skew_secs,
+            )
+            .and_then(|()| check_challenge_deadline(&held.signed.payload, self.params.challenge_period_secs));
         let (from, hash) = (held.signed.signer, held.hash);
         let held = self.proposals.get_mut(&round).expect("held above");
         held.verdict = Some(verdict.is_ok());

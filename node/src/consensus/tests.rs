@@ -395,10 +395,17 @@ fn a_review_is_certified_from_exactly_q_votes_of_its_own_dispute_from_its_first_
     let fx = fixture(4);
     let target = ReviewTarget { dispute_id: B256::repeat_byte(0xd1), contested: B256::repeat_byte(0xc0) };
     let first_round = 5;
-    let review = Review { target: target.clone(), first_round };
+    let review = Review { target, first_round };
     let mut machines: Vec<Certification<Review>> = (0..4)
         .map(|me| {
-            Certification::for_review(review.clone(), fx.committee.clone(), me, fx.network_id, fx.spec.clone(), fx.params)
+            Certification::for_review(
+                review.clone(),
+                fx.committee.clone(),
+                me,
+                fx.network_id,
+                fx.spec.clone(),
+                fx.params,
+            )
         })
         .collect();
     let vote = |member: usize, value: &str, dispute_id: B256| {
@@ -477,5 +484,8 @@ fn a_review_is_certified_from_exactly_q_votes_of_its_own_dispute_from_its_first_
     // A plain first-certificate machine will not take a review proposal.
     let mut plain = fx.machine(0);
     let out = plain.on(now, Event::Proposal(first.proposal.clone()));
-    assert!(matches!(out.as_slice(), [Action::Rejected { reason: CertifyError::UnsupportedSource, .. }]), "{out:?}");
+    assert!(
+        matches!(out.as_slice(), [Action::Rejected { reason: CertifyError::UnsupportedSource, .. }]),
+        "{out:?}"
+    );
 }

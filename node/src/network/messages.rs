@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 /// The encoding is BCS: a ULEB128 variant index, then the signed message. New variants go at
 /// the end so existing indices keep their meaning.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::large_enum_variant)]
 pub enum GossipMessage {
     Observation(Signed<Observation>),
     Proposal(Signed<Proposal>),

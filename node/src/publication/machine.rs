@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use super::timeline::{Timed, Timeline, agreed};
 use alloy_primitives::{Address, B256};
 use fixd_dispute::{DisputeParams, FinalBy, SettlementDisputes};
-use super::timeline::{Agreed, Timed, Timeline};
 use fixd_proto::eip712::{ReportSignature, TypedData, recover_digest};
 use fixd_proto::types::genesis::Committee;
 use fixd_proto::types::report::FinalReport;
@@ -79,22 +79,13 @@ impl Publication {
     /// Handles one event at unix time `now`.
     pub fn on(&mut self, now: u64, event: Event) -> Vec<Action> {
         let mut out = Vec::new();
-        match event {
-            Event::Certified { round, proposal_hash, value, proposed_at } => {
-                self.timeline.insert(proposed_at, Agreed::Certified { round, proposal_hash, value });
+        match agreed(event) {
+            Ok((at, event)) => {
+                self.timeline.insert(at, event);
             }
-            Event::ReviewCertified { votes, round, proposal_hash, value, proposed_at } => {
-                self.timeline.insert(proposed_at, Agreed::Review { votes, round, proposal_hash, value });
-            }
-            Event::Dispute { filing, pool_wei, accepted_at } => {
-                self.timeline.insert(accepted_at, Agreed::Dispute { filing, pool_wei });
-            }
-            Event::Ruling { dispute_id, value, upheld, accepted_at } => {
-                self.timeline.insert(accepted_at, Agreed::Ruling { dispute_id, value, upheld });
-            }
-            Event::Signature { author, signature } => self.on_signature(author, signature, &mut out),
-            Event::Chain(state) => self.on_chain_state(state, &mut out),
-            Event::Tick => {}
+            Err(Event::Signature { author, signature }) => self.on_signature(author, signature, &mut out),
+            Err(Event::Chain(state)) => self.on_chain_state(state, &mut out),
+            Err(_) => {}
         }
         let folded = self.timeline.fold(now.saturating_sub(self.params.settle_secs));
         self.disputes = folded.machine;

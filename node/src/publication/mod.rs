@@ -32,11 +32,12 @@
 //!   `confirmations` blocks on top, the settlement is published. Another value on-chain is a
 //!   [`Action::Conflict`]: loud, never overwritten.
 
+pub mod disputes;
 mod machine;
 mod shell;
-pub mod timeline;
 #[cfg(test)]
 mod tests;
+pub mod timeline;
 
 use alloy_primitives::{Address, B256};
 use fixd_proto::eip712::EthSignature;

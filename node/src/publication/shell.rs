@@ -17,9 +17,9 @@ use crate::store::{FinalRecord, SignedKind, SigningSlot, StoreError};
 
 impl Certifier {
     /// The publication machine of a certified settlement, created on first use and fed what
-    /// the store holds (certificate, report signatures, last chain read). Returns the actions
-    /// that replay produced, for the caller to carry out.
-    fn publication(&mut self, spec: &SettlementSpec) -> Result<Vec<Action>, StoreError> {
+    /// the store holds (agreed events, report signatures, last chain read). Returns the
+    /// actions that replay produced, for the caller to carry out.
+    pub(crate) fn publication_machine(&mut self, spec: &SettlementSpec) -> Result<Vec<Action>, StoreError> {
         let id = spec.id();
         if self.publications.contains_key(&id) {
             return Ok(vec![]);
@@ -38,8 +38,8 @@ impl Certifier {
         .map_err(|e| StoreError::Corrupt { key: id.to_string(), reason: format!("dispute rules: {e}") })?;
         let now = crate::clock::now();
         let mut actions = Vec::new();
-        if let Some(certificate) = self.store.certificate(&id)? {
-            actions.extend(machine.on(now, self.certified_event(&certificate)));
+        for event in super::disputes::agreed_events(&*self.store, &self.committee, spec)? {
+            actions.extend(machine.on(now, event));
         }
         for signature in self.store.report_signatures(&id)? {
             if let Some(author) = self.committee.index_of(&signature.signer) {
@@ -53,16 +53,6 @@ impl Certifier {
         Ok(actions)
     }
 
-    fn certified_event(&self, certificate: &Certificate) -> Event {
-        let proposal = &certificate.proposal.payload;
-        Event::Certified {
-            round: proposal.round,
-            proposal_hash: certificate.proposal.hash(),
-            value: proposal.value,
-            proposed_at: proposal.proposed_at,
-        }
-    }
-
     /// Feeds one event to a settlement's publication and carries out what follows.
     async fn feed_publication(
         &mut self,
@@ -71,14 +61,14 @@ impl Certifier {
     ) -> Result<(), StoreError> {
         let id = spec.id();
         let created = !self.publications.contains_key(&id);
-        let mut actions = self.publication(spec)?;
+        let mut actions = self.publication_machine(spec)?;
         // A machine created just now was fed the store, which holds the certificate already.
         let event = event.filter(|e| !(created && matches!(e, Event::Certified { .. })));
         if let Some(event) = event {
             let machine = self.publications.get_mut(&id).expect("created above");
             actions.extend(machine.on(crate::clock::now(), event));
         }
-        self.carry_publication(spec, actions).await
+        self.carry_publication_actions(spec, actions).await
     }
 
     pub(crate) async fn on_certified(
@@ -86,8 +76,7 @@ impl Certifier {
         spec: &SettlementSpec,
         certificate: &Certificate,
     ) -> Result<(), StoreError> {
-        let event = self.certified_event(certificate);
-        self.feed_publication(spec, Some(event)).await
+        self.feed_publication(spec, Some(super::disputes::certified_event(certificate))).await
     }
 
     pub(crate) async fn on_report_signature(
@@ -117,7 +106,7 @@ impl Certifier {
         self.feed_publication(spec, Some(Event::Tick)).await
     }
 
-    async fn carry_publication(
+    pub(crate) async fn carry_publication_actions(
         &mut self,
         spec: &SettlementSpec,
         actions: Vec<Action>,
@@ -153,7 +142,11 @@ impl Certifier {
                     let signed = Signed::sign(&self.key, &self.network_id, payload);
                     let slot =
                         SigningSlot { settlement: id, kind: SignedKind::FinalReport, round: report.round };
-                    self.store.record_signed(slot, signed.hash())?;
+                    if let Err(error) = self.store.record_signed(slot, signed.hash()) {
+                        // A late event changed the report after this member signed another.
+                        tracing::error!(settlement = %id, %error, "not signing a second final report for this round");
+                        continue;
+                    }
                     self.store
                         .put_final(&FinalRecord { report: report.clone(), finality: finality.clone() })?;
                     self.store.put_report_signature(&signed)?;
@@ -173,7 +166,7 @@ impl Certifier {
                         crate::clock::now(),
                         Event::Signature { author: self.me, signature: signed.payload },
                     );
-                    Box::pin(self.carry_publication(spec, more)).await?;
+                    Box::pin(self.carry_publication_actions(spec, more)).await?;
                 }
                 Action::Publish { report, signatures, turn } => {
                     let Some(chain) = &self.publishing.chain else {
@@ -198,14 +191,8 @@ impl Certifier {
                 Action::Ignored { author, reason } => {
                     tracing::debug!(settlement = %id, author, %reason, "report signature ignored");
                 }
-                Action::StartReview { dispute_round, dispute_id, contested, at } => {
-                    tracing::info!(settlement = %id, dispute_round, %dispute_id, %contested, at, "dispute review starts");
-                }
-                Action::Disputes { at, action } => {
-                    tracing::info!(settlement = %id, at, ?action, "dispute machine");
-                }
-                Action::Revised => {
-                    tracing::warn!(settlement = %id, "an event arrived after its agreed time had passed; the dispute history was folded again");
+                action @ (Action::StartReview { .. } | Action::Disputes { .. } | Action::Revised) => {
+                    Box::pin(self.carry_dispute_action(spec, action)).await?;
                 }
                 Action::Failed { reason } => {
                     tracing::error!(settlement = %id, %reason, "settlement failed: nothing certified by the hard deadline");
@@ -216,7 +203,7 @@ impl Certifier {
         Ok(())
     }
 
-    fn event(&self, settlement_id: B256, kind: &'static str, detail: serde_json::Value) {
+    pub(crate) fn event(&self, settlement_id: B256, kind: &'static str, detail: serde_json::Value) {
         self.events.publish(NodeEvent { settlement_id, kind, at: crate::clock::now(), detail });
     }
 }

@@ -281,7 +281,8 @@ impl Fixture {
     /// A machine whose fold lags the clock by [`SETTLE`].
     fn lagging(&self, me: usize) -> Publication {
         let dispute = DisputeParams::for_committee(&protocol(), MATURITY, &self.committee, 0);
-        let params = PublicationParams { settle_secs: SETTLE, ..PublicationParams::from_protocol(&protocol()) };
+        let params =
+            PublicationParams { settle_secs: SETTLE, ..PublicationParams::from_protocol(&protocol()) };
         Publication::new(self.committee.clone(), me, self.id, dispute, params, CHAIN, CONTRACT).unwrap()
     }
 
@@ -310,7 +311,13 @@ impl Fixture {
                 median_recomputes: true,
             })
             .collect();
-        Event::ReviewCertified { votes, round: 7, proposal_hash: B256::repeat_byte(0xbb), value: reviewed, proposed_at }
+        Event::ReviewCertified {
+            votes,
+            round: 7,
+            proposal_hash: B256::repeat_byte(0xbb),
+            value: reviewed,
+            proposed_at,
+        }
     }
 }
 
@@ -348,7 +355,12 @@ fn timeline_a_dispute_one_second_before_the_deadline_counts_on_every_member_when
         out.extend(m.on(now, Event::Tick));
     }
     assert!(!starts_review(&out));
-    assert!(out.iter().any(|a| matches!(a, Action::Disputes { action: fixd_dispute::Action::DisputeRefused { .. }, .. })));
+    assert!(
+        out.iter().any(|a| matches!(
+            a,
+            Action::Disputes { action: fixd_dispute::Action::DisputeRefused { .. }, .. }
+        ))
+    );
     assert_eq!(signs(&out), Some(&fx.report()), "final on the certified value");
 }
 
@@ -370,15 +382,21 @@ fn timeline_a_rejected_review_reopens_the_window_and_the_report_carries_the_forf
         }
         out.extend(step);
     }
-    let decided = out.iter().any(|a| matches!(a, Action::Disputes { action: fixd_dispute::Action::ReviewDecided { upheld: false, .. }, .. }));
+    let decided = out.iter().any(|a| {
+        matches!(
+            a,
+            Action::Disputes { action: fixd_dispute::Action::ReviewDecided { upheld: false, .. }, .. }
+        )
+    });
     assert!(decided, "{out:?}");
     assert_eq!(signed, Some(reopened + SETTLE), "final once the fold passes the reopened deadline");
     let report = signs(&out).unwrap();
     assert_eq!(report.value, value());
     let [outcome] = report.outcomes.as_slice() else { panic!("{:?}", report.outcomes) };
     assert_eq!((outcome.refund, outcome.reward), (0, 0));
-    assert_eq!(outcome.pooled, (BOND + 1) / 2);
-    assert_eq!(outcome.burned, BOND + 1 - (BOND + 1) / 2);
+    let forfeit = BOND + 1;
+    assert_eq!(outcome.pooled, forfeit / 2, "half to the pool, rounded down");
+    assert_eq!(outcome.burned, forfeit - forfeit / 2, "the rest, with the odd wei, burned");
     // The turns start from the agreed moment plus the lag.
     assert_eq!(m.publisher_at(reopened + SETTLE).map(|(turn, _)| turn), Some(0));
 }

@@ -20,8 +20,30 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::B256;
-use fixd_dispute::{Action, DisputeFiling, DisputeParams, Event, Refusal, ReviewVoteCast, SettlementDisputes};
+use fixd_dispute::{
+    Action, DisputeFiling, DisputeParams, Event, Refusal, ReviewVoteCast, SettlementDisputes,
+};
 use fixd_proto::value::Wad;
+
+/// The agreed event a publication event is, with its agreed time; the event itself if it is
+/// not one (report signatures, chain reads, ticks).
+#[allow(clippy::result_large_err)]
+pub fn agreed(event: super::Event) -> Result<(u64, Agreed), super::Event> {
+    use super::Event as E;
+    Ok(match event {
+        E::Certified { round, proposal_hash, value, proposed_at } => {
+            (proposed_at, Agreed::Certified { round, proposal_hash, value })
+        }
+        E::ReviewCertified { votes, round, proposal_hash, value, proposed_at } => {
+            (proposed_at, Agreed::Review { votes, round, proposal_hash, value })
+        }
+        E::Dispute { filing, pool_wei, accepted_at } => (accepted_at, Agreed::Dispute { filing, pool_wei }),
+        E::Ruling { dispute_id, value, upheld, accepted_at } => {
+            (accepted_at, Agreed::Ruling { dispute_id, value, upheld })
+        }
+        other => return Err(other),
+    })
+}
 
 /// Where an event sits on the timeline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -109,7 +131,9 @@ impl Timeline {
 
     /// Whether a dispute with this id is on the timeline (folded or not).
     pub fn has_dispute(&self, dispute_id: &B256) -> bool {
-        self.events.values().any(|e| matches!(e, Agreed::Dispute { filing, .. } if &filing.dispute_id == dispute_id))
+        self.events
+            .values()
+            .any(|e| matches!(e, Agreed::Dispute { filing, .. } if &filing.dispute_id == dispute_id))
     }
 
     /// The machine after every event up to `horizon`, and the actions not handed out yet.
@@ -153,7 +177,11 @@ impl Timeline {
 }
 
 /// Folds `events` up to `horizon` into a fresh machine.
-fn run(base: &DisputeParams, events: &BTreeMap<Key, Agreed>, horizon: u64) -> (SettlementDisputes, Vec<Timed>) {
+fn run(
+    base: &DisputeParams,
+    events: &BTreeMap<Key, Agreed>,
+    horizon: u64,
+) -> (SettlementDisputes, Vec<Timed>) {
     let mut params = base.clone();
     if let Some(pool_wei) = events.values().find_map(|e| match e {
         Agreed::Dispute { pool_wei, .. } => Some(*pool_wei),
@@ -177,7 +205,8 @@ fn run(base: &DisputeParams, events: &BTreeMap<Key, Agreed>, horizon: u64) -> (S
         );
         reviewed
     };
-    for (key, event) in events.range(..=Key { at: horizon, rank: u8::MAX, tiebreak: B256::repeat_byte(0xff) }) {
+    for (key, event) in events.range(..=Key { at: horizon, rank: u8::MAX, tiebreak: B256::repeat_byte(0xff) })
+    {
         match event.clone() {
             Agreed::Certified { round, proposal_hash, value } => {
                 feed(&mut machine, key.at, Event::Certified { round, proposal_hash, value }, &mut out);

@@ -252,8 +252,14 @@ fn disputes_reviews_and_rulings_keep_the_first<S: Store>(open: &impl Fn(&Path) -
         Signed::sign(&SigningKey::from_bytes(&[signer; 32]), &B256::ZERO, payload)
     };
     let ruling = |upheld: bool| {
-        let ruling = ArbitratorRuling { settlement_id: s.id(), dispute_id: B256::repeat_byte(1), value: Wad::ONE, upheld };
-        let relayed = RelayedRuling { ruling: SignedRuling { ruling, signature: Default::default() }, accepted_at: 5 };
+        let ruling = ArbitratorRuling {
+            settlement_id: s.id(),
+            dispute_id: B256::repeat_byte(1),
+            value: Wad::ONE,
+            upheld,
+        };
+        let relayed =
+            RelayedRuling { ruling: SignedRuling { ruling, signature: Default::default() }, accepted_at: 5 };
         Signed::sign(&member, &B256::ZERO, relayed)
     };
     let (d1, d2) = (dispute(1, 10), dispute(2, 20));

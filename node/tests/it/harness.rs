@@ -300,6 +300,11 @@ impl Node {
         http::get_json(&format!("{}{path}", self.api))
     }
 
+    /// POST a body (sent as JSON, whatever it holds) to the node's API.
+    pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        http::post_json(&format!("{}{path}", self.api), body)
+    }
+
     /// Polls `path` until `done` holds, or panics after `timeout`.
     pub fn wait_for(&self, path: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
@@ -337,6 +342,19 @@ pub mod http {
         let text = response.text().unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
+
+    /// POST `body` with `Content-Type: application/json`; the answer as JSON.
+    pub fn post_json(url: &str, body: &str) -> (u16, Value) {
+        let response = client()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
 }
 
 /// A free loopback TCP port (free when asked; the caller binds it soon after).
@@ -352,6 +370,8 @@ pub struct Devnet {
     _replay: Replay,
     /// The chain the nodes publish to, when started with one.
     pub chain: Option<TestChain>,
+    /// The replay venues' clock.
+    pub clock: ReplayClock,
     root: tempfile::TempDir,
 }
 
@@ -372,7 +392,7 @@ impl Devnet {
         settlements: &[Scheduled],
         params: &ProtocolParams,
     ) -> Devnet {
-        Devnet::prepare_inner(n, clock, settlements, params, false)
+        Devnet::prepare_inner(n, clock, settlements, params, false, &[])
     }
 
     /// [`Devnet::prepare`] with a real anvil (a block a second) on which the oracle is
@@ -383,7 +403,18 @@ impl Devnet {
         settlements: &[Scheduled],
         params: &ProtocolParams,
     ) -> Devnet {
-        Devnet::prepare_inner(n, clock, settlements, params, true)
+        Devnet::prepare_inner(n, clock, settlements, params, true, &[])
+    }
+
+    /// [`Devnet::prepare_on_chain`] with replay-venue faults (`fixd replay-venues --fault`).
+    pub fn prepare_on_chain_with_faults(
+        n: usize,
+        clock: ReplayClock,
+        settlements: &[Scheduled],
+        params: &ProtocolParams,
+        faults: &[&str],
+    ) -> Devnet {
+        Devnet::prepare_inner(n, clock, settlements, params, true, faults)
     }
 
     fn prepare_inner(
@@ -392,6 +423,7 @@ impl Devnet {
         settlements: &[Scheduled],
         params: &ProtocolParams,
         on_chain: bool,
+        faults: &[&str],
     ) -> Devnet {
         let root = tempfile::tempdir().unwrap();
         let members: Vec<MemberDir> =
@@ -404,13 +436,13 @@ impl Devnet {
         });
         let genesis =
             build_genesis_on(root.path(), &members, Some(&params_file), chain.as_ref().map(|c| &c.dev));
-        let replay = Replay::start(clock, &[]);
+        let replay = Replay::start(clock, faults);
         let rpc = chain.as_ref().map(|c| c.rpc.clone());
         let configs = members
             .iter()
             .map(|m| write_config_full(m, &genesis, &replay.url, settlements, &[], rpc.as_deref()))
             .collect();
-        Devnet { nodes: (0..n).map(|_| None).collect(), configs, _replay: replay, chain, root }
+        Devnet { nodes: (0..n).map(|_| None).collect(), configs, _replay: replay, chain, clock, root }
     }
 
     /// Starts (or restarts, on the same data directory) node `i`.
@@ -525,6 +557,119 @@ impl TestChain {
         let answer: Value = client.post(&self.rpc).json(&body).send().unwrap().json().unwrap();
         assert!(answer.get("error").is_none(), "{method}: {answer}");
         answer["result"].clone()
+    }
+
+    /// A fresh key (from `seed`) holding `wei`, sent from the deployer's dev account.
+    pub fn funded_key(&self, seed: u8, wei: u128) -> alloy::signers::local::PrivateKeySigner {
+        use alloy::network::TransactionBuilder;
+        let key = alloy::signers::local::PrivateKeySigner::from_bytes(&B256::repeat_byte(seed)).unwrap();
+        let provider = fixd_node::chain::devchain::dev_provider(&self.rpc).unwrap();
+        let tx = alloy::rpc::types::TransactionRequest::default()
+            .with_to(key.address())
+            .with_value(U256::from(wei));
+        self.runtime.block_on(async {
+            let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+            assert!(receipt.status(), "funding {} failed", key.address());
+        });
+        key
+    }
+
+    fn oracle_as(
+        &self,
+        key: &alloy::signers::local::PrivateKeySigner,
+    ) -> SettlementOracle::SettlementOracleInstance<alloy::providers::DynProvider> {
+        let provider = alloy::providers::ProviderBuilder::new()
+            .wallet(alloy::network::EthereumWallet::from(key.clone()))
+            .connect_http(self.rpc.parse().unwrap())
+            .erased();
+        SettlementOracle::new(self.dev.contract, provider)
+    }
+
+    /// Escrows `wei` from `key` for (settlement, dispute): the transaction and the wei it paid
+    /// in gas.
+    pub fn post_bond(
+        &self,
+        key: &alloy::signers::local::PrivateKeySigner,
+        s: B256,
+        d: B256,
+        wei: u128,
+    ) -> (B256, u128) {
+        let oracle = self.oracle_as(key);
+        self.runtime.block_on(async {
+            let pending =
+                oracle.postBond(s, d).value(U256::from(wei)).send().await.expect("postBond is sent");
+            let receipt = pending.get_receipt().await.expect("postBond is mined");
+            assert!(receipt.status(), "postBond reverted");
+            (receipt.transaction_hash, u128::from(receipt.gas_used) * receipt.effective_gas_price)
+        })
+    }
+
+    /// `reclaimBond(s, d)` from `key`: the wei it paid in gas.
+    pub fn reclaim(&self, key: &alloy::signers::local::PrivateKeySigner, s: B256, d: B256) -> u128 {
+        let oracle = self.oracle_as(key);
+        self.runtime.block_on(async {
+            let pending = oracle.reclaimBond(s, d).send().await.expect("reclaimBond is sent");
+            let receipt = pending.get_receipt().await.expect("reclaimBond is mined");
+            assert!(receipt.status(), "reclaimBond reverted");
+            u128::from(receipt.gas_used) * receipt.effective_gas_price
+        })
+    }
+
+    /// A plain ETH transfer from `key` to itself: a transaction that escrows nothing.
+    pub fn plain_transfer(&self, key: &alloy::signers::local::PrivateKeySigner) -> B256 {
+        use alloy::network::TransactionBuilder;
+        let provider = alloy::providers::ProviderBuilder::new()
+            .wallet(alloy::network::EthereumWallet::from(key.clone()))
+            .connect_http(self.rpc.parse().unwrap());
+        let tx =
+            alloy::rpc::types::TransactionRequest::default().with_to(key.address()).with_value(U256::from(1));
+        self.runtime.block_on(async {
+            let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+            receipt.transaction_hash
+        })
+    }
+
+    /// `fundPool()` with `wei` from the deployer.
+    pub fn fund_pool(&self, wei: u128) {
+        let provider = fixd_node::chain::devchain::dev_provider(&self.rpc).unwrap();
+        let oracle = SettlementOracle::new(self.dev.contract, provider);
+        self.runtime.block_on(async {
+            let receipt =
+                oracle.fundPool().value(U256::from(wei)).send().await.unwrap().get_receipt().await.unwrap();
+            assert!(receipt.status(), "fundPool reverted");
+        });
+    }
+
+    /// What the contract has credited to `who` (payouts not yet withdrawn), wei.
+    pub fn credits(&self, who: Address) -> u128 {
+        let provider = fixd_node::chain::devchain::dev_provider(&self.rpc).unwrap();
+        let oracle = SettlementOracle::new(self.dev.contract, provider);
+        self.runtime.block_on(oracle.credits(who).call().into_future()).unwrap().to::<u128>()
+    }
+
+    /// (pool, totalBurned, contract balance), wei.
+    pub fn money(&self) -> (u128, u128, u128) {
+        let provider = fixd_node::chain::devchain::dev_provider(&self.rpc).unwrap();
+        let oracle = SettlementOracle::new(self.dev.contract, provider.clone());
+        self.runtime.block_on(async {
+            let pool = oracle.pool().call().await.unwrap();
+            let burned = oracle.totalBurned().call().await.unwrap();
+            let balance = provider.get_balance(self.dev.contract).await.unwrap();
+            (pool.to::<u128>(), burned.to::<u128>(), balance.to::<u128>())
+        })
+    }
+
+    /// `getEscrow(s, d)`: (disputer, amount).
+    pub fn escrow(&self, s: B256, d: B256) -> (Address, u128) {
+        let provider = fixd_node::chain::devchain::dev_provider(&self.rpc).unwrap();
+        let oracle = SettlementOracle::new(self.dev.contract, provider);
+        let e = self.runtime.block_on(oracle.getEscrow(s, d).call().into_future()).unwrap();
+        (e.disputer, e.amount.to::<u128>())
+    }
+
+    pub fn balance(&self, who: Address) -> u128 {
+        let provider = fixd_node::chain::devchain::dev_provider(&self.rpc).unwrap();
+        self.runtime.block_on(provider.get_balance(who).into_future()).unwrap().to::<u128>()
     }
 
     /// SIGSTOP: the RPC endpoint stops answering (connections hang) and no blocks are mined.

@@ -5,6 +5,7 @@ mod chain_service;
 mod cli;
 mod contract;
 mod devnet;
+mod disputes;
 mod docker;
 mod harness;
 mod observation;

@@ -1,0 +1,274 @@
+//! Disputes and rulings: `POST /v1/settlements/{id}/disputes`, `GET` of the same, and
+//! `POST /v1/settlements/{id}/rulings`.
+//!
+//! A dispute is checked cheapest first, and nothing is stored unless every check passes: the
+//! JSON, the path id, the settlement, the evidence size, the disputer's EIP-712 signature, a
+//! replay, a certificate to contest, the bond on-chain (this node's RPC), and then the dispute
+//! machine's own answer at this moment (window, proposal, bond size). Only then does the
+//! certifier sign the relay, store it durably and gossip it; the answer is `202`.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use fixd_dispute::{DisputeParams, Refusal};
+use fixd_proto::eip712::{SignedDispute, SignedRuling, verify_typed};
+use fixd_proto::types::settlement::SettlementSpec;
+use serde_json::{Value, json};
+
+use super::settlements::parse_id;
+use super::{ApiError, ApiState};
+use crate::chain::BondError;
+use crate::publication::disputes::{Command, MAX_EVIDENCE_BYTES, SubmitError, agreed_events};
+use crate::publication::timeline::{Timeline, agreed};
+
+fn settlement(state: &ApiState, id: &str) -> Result<SettlementSpec, ApiError> {
+    let id = parse_id(id)?;
+    state
+        .store
+        .settlement(&id)?
+        .ok_or_else(|| ApiError::not_found("unknown_settlement", format!("this node has no settlement {id}")))
+}
+
+fn domain(state: &ApiState) -> alloy::sol_types::Eip712Domain {
+    fixd_proto::eip712::domain(state.genesis.chain_id, state.genesis.contract)
+}
+
+/// `POST /v1/settlements/{id}/disputes`.
+pub async fn submit(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Result<Json<SignedDispute>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let answer = submit_checked(&state, &id, body).await;
+    let outcome = if answer.is_ok() { "accepted" } else { "refused" };
+    state.metrics.dispute(outcome);
+    answer
+}
+
+async fn submit_checked(
+    state: &ApiState,
+    id: &str,
+    body: Result<Json<SignedDispute>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(signed) = body.map_err(ApiError::from_json)?;
+    let spec = settlement(state, id)?;
+    let d = &signed.dispute;
+    if d.settlement_id != spec.id() {
+        return Err(ApiError::unprocessable(
+            "settlement_mismatch",
+            format!("the dispute is for settlement {}, but was posted under {}", d.settlement_id, spec.id()),
+        ));
+    }
+    if d.evidence.len() > MAX_EVIDENCE_BYTES {
+        return Err(ApiError::unprocessable(
+            "evidence_too_long",
+            format!(
+                "evidence is {} bytes; at most {MAX_EVIDENCE_BYTES}: link to longer material",
+                d.evidence.len()
+            ),
+        ));
+    }
+    verify_typed(&domain(state), d, &signed.signature, d.disputer).map_err(|e| {
+        ApiError::unprocessable(
+            "bad_signature",
+            format!("the EIP-712 signature does not sign this dispute as {}: {e}", d.disputer),
+        )
+    })?;
+    if state.store.disputes(&spec.id())?.iter().any(|x| x.payload.dispute.dispute.dispute_id == d.dispute_id)
+    {
+        return Err(ApiError::conflict(
+            "duplicate_dispute",
+            format!("dispute {} was accepted already; a dispute id is used once", d.dispute_id),
+        ));
+    }
+    if state.store.certificate(&spec.id())?.is_none() {
+        return Err(ApiError::conflict(
+            "not_certified",
+            "no value is certified yet; there is nothing to dispute",
+        ));
+    }
+    let Some(desk) = &state.disputes else {
+        return Err(ApiError::unavailable("disputes_unavailable", "this node does not take disputes"));
+    };
+    let Some(reader) = &desk.reader else {
+        return Err(ApiError::unavailable(
+            "chain_unavailable",
+            "this node has no chain.rpc_url, so it cannot check bonds; submit to another member",
+        ));
+    };
+    let escrow = reader.verify_bond(d).await.map_err(bond_error)?;
+    let accepted =
+        ask(desk, |reply| Command::SubmitDispute { dispute: signed.clone(), escrow: escrow.clone(), reply })
+            .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "dispute_id": signed.dispute.dispute_id,
+            "status": "accepted",
+            "dispute_round": accepted.dispute_round,
+            "accepted_at": accepted.accepted_at,
+            "escrow": escrow,
+        })),
+    ))
+}
+
+/// Hands a command to the certifier and waits for its answer.
+async fn ask<T>(
+    desk: &super::DisputeDesk,
+    command: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, SubmitError>>) -> Command,
+) -> Result<T, ApiError> {
+    let stopped =
+        || ApiError::unavailable("certifier_stopped", "the node is shutting down; try another member");
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    desk.certifier.send(command(reply)).await.map_err(|_| stopped())?;
+    answer.await.map_err(|_| stopped())?.map_err(submit_error)
+}
+
+fn bond_error(e: BondError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        BondError::NotFound(_) => ApiError::unprocessable("bond_not_found", message),
+        BondError::Unconfirmed { .. } => ApiError::conflict("bond_unconfirmed", message),
+        BondError::Reverted(_) => ApiError::unprocessable("bond_reverted", message),
+        BondError::NoBondPosted(_) => ApiError::unprocessable("bond_not_escrowed", message),
+        BondError::WrongDisputer { .. } | BondError::WrongAmount { .. } => {
+            ApiError::unprocessable("bond_mismatch", message)
+        }
+        BondError::Reorged(_) => ApiError::conflict("bond_reorged", message),
+        BondError::EscrowGone => ApiError::unprocessable("bond_not_escrowed", message),
+        BondError::Rpc(_) => ApiError::unavailable("chain_unavailable", message),
+    }
+}
+
+fn submit_error(e: SubmitError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        SubmitError::UnknownSettlement(_) => ApiError::not_found("unknown_settlement", message),
+        SubmitError::Duplicate(_) => ApiError::conflict("duplicate_dispute", message),
+        SubmitError::DuplicateRuling(_) => ApiError::conflict("duplicate_ruling", message),
+        SubmitError::NotInArbitration(_) => ApiError::conflict("no_arbitration", message),
+        SubmitError::TooLate { .. } => ApiError::unprocessable("too_late", message),
+        SubmitError::Store(e) => ApiError::from(e),
+        SubmitError::Refused(refusal) => {
+            let code = match refusal {
+                Refusal::Final => "final",
+                Refusal::Duplicate => "duplicate_dispute",
+                Refusal::NotCertified => "not_certified",
+                Refusal::WrongProposal { .. } => "wrong_proposal",
+                Refusal::WindowClosed { .. } => "window_closed",
+                Refusal::BondTooSmall { .. } => "bond_too_small",
+                Refusal::BondTooLarge { .. } => "bond_too_large",
+            };
+            match refusal {
+                Refusal::Final | Refusal::Duplicate | Refusal::NotCertified => {
+                    ApiError::conflict(code, message)
+                }
+                _ => ApiError::unprocessable(code, message),
+            }
+        }
+    }
+}
+
+/// `POST /v1/settlements/{id}/rulings`: the arbitrator's signed ruling.
+pub async fn rule(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    body: Result<Json<SignedRuling>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Json(signed) = body.map_err(ApiError::from_json)?;
+    let spec = settlement(&state, &id)?;
+    let r = &signed.ruling;
+    if r.settlement_id != spec.id() {
+        return Err(ApiError::unprocessable(
+            "settlement_mismatch",
+            format!("the ruling is for settlement {}, but was posted under {}", r.settlement_id, spec.id()),
+        ));
+    }
+    let arbitrator = state.genesis.arbitrator;
+    if arbitrator == alloy_primitives::Address::ZERO {
+        return Err(ApiError::conflict("no_arbitrator", "this network's genesis names no arbitrator"));
+    }
+    verify_typed(&domain(&state), r, &signed.signature, arbitrator).map_err(|e| {
+        ApiError::unprocessable(
+            "bad_signature",
+            format!("the ruling is not signed by the arbitrator {arbitrator}: {e}"),
+        )
+    })?;
+    let Some(desk) = &state.disputes else {
+        return Err(ApiError::unavailable("disputes_unavailable", "this node does not take rulings"));
+    };
+    let accepted_at = ask(desk, |reply| Command::SubmitRuling { ruling: signed.clone(), reply }).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "dispute_id": r.dispute_id, "status": "accepted", "accepted_at": accepted_at })),
+    ))
+}
+
+/// `GET /v1/settlements/{id}/disputes`: the dispute state with every event this node holds.
+pub async fn list(State(state): State<ApiState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let spec = settlement(&state, &id)?;
+    Ok(Json(dispute_state(&state, &spec)?))
+}
+
+/// The settlement's dispute state as JSON, as the API shows it.
+pub fn dispute_state(state: &ApiState, spec: &SettlementSpec) -> Result<Value, ApiError> {
+    let committee = state.genesis.committee();
+    let params = DisputeParams::for_committee(&state.genesis.params, spec.maturity, &committee, 0);
+    let mut timeline = Timeline::new(params)
+        .map_err(|e| ApiError::internal(format!("the dispute rules are invalid: {e}")))?;
+    for event in agreed_events(&*state.store, &committee, spec)? {
+        if let Ok((at, event)) = agreed(event) {
+            timeline.insert(at, event);
+        }
+    }
+    let machine = timeline.latest(crate::clock::now());
+    let relayed = state.store.disputes(&spec.id())?;
+    let disputes: Vec<Value> = machine
+        .disputes()
+        .iter()
+        .map(|record| {
+            let relay =
+                relayed.iter().find(|r| r.payload.dispute.dispute.dispute_id == record.filing.dispute_id);
+            json!({
+                "dispute_id": record.filing.dispute_id,
+                "disputer": record.filing.disputer,
+                "bond_wei": record.filing.bond_wei.to_string(),
+                "reason": record.filing.reason,
+                "proposal_hash": record.filing.proposal_hash,
+                "dispute_round": record.dispute_round,
+                "accepted_at": record.filed_at,
+                "status": record.decision.map_or("open", |d| match d {
+                    fixd_dispute::Decision::Upheld => "upheld",
+                    fixd_dispute::Decision::Rejected => "rejected",
+                    fixd_dispute::Decision::Unresolved => "unresolved",
+                }),
+                "outcome": record.outcome,
+                "escrow": relay.map(|r| &r.payload.escrow),
+                "evidence": relay.map(|r| &r.payload.dispute.dispute.evidence),
+            })
+        })
+        .collect();
+    let reviews: Vec<Value> = state
+        .store
+        .review_certificates(&spec.id())?
+        .into_iter()
+        .map(|(dispute_id, c)| {
+            json!({ "dispute_id": dispute_id, "round": c.proposal.payload.round, "value": c.proposal.payload.value,
+                    "proposal_hash": c.proposal.hash(), "votes": c.proposal.payload.inputs })
+        })
+        .collect();
+    Ok(json!({
+        "phase": format!("{:?}", machine.phase()).to_lowercase(),
+        "deadline": machine.deadline(),
+        "hard_deadline": machine.hard_deadline(),
+        "dispute_round": machine.dispute_round(),
+        "required_bond_wei": machine.required_bond().map(|b| b.to_string()),
+        "certified": machine.certified(),
+        "insurance_pool_wei": machine.insurance_pool().to_string(),
+        "ledger": machine.ledger(),
+        "arbitrator": state.genesis.arbitrator,
+        "disputes": disputes,
+        "reviews": reviews,
+    }))
+}
