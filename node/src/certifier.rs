@@ -295,7 +295,7 @@ impl Certifier {
 
     /// Asks the next connected peer, in turn, for what it holds of a settlement, and feeds what
     /// passes validation.
-    async fn catch_up(&mut self, spec: &SettlementSpec) -> Result<(), StoreError> {
+    pub(crate) async fn catch_up(&mut self, spec: &SettlementSpec) -> Result<(), StoreError> {
         let peers = self.network.connected_peers().await.unwrap_or_default();
         if peers.is_empty() {
             return Ok(());

@@ -20,7 +20,7 @@
 //! | `fixd_chain_rpc_errors_total` | counter | | failed or timed-out RPC calls |
 //! | `fixd_chain_head` | gauge | | the chain's block number at the last poll |
 //! | `fixd_settlements` | gauge | `status` | settlements this node knows, by status |
-//! | `fixd_disputes_total` | counter | `outcome` = `accepted`, `refused` (this node's API), `upheld`, `rejected` (reviews decided), `escalated` | disputes |
+//! | `fixd_disputes_total` | counter | `outcome` = `accepted`, `refused`, `unconfirmed` (this node's API; `unconfirmed`: the bond needs more blocks, retry), `upheld`, `rejected` (reviews decided), `escalated` | disputes |
 //! | `fixd_libp2p_*` | various | | libp2p-metrics: connections, identify, ping, gossipsub |
 
 use std::collections::HashMap;

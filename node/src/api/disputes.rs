@@ -41,7 +41,12 @@ pub async fn submit(
     body: Result<Json<SignedDispute>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let answer = submit_checked(&state, &id, body).await;
-    let outcome = if answer.is_ok() { "accepted" } else { "refused" };
+    let outcome = match &answer {
+        Ok(_) => "accepted",
+        // Not a refusal: the disputer is told to try again in a few blocks.
+        Err(e) if e.code == "bond_unconfirmed" => "unconfirmed",
+        Err(_) => "refused",
+    };
     state.metrics.dispute(outcome);
     answer
 }
@@ -211,8 +216,11 @@ pub async fn list(State(state): State<ApiState>, Path(id): Path<String>) -> Resu
     Ok(Json(dispute_state(&state, &spec)?))
 }
 
-/// The settlement's dispute state as JSON, as the API shows it.
-pub fn dispute_state(state: &ApiState, spec: &SettlementSpec) -> Result<Value, ApiError> {
+/// The settlement's dispute machine with every agreed event this node holds folded in.
+pub fn disputes_machine(
+    state: &ApiState,
+    spec: &SettlementSpec,
+) -> Result<fixd_dispute::SettlementDisputes, ApiError> {
     let committee = state.genesis.committee();
     let params = DisputeParams::for_committee(&state.genesis.params, spec.maturity, &committee, 0);
     let mut timeline = Timeline::new(params)
@@ -222,7 +230,12 @@ pub fn dispute_state(state: &ApiState, spec: &SettlementSpec) -> Result<Value, A
             timeline.insert(at, event);
         }
     }
-    let machine = timeline.latest(crate::clock::now());
+    Ok(timeline.latest(crate::clock::now()))
+}
+
+/// The settlement's dispute state as JSON, as the API shows it.
+pub fn dispute_state(state: &ApiState, spec: &SettlementSpec) -> Result<Value, ApiError> {
+    let machine = disputes_machine(state, spec)?;
     let relayed = state.store.disputes(&spec.id())?;
     let disputes: Vec<Value> = machine
         .disputes()

@@ -177,11 +177,14 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     let rounds = state.store.proposals(&id)?.into_iter().map(|p| p.payload.round);
     let rounds: std::collections::BTreeSet<u32> =
         rounds.chain(state.store.votes(&id)?.into_iter().map(|v| v.payload.round)).collect();
-    let slots = std::iter::once((SignedKind::Observation, 0)).chain(
-        rounds
-            .iter()
-            .flat_map(|&r| [(SignedKind::Proposal, r), (SignedKind::Vote, r), (SignedKind::FinalReport, r)]),
-    );
+    // Review votes are per dispute round (1 up to the rounds a committee reviews).
+    let dispute_rounds = 1..=u32::from(state.genesis.params.max_rounds);
+    let slots =
+        std::iter::once((SignedKind::Observation, 0))
+            .chain(rounds.iter().flat_map(|&r| {
+                [(SignedKind::Proposal, r), (SignedKind::Vote, r), (SignedKind::FinalReport, r)]
+            }))
+            .chain(dispute_rounds.map(|k| (SignedKind::ReviewVote, k)));
     for (kind, round) in slots {
         if let Some(hash) = state.store.signed(SigningSlot { settlement: id, kind, round })? {
             signed.push(SignedRecord { kind, round, hash });
@@ -235,9 +238,16 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
         confirmed: p.confirmations >= required,
     });
     let published = matches!((&publication, &final_report), (Some(p), Some(f)) if p.confirmed && p.value == f.report.value);
-    let challenge_deadline = certificate.as_ref().map(|c| {
-        c.proposal.payload.challenge_deadline.min(spec.maturity.saturating_add(params.hard_deadline_secs))
+    // The window as disputes left it (reopened by a review), and the phase they are in.
+    let disputes = match &certificate {
+        Some(_) => Some(super::disputes::disputes_machine(state, &spec)?),
+        None => None,
+    };
+    let challenge_deadline = disputes.as_ref().and_then(|d| d.deadline()).or_else(|| {
+        let hard = spec.maturity.saturating_add(params.hard_deadline_secs);
+        certificate.as_ref().map(|c| c.proposal.payload.challenge_deadline.min(hard))
     });
+    let phase = disputes.as_ref().map(fixd_dispute::SettlementDisputes::phase);
     let with_value = observations.iter().filter(|o| o.payload.computation.value.value().is_some()).count();
     let waiting_for = match (&certificate, &final_report, &publication) {
         _ if published || crate::clock::now() < spec.observe_at() => None,
@@ -247,9 +257,16 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
         (None, _, _) => {
             Some(format!("a proposal and {quorum} votes: {with_value} observations with a value are in"))
         }
-        (Some(_), None, _) => {
-            Some(format!("the challenge window to close at {}", challenge_deadline.unwrap_or_default()))
-        }
+        (Some(_), None, _) => Some(match phase {
+            Some(fixd_dispute::Phase::Review | fixd_dispute::Phase::Recertifying) => {
+                "the committee's review of a dispute".to_owned()
+            }
+            Some(fixd_dispute::Phase::Arbitration) => format!(
+                "the arbitrator's ruling, or the hard deadline at {}",
+                spec.maturity.saturating_add(params.hard_deadline_secs)
+            ),
+            _ => format!("the challenge window to close at {}", challenge_deadline.unwrap_or_default()),
+        }),
         (Some(_), Some(f), None) if f.signatures.len() < quorum => {
             Some(format!("report signatures: {} of the {quorum} needed", f.signatures.len()))
         }
@@ -267,7 +284,11 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
         observation: own,
         observations,
         signed,
-        value: certificate.as_ref().map(|c| c.proposal.payload.value),
+        // The value in force: an upheld review's replaces the first certificate's.
+        value: disputes
+            .as_ref()
+            .and_then(|d| d.certified().map(|c| c.value))
+            .or_else(|| certificate.as_ref().map(|c| c.proposal.payload.value)),
         certificate,
         challenge_deadline,
         final_report,

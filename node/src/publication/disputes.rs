@@ -548,7 +548,19 @@ impl Certifier {
         let slot =
             SigningSlot { settlement: id, kind: SignedKind::ReviewVote, round: u32::from(dispute_round) };
         if self.store.signed(slot)?.is_some() {
-            // Voted before a restart: the stored vote was fed above.
+            // Voted before a restart: the stored vote was fed above. Gossip it again, since the
+            // restart may have come before it left.
+            let me = self.committee.members()[self.me].ed25519;
+            let own = self
+                .store
+                .review_votes(&id)?
+                .into_iter()
+                .find(|v| v.signer == me && v.payload.dispute_id == dispute_id);
+            if let Some(vote) = own
+                && let Err(error) = self.network.publish(GossipMessage::ReviewVote(vote)).await
+            {
+                tracing::debug!(%error, "cannot gossip the stored review vote now");
+            }
             return Ok(());
         }
         let (store, venues, committee, network_id, spec, inbox) = (
@@ -608,13 +620,26 @@ impl Certifier {
         self.carry_review(spec, dispute_id, actions).await
     }
 
-    /// Ticks every review under way.
+    /// Ticks every review under way, and asks a peer for what a review still lacks once a
+    /// whole round of it has passed without a certificate (a member that restarted, or was cut
+    /// off, in the middle of it).
     pub(crate) async fn tick_reviews(&mut self) -> Result<(), StoreError> {
         let keys: Vec<(B256, B256)> =
             self.reviews.iter().filter(|(_, m)| m.certificate().is_none()).map(|(k, _)| *k).collect();
+        let mut behind = Vec::new();
         for (settlement, dispute_id) in keys {
             let Some(spec) = self.store.settlement(&settlement)? else { continue };
             self.feed_review(&spec, dispute_id, Event::Tick).await?;
+            let machine = &self.reviews[&(settlement, dispute_id)];
+            let stuck = machine.certificate().is_none()
+                && (machine.round().is_some_and(|r| r > machine.review().first_round)
+                    || !machine.missing_inputs().is_empty());
+            if stuck && !behind.contains(&spec) {
+                behind.push(spec);
+            }
+        }
+        for spec in behind {
+            self.catch_up(&spec).await?;
         }
         Ok(())
     }

@@ -15,6 +15,10 @@
 //! - **Window.** The certificate feeds the dispute machine at the proposal's `proposed_at`, so
 //!   every member derives the same deadline (`proposed_at + challenge_period`, capped by the
 //!   hard deadline) whatever its own arrival time, and a restarted member derives it again.
+//! - **Disputes.** Disputes, review certificates and rulings are agreed events with agreed times
+//!   ([`timeline`]); the dispute machine is a fold of them that lags the clock by
+//!   `settle = max_clock_skew + round_timeout`. [`disputes`] carries the dispute side out:
+//!   intake from the API and gossip, the committee review, rulings.
 //! - **Report.** When the dispute machine says final, the member signs the
 //!   [`FinalReport`] (the value, the round of its certificate, the bond outcomes) once, in the
 //!   store slot (settlement, final report, round): recorded and flushed before it is gossiped.
@@ -25,7 +29,7 @@
 //!   the final certificate's round and turn `k` runs over
 //!   `[base + k·publish_timeout, base + (k+1)·publish_timeout)`; `base` is the moment of
 //!   finality every member derives alike (the closing window's deadline, the hard deadline, or
-//!   the ruling's arrival). In its turn, with q signatures, a member asks the chain service to
+//!   the ruling's agreed time) plus `settle`. In its turn, with q signatures, a member asks the chain service to
 //!   publish; a publication already under way is kept going after the turn ends. The contract
 //!   accepts one report per settlement, so two publishers at a turn's edge cost gas, not safety.
 //! - **Confirmation.** The chain service reports what the contract holds. With

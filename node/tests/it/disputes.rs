@@ -33,12 +33,20 @@ fn params() -> ProtocolParams {
 }
 
 fn setup(faults: &[&str]) -> (SettlementSpec, Devnet) {
+    setup_with(faults, &params(), None)
+}
+
+fn setup_with(
+    faults: &[&str],
+    params: &ProtocolParams,
+    arbitrator: Option<Address>,
+) -> (SettlementSpec, Devnet) {
     let wall_start = now() + 8;
     let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
     let maturity = wall_start + 60;
     let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
     let settlements = [Scheduled { maturity, params: spec.params }];
-    let devnet = Devnet::prepare_on_chain_with_faults(4, clock, &settlements, &params(), faults);
+    let devnet = Devnet::prepare_on_chain_with(4, clock, &settlements, params, faults, arbitrator);
     (spec, devnet)
 }
 
@@ -104,6 +112,24 @@ fn submit_with_cli(
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "fixd dispute submit: {printed}\n{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_str(&printed).unwrap()
+}
+
+/// `fixd_disputes_total{outcome}` from a node's `/metrics`, parsed as Prometheus text.
+fn disputes_total(node: &crate::harness::Node, outcome: &str) -> u64 {
+    let (code, body) = node.get("/metrics");
+    assert_eq!(code, 200);
+    let text = body.as_str().expect("metrics are text");
+    let scrape =
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
+    let sample = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "fixd_disputes_total" && s.labels.get("outcome") == Some(outcome));
+    match sample.map(|s| &s.value) {
+        Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v)) => *v as u64,
+        None => 0,
+        Some(other) => panic!("fixd_disputes_total is not a counter: {other:?}"),
+    }
 }
 
 fn expect_refusal(answer: (u16, Value), status: u16, code: &str) {
@@ -230,6 +256,11 @@ fn a_dispute_of_a_correct_value_is_rejected_and_forfeits_its_bond_and_bad_disput
     }
     let (pool2, burned2, balance2) = chain.money();
     assert_eq!(balance2, pool2 + burned2, "nothing left in escrow");
+    // node-1 answered every submission above: one accepted, eight refused (bad JSON, unknown
+    // settlement, bad signature, no bond, no escrow, bond too small, the replay, too late).
+    let (accepted, refused) = (disputes_total(node, "accepted"), disputes_total(node, "refused"));
+    assert_eq!((accepted, refused), (1, 8), "fixd_disputes_total on node-1");
+    assert_eq!(disputes_total(devnet.node(2), "rejected"), 1, "every member counts the rejected review");
     let (_, state) = devnet.node(0).get(&disputes_path(&spec));
     let ledger = &state["ledger"];
     println!("ledger {ledger}; pool {pool0} -> {pool2}, burned {burned0} -> {burned2}");
@@ -339,4 +370,180 @@ fn a_trade_bust_is_disputed_upheld_and_the_corrected_value_published_with_the_bo
     let (pool, burned, balance) = chain.money();
     assert_eq!((pool, burned), (ETH - bond / 2, 0), "the reward came out of the pool");
     assert_eq!(balance, pool, "nothing escrowed or credited is left");
+}
+
+/// Two committee reviews reject two disputes (bonds b, then 2b), and a third dispute (4b) goes
+/// to the arbitrator. With `ruling`, the arbitrator upholds it with the certified value plus one
+/// wei; without, it stays silent and the hard deadline makes the certified value stand.
+fn escalate_to_the_arbitrator(ruling: bool) {
+    let hard_deadline_secs = 130;
+    let params = ProtocolParams { hard_deadline_secs, ..params() };
+    let arbitrator = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x94)).unwrap();
+    let (spec, mut devnet) = setup_with(&[], &params, Some(arbitrator.address()));
+    for i in 0..4 {
+        devnet.start_node(i);
+    }
+    let chain = devnet.chain.as_ref().unwrap();
+    let path = format!("/v1/settlements/{}", spec.id());
+    let certified = devnet.node(0).wait_for(&path, Duration::from_secs(150), |v| v["status"] == "certified");
+    let v0: fixd_proto::value::Wad = serde_json::from_value(certified["value"].clone()).unwrap();
+    let b = params.min_bond_wei;
+    let node = devnet.node(0);
+    let mut ids = Vec::new();
+    for (k, seed) in [(1u32, 0x91u8), (2, 0x92)] {
+        let disputer = chain.funded_key(seed, 10 * ETH);
+        let answer = submit_with_cli(&node.api, chain, &spec, &disputer, &[]);
+        assert_eq!(answer["http_status"], 202, "{answer}");
+        assert_eq!(answer["answer"]["dispute_round"], k, "{answer}");
+        let bond: u128 = answer["bond_wei"].as_str().unwrap().parse().unwrap();
+        assert_eq!(bond, b << (k - 1), "round {k} needs twice the bond of the round before");
+        ids.push(serde_json::from_value::<B256>(answer["dispute_id"].clone()).unwrap());
+        let index = ids.len() - 1;
+        node.wait_for(&disputes_path(&spec), Duration::from_secs(120), |s| {
+            s["disputes"][index]["status"] == "rejected"
+        });
+    }
+    // Round 3 is past max_rounds (2): the arbitrator's.
+    let c = chain.funded_key(0x93, 10 * ETH);
+    let answer = submit_with_cli(&node.api, chain, &spec, &c, &[]);
+    assert_eq!(answer["answer"]["dispute_round"], 3, "{answer}");
+    let c_bond: u128 = answer["bond_wei"].as_str().unwrap().parse().unwrap();
+    assert_eq!(c_bond, 4 * b);
+    let c_id: B256 = serde_json::from_value(answer["dispute_id"].clone()).unwrap();
+    let state =
+        node.wait_for(&disputes_path(&spec), Duration::from_secs(60), |s| s["phase"] == "arbitration");
+    let hard_deadline = state["hard_deadline"].as_u64().unwrap();
+    assert_eq!(hard_deadline, spec.maturity + hard_deadline_secs);
+    let ruled = fixd_proto::value::Wad::from_raw(v0.raw() + 1);
+    let arbitrate = || {
+        fixd()
+            .args([
+                "arbitrate",
+                "--json",
+                "--api",
+                &devnet.node(1).api,
+                "--settlement",
+                &spec.id().to_string(),
+            ])
+            .args(["--dispute", &c_id.to_string(), "--value", &ruled.to_string(), "--upheld"])
+            .env("FIXD_ETH_KEY", hex::encode(arbitrator.to_bytes()))
+            .output()
+            .unwrap()
+    };
+    if ruling {
+        let out = arbitrate();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        while now() <= hard_deadline {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let out = arbitrate();
+        assert!(!out.status.success(), "a ruling after the hard deadline is refused");
+        let printed: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+        assert_eq!(
+            (printed["http_status"].as_u64(), printed["answer"]["error"].as_str()),
+            (Some(422), Some("too_late")),
+            "{printed}"
+        );
+    }
+    let views: Vec<Value> = devnet
+        .running()
+        .map(|n| n.wait_for(&path, Duration::from_secs(200), |v| v["status"] == "published"))
+        .collect();
+    let expected = if ruling { ruled } else { v0 };
+    let (on_chain, _, _) = chain.get_settlement(spec.id());
+    assert_eq!(on_chain, alloy::primitives::U256::from(expected.raw()), "the value on-chain");
+    let (pool, burned, balance) = chain.money();
+    for v in &views {
+        let report = &v["final_report"]["report"];
+        assert_eq!(
+            serde_json::from_value::<fixd_proto::value::Wad>(report["value"].clone()).unwrap(),
+            expected
+        );
+        let outcomes = report["outcomes"].as_array().unwrap();
+        let wei = |i: usize, k: &str| outcomes[i][k].as_str().unwrap().parse::<u128>().unwrap();
+        let split = |i: usize| (wei(i, "refund"), wei(i, "reward"), wei(i, "pooled"), wei(i, "burned"));
+        assert_eq!(outcomes.len(), 3, "in filing order: {outcomes:?}");
+        assert_eq!(split(0), (0, 0, b / 2, b - b / 2), "A forfeits b");
+        assert_eq!(split(1), (0, 0, b, b), "B forfeits 2b");
+        if ruling {
+            // C's reward (half its bond, 2b) is capped by what the pool holds: 1.5b.
+            assert_eq!(split(2), (4 * b, b / 2 + b, 0, 0), "C upheld");
+            assert_eq!(pool, 0, "the reward emptied the pool");
+        } else {
+            assert_eq!(split(2), (4 * b, 0, 0, 0), "C unresolved: its bond back");
+            assert_eq!(pool, b / 2 + b);
+        }
+    }
+    assert_eq!(burned, (b - b / 2) + b);
+    assert_eq!(balance, pool + burned, "every escrow settled, to the wei");
+    let (_, state) = devnet.node(2).get(&disputes_path(&spec));
+    let status = if ruling { "upheld" } else { "unresolved" };
+    assert_eq!(state["disputes"][2]["status"], status, "{state}");
+}
+
+#[test]
+fn two_reviews_then_the_arbitrator_rules_and_the_ruled_value_is_published() {
+    escalate_to_the_arbitrator(true);
+}
+
+#[test]
+fn a_silent_arbitrator_lets_the_hard_deadline_publish_the_last_certified_value() {
+    escalate_to_the_arbitrator(false);
+}
+
+#[test]
+fn a_member_killed_right_after_its_review_vote_restarts_and_signs_the_same_final_report() {
+    let faults = ["coinbase=bust:1.02:+0:+75:+75", "kraken=bust:1.02:+0:+75:+75"];
+    let (spec, mut devnet) = setup(&faults);
+    let busted_at = devnet.clock.wall_start + 75;
+    for i in 0..3 {
+        devnet.start_node(i);
+    }
+    devnet.start_node_with_env(3, &[("FIXD_TEST_FAULT", "stall-after-review-vote")]);
+    // Held here, so that the devnet can restart a node while the chain is in use.
+    let chain = &devnet.chain.take().unwrap();
+    chain.fund_pool(ETH);
+    let path = format!("/v1/settlements/{}", spec.id());
+    devnet.node(0).wait_for(&path, Duration::from_secs(150), |v| v["status"] == "certified");
+    let disputer = chain.funded_key(0xa1, 10 * ETH);
+    while now() < busted_at {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let answer = submit_with_cli(&devnet.node(0).api, chain, &spec, &disputer, &[]);
+    assert_eq!(answer["http_status"], 202, "{answer}");
+    // node-3 signs and stores its review vote, then hangs before gossiping it: kill it there.
+    devnet.node(3).proc.wait_for_line("stalling after the review vote", Duration::from_secs(90));
+    let (_, before) = devnet.node(3).get(&path);
+    let voted: Vec<Value> =
+        before["signed"].as_array().unwrap().iter().filter(|r| r["kind"] == "review_vote").cloned().collect();
+    assert_eq!(voted.len(), 1, "{before}");
+    devnet.stop_node(3);
+    std::thread::sleep(Duration::from_secs(5));
+    devnet.start_node(3);
+
+    let views: Vec<Value> = devnet
+        .running()
+        .map(|n| n.wait_for(&path, Duration::from_secs(240), |v| v["status"] == "published"))
+        .collect();
+    for v in &views[1..] {
+        assert_eq!(v["final_report"]["report"], views[0]["final_report"]["report"], "one final report");
+    }
+    let restarted = &views[3];
+    let after: Vec<&Value> =
+        restarted["signed"].as_array().unwrap().iter().filter(|r| r["kind"] == "review_vote").collect();
+    assert_eq!(after, voted.iter().collect::<Vec<_>>(), "the restarted member kept its one review vote");
+    let node3 = devnet.node(3).get("/v1/status").1["node"]["name"].clone();
+    assert_eq!(node3, "node-3");
+    // Its signature of that same report reaches the others.
+    devnet.node(0).wait_for(&path, Duration::from_secs(30), |v| {
+        let signers = v["final_report"]["signatures"].as_array().cloned().unwrap_or_default();
+        signers.iter().any(|s| s["member"] == node3)
+    });
+    assert_eq!(chain.publications(spec.id()).len(), 1, "published once");
 }

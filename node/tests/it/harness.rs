@@ -166,7 +166,7 @@ pub fn build_genesis(root: &Path, members: &[MemberDir]) -> PathBuf {
 
 /// [`build_genesis`] with protocol parameters from a TOML file.
 pub fn build_genesis_with(root: &Path, members: &[MemberDir], params: Option<&Path>) -> PathBuf {
-    build_genesis_on(root, members, params, None)
+    build_genesis_on(root, members, params, None, None)
 }
 
 /// [`build_genesis_with`] naming a chain: its id and the oracle's address.
@@ -175,6 +175,7 @@ pub fn build_genesis_on(
     members: &[MemberDir],
     params: Option<&Path>,
     chain: Option<&DevChain>,
+    arbitrator: Option<Address>,
 ) -> PathBuf {
     let path = root.join("genesis.toml");
     let mut cmd = fixd();
@@ -184,6 +185,9 @@ pub fn build_genesis_on(
     }
     if let Some(params) = params {
         cmd.arg("--params").arg(params);
+    }
+    if let Some(arbitrator) = arbitrator {
+        cmd.args(["--arbitrator", &arbitrator.to_string()]);
     }
     for m in members {
         cmd.arg("--member").arg(m.dir.join("member.toml"));
@@ -392,7 +396,7 @@ impl Devnet {
         settlements: &[Scheduled],
         params: &ProtocolParams,
     ) -> Devnet {
-        Devnet::prepare_inner(n, clock, settlements, params, false, &[])
+        Devnet::prepare_inner(n, clock, settlements, params, false, &[], None)
     }
 
     /// [`Devnet::prepare`] with a real anvil (a block a second) on which the oracle is
@@ -403,18 +407,20 @@ impl Devnet {
         settlements: &[Scheduled],
         params: &ProtocolParams,
     ) -> Devnet {
-        Devnet::prepare_inner(n, clock, settlements, params, true, &[])
+        Devnet::prepare_inner(n, clock, settlements, params, true, &[], None)
     }
 
-    /// [`Devnet::prepare_on_chain`] with replay-venue faults (`fixd replay-venues --fault`).
-    pub fn prepare_on_chain_with_faults(
+    /// [`Devnet::prepare_on_chain`] with replay-venue faults (`fixd replay-venues --fault`)
+    /// and the genesis arbitrator.
+    pub fn prepare_on_chain_with(
         n: usize,
         clock: ReplayClock,
         settlements: &[Scheduled],
         params: &ProtocolParams,
         faults: &[&str],
+        arbitrator: Option<Address>,
     ) -> Devnet {
-        Devnet::prepare_inner(n, clock, settlements, params, true, faults)
+        Devnet::prepare_inner(n, clock, settlements, params, true, faults, arbitrator)
     }
 
     fn prepare_inner(
@@ -424,6 +430,7 @@ impl Devnet {
         params: &ProtocolParams,
         on_chain: bool,
         faults: &[&str],
+        arbitrator: Option<Address>,
     ) -> Devnet {
         let root = tempfile::tempdir().unwrap();
         let members: Vec<MemberDir> =
@@ -434,8 +441,13 @@ impl Devnet {
             let addresses: Vec<_> = members.iter().map(MemberDir::eth_address).collect();
             TestChain::start(&addresses, 2 * ((n - 1) / 3) + 1)
         });
-        let genesis =
-            build_genesis_on(root.path(), &members, Some(&params_file), chain.as_ref().map(|c| &c.dev));
+        let genesis = build_genesis_on(
+            root.path(),
+            &members,
+            Some(&params_file),
+            chain.as_ref().map(|c| &c.dev),
+            arbitrator,
+        );
         let replay = Replay::start(clock, faults);
         let rpc = chain.as_ref().map(|c| c.rpc.clone());
         let configs = members
