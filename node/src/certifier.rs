@@ -89,6 +89,7 @@ pub struct Certifier {
     pub(crate) inbox: mpsc::Sender<Inbox>,
     inbox_rx: Option<mpsc::Receiver<Inbox>>,
     catch_up_turn: usize,
+    ticks: u64,
 }
 
 /// What the certifier needs to take a certified value on to the chain.
@@ -143,6 +144,7 @@ impl Certifier {
             inbox,
             inbox_rx: Some(inbox_rx),
             catch_up_turn: 0,
+            ticks: 0,
         }
     }
 
@@ -256,6 +258,7 @@ impl Certifier {
     }
 
     async fn on_tick(&mut self) -> Result<(), StoreError> {
+        self.ticks = self.ticks.wrapping_add(1);
         self.tick_reviews().await?;
         let now = crate::clock::now();
         for spec in self.store.settlements()? {
@@ -272,8 +275,11 @@ impl Certifier {
                 let short = self.publications.get(&spec.id()).is_some_and(|p| {
                     p.report().is_some() && !p.is_published() && p.signers().len() < self.committee.q()
                 });
-                if short {
-                    // Final, but missing report signatures (gossiped while this node was away).
+                // Until final, ask a peer now and then for disputes, reviews and rulings this
+                // node may have missed (gossip is best effort).
+                let open = self.publications.get(&id).is_some_and(|p| p.report().is_none());
+                if short || (open && self.ticks.is_multiple_of(10)) {
+                    // Final but missing report signatures, or not final yet.
                     self.catch_up(&spec).await?;
                 }
                 continue;

@@ -154,6 +154,7 @@ fn submit_error(e: SubmitError) -> ApiError {
         SubmitError::DuplicateRuling(_) => ApiError::conflict("duplicate_ruling", message),
         SubmitError::NotInArbitration(_) => ApiError::conflict("no_arbitration", message),
         SubmitError::TooLate { .. } => ApiError::unprocessable("too_late", message),
+        SubmitError::BondTooOld { .. } => ApiError::unprocessable("bond_too_old", message),
         SubmitError::Store(e) => ApiError::from(e),
         SubmitError::Refused(refusal) => {
             let code = match refusal {

@@ -179,12 +179,10 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
         rounds.chain(state.store.votes(&id)?.into_iter().map(|v| v.payload.round)).collect();
     // Review votes are per dispute round (1 up to the rounds a committee reviews).
     let dispute_rounds = 1..=u32::from(state.genesis.params.max_rounds);
-    let slots =
-        std::iter::once((SignedKind::Observation, 0))
-            .chain(rounds.iter().flat_map(|&r| {
-                [(SignedKind::Proposal, r), (SignedKind::Vote, r), (SignedKind::FinalReport, r)]
-            }))
-            .chain(dispute_rounds.map(|k| (SignedKind::ReviewVote, k)));
+    let slots = std::iter::once((SignedKind::Observation, 0))
+        .chain(rounds.iter().flat_map(|&r| [(SignedKind::Proposal, r), (SignedKind::Vote, r)]))
+        .chain(dispute_rounds.map(|k| (SignedKind::ReviewVote, k)))
+        .chain(std::iter::once((SignedKind::FinalReport, crate::publication::FINAL_REPORT_ROUND)));
     for (kind, round) in slots {
         if let Some(hash) = state.store.signed(SigningSlot { settlement: id, kind, round })? {
             signed.push(SignedRecord { kind, round, hash });

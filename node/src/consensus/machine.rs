@@ -233,7 +233,7 @@ impl<I: Inputs> Certification<I> {
 
     /// Whether a proposal or vote for `round` is too far ahead to keep.
     fn too_far_ahead(&self, round: u32) -> bool {
-        round > self.round.unwrap_or(0).saturating_add(ROUNDS_AHEAD)
+        round > self.round.unwrap_or(self.kind.first_round()).saturating_add(ROUNDS_AHEAD)
     }
 
     /// The member index of an active (non-equivocating) member, or the rejection.

@@ -512,6 +512,10 @@ fn print_summary(
          \n  getSettlement({}) read from the contract now:\n    value {}, publishedAt {}, status {} (1 = published)\n\
          \nread it from the contract yourself (the result is value, publishedAt, status as three 32-byte words):\n  {call}\n\
          \nquery the settlement API:\n  curl -s {}/v1/settlements/{}\n  curl -s {}/v1/settlements/{}/proof > proof.json && fixd verify proof.json\n\
+         \nits disputes, and how to dispute a settlement while its window is open (README, disputer guide):\n  \
+         fixd dispute list --api {} --settlement {}\n  \
+         FIXD_ETH_KEY=<a key with ETH; on this devnet any anvil dev key> fixd dispute submit --api {} --rpc-url {} \
+         --settlement <id> --reason bad_data\n\
          \nin another shell, `. {}/env` sets API, ID, RPC and CONTRACT for the README's commands\n\
          \nnode data and logs: {}",
         elapsed.as_secs_f64(),
@@ -530,6 +534,10 @@ fn print_summary(
         s.settlement_id,
         s.api[0],
         s.settlement_id,
+        s.api[0],
+        s.settlement_id,
+        s.api[0],
+        s.rpc_url,
         s.dir.display(),
         s.dir.display()
     );

@@ -74,6 +74,11 @@ pub enum SubmitError {
         "the ruling comes at or after the hard deadline {hard_deadline}; the last certified value stands"
     )]
     TooLate { hard_deadline: u64 },
+    #[error(
+        "the bond was mined at {mined_at}, more than {max_age} s ago: submit a dispute within {max_age} s of \
+         its bond (escrow a new bond under a new dispute id; reclaim this one after publication)"
+    )]
+    BondTooOld { mined_at: u64, max_age: u64 },
     #[error("this node's store failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -254,6 +259,11 @@ pub async fn recompute(
 }
 
 impl Certifier {
+    /// How far the dispute machine lags the clock (see [`super::timeline`]).
+    pub(crate) fn settle_secs(&self) -> u64 {
+        self.params.max_clock_skew_secs.saturating_add(self.params.round_timeout_secs)
+    }
+
     fn domain(&self) -> alloy::sol_types::Eip712Domain {
         fixd_proto::eip712::domain(self.publishing.chain_id, self.publishing.contract)
     }
@@ -298,6 +308,12 @@ impl Certifier {
         let actions = self.publication_machine(&spec)?;
         self.carry_publication_actions(&spec, actions).await?;
         let now = crate::clock::now();
+        // The agreed time is bound to the bond's block, so no member can date a dispute much
+        // earlier than its bond: every receiver checks the same bound.
+        let max_age = self.settle_secs();
+        if now > escrow.block_timestamp.saturating_add(max_age) {
+            return Err(SubmitError::BondTooOld { mined_at: escrow.block_timestamp, max_age });
+        }
         let machine = self.publications.get(&spec.id()).expect("created above");
         let dispute_round = machine
             .timeline()
@@ -408,14 +424,27 @@ impl Certifier {
         if d.dispute.evidence.len() > MAX_EVIDENCE_BYTES {
             return Ok(());
         }
+        let (mined_at, accepted_at) = (signed.payload.escrow.block_timestamp, signed.payload.accepted_at);
+        let bound = mined_at.saturating_add(self.settle_secs() + self.params.max_clock_skew_secs);
+        if accepted_at < mined_at || accepted_at > bound {
+            tracing::warn!(settlement = %id, dispute = %d.dispute.dispute_id, accepted_at, mined_at, relayed_by = %signed.signer, "relayed dispute dated outside its bond's bounds; ignored");
+            return Ok(());
+        }
         let Some(reader) = self.disputing.reader.clone() else {
             tracing::warn!(settlement = %id, "a dispute arrived, but without chain.rpc_url this node cannot check its bond");
             return Ok(());
         };
         let inbox = self.inbox.clone();
+        let hard_deadline = match self.store.settlement(&id)? {
+            Some(spec) => spec.maturity.saturating_add(self.publishing.protocol.hard_deadline_secs),
+            None => return Ok(()),
+        };
         tokio::spawn(async move {
             let dispute = &signed.payload.dispute.dispute;
-            for _ in 0..60 {
+            // An RPC that is down or behind is waited for, up to the hard deadline, after which
+            // no dispute counts any more.
+            let give_up_at = hard_deadline;
+            while crate::clock::now() < give_up_at {
                 match reader.verify_bond(dispute).await {
                     Ok(escrow) if escrow == signed.payload.escrow => {
                         let _ = inbox.send(Inbox::Escrowed(signed)).await;
@@ -425,8 +454,13 @@ impl Certifier {
                         tracing::warn!(dispute = %dispute.dispute_id, ?escrow, relayed = ?signed.payload.escrow, "relayed dispute names another escrow than the chain shows; ignored");
                         return;
                     }
-                    Err(crate::chain::BondError::Unconfirmed { .. } | crate::chain::BondError::Rpc(_)) => {
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    Err(
+                        crate::chain::BondError::Unconfirmed { .. }
+                        | crate::chain::BondError::Rpc(_)
+                        | crate::chain::BondError::NotFound(_),
+                    ) => {
+                        // NotFound too: this node's RPC may not have the block yet.
+                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                     }
                     Err(error) => {
                         tracing::warn!(dispute = %dispute.dispute_id, %error, "relayed dispute's bond does not check; ignored");
@@ -434,7 +468,7 @@ impl Certifier {
                     }
                 }
             }
-            tracing::warn!(dispute = %dispute.dispute_id, "gave up checking a relayed dispute's bond after 60 s");
+            tracing::warn!(dispute = %dispute.dispute_id, "gave up checking a relayed dispute's bond at the hard deadline");
         });
         Ok(())
     }
@@ -514,7 +548,7 @@ impl Certifier {
         if self.reviews.contains_key(&key) {
             return Ok(());
         }
-        let settle = self.params.max_clock_skew_secs + self.params.round_timeout_secs;
+        let settle = self.settle_secs();
         let timeout = self.params.round_timeout_secs.max(1);
         // The first round that begins after every member has folded the dispute in.
         let first_round =
@@ -624,6 +658,13 @@ impl Certifier {
     /// whole round of it has passed without a certificate (a member that restarted, or was cut
     /// off, in the middle of it).
     pub(crate) async fn tick_reviews(&mut self) -> Result<(), StoreError> {
+        // A review whose round the dispute machine has left (decided, escalated, final) is done.
+        let publications = &self.publications;
+        self.reviews.retain(|(settlement, _), _| {
+            publications
+                .get(settlement)
+                .is_none_or(|p| matches!(p.disputes().phase(), Phase::Review | Phase::Recertifying))
+        });
         let keys: Vec<(B256, B256)> =
             self.reviews.iter().filter(|(_, m)| m.certificate().is_none()).map(|(k, _)| *k).collect();
         let mut behind = Vec::new();
@@ -749,7 +790,14 @@ impl Certifier {
         let id = spec.id();
         match action {
             PubAction::StartReview { dispute_round, dispute_id, contested, at } => {
-                self.start_review(spec, dispute_round, dispute_id, contested, at).await?;
+                // Replayed after a restart, a round the fold has decided since needs no review.
+                let current = self.publications.get(&id).is_some_and(|p| {
+                    let d = p.disputes();
+                    d.phase() == Phase::Review && d.dispute_round() == dispute_round
+                });
+                if current {
+                    self.start_review(spec, dispute_round, dispute_id, contested, at).await?;
+                }
             }
             PubAction::Disputes { at, action } => {
                 let (kind, outcome) = match &action {

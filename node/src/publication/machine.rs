@@ -78,19 +78,32 @@ impl Publication {
 
     /// Handles one event at unix time `now`.
     pub fn on(&mut self, now: u64, event: Event) -> Vec<Action> {
+        self.on_all(now, vec![event])
+    }
+
+    /// Handles several events at unix time `now`, folding the dispute machine once after all
+    /// of them: a restarted member feeds everything it stored at once, so it never acts on a
+    /// history that lacks events it already holds.
+    pub fn on_all(&mut self, now: u64, events: Vec<Event>) -> Vec<Action> {
         let mut out = Vec::new();
-        match agreed(event) {
-            Ok((at, event)) => {
-                self.timeline.insert(at, event);
+        for event in events {
+            match agreed(event) {
+                Ok((at, event)) => {
+                    self.timeline.insert(at, event);
+                }
+                Err(Event::Signature { author, signature }) => self.on_signature(author, signature, &mut out),
+                Err(Event::Chain(state)) => self.on_chain_state(state, &mut out),
+                Err(_) => {}
             }
-            Err(Event::Signature { author, signature }) => self.on_signature(author, signature, &mut out),
-            Err(Event::Chain(state)) => self.on_chain_state(state, &mut out),
-            Err(_) => {}
         }
         let folded = self.timeline.fold(now.saturating_sub(self.params.settle_secs));
         self.disputes = folded.machine;
         if folded.revised {
             out.push(Action::Revised);
+            if self.disputes.finality().is_none() {
+                // A late event took finality back: stop publishing the report it had made.
+                self.done = None;
+            }
         }
         self.carry(folded.new, &mut out);
         self.maybe_publish(now, &mut out);

@@ -21,7 +21,8 @@
 //!   intake from the API and gossip, the committee review, rulings.
 //! - **Report.** When the dispute machine says final, the member signs the
 //!   [`FinalReport`] (the value, the round of its certificate, the bond outcomes) once, in the
-//!   store slot (settlement, final report, round): recorded and flushed before it is gossiped.
+//!   store slot (settlement, final report), one per settlement whatever round its value comes
+//!   from: recorded and flushed before it is gossiped.
 //! - **Signatures.** A gossiped report signature counts when its ed25519 author and its
 //!   recovered secp256k1 signer are the same member and it signs exactly this member's report.
 //!   The first valid signature of each member is kept; others are ignored.
@@ -50,6 +51,7 @@ use fixd_proto::value::Wad;
 use serde::{Deserialize, Serialize};
 
 pub use machine::Publication;
+pub use shell::FINAL_REPORT_ROUND;
 
 /// The timing of publication.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

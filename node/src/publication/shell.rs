@@ -15,6 +15,10 @@ use crate::events::NodeEvent;
 use crate::network::GossipMessage;
 use crate::store::{FinalRecord, SignedKind, SigningSlot, StoreError};
 
+/// The one slot of a member's final report per settlement: whatever round the report's value
+/// was certified in (a review replaces the first certificate's round), a member signs one.
+pub const FINAL_REPORT_ROUND: u32 = 0;
+
 impl Certifier {
     /// The publication machine of a certified settlement, created on first use and fed what
     /// the store holds (agreed events, report signatures, last chain read). Returns the
@@ -38,9 +42,8 @@ impl Certifier {
         .map_err(|e| StoreError::Corrupt { key: id.to_string(), reason: format!("dispute rules: {e}") })?;
         let now = crate::clock::now();
         let mut actions = Vec::new();
-        for event in super::disputes::agreed_events(&*self.store, &self.committee, spec)? {
-            actions.extend(machine.on(now, event));
-        }
+        let agreed = super::disputes::agreed_events(&*self.store, &self.committee, spec)?;
+        actions.extend(machine.on_all(now, agreed));
         for signature in self.store.report_signatures(&id)? {
             if let Some(author) = self.committee.index_of(&signature.signer) {
                 actions.extend(machine.on(now, Event::Signature { author, signature: signature.payload }));
@@ -140,8 +143,11 @@ impl Certifier {
                         report: report.clone(),
                     };
                     let signed = Signed::sign(&self.key, &self.network_id, payload);
-                    let slot =
-                        SigningSlot { settlement: id, kind: SignedKind::FinalReport, round: report.round };
+                    let slot = SigningSlot {
+                        settlement: id,
+                        kind: SignedKind::FinalReport,
+                        round: FINAL_REPORT_ROUND,
+                    };
                     if let Err(error) = self.store.record_signed(slot, signed.hash()) {
                         // A late event changed the report after this member signed another.
                         tracing::error!(settlement = %id, %error, "not signing a second final report for this round");

@@ -443,3 +443,51 @@ fn timeline_predicts_the_answer_without_changing_anything() {
     );
     assert!(!m.timeline().has_dispute(&B256::repeat_byte(1)), "a prediction stores nothing");
 }
+
+#[test]
+fn timeline_a_restarted_member_folds_everything_it_stored_before_it_acts() {
+    let fx = fixture();
+    let deadline = PROPOSED_AT + PERIOD;
+    // Back after the window and the lag: the certificate and a dispute from before the deadline
+    // are fed together, so the member never signs a report without the dispute.
+    let mut m = fx.lagging(3);
+    let out = m.on_all(deadline + 2 * SETTLE, vec![fx.certified(), fx.dispute(1, BOND, deadline - 5)]);
+    assert!(signs(&out).is_none(), "{out:?}");
+    assert!(starts_review(&out), "{out:?}");
+}
+
+#[test]
+fn timeline_keeps_the_earliest_relay_of_a_dispute_and_the_pool_of_the_first_accepted_one() {
+    let fx = fixture();
+    let mut m = fx.lagging(0);
+    m.on(PROPOSED_AT, fx.certified());
+    // One dispute relayed by two members: the later relay changes nothing.
+    m.on(PROPOSED_AT + 9, fx.dispute(1, BOND, PROPOSED_AT + 9));
+    m.on(PROPOSED_AT + 9, fx.dispute(1, BOND, PROPOSED_AT + 6));
+    m.on(PROPOSED_AT + 9, fx.dispute(1, BOND, PROPOSED_AT + 8));
+    let state = m.timeline().latest(PROPOSED_AT + 9);
+    let [record] = state.disputes() else { panic!("{:?}", state.disputes()) };
+    assert_eq!(record.filed_at, PROPOSED_AT + 6, "the earliest relay counts");
+    // A refused dispute (bond too small) filed first does not set the pool; the accepted one does.
+    let with_pool = |id: u8, bond: u128, at: u64, pool_wei: u128| match fx.dispute(id, bond, at) {
+        Event::Dispute { filing, accepted_at, .. } => Event::Dispute { filing, pool_wei, accepted_at },
+        _ => unreachable!(),
+    };
+    let mut m = fx.lagging(0);
+    m.on(PROPOSED_AT, fx.certified());
+    m.on(PROPOSED_AT + 3, with_pool(2, BOND - 1, PROPOSED_AT + 2, 7 * BOND));
+    m.on(PROPOSED_AT + 4, with_pool(3, BOND, PROPOSED_AT + 3, BOND / 4));
+    let reviewed = Wad::parse("2800").unwrap();
+    let mut out = m.on(PROPOSED_AT + 13, fx.review(3, reviewed, PROPOSED_AT + 12));
+    let end = PROPOSED_AT + 12 + protocol().reopened_challenge_period_secs.max(PERIOD) + SETTLE + 1;
+    for now in PROPOSED_AT + 13..end {
+        out.extend(m.on(now, Event::Tick));
+    }
+    let report = signs(&out).expect("final");
+    let [outcome] = report.outcomes.as_slice() else { panic!("{:?}", report.outcomes) };
+    assert_eq!(
+        (outcome.refund, outcome.reward),
+        (BOND, BOND / 4),
+        "the reward is capped by the accepted dispute's pool"
+    );
+}

@@ -124,8 +124,21 @@ impl Timeline {
     }
 
     /// Adds an event at agreed time `at`. Returns false if it is there already.
+    ///
+    /// A dispute (or ruling) relayed by two members carries two agreed times; every member keeps
+    /// the earlier, so that all of them fold it at the same moment whichever relay came first.
     pub fn insert(&mut self, at: u64, event: Agreed) -> bool {
         let key = Key { at, rank: event.rank(), tiebreak: event.tiebreak() };
+        if matches!(event, Agreed::Dispute { .. } | Agreed::Ruling { .. }) {
+            let same = self.events.keys().find(|k| k.rank == key.rank && k.tiebreak == key.tiebreak).copied();
+            match same {
+                Some(old) if old <= key => return false,
+                Some(old) => {
+                    self.events.remove(&old);
+                }
+                None => {}
+            }
+        }
         self.events.insert(key, event).is_none()
     }
 
@@ -182,13 +195,29 @@ fn run(
     events: &BTreeMap<Key, Agreed>,
     horizon: u64,
 ) -> (SettlementDisputes, Vec<Timed>) {
-    let mut params = base.clone();
-    if let Some(pool_wei) = events.values().find_map(|e| match e {
-        Agreed::Dispute { pool_wei, .. } => Some(*pool_wei),
+    // The pool pays rewards only, so which disputes are accepted does not depend on it: a first
+    // pass finds the first accepted dispute, whose bond block's pool is the settlement's.
+    let (_, first_pass) = run_with_pool(base, events, horizon, 0);
+    let pool = first_pass.iter().find_map(|t| match &t.action {
+        Action::DisputeAccepted { dispute_id, .. } => events.values().find_map(|e| match e {
+            Agreed::Dispute { filing, pool_wei } if &filing.dispute_id == dispute_id => Some(*pool_wei),
+            _ => None,
+        }),
         _ => None,
-    }) {
-        params.insurance_pool_wei = pool_wei;
+    });
+    match pool {
+        Some(pool) if pool > 0 => run_with_pool(base, events, horizon, pool),
+        _ => run_with_pool(base, events, horizon, 0),
     }
+}
+
+fn run_with_pool(
+    base: &DisputeParams,
+    events: &BTreeMap<Key, Agreed>,
+    horizon: u64,
+    pool: u128,
+) -> (SettlementDisputes, Vec<Timed>) {
+    let params = DisputeParams { insurance_pool_wei: pool, ..base.clone() };
     let mut machine = SettlementDisputes::new(params).expect("validated in Timeline::new");
     let mut out = Vec::new();
     let feed = |machine: &mut SettlementDisputes, at: u64, event: Event, out: &mut Vec<Timed>| {

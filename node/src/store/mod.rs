@@ -139,12 +139,12 @@ pub trait Store: Send + Sync + 'static {
     /// What this node signed in `slot`, if anything.
     fn signed(&self, slot: SigningSlot) -> Result<Option<B256>, StoreError>;
 
-    /// Stores a dispute as its accepting member relayed it; the first per dispute id stays.
-    /// Returns whether it was new.
+    /// Stores a dispute as its accepting member relayed it. Per dispute id the relay with the
+    /// earliest `accepted_at` stays (then the lowest signer). Returns whether it was written.
     fn put_dispute(&self, dispute: &Signed<RelayedDispute>) -> Result<bool, StoreError>;
     /// Every stored dispute of a settlement, in dispute-id order.
     fn disputes(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedDispute>>, StoreError>;
-    /// Stores a member's review vote; the first per (dispute, signer) stays. Returns whether
+    /// Stores a member's review vote, by hash (an equivocator's two both stay). Returns whether
     /// it was new.
     fn put_review_vote(&self, vote: &Signed<ReviewVote>) -> Result<bool, StoreError>;
     /// Every stored review vote of a settlement, by dispute id, then signer.
@@ -153,8 +153,8 @@ pub trait Store: Send + Sync + 'static {
     fn put_review_certificate(&self, dispute_id: &B256, certificate: &Certificate) -> Result<(), StoreError>;
     /// Every review certificate of a settlement, with the dispute it reviewed.
     fn review_certificates(&self, id: &SettlementId) -> Result<Vec<(B256, Certificate)>, StoreError>;
-    /// Stores an arbitrator's ruling as relayed; the first per dispute id stays. Returns
-    /// whether it was new.
+    /// Stores an arbitrator's ruling as relayed; per dispute id the earliest relay stays.
+    /// Returns whether it was written.
     fn put_ruling(&self, ruling: &Signed<RelayedRuling>) -> Result<bool, StoreError>;
     /// Every stored ruling of a settlement.
     fn rulings(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedRuling>>, StoreError>;

@@ -6,7 +6,7 @@
 //! (id ‖ kind ‖ round → hash), `equivocations` (id ‖ kind ‖ round ‖ signer → BCS evidence),
 //! `finals` (id → BCS final record), `report_signatures` (id ‖ signer → BCS signed report
 //! signature), `publications` (id → BCS on-chain state as last read), `disputes` and `rulings`
-//! (id ‖ dispute id → BCS relayed message), `review_votes` (id ‖ dispute id ‖ signer → BCS
+//! (id ‖ dispute id → BCS relayed message), `review_votes` (id ‖ dispute id ‖ signer ‖ hash → BCS
 //! signed vote), `review_certificates` (id ‖ dispute id → BCS (dispute id, certificate)).
 //! Values are BCS, so a record reads back exactly as written.
 //!
@@ -165,6 +165,27 @@ fn insert_first(tree: &sled::Tree, key: Vec<u8>, value: Vec<u8>) -> Result<(), S
 /// As [`insert_first`], and says whether `value` was written.
 fn insert_new(tree: &sled::Tree, key: Vec<u8>, value: Vec<u8>) -> Result<bool, StoreError> {
     Ok(tree.compare_and_swap(key, None as Option<&[u8]>, Some(value)).map_err(backend)?.is_ok())
+}
+
+/// Writes `value` under `key` unless the key holds one that comes no later by `order`; says
+/// whether it was written. Two members may relay one dispute: every store keeps the earliest.
+fn insert_earliest<T, O>(
+    tree: &sled::Tree,
+    key: Vec<u8>,
+    value: &T,
+    order: impl Fn(&T) -> O,
+) -> Result<bool, StoreError>
+where
+    T: serde::Serialize + DeserializeOwned,
+    O: Ord,
+{
+    if let Some(existing) = get::<T>(tree, &key)?
+        && order(&existing) <= order(value)
+    {
+        return Ok(false);
+    }
+    tree.insert(key, to_bcs(value)).map_err(backend)?;
+    Ok(true)
 }
 
 /// `settlement ‖ dispute id`.
@@ -327,7 +348,9 @@ impl Store for SledStore {
 
     fn put_dispute(&self, dispute: &Signed<RelayedDispute>) -> Result<bool, StoreError> {
         let d = &dispute.payload.dispute.dispute;
-        insert_new(&self.disputes, dispute_key(&d.settlement_id, &d.dispute_id), to_bcs(dispute))
+        let key = dispute_key(&d.settlement_id, &d.dispute_id);
+        let order = |r: &Signed<RelayedDispute>| (r.payload.accepted_at, r.signer.0);
+        insert_earliest(&self.disputes, key, dispute, order)
     }
 
     fn disputes(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedDispute>>, StoreError> {
@@ -338,6 +361,9 @@ impl Store for SledStore {
         let v = &vote.payload;
         let mut key = dispute_key(&v.settlement_id, &v.dispute_id);
         key.extend_from_slice(vote.signer.0.as_slice());
+        // By hash too: an equivocating reviewer's second vote is kept, since a review
+        // certificate may list it.
+        key.extend_from_slice(vote.hash().as_slice());
         insert_new(&self.review_votes, key, to_bcs(vote))
     }
 
@@ -356,7 +382,9 @@ impl Store for SledStore {
 
     fn put_ruling(&self, ruling: &Signed<RelayedRuling>) -> Result<bool, StoreError> {
         let r = &ruling.payload.ruling.ruling;
-        insert_new(&self.rulings, dispute_key(&r.settlement_id, &r.dispute_id), to_bcs(ruling))
+        let key = dispute_key(&r.settlement_id, &r.dispute_id);
+        let order = |r: &Signed<RelayedRuling>| (r.payload.accepted_at, r.signer.0);
+        insert_earliest(&self.rulings, key, ruling, order)
     }
 
     fn rulings(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedRuling>>, StoreError> {
