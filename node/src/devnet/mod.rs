@@ -361,10 +361,17 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         "contract": chain.contract, "apis": apis, "venues": venues,
     });
     std::fs::write(dir.join("devnet.json"), serde_json::to_string_pretty(&plan)?)?;
-    // For a shell: `. devnet/env` sets what the README's commands use.
+    // For a shell: `. devnet/env` sets what the README's commands use. FIXD_ETH_KEY is anvil's
+    // public dev key, which holds ETH on the devnet's chain: enough to escrow a dispute's bond.
     std::fs::write(
         dir.join("env"),
-        format!("export API={} ID={} RPC={rpc} CONTRACT={}\n", apis[0], spec.id(), chain.contract),
+        format!(
+            "export API={} ID={} RPC={rpc} CONTRACT={} FIXD_ETH_KEY={}\n",
+            apis[0],
+            spec.id(),
+            chain.contract,
+            crate::chain::devchain::ANVIL_DEV_KEY
+        ),
     )?;
     if args.setup_only {
         println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -514,7 +521,7 @@ fn print_summary(
          \nquery the settlement API:\n  curl -s {}/v1/settlements/{}\n  curl -s {}/v1/settlements/{}/proof > proof.json && fixd verify proof.json\n\
          \nits disputes, and how to dispute a settlement while its window is open (README, disputer guide):\n  \
          fixd dispute list --api {} --settlement {}\n  \
-         FIXD_ETH_KEY=<a key with ETH; on this devnet any anvil dev key> fixd dispute submit --api {} --rpc-url {} \
+         . {}/env && fixd dispute submit --api {} --rpc-url {} \
          --settlement <id> --reason bad_data\n\
          \nin another shell, `. {}/env` sets API, ID, RPC and CONTRACT for the README's commands\n\
          \nnode data and logs: {}",
@@ -536,6 +543,7 @@ fn print_summary(
         s.settlement_id,
         s.api[0],
         s.settlement_id,
+        s.dir.display(),
         s.api[0],
         s.rpc_url,
         s.dir.display(),
