@@ -330,23 +330,18 @@ impl Certifier {
             match action {
                 Action::Propose(proposal) => {
                     let proposal = test_faults::tamper(proposal);
-                    let slot =
-                        SigningSlot { settlement: id, kind: SignedKind::Proposal, round: proposal.round };
-                    let signed = Signed::sign(&self.key, &self.network_id, proposal);
-                    self.store.record_signed(slot, signed.hash())?;
-                    self.store.put_proposal(&signed)?;
-                    self.store.durable()?;
-                    tracing::info!(settlement = %id, round = slot.round, value = %signed.payload.value, "proposed");
-                    self.gossip_and_feed(spec, GossipMessage::Proposal(signed)).await?;
+                    let (round, value) = (proposal.round, proposal.value);
+                    if let Some(signed) = self.sign_round(id, Unsigned::Proposal(proposal))? {
+                        tracing::info!(settlement = %id, round, %value, "proposed");
+                        self.gossip_and_feed(spec, signed).await?;
+                    }
                 }
                 Action::Vote(vote) => {
-                    let slot = SigningSlot { settlement: id, kind: SignedKind::Vote, round: vote.round };
-                    let signed = Signed::sign(&self.key, &self.network_id, vote);
-                    self.store.record_signed(slot, signed.hash())?;
-                    self.store.put_vote(&signed)?;
-                    self.store.durable()?;
-                    tracing::info!(settlement = %id, round = slot.round, "voted");
-                    self.gossip_and_feed(spec, GossipMessage::Vote(signed)).await?;
+                    let round = vote.round;
+                    if let Some(signed) = self.sign_round(id, Unsigned::Vote(vote))? {
+                        tracing::info!(settlement = %id, round, "voted");
+                        self.gossip_and_feed(spec, signed).await?;
+                    }
                 }
                 Action::Certified(certificate) => {
                     self.store.put_certificate(&certificate)?;
@@ -391,6 +386,40 @@ impl Certifier {
         Ok(())
     }
 
+    /// Signs a proposal or vote as this member: records its slot (settlement, kind, round),
+    /// stores it and flushes, all before anything can send it. `None` when this member signed
+    /// another message in that slot already (a review may have used the round): nothing is
+    /// signed then.
+    pub(crate) fn sign_round(
+        &self,
+        settlement: B256,
+        unsigned: Unsigned,
+    ) -> Result<Option<GossipMessage>, StoreError> {
+        let (kind, round) = match &unsigned {
+            Unsigned::Proposal(p) => (SignedKind::Proposal, p.round),
+            Unsigned::Vote(v) => (SignedKind::Vote, v.round),
+        };
+        let message = match unsigned {
+            Unsigned::Proposal(p) => GossipMessage::Proposal(Signed::sign(&self.key, &self.network_id, p)),
+            Unsigned::Vote(v) => GossipMessage::Vote(Signed::sign(&self.key, &self.network_id, v)),
+        };
+        match self.store.record_signed(SigningSlot { settlement, kind, round }, message.hash()) {
+            Ok(()) => {}
+            Err(error @ StoreError::Equivocation { .. }) => {
+                tracing::warn!(%settlement, %error, "slot taken; not signing");
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        }
+        match &message {
+            GossipMessage::Proposal(p) => self.store.put_proposal(p)?,
+            GossipMessage::Vote(v) => self.store.put_vote(v)?,
+            _ => unreachable!("built above as a proposal or a vote"),
+        }
+        self.store.durable()?;
+        Ok(Some(message))
+    }
+
     async fn gossip_and_feed(
         &mut self,
         spec: &SettlementSpec,
@@ -403,6 +432,13 @@ impl Certifier {
         let actions = self.machine(spec)?.on(crate::clock::now(), event);
         Box::pin(self.carry_out(spec, actions)).await
     }
+}
+
+/// A proposal or vote this member is about to sign.
+#[derive(Debug)]
+pub(crate) enum Unsigned {
+    Proposal(fixd_proto::types::certificate::Proposal),
+    Vote(fixd_proto::types::certificate::Vote),
 }
 
 /// The certification event of a message; `None` for report signatures, which are the

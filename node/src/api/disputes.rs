@@ -80,8 +80,7 @@ async fn submit_checked(
             format!("the EIP-712 signature does not sign this dispute as {}: {e}", d.disputer),
         )
     })?;
-    if state.store.disputes(&spec.id())?.iter().any(|x| x.payload.dispute.dispute.dispute_id == d.dispute_id)
-    {
+    if state.store.has_dispute(&spec.id(), &d.dispute_id)? {
         return Err(ApiError::conflict(
             "duplicate_dispute",
             format!("dispute {} was accepted already; a dispute id is used once", d.dispute_id),

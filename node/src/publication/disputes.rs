@@ -24,7 +24,7 @@ use fixd_proto::types::settlement::SettlementSpec;
 use tokio::sync::oneshot;
 
 use super::{Action as PubAction, Event as PubEvent};
-use crate::certifier::Certifier;
+use crate::certifier::{Certifier, Unsigned};
 use crate::consensus::{Action, Certification, ConsensusParams, Event, Review};
 use crate::network::GossipMessage;
 use crate::store::{SignedKind, SigningSlot, Store, StoreError};
@@ -126,13 +126,7 @@ pub fn agreed_events(
         events.push(dispute_event(&d.payload));
     }
     for r in store.rulings(&id)? {
-        let ruling = &r.payload.ruling.ruling;
-        events.push(PubEvent::Ruling {
-            dispute_id: ruling.dispute_id,
-            value: ruling.value,
-            upheld: ruling.upheld,
-            accepted_at: r.payload.accepted_at,
-        });
+        events.push(ruling_event(&r.payload));
     }
     Ok(events)
 }
@@ -144,6 +138,16 @@ pub(crate) fn certified_event(certificate: &Certificate) -> PubEvent {
         proposal_hash: certificate.proposal.hash(),
         value: proposal.value,
         proposed_at: proposal.proposed_at,
+    }
+}
+
+fn ruling_event(relayed: &RelayedRuling) -> PubEvent {
+    let ruling = &relayed.ruling.ruling;
+    PubEvent::Ruling {
+        dispute_id: ruling.dispute_id,
+        value: ruling.value,
+        upheld: ruling.upheld,
+        accepted_at: relayed.accepted_at,
     }
 }
 
@@ -294,12 +298,7 @@ impl Certifier {
             .store
             .settlement(&d.settlement_id)?
             .ok_or(SubmitError::UnknownSettlement(d.settlement_id))?;
-        if self
-            .store
-            .disputes(&spec.id())?
-            .iter()
-            .any(|x| x.payload.dispute.dispute.dispute_id == d.dispute_id)
-        {
+        if self.store.has_dispute(&spec.id(), &d.dispute_id)? {
             return Err(SubmitError::Duplicate(d.dispute_id));
         }
         if self.store.certificate(&spec.id())?.is_none() {
@@ -353,8 +352,7 @@ impl Certifier {
             .store
             .settlement(&r.settlement_id)?
             .ok_or(SubmitError::UnknownSettlement(r.settlement_id))?;
-        if self.store.rulings(&spec.id())?.iter().any(|x| x.payload.ruling.ruling.dispute_id == r.dispute_id)
-        {
+        if self.store.has_ruling(&spec.id(), &r.dispute_id)? {
             return Err(SubmitError::DuplicateRuling(r.dispute_id));
         }
         if self.store.certificate(&spec.id())?.is_none() {
@@ -392,14 +390,8 @@ impl Certifier {
         if gossip && let Err(error) = self.network.publish(GossipMessage::Ruling(signed.clone())).await {
             tracing::warn!(%error, "cannot gossip the ruling now; peers will catch up");
         }
-        let event = PubEvent::Ruling {
-            dispute_id: r.dispute_id,
-            value: r.value,
-            upheld: r.upheld,
-            accepted_at: signed.payload.accepted_at,
-        };
         if self.store.certificate(&spec.id())?.is_some() {
-            self.feed(spec, event).await?;
+            self.feed(spec, ruling_event(&signed.payload)).await?;
         }
         Ok(())
     }
@@ -409,12 +401,7 @@ impl Certifier {
     pub(crate) fn on_relayed_dispute(&mut self, signed: Signed<RelayedDispute>) -> Result<(), StoreError> {
         let d = &signed.payload.dispute;
         let id = d.dispute.settlement_id;
-        if self
-            .store
-            .disputes(&id)?
-            .iter()
-            .any(|x| x.payload.dispute.dispute.dispute_id == d.dispute.dispute_id)
-        {
+        if self.store.has_dispute(&id, &d.dispute.dispute_id)? {
             return Ok(());
         }
         if let Err(error) = verify_typed(&self.domain(), &d.dispute, &d.signature, d.dispute.disputer) {
@@ -715,28 +702,15 @@ impl Certifier {
         for action in actions {
             let message = match action {
                 Action::Propose(proposal) => {
-                    let slot =
-                        SigningSlot { settlement: id, kind: SignedKind::Proposal, round: proposal.round };
-                    let signed = Signed::sign(&self.key, &self.network_id, proposal);
-                    if let Err(error) = self.store.record_signed(slot, signed.hash()) {
-                        tracing::error!(settlement = %id, %error, "not proposing twice in one round");
-                        continue;
-                    }
-                    self.store.put_proposal(&signed)?;
-                    self.store.durable()?;
-                    tracing::info!(settlement = %id, %dispute_id, round = slot.round, value = %signed.payload.value, "review proposed");
-                    GossipMessage::Proposal(signed)
+                    let (round, value) = (proposal.round, proposal.value);
+                    let Some(signed) = self.sign_round(id, Unsigned::Proposal(proposal))? else { continue };
+                    tracing::info!(settlement = %id, %dispute_id, round, %value, "review proposed");
+                    signed
                 }
                 Action::Vote(vote) => {
-                    let slot = SigningSlot { settlement: id, kind: SignedKind::Vote, round: vote.round };
-                    let signed = Signed::sign(&self.key, &self.network_id, vote);
-                    if let Err(error) = self.store.record_signed(slot, signed.hash()) {
-                        tracing::warn!(settlement = %id, %error, "this round's vote slot is taken; the review goes on in a later round");
-                        continue;
-                    }
-                    self.store.put_vote(&signed)?;
-                    self.store.durable()?;
-                    GossipMessage::Vote(signed)
+                    // A taken slot: the review goes on in a later round.
+                    let Some(signed) = self.sign_round(id, Unsigned::Vote(vote))? else { continue };
+                    signed
                 }
                 Action::Certified(certificate) => {
                     self.store.put_review_certificate(&dispute_id, &certificate)?;

@@ -142,6 +142,8 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a dispute as its accepting member relayed it. Per dispute id the relay with the
     /// earliest `accepted_at` stays (then the lowest signer). Returns whether it was written.
     fn put_dispute(&self, dispute: &Signed<RelayedDispute>) -> Result<bool, StoreError>;
+    /// Whether a dispute with this id is stored for the settlement.
+    fn has_dispute(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError>;
     /// Every stored dispute of a settlement, in dispute-id order.
     fn disputes(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedDispute>>, StoreError>;
     /// Stores a member's review vote, by hash (an equivocator's two both stay). Returns whether
@@ -156,6 +158,8 @@ pub trait Store: Send + Sync + 'static {
     /// Stores an arbitrator's ruling as relayed; per dispute id the earliest relay stays.
     /// Returns whether it was written.
     fn put_ruling(&self, ruling: &Signed<RelayedRuling>) -> Result<bool, StoreError>;
+    /// Whether a ruling on this dispute is stored for the settlement.
+    fn has_ruling(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError>;
     /// Every stored ruling of a settlement.
     fn rulings(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedRuling>>, StoreError>;
 

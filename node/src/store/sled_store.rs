@@ -353,6 +353,10 @@ impl Store for SledStore {
         insert_earliest(&self.disputes, key, dispute, order)
     }
 
+    fn has_dispute(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError> {
+        self.disputes.contains_key(dispute_key(id, dispute_id)).map_err(backend)
+    }
+
     fn disputes(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedDispute>>, StoreError> {
         scan(&self.disputes, id)
     }
@@ -385,6 +389,10 @@ impl Store for SledStore {
         let key = dispute_key(&r.settlement_id, &r.dispute_id);
         let order = |r: &Signed<RelayedRuling>| (r.payload.accepted_at, r.signer.0);
         insert_earliest(&self.rulings, key, ruling, order)
+    }
+
+    fn has_ruling(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError> {
+        self.rulings.contains_key(dispute_key(id, dispute_id)).map_err(backend)
     }
 
     fn rulings(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedRuling>>, StoreError> {

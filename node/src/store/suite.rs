@@ -302,4 +302,8 @@ fn disputes_reviews_and_rulings_keep_the_first<S: Store>(open: &impl Fn(&Path) -
     assert_eq!(store.review_certificates(&s.id()).unwrap(), vec![(B256::repeat_byte(1), certificate)]);
     assert_eq!(store.rulings(&s.id()).unwrap(), vec![ruling(true)]);
     assert_eq!(store.disputes(&spec(14).id()).unwrap(), vec![]);
+    assert!(store.has_dispute(&s.id(), &B256::repeat_byte(2)).unwrap());
+    assert!(!store.has_dispute(&s.id(), &B256::repeat_byte(3)).unwrap());
+    assert!(store.has_ruling(&s.id(), &B256::repeat_byte(1)).unwrap());
+    assert!(!store.has_ruling(&spec(14).id(), &B256::repeat_byte(1)).unwrap());
 }
