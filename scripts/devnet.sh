@@ -10,6 +10,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/fixd-target}"
 bash scripts/install-tools.sh
 echo "==> building fixd (the first build takes several minutes)"
 start=$(date +%s)
-cargo build -p fixd-node --locked
+cargo build -p fixd --locked
 echo "==> built in $(( $(date +%s) - start )) s; starting the devnet"
 exec "$CARGO_TARGET_DIR/debug/fixd" devnet --anvil "$PWD/.tools/bin/anvil" "$@"

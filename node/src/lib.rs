@@ -1,34 +1,40 @@
 //! # fixd-node
 //!
-//! The `fixd` daemon and CLI. The pure rules live in `fixd-proto` (methodology, signatures) and
-//! `fixd-dispute` (challenge windows and bonds); this crate carries events in and actions out:
-//! keys and config on disk, the sled store, venue adapters over HTTP, the replay venues, the
-//! observation producer and the HTTP API.
+//! The services of a fixd node. The pure rules live below it: `fixd-proto` (wire, signatures,
+//! methodology), `fixd-dispute` (challenge windows and bonds) and `fixd-decision` (the
+//! per-settlement machines). This crate carries events in and actions out: keys and config on
+//! disk, the sled store, venue adapters over HTTP, libp2p gossip, the chain publisher, the HTTP
+//! API and metrics. The `fixd` binary (`cli/`) starts it with [`node::start`].
 //!
 //! ```text
-//!   venues (HTTP) ──▶ venues::VenueAdapter ──▶ observer ──sign──▶ store (sled) ──▶ api (axum)
-//!        ▲                                        │                   ▲
-//!   replay::ReplayServer (tests, devnet)          └── methodology ────┘ (fixd-proto)
+//!            ┌───────────────────── CancellationToken ──────────────────────┐
+//!            ▼                                                              ▼
+//!   observer ──own observation──▶ certifier ──▶ store (sled) ◀──(reads)── api (axum)
+//!      │                            ▲   │  ▲                    events ──▶ /v1/events, metrics
+//!      │           network ──gossip─┘   │  └── ChainUpdate ──┐
+//!      │           (libp2p swarm)   ChainCommand ──▶ chain (alloy: the one sender)
+//!      └──▶ venues (reqwest) ──▶ Coinbase, Kraken, Bitstamp, Gemini (or the replay venues)
 //! ```
 //!
-//! Modules: [`cli`] and [`commands`] (the command line), [`node`] (start, tasks, shutdown),
-//! [`chain`] (the SettlementOracle contract),
-//! [`config`], [`keys`], [`genesis`], [`store`], [`venues`], [`replay`], [`observer`], [`api`],
-//! [`consensus`] (certification rounds), [`publication`] (challenge window, final report,
-//! publishing turns), [`network`] (libp2p gossip and catch-up), [`events`],
-//! [`clock`], [`logging`].
+//! | service | module | owns |
+//! |---|---|---|
+//! | observer | [`observer`] | fetching the window, computing and signing this node's observation |
+//! | network | [`network`] | the libp2p swarm: gossip, validation, catch-up |
+//! | certifier | [`certifier`] | the per-settlement machines of `fixd-decision`, signing |
+//! | chain | [`chain`] | this member's transactions and the contract reads |
+//! | api | [`api`] | the HTTP API and `/metrics` |
+//! | metrics | [`metrics`] | phase times from the event stream |
+//!
+//! Shared below the services: [`config`], [`keys`], [`genesis`], [`store`], [`venues`],
+//! [`events`], [`clock`], [`logging`]; [`node`] starts and stops them, every task spawned through
+//! [`tasks`]. [`test_faults`] are
+//! no-ops unless the cargo feature `test-faults` is on (end-to-end tests only).
 
 pub mod api;
 pub mod certifier;
 pub mod chain;
-pub mod cli;
-pub mod client;
 pub mod clock;
-pub mod commands;
 pub mod config;
-pub mod consensus;
-pub mod devnet;
-pub mod dispute_client;
 pub mod events;
 pub mod genesis;
 pub mod keys;
@@ -37,7 +43,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod observer;
-pub mod publication;
-pub mod replay;
 pub mod store;
+pub mod tasks;
+pub mod test_faults;
 pub mod venues;

@@ -33,7 +33,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::events::EventBus;
+use crate::events::{EventBus, EventKind};
 use crate::store::Store;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -219,17 +219,17 @@ impl Metrics {
             let id = event.settlement_id;
             let observe_at = || store.settlement(&id).ok().flatten().map(|spec| spec.observe_at());
             let (phase, start) = match event.kind {
-                "observed" => ("observe", observe_at()),
-                "certified" => {
+                EventKind::Observed => ("observe", observe_at()),
+                EventKind::Certified => {
                     certified_at.insert(id, event.at);
                     ("certify", observe_at())
                 }
-                "final" => {
+                EventKind::Final => {
                     final_at.insert(id, event.at);
                     ("challenge", certified_at.remove(&id))
                 }
-                "published" => ("publish", final_at.remove(&id)),
-                "review_decided" | "escalated" => {
+                EventKind::Published => ("publish", final_at.remove(&id)),
+                EventKind::ReviewDecided | EventKind::Escalated => {
                     let outcome = match event.detail.get("outcome").and_then(|o| o.as_str()) {
                         Some("upheld") => "upheld",
                         Some("rejected") => "rejected",

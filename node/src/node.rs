@@ -16,19 +16,50 @@
 
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use anyhow::Context;
 use fixd_proto::types::settlement::{Index, SettlementSpec};
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AdminPolicy, ApiState, NodeInfo};
-use crate::cli::RunArgs;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::keys::Keys;
 use crate::observer::Observer;
 use crate::store::{SledStore, Store};
+use crate::tasks::Tasks;
 use crate::venues::VenueAdapter;
+
+/// `fixd run`'s flags: the config file and the overrides on top of it.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The node's config file.
+    #[arg(long, env = "FIXD_CONFIG")]
+    pub config: PathBuf,
+    /// Overrides `data_dir`.
+    #[arg(long, env = "FIXD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Overrides `genesis`.
+    #[arg(long, env = "FIXD_GENESIS")]
+    pub genesis: Option<PathBuf>,
+    /// Overrides `keys_dir`.
+    #[arg(long, env = "FIXD_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
+    /// Overrides `api.listen`.
+    #[arg(long, env = "FIXD_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
+    /// Overrides the base URL of every venue (the replay venues serve all four on one address).
+    #[arg(long, env = "FIXD_VENUES_URL")]
+    pub venues_url: Option<String>,
+    /// Overrides `chain.rpc_url`: the JSON-RPC endpoint final reports are published to.
+    #[arg(long, env = "FIXD_RPC_URL")]
+    pub rpc_url: Option<String>,
+    /// Log as JSON lines (overrides `log.json`).
+    #[arg(long, env = "FIXD_LOG_JSON")]
+    pub log_json: bool,
+}
 
 /// Reads the config file and applies flag and environment overrides.
 pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
@@ -56,8 +87,7 @@ pub fn load_config(args: &RunArgs) -> anyhow::Result<Config> {
 
 /// A running node.
 pub struct NodeHandle {
-    cancel: CancellationToken,
-    tasks: JoinSet<(&'static str, anyhow::Result<()>)>,
+    tasks: Tasks,
     store: Arc<dyn Store>,
     api_addr: std::net::SocketAddr,
 }
@@ -79,11 +109,7 @@ impl NodeHandle {
     pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         let failure = tokio::select! {
             () = signal => None,
-            Some(ended) = self.tasks.join_next() => Some(match ended {
-                Ok((name, Ok(()))) => anyhow::anyhow!("task {name} stopped unexpectedly"),
-                Ok((name, Err(e))) => e.context(format!("task {name} failed")),
-                Err(join) => anyhow::anyhow!("a task panicked: {join}"),
-            }),
+            failure = self.tasks.first_failure() => Some(failure),
         };
         self.shutdown().await?;
         match failure {
@@ -93,13 +119,8 @@ impl NodeHandle {
     }
 
     /// Stops every task and flushes the store.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        self.cancel.cancel();
-        while let Some(ended) = self.tasks.join_next().await {
-            if let Ok((name, Err(e))) = ended {
-                tracing::warn!(task = name, error = %e, "task ended with an error during shutdown");
-            }
-        }
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.tasks.shutdown().await;
         self.store.durable().context("flushing the store on shutdown")?;
         tracing::info!("stopped; store flushed");
         Ok(())
@@ -126,7 +147,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
     tracing::info!(%name, member_index, %network_id, data_dir = %config.data_dir.display(), "starting fixd node");
 
     let cancel = CancellationToken::new();
-    let mut tasks = JoinSet::new();
+    let mut tasks = Tasks::new(cancel.clone());
 
     let events = EventBus::default();
 
@@ -136,16 +157,15 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         Some(crate::network::NetworkMetrics { fixd: metrics.clone(), libp2p: Arc::new(libp2p_metrics) });
     let token = cancel.clone();
     let follow = metrics.clone().follow_phases(events.clone(), store.clone(), token);
-    tasks.spawn(async move { ("metrics", follow.await) });
+    tasks.service("metrics", follow);
     let known_store = store.clone();
     let known: crate::network::KnownSettlements =
         Arc::new(move |id| known_store.settlement(id).ok().flatten().is_some());
     let provider = Arc::new(crate::certifier::StoreCatchup(store.clone()));
     let (network, gossip, network_task) =
         crate::network::NetworkService::start(network_config, provider, known, cancel.clone())?;
-    tasks.spawn(async move {
-        let ended = network_task.await;
-        ("network", ended.map_err(|e| anyhow::anyhow!("the network task panicked: {e}")))
+    tasks.service("network", async move {
+        network_task.await.map_err(|e| anyhow::anyhow!("the swarm task ended abnormally: {e}"))
     });
     let (own_tx, own_rx) = tokio::sync::mpsc::channel(64);
     let (chain_tx, chain_rx) = tokio::sync::mpsc::channel(64);
@@ -162,7 +182,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
             )?;
             tracing::info!(rpc_url = %url, contract = %genesis.contract, sender = %keys.eth_address(), "publishing to the chain");
             let token = cancel.clone();
-            tasks.spawn(async move { ("chain", service.run(commands, token).await) });
+            tasks.service("chain", service.run(commands, token));
             Some(handle)
         }
         None => {
@@ -191,6 +211,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         reader: reader.clone(),
         venues: venues.clone(),
         arbitrator: genesis.arbitrator,
+        tasks: tasks.spawner(),
     };
     let (commands_tx, commands_rx) = tokio::sync::mpsc::channel(64);
     let certifier = crate::certifier::Certifier::new(
@@ -200,16 +221,14 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         member_index,
         network_id,
         keys.ed25519.clone(),
-        crate::consensus::ConsensusParams::from_protocol(&genesis.params),
+        fixd_decision::consensus::ConsensusParams::from_protocol(&genesis.params),
         events.clone(),
         config.observer.tick,
         publishing,
         disputing,
     );
     let token = cancel.clone();
-    tasks.spawn(
-        async move { ("certifier", certifier.run(gossip, own_rx, chain_rx, commands_rx, token).await) },
-    );
+    tasks.service("certifier", certifier.run(gossip, own_rx, chain_rx, commands_rx, token));
     let observer = Observer {
         store: store.clone(),
         venues: venues.clone(),
@@ -220,7 +239,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         certifier: own_tx,
     };
     let token = cancel.clone();
-    tasks.spawn(async move { ("observer", observer.run(token).await) });
+    tasks.service("observer", observer.run(token));
 
     let info = NodeInfo {
         name,
@@ -251,10 +270,12 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
     let api_addr = listener.local_addr()?;
     tracing::info!(%api_addr, "API listening");
     let token = cancel.clone();
-    tasks.spawn(async move {
-        let served = axum::serve(listener, router).with_graceful_shutdown(token.cancelled_owned()).await;
-        ("api", served.context("the API server failed"))
+    tasks.service("api", async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await
+            .context("the API server failed")
     });
 
-    Ok(NodeHandle { cancel, tasks, store, api_addr })
+    Ok(NodeHandle { tasks, store, api_addr })
 }

@@ -133,9 +133,13 @@ impl Observer {
             }
         };
         let signed = Signed::sign(&self.key, &self.network_id, observation);
-        self.store.record_signed(observation_slot(spec), signed.hash())?;
-        self.store.put_observation(&signed)?;
-        self.store.durable()?;
+        let kept =
+            crate::store::record_signed_and_keep(&*self.store, observation_slot(spec), signed.hash(), |s| {
+                s.put_observation(&signed)
+            })?;
+        if !kept {
+            return Ok(None);
+        }
         let value = &signed.payload.computation.value;
         tracing::info!(settlement = %id, hash = %signed.hash(), ?value, "observation stored");
         if self.certifier.send(signed.clone()).await.is_err() {
@@ -143,7 +147,7 @@ impl Observer {
         }
         self.events.publish(crate::events::NodeEvent {
             settlement_id: id,
-            kind: "observed",
+            kind: crate::events::EventKind::Observed,
             at: crate::clock::now(),
             detail: serde_json::json!({ "hash": signed.hash(), "value": value }),
         });

@@ -19,13 +19,14 @@
 //! `v ∈ {27, 28}`. High-`s` signatures are refused (the contract refuses them too), so each
 //! signer has one valid signature per digest.
 
-use alloy_primitives::{Address, B256, FixedBytes, U256};
+use alloy_primitives::{Address, B256, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{Eip712Domain, SolStruct, eip712_domain};
-use serde::{Deserialize, Serialize};
 
 use crate::types::dispute::{ArbitratorRuling, Dispute};
+pub use crate::types::dispute::{SignedDispute, SignedRuling};
+pub use crate::types::report::ReportSignature;
 use crate::types::report::{BondOutcome, FinalReport};
 
 /// Solidity mirrors of the signed structs.
@@ -75,7 +76,7 @@ pub mod sol {
 }
 
 /// A secp256k1 signature, 65 bytes `r ‖ s ‖ v` (v = 27 or 28). Hex in JSON.
-pub type EthSignature = FixedBytes<65>;
+pub use crate::types::report::EthSignature;
 
 /// Why an Ethereum signature is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -208,28 +209,6 @@ pub fn verify_typed<T: TypedData>(
 ) -> Result<(), EthSignatureError> {
     let recovered = recover_typed(domain, data, signature)?;
     if recovered == expected { Ok(()) } else { Err(EthSignatureError::WrongSigner { recovered, expected }) }
-}
-
-/// A signed dispute as submitted to a node's API.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SignedDispute {
-    pub dispute: Dispute,
-    pub signature: EthSignature,
-}
-
-/// A signed arbitrator ruling.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SignedRuling {
-    pub ruling: ArbitratorRuling,
-    pub signature: EthSignature,
-}
-
-/// One member's signature over a final report, as gossiped.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ReportSignature {
-    pub report: FinalReport,
-    pub signer: Address,
-    pub signature: EthSignature,
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@
 //! - [`types`]: settlement spec and id, venue and trade, observation, proposal, vote,
 //!   certificate, dispute, review vote, arbitrator ruling, final report, genesis and committee.
 //! - [`encoding`]: canonical BCS, with size and depth limits on decoding.
+//! - [`gossip`]: the gossip envelope, one signed message of any kind, and its wire encoding.
 //! - [`hash`]: keccak-256 over BCS.
 //! - [`signing`]: domain-separated ed25519, strict verification, and batch verification with
 //!   identical verdicts.
@@ -54,6 +55,7 @@ pub mod calendar;
 pub mod certify;
 pub mod eip712;
 pub mod encoding;
+pub mod gossip;
 pub mod hash;
 pub mod merkle;
 pub mod methodology;

@@ -16,11 +16,10 @@ use fixd_proto::eip712::{SignedDispute, SignedRuling, verify_typed};
 use fixd_proto::types::settlement::SettlementSpec;
 use serde_json::{Value, json};
 
-use super::settlements::parse_id;
-use super::{ApiError, ApiState};
+use super::{ApiError, ApiState, parse_id};
+use crate::certifier::disputes::{Command, MAX_EVIDENCE_BYTES, SubmitError, agreed_events};
 use crate::chain::BondError;
-use crate::publication::disputes::{Command, MAX_EVIDENCE_BYTES, SubmitError, agreed_events};
-use crate::publication::timeline::{Timeline, agreed};
+use fixd_decision::publication::timeline::{Timeline, agreed};
 
 fn settlement(state: &ApiState, id: &str) -> Result<SettlementSpec, ApiError> {
     let id = parse_id(id)?;

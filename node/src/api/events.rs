@@ -16,7 +16,7 @@ pub async fn stream(State(state): State<ApiState>) -> Sse<impl Stream<Item = Res
         let event = match receiver.recv().await {
             Ok(event) => {
                 let data = serde_json::to_string(&event).expect("events serialise");
-                Event::default().event(event.kind).data(data)
+                Event::default().event(event.kind.name()).data(data)
             }
             // A slow listener missed some events: say so, and go on with the next.
             Err(RecvError::Lagged(missed)) => {

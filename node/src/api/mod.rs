@@ -70,7 +70,7 @@ pub struct ApiState {
 /// What the dispute routes need besides the store.
 #[derive(Clone, Debug)]
 pub struct DisputeDesk {
-    pub certifier: tokio::sync::mpsc::Sender<crate::publication::disputes::Command>,
+    pub certifier: tokio::sync::mpsc::Sender<crate::certifier::disputes::Command>,
     /// Reads bonds back; `None` without `chain.rpc_url`.
     pub reader: Option<crate::chain::ChainReader>,
 }
@@ -152,4 +152,16 @@ async fn health(
     axum::extract::State(state): axum::extract::State<ApiState>,
 ) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok", "node": &*state.node }))
+}
+
+/// Parses a settlement id path segment.
+pub fn parse_id(id: &str) -> Result<B256, ApiError> {
+    let hex = id.strip_prefix("0x").unwrap_or(id);
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::bad_request(
+            "bad_settlement_id",
+            format!("{id:?} is not a settlement id: expected 0x and 64 hex digits"),
+        ));
+    }
+    Ok(hex.parse().expect("64 hex digits parse"))
 }

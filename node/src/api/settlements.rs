@@ -12,10 +12,10 @@ use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use serde::{Deserialize, Serialize};
 
-use super::{AdminPolicy, ApiError, ApiState};
-use crate::consensus::Equivocation;
+use super::{AdminPolicy, ApiError, ApiState, parse_id};
 use crate::events::NodeEvent;
 use crate::store::{SignedKind, SigningSlot};
+use fixd_decision::consensus::Equivocation;
 
 /// Where a settlement is, as this node sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ impl Status {
         let final_record = store.final_record(id)?;
         let required = state.genesis.params.confirmations.max(1);
         let published = match (store.publication(id)?, &final_record) {
-            (Some(p), Some(f)) => p.confirmations >= required && p.value == f.report.value,
+            (Some(p), Some(f)) => p.publishes(f.report.value, required),
             _ => false,
         };
         let observed =
@@ -182,7 +182,7 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     let slots = std::iter::once((SignedKind::Observation, 0))
         .chain(rounds.iter().flat_map(|&r| [(SignedKind::Proposal, r), (SignedKind::Vote, r)]))
         .chain(dispute_rounds.map(|k| (SignedKind::ReviewVote, k)))
-        .chain(std::iter::once((SignedKind::FinalReport, crate::publication::FINAL_REPORT_ROUND)));
+        .chain(std::iter::once((SignedKind::FinalReport, fixd_decision::publication::FINAL_REPORT_ROUND)));
     for (kind, round) in slots {
         if let Some(hash) = state.store.signed(SigningSlot { settlement: id, kind, round })? {
             signed.push(SignedRecord { kind, round, hash });
@@ -226,16 +226,18 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
         }
     });
     let required = params.confirmations.max(1);
-    let publication = state.store.publication(&id)?.map(|p| PublicationView {
+    let on_chain = state.store.publication(&id)?;
+    let published =
+        matches!((&on_chain, &final_report), (Some(p), Some(f)) if p.publishes(f.report.value, required));
+    let publication = on_chain.map(|p| PublicationView {
         value: p.value,
         tx_hash: p.tx_hash,
         block_number: p.block_number,
         confirmations: p.confirmations,
         confirmations_required: required,
         publisher: p.publisher,
-        confirmed: p.confirmations >= required,
+        confirmed: p.is_confirmed(required),
     });
-    let published = matches!((&publication, &final_report), (Some(p), Some(f)) if p.confirmed && p.value == f.report.value);
     // The window as disputes left it (reopened by a review), and the phase they are in.
     let disputes = match &certificate {
         Some(_) => Some(super::disputes::disputes_machine(state, &spec)?),
@@ -335,18 +337,6 @@ pub async fn list(
     Ok(Json(views))
 }
 
-/// Parses a settlement id path segment.
-pub fn parse_id(id: &str) -> Result<B256, ApiError> {
-    let hex = id.strip_prefix("0x").unwrap_or(id);
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::bad_request(
-            "bad_settlement_id",
-            format!("{id:?} is not a settlement id: expected 0x and 64 hex digits"),
-        ));
-    }
-    Ok(hex.parse().expect("64 hex digits parse"))
-}
-
 pub async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -406,7 +396,7 @@ pub async fn schedule(
         state.store.durable()?;
         state.events.publish(NodeEvent {
             settlement_id: spec.id(),
-            kind: "scheduled",
+            kind: crate::events::EventKind::Scheduled,
             at: crate::clock::now(),
             detail: serde_json::json!({ "maturity": spec.maturity }),
         });

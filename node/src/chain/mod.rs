@@ -11,7 +11,6 @@
 //! task that sends this member's transactions and reads the contract's state.
 
 pub mod contract;
-pub mod devchain;
 pub mod reader;
 pub mod service;
 

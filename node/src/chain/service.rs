@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use super::contract::SettlementOracle::{self, SettlementOracleErrors, SettlementOracleInstance};
 use super::{ordered_signatures, report_to_sol};
 use crate::config::ChainConfig;
-use crate::publication::OnChain;
+use fixd_decision::publication::OnChain;
 
 /// A publication this many blocks deep is no longer read back (a reorg that deep is not a
 /// risk this service guards against).
@@ -494,7 +494,7 @@ impl ChainService {
             .max_fee_per_gas(max_fee)
             .max_priority_fee_per_gas(priority_fee);
         tracing::info!(settlement = %id, nonce, gas, max_fee, "sending publish transaction");
-        test_faults::before_send().await;
+        crate::test_faults::before_send().await;
         let pending = self.rpc("eth_sendRawTransaction", call.send()).await?;
         let hash = *pending.tx_hash();
         tracing::info!(settlement = %id, tx = %hash, nonce, "publish transaction sent");
@@ -504,20 +504,4 @@ impl ChainService {
         job.backoff = Duration::from_secs(1);
         Ok(())
     }
-}
-
-/// Faults a debug build can switch on to prove that the committee survives them.
-mod test_faults {
-    /// `FIXD_TEST_FAULT=stall-before-publish`: hang for good just before sending, as a node
-    /// killed mid-publication would.
-    #[cfg(debug_assertions)]
-    pub async fn before_send() {
-        if std::env::var("FIXD_TEST_FAULT").as_deref() == Ok("stall-before-publish") {
-            tracing::warn!("test fault: stalling before sending the publish transaction");
-            std::future::pending::<()>().await;
-        }
-    }
-
-    #[cfg(not(debug_assertions))]
-    pub async fn before_send() {}
 }

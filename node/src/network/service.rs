@@ -17,6 +17,7 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{Swarm, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, noise, ping, tcp, yamux};
+use tokio::task::JoinSet;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -102,7 +103,6 @@ impl NetworkService {
         let shutdown = shutdown.child_token();
         let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
         let (events, events_rx) = mpsc::channel(config.event_buffer.max(1));
-        let (served_tx, served) = mpsc::channel(64);
         let event_loop = EventLoop {
             swarm,
             topics,
@@ -118,8 +118,7 @@ impl NetworkService {
             provider,
             events,
             commands,
-            served_tx,
-            served,
+            serving: JoinSet::new(),
             pending_catchups: HashMap::new(),
             shutdown: shutdown.clone(),
             metrics: config.metrics,
@@ -149,8 +148,9 @@ struct EventLoop {
     provider: Arc<dyn CatchupProvider>,
     events: mpsc::Sender<NetworkEvent>,
     commands: mpsc::Receiver<Command>,
-    served_tx: mpsc::Sender<(ResponseChannel<CatchupResponse>, CatchupResponse)>,
-    served: mpsc::Receiver<(ResponseChannel<CatchupResponse>, CatchupResponse)>,
+    /// Catch-up answers being read from the store (on blocking threads), owned by this loop so
+    /// they end with it.
+    serving: JoinSet<(ResponseChannel<CatchupResponse>, CatchupResponse)>,
     pending_catchups: HashMap<OutboundRequestId, (PeerId, CatchupReply)>,
     shutdown: CancellationToken,
     metrics: Option<super::NetworkMetrics>,
@@ -165,11 +165,14 @@ impl EventLoop {
                 () = self.shutdown.cancelled() => break,
                 _ = redial.tick() => self.redial(),
                 Some(command) = self.commands.recv() => self.on_command(command),
-                Some((channel, response)) = self.served.recv() => {
-                    if self.swarm.behaviour_mut().catchup.send_response(channel, response).is_err() {
-                        debug!("catch-up requester went away before the answer");
+                Some(served) = self.serving.join_next(), if !self.serving.is_empty() => match served {
+                    Ok((channel, response)) => {
+                        if self.swarm.behaviour_mut().catchup.send_response(channel, response).is_err() {
+                            debug!("catch-up requester went away before the answer");
+                        }
                     }
-                }
+                    Err(e) => warn!(error = %e, "catch-up provider panicked; the requester will ask another peer"),
+                },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
             }
         }
@@ -400,18 +403,7 @@ impl EventLoop {
                 request_response::Message::Request { request, channel, .. } => {
                     debug!(%peer, settlement = %request.settlement_id, "serving catch-up");
                     let provider = self.provider.clone();
-                    let served = self.served_tx.clone();
-                    tokio::spawn(async move {
-                        let answer =
-                            tokio::task::spawn_blocking(move || provider.catch_up(&request.settlement_id))
-                                .await;
-                        match answer {
-                            Ok(response) => {
-                                let _ = served.send((channel, response)).await;
-                            }
-                            Err(e) => warn!(error = %e, "catch-up provider panicked"),
-                        }
-                    });
+                    self.serving.spawn_blocking(move || (channel, provider.catch_up(&request.settlement_id)));
                 }
                 request_response::Message::Response { request_id, response } => {
                     if let Some((_, reply)) = self.pending_catchups.remove(&request_id) {

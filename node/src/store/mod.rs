@@ -27,8 +27,8 @@ use fixd_proto::types::venue::{Trade, Venue};
 
 pub use sled_store::SledStore;
 
-use crate::consensus::Equivocation;
-use crate::publication::OnChain;
+use fixd_decision::consensus::Equivocation;
+use fixd_decision::publication::OnChain;
 
 /// A settlement's final report as this node made it, with the dispute machine's finality.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -165,6 +165,29 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes every write so far to disk. Call before any externally visible act.
     fn durable(&self) -> Result<(), StoreError>;
+}
+
+/// The one signing policy of this node, for every kind of message it signs: record the slot,
+/// keep the signed message (`keep` writes it), and flush, all before the message can leave. A
+/// slot this member already used for another message is not used again: `Ok(false)`, logged,
+/// and nothing is kept (the message must not be sent). Every other store failure is an error.
+pub fn record_signed_and_keep(
+    store: &dyn Store,
+    slot: SigningSlot,
+    hash: B256,
+    keep: impl FnOnce(&dyn Store) -> Result<(), StoreError>,
+) -> Result<bool, StoreError> {
+    match store.record_signed(slot, hash) {
+        Ok(()) => {}
+        Err(error @ StoreError::Equivocation { .. }) => {
+            tracing::warn!(%error, "signing slot taken; not signing");
+            return Ok(false);
+        }
+        Err(error) => return Err(error),
+    }
+    keep(store)?;
+    store.durable()?;
+    Ok(true)
 }
 
 #[cfg(test)]

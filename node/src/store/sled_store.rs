@@ -27,8 +27,8 @@ use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
 use serde::de::DeserializeOwned;
 
-use crate::consensus::Equivocation;
-use crate::publication::OnChain;
+use fixd_decision::consensus::Equivocation;
+use fixd_decision::publication::OnChain;
 
 use super::{FinalRecord, SCHEMA_VERSION, SignedKind, SigningSlot, Store, StoreError};
 

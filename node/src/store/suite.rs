@@ -13,8 +13,8 @@ use fixd_proto::types::venue::{Trade, Venue};
 use fixd_proto::value::Wad;
 
 use super::{SignedKind, SigningSlot, Store, StoreError};
-use crate::consensus::Equivocation;
-use crate::network::GossipMessage;
+use fixd_decision::consensus::Equivocation;
+use fixd_proto::gossip::GossipMessage;
 
 fn spec(maturity: u64) -> SettlementSpec {
     SettlementSpec { index: Index::EthUsd, maturity, params: MethodologyParams::default() }

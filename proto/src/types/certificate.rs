@@ -3,7 +3,7 @@
 use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
 
-use crate::signing::{Endorsement, Signed};
+use crate::signing::{Endorsement, Signable, Signed};
 use crate::types::settlement::SettlementId;
 use crate::value::Wad;
 
@@ -53,4 +53,11 @@ pub struct Certificate {
     pub proposal: Signed<Proposal>,
     /// Signatures over [`Vote`] `{settlement_id, round, proposal_hash}`, sorted by signer.
     pub votes: Vec<Endorsement>,
+}
+
+impl Signable for Proposal {
+    const TAG: &'static str = "fixd/v1/proposal";
+}
+impl Signable for Vote {
+    const TAG: &'static str = "fixd/v1/vote";
 }

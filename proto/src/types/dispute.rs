@@ -3,7 +3,9 @@
 use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
+use crate::signing::Signable;
 use crate::types::observation::NodeValue;
+use crate::types::report::EthSignature;
 use crate::types::settlement::SettlementId;
 use crate::value::Wad;
 
@@ -120,7 +122,7 @@ pub struct ArbitratorRuling {
 /// check the disputer's EIP-712 signature and the escrow again on their own chain RPC.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RelayedDispute {
-    pub dispute: crate::eip712::SignedDispute,
+    pub dispute: SignedDispute,
     pub escrow: DisputeEscrow,
     /// Unix seconds, the accepting member's clock.
     pub accepted_at: u64,
@@ -130,7 +132,32 @@ pub struct RelayedDispute {
 /// gossiped. `accepted_at` is its agreed time, as for [`RelayedDispute`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RelayedRuling {
-    pub ruling: crate::eip712::SignedRuling,
+    pub ruling: SignedRuling,
     /// Unix seconds, the accepting member's clock.
     pub accepted_at: u64,
+}
+
+/// A signed dispute as submitted to a node's API.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignedDispute {
+    pub dispute: Dispute,
+    pub signature: EthSignature,
+}
+
+/// A signed arbitrator ruling.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SignedRuling {
+    pub ruling: ArbitratorRuling,
+    pub signature: EthSignature,
+}
+
+impl Signable for ReviewVote {
+    const TAG: &'static str = "fixd/v1/review-vote";
+}
+/// A dispute (or ruling) a member accepted, relayed to the others under its ed25519 signature.
+impl Signable for RelayedDispute {
+    const TAG: &'static str = "fixd/v1/relayed-dispute";
+}
+impl Signable for RelayedRuling {
+    const TAG: &'static str = "fixd/v1/relayed-ruling";
 }

@@ -3,6 +3,7 @@
 use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
 
+use crate::signing::Signable;
 use crate::types::settlement::SettlementId;
 use crate::types::venue::Venue;
 use crate::value::Wad;
@@ -78,4 +79,8 @@ pub struct Observation {
     /// `keccak256(BCS(trades))` over the sorted, de-duplicated raw trades the node used; the
     /// node archives those trades so a dispute can replay them.
     pub trade_digest: B256,
+}
+
+impl Signable for Observation {
+    const TAG: &'static str = "fixd/v1/observation";
 }

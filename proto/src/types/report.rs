@@ -1,8 +1,9 @@
 //! The final report published on-chain (DESIGN section 5.5).
 
-use alloy_primitives::{Address, B256};
+use alloy_primitives::{Address, B256, FixedBytes};
 use serde::{Deserialize, Serialize};
 
+use crate::signing::Signable;
 use crate::types::settlement::SettlementId;
 use crate::value::Wad;
 
@@ -40,4 +41,21 @@ pub struct FinalReport {
     pub round: u32,
     /// One entry per dispute, in filing order.
     pub outcomes: Vec<BondOutcome>,
+}
+
+/// A 65-byte secp256k1 signature (r ‖ s ‖ v), as `ecrecover` takes it.
+pub type EthSignature = FixedBytes<65>;
+
+/// One member's signature over a final report, as gossiped.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReportSignature {
+    pub report: FinalReport,
+    pub signer: Address,
+    pub signature: EthSignature,
+}
+
+/// A member's secp256k1 signature over a final report travels inside its ed25519 signature, so
+/// the gossip layer authenticates its author like every other message.
+impl Signable for ReportSignature {
+    const TAG: &'static str = "fixd/v1/report-signature";
 }

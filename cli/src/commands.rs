@@ -1,0 +1,162 @@
+//! What each `fixd` subcommand does. The binary stays thin; these return `anyhow` errors that
+//! `main` prints.
+
+use anyhow::Context;
+use fixd_proto::types::genesis::ProtocolParams;
+
+use fixd_node::keys::{Keys, MEMBER_FILE};
+use fixd_node::node::RunArgs;
+use fixd_node::{genesis, node};
+use fixd_testkit::replay::{self, ReplayArgs};
+
+use crate::cli::{GenesisArgs, InitArgs, KeysArgs, VerifyArgs};
+
+/// `fixd init`: keys, member.toml and a starter config.
+pub fn init(args: &InitArgs) -> anyhow::Result<()> {
+    let keys = Keys::generate()?;
+    keys.write(&args.dir)?;
+    let member = keys.member(&args.name, args.listen.clone());
+    let member_path = args.dir.join(MEMBER_FILE);
+    std::fs::write(&member_path, toml::to_string_pretty(&member)?)
+        .with_context(|| format!("cannot write {}", member_path.display()))?;
+    let config_path = args.dir.join("config.toml");
+    if !config_path.exists() {
+        let config = starter_config(&args.name, args.api_listen);
+        std::fs::write(&config_path, config)
+            .with_context(|| format!("cannot write {}", config_path.display()))?;
+    }
+    println!("created member {:?} in {}", args.name, args.dir.display());
+    println!("  ed25519 public key  {}", member.ed25519);
+    println!("  Ethereum address    {}", member.eth_address);
+    println!("  public part         {}", member_path.display());
+    println!("  config              {}", config_path.display());
+    println!(
+        "next: collect every member's member.toml and run `fixd genesis --member ... --out genesis.toml`"
+    );
+    Ok(())
+}
+
+fn starter_config(name: &str, api_listen: std::net::SocketAddr) -> String {
+    format!(
+        "# fixd config for member {name:?}; every field is documented in node/config/example.toml.\n\
+         data_dir = \"data\"\n\
+         genesis = \"../genesis.toml\"\n\
+         keys_dir = \".\"\n\n\
+         [api]\n\
+         listen = \"{api_listen}\"\n"
+    )
+}
+
+/// `fixd genesis`: the committee file.
+pub fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
+    let members = args.members.iter().map(|p| genesis::load_member(p)).collect::<Result<Vec<_>, _>>()?;
+    let params = match &args.params {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str::<ProtocolParams>(&text)
+                .with_context(|| format!("{} is not valid [params]", path.display()))?
+        }
+        None => ProtocolParams::default(),
+    };
+    let g =
+        genesis::build(args.network.clone(), args.chain_id, args.contract, args.arbitrator, members, params)?;
+    genesis::save(&args.out, &g)?;
+    let committee = g.committee();
+    println!(
+        "wrote {} with {} members (f = {}, quorum {}); network id {}",
+        args.out.display(),
+        committee.n(),
+        committee.f(),
+        committee.q(),
+        g.network_id()
+    );
+    Ok(())
+}
+
+/// `fixd keys`: the public part of a keys directory.
+pub fn keys(args: &KeysArgs) -> anyhow::Result<()> {
+    let keys = Keys::read(&args.dir)?;
+    if args.json {
+        let out = serde_json::json!({ "ed25519": keys.public_key(), "eth_address": keys.eth_address() });
+        println!("{out}");
+    } else {
+        println!("ed25519 public key  {}", keys.public_key());
+        println!("Ethereum address    {}", keys.eth_address());
+    }
+    Ok(())
+}
+
+/// `fixd verify`: a proof bundle, offline.
+pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.bundle)
+        .with_context(|| format!("cannot read the proof bundle {}", args.bundle.display()))?;
+    let bundle: fixd_proto::certify::ProofBundle = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a proof bundle (JSON)", args.bundle.display()))?;
+    let network_id = bundle.genesis.network_id();
+    if let Some(trusted) = args.network_id
+        && trusted != network_id
+    {
+        anyhow::bail!("the bundle is for network {network_id}, not the trusted {trusted}");
+    }
+    let value = fixd_proto::certify::verify_bundle(&bundle)
+        .map_err(|e| anyhow::anyhow!("the proof bundle does not verify: {e}"))?;
+    let certificate = &bundle.certificate;
+    if args.json {
+        let out = serde_json::json!({
+            "verified": true,
+            "settlement_id": bundle.spec.id(),
+            "value": value,
+            "round": certificate.proposal.payload.round,
+            "votes": certificate.votes.len(),
+            "observations": certificate.proposal.payload.inputs.len(),
+            "network_id": network_id,
+        });
+        println!("{out}");
+    } else {
+        println!("verified: settlement {} = {value} USD per ETH", bundle.spec.id());
+        println!(
+            "  round {}, {} votes of {} members (quorum {}), {} observations",
+            certificate.proposal.payload.round,
+            certificate.votes.len(),
+            bundle.genesis.members.len(),
+            bundle.genesis.committee().q(),
+            certificate.proposal.payload.inputs.len()
+        );
+        println!("  network id {network_id}{}", if args.network_id.is_some() { " (as trusted)" } else { "" });
+    }
+    Ok(())
+}
+
+/// `fixd run`: a node until Ctrl-C or SIGTERM.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = node::load_config(&args)?;
+    fixd_node::logging::init(&config.log, args.log_json);
+    let handle = node::start(config).await?;
+    println!("fixd API listening on http://{}", handle.api_addr());
+    handle.run_until(wait_for_shutdown_signal()).await
+}
+
+/// `fixd replay-venues`: the loopback venues.
+pub async fn replay_venues(args: ReplayArgs) -> anyhow::Result<()> {
+    fixd_node::logging::init(&fixd_node::config::LogConfig::default(), false);
+    let server = replay::serve(&args).await?;
+    println!("replay venues listening on http://{}", server.local_addr());
+    wait_for_shutdown_signal().await;
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,679 @@
+//! `SettlementOracle` against a real anvil (issue 6): publication and every revert with its
+//! exact custom error, the bond payouts to the wei, the EIP-712 digest against fixd-proto's,
+//! the committed artifact against a fresh solc build, and the gas of `publish`.
+//!
+//! anvil comes from `scripts/install-tools.sh` (npm `@foundry-rs/anvil`, pinned) at
+//! `.tools/bin/anvil`, or from `FIXD_ANVIL`. A missing anvil fails these tests; it never skips
+//! them.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::primitives::{Address, B256, Bytes, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionReceipt;
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::Eip712Domain;
+use fixd_node::chain::contract::SettlementOracle::{self, SettlementOracleErrors, SettlementOracleInstance};
+use fixd_node::chain::{deploy, report_to_sol};
+use fixd_proto::eip712::{self, EthSignature, TypedData};
+use fixd_proto::types::report::{BondOutcome, FinalReport};
+use fixd_proto::value::Wad;
+
+use crate::harness::anvil_path;
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+const SECP256K1_N: &str = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ has a parent").to_path_buf()
+}
+
+/// A fresh anvil with the oracle deployed by account 0 and a committee of `n` member keys.
+struct Chain {
+    _anvil: AnvilInstance,
+    provider: DynProvider,
+    oracle: SettlementOracleInstance<DynProvider>,
+    /// Committee keys, ascending by address.
+    members: Vec<PrivateKeySigner>,
+    domain: Eip712Domain,
+    chain_id: u64,
+    /// anvil's funded accounts: 0 deploys and publishes, 1 and 2 dispute, 3 funds the pool.
+    accounts: Vec<Address>,
+}
+
+impl Chain {
+    async fn start(n: usize, threshold: usize) -> Chain {
+        // alloy builds its HTTP client on the workspace reqwest, which brings no TLS provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let anvil =
+            Anvil::new().path(anvil_path()).try_spawn().expect("anvil starts on a free loopback port");
+        let wallet = anvil.wallet().expect("anvil prints its dev keys");
+        let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+        let address = deploy(&provider, Duration::from_secs(30)).await.expect("deploys");
+        let oracle = SettlementOracle::new(address, provider.clone());
+        let mut members: Vec<_> = (0..n).map(|i| key(1000 + i as u64)).collect();
+        members.sort_by_key(|k| k.address());
+        let addresses: Vec<_> = members.iter().map(|k| k.address()).collect();
+        let receipt = oracle.setCommittee(addresses, U256::from(threshold)).send().await.unwrap();
+        assert!(receipt.get_receipt().await.unwrap().status());
+        let chain_id = anvil.chain_id();
+        Chain {
+            accounts: anvil.addresses().to_vec(),
+            _anvil: anvil,
+            provider,
+            oracle,
+            members,
+            domain: eip712::domain(chain_id, address),
+            chain_id,
+        }
+    }
+
+    fn address(&self) -> Address {
+        *self.oracle.address()
+    }
+
+    /// Signatures of `signers` (indexes into the ascending committee), in the order given.
+    fn sign(&self, report: &FinalReport, signers: &[usize]) -> Vec<Bytes> {
+        signers
+            .iter()
+            .map(|&i| sig_bytes(eip712::sign_typed(&self.members[i], &self.domain, report)))
+            .collect()
+    }
+
+    async fn publish(&self, report: &FinalReport, signatures: Vec<Bytes>) -> TransactionReceipt {
+        let pending = self
+            .oracle
+            .publish(report_to_sol(report), pack(signatures))
+            .send()
+            .await
+            .expect("publish is sent");
+        let receipt = pending.get_receipt().await.unwrap();
+        assert!(receipt.status(), "publish reverted");
+        receipt
+    }
+
+    async fn publish_error(&self, report: &FinalReport, signatures: Vec<Bytes>) -> SettlementOracleErrors {
+        revert_of(self.oracle.publish(report_to_sol(report), pack(signatures)).call().await)
+    }
+
+    /// Escrows a bond and returns its transaction.
+    async fn post_bond(&self, from: Address, settlement: B256, dispute: B256, wei: u128) -> B256 {
+        let pending =
+            self.oracle.postBond(settlement, dispute).from(from).value(U256::from(wei)).send().await.unwrap();
+        let receipt = pending.get_receipt().await.unwrap();
+        assert!(receipt.status());
+        receipt.transaction_hash
+    }
+
+    async fn fund_pool(&self, wei: u128) {
+        let pending =
+            self.oracle.fundPool().from(self.accounts[3]).value(U256::from(wei)).send().await.unwrap();
+        assert!(pending.get_receipt().await.unwrap().status());
+    }
+
+    async fn balance(&self, who: Address) -> U256 {
+        self.provider.get_balance(who).await.unwrap()
+    }
+
+    async fn pool(&self) -> U256 {
+        self.oracle.pool().call().await.unwrap()
+    }
+
+    async fn burned(&self) -> U256 {
+        self.oracle.totalBurned().call().await.unwrap()
+    }
+}
+
+fn key(n: u64) -> PrivateKeySigner {
+    PrivateKeySigner::from_bytes(&B256::from(U256::from(n))).unwrap()
+}
+
+/// Signatures as `publish` takes them: 65 bytes each, back to back.
+fn pack(signatures: Vec<Bytes>) -> Bytes {
+    signatures.concat().into()
+}
+
+fn sig_bytes(signature: EthSignature) -> Bytes {
+    Bytes::copy_from_slice(signature.as_slice())
+}
+
+fn revert_of<T: std::fmt::Debug>(result: Result<T, alloy::contract::Error>) -> SettlementOracleErrors {
+    let error = result.expect_err("the call should revert");
+    error
+        .as_decoded_interface_error::<SettlementOracleErrors>()
+        .unwrap_or_else(|| panic!("not a SettlementOracle custom error: {error}"))
+}
+
+fn report(settlement: u8, value: &str, outcomes: Vec<BondOutcome>) -> FinalReport {
+    FinalReport {
+        settlement_id: B256::repeat_byte(settlement),
+        value: Wad::parse(value).unwrap(),
+        round: 1,
+        outcomes,
+    }
+}
+
+fn upheld(dispute: B256, disputer: Address, bond: u128, reward: u128) -> BondOutcome {
+    BondOutcome { dispute_id: dispute, disputer, bond, refund: bond, reward, pooled: 0, burned: 0 }
+}
+
+/// The rejected split of fixd-dispute's ledger: half (rounded down) pooled, the rest burned.
+fn rejected(dispute: B256, disputer: Address, bond: u128) -> BondOutcome {
+    BondOutcome {
+        dispute_id: dispute,
+        disputer,
+        bond,
+        refund: 0,
+        reward: 0,
+        pooled: bond / 2,
+        burned: bond - bond / 2,
+    }
+}
+
+#[tokio::test]
+async fn on_chain_digest_matches_fixd_proto() {
+    let chain = Chain::start(4, 3).await;
+    assert_eq!(chain.oracle.domainSeparator().call().await.unwrap(), chain.domain.separator());
+
+    // The pinned vector's report, re-hashed under this deployment's domain.
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("proto/tests/vectors/eip712.json")).unwrap(),
+    )
+    .unwrap();
+    let vector = &vectors["vectors"][0];
+    assert_eq!(vector["type"], "final_report");
+    let pinned: FinalReport = serde_json::from_value(vector["data"].clone()).unwrap();
+    let type_hash = chain.oracle.FINAL_REPORT_TYPEHASH().call().await.unwrap();
+    assert_eq!(type_hash.to_string(), vector["type_hash"].as_str().unwrap());
+    // The Rust digest under the vector's own domain is the pinned one ...
+    let vector_domain = eip712::domain(31337, vector_address(&vectors));
+    assert_eq!(pinned.eip712_digest(&vector_domain).to_string(), vector["digest"].as_str().unwrap());
+
+    // ... and the contract computes the Rust digest for every shape of report.
+    let d = B256::repeat_byte(0xd1);
+    let a = Address::repeat_byte(0xa1);
+    for report in [
+        pinned,
+        report(1, "0", vec![]),
+        report(2, "2434.34", vec![upheld(d, a, 10, 5), rejected(B256::repeat_byte(0xd2), a, 11)]),
+        report(3, "340282366920938463463.374607431768211455", vec![]),
+    ] {
+        let on_chain = chain.oracle.hashReport(report_to_sol(&report)).call().await.unwrap();
+        assert_eq!(on_chain, report.eip712_digest(&chain.domain), "{report:?}");
+    }
+}
+
+fn vector_address(vectors: &serde_json::Value) -> Address {
+    vectors["domain"]["verifying_contract"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn publish_stores_the_value_once() {
+    let chain = Chain::start(4, 3).await;
+    let r = report(1, "2598.5", vec![]);
+    let (value, published_at, status) = {
+        let s = chain.oracle.getSettlement(r.settlement_id).call().await.unwrap();
+        (s.value, s.publishedAt, s.status)
+    };
+    assert_eq!((value, published_at, status), (U256::ZERO, 0, 0));
+
+    let receipt = chain.publish(&r, chain.sign(&r, &[0, 2, 3])).await;
+    let block =
+        chain.provider.get_block_by_number(receipt.block_number.unwrap().into()).await.unwrap().unwrap();
+    let s = chain.oracle.getSettlement(r.settlement_id).call().await.unwrap();
+    assert_eq!(s.value, U256::from(r.value.raw()));
+    assert_eq!(s.publishedAt, block.header.timestamp);
+    assert_eq!(s.status, 1);
+    let published = receipt.decoded_log::<SettlementOracle::ReportPublished>().expect("ReportPublished");
+    assert_eq!((published.settlementId, published.value, published.round), (r.settlement_id, s.value, 1));
+
+    // One report per settlement: the same report again, or another value, is refused.
+    let again = chain.publish_error(&r, chain.sign(&r, &[0, 1, 2, 3])).await;
+    assert_eq!(
+        again,
+        SettlementOracleErrors::AlreadyPublished(SettlementOracle::AlreadyPublished {
+            settlementId: r.settlement_id
+        })
+    );
+    let other = report(1, "2600", vec![]);
+    let again = chain.publish_error(&other, chain.sign(&other, &[0, 1, 2])).await;
+    assert!(matches!(again, SettlementOracleErrors::AlreadyPublished(_)));
+
+    // All four members may sign; more than the threshold is fine.
+    let r2 = report(2, "1500", vec![]);
+    chain.publish(&r2, chain.sign(&r2, &[0, 1, 2, 3])).await;
+}
+
+#[tokio::test]
+async fn publish_refuses_bad_signature_sets() {
+    use SettlementOracleErrors as E;
+    let chain = Chain::start(4, 3).await;
+    let r = report(1, "2598.5", vec![]);
+
+    // Too few.
+    let e = chain.publish_error(&r, chain.sign(&r, &[0, 1])).await;
+    assert_eq!(
+        e,
+        E::TooFewSignatures(SettlementOracle::TooFewSignatures { have: U256::from(2), need: U256::from(3) })
+    );
+
+    // A repeated signer, and signers out of order: both are "not ascending" at the second.
+    let e = chain.publish_error(&r, chain.sign(&r, &[0, 0, 1])).await;
+    assert_eq!(e, E::SignersNotAscending(SettlementOracle::SignersNotAscending { index: U256::from(1) }));
+    let e = chain.publish_error(&r, chain.sign(&r, &[0, 2, 1])).await;
+    assert_eq!(e, E::SignersNotAscending(SettlementOracle::SignersNotAscending { index: U256::from(2) }));
+
+    // A key outside the committee, placed in ascending order.
+    let outsider = key(7);
+    let mut signers: Vec<(Address, Bytes)> = [0, 1]
+        .iter()
+        .map(|&i| {
+            (chain.members[i].address(), sig_bytes(eip712::sign_typed(&chain.members[i], &chain.domain, &r)))
+        })
+        .collect();
+    signers.push((outsider.address(), sig_bytes(eip712::sign_typed(&outsider, &chain.domain, &r))));
+    signers.sort_by_key(|(a, _)| *a);
+    let e = chain.publish_error(&r, signers.into_iter().map(|(_, s)| s).collect()).await;
+    assert_eq!(e, E::SignerNotMember(SettlementOracle::SignerNotMember { signer: outsider.address() }));
+
+    // A malformed signature: v not 27/28, r = 0 (no recovery), and one cut to 64 bytes (the
+    // packed signatures are then no whole number of 65-byte signatures).
+    let mut sigs = chain.sign(&r, &[0, 1, 2]);
+    let mut bad = sigs[1].to_vec();
+    bad[64] = 29;
+    sigs[1] = bad.into();
+    let e = chain.publish_error(&r, sigs).await;
+    assert_eq!(e, E::BadSignature(SettlementOracle::BadSignature { index: U256::from(1) }));
+    let mut sigs = chain.sign(&r, &[0, 1, 2]);
+    let mut bad = sigs[2].to_vec();
+    bad[..32].fill(0);
+    sigs[2] = bad.into();
+    let e = chain.publish_error(&r, sigs).await;
+    assert_eq!(e, E::BadSignature(SettlementOracle::BadSignature { index: U256::from(2) }));
+    let mut sigs = chain.sign(&r, &[0, 1, 2]);
+    sigs[0] = sigs[0].slice(..64);
+    let e = chain.publish_error(&r, sigs).await;
+    assert_eq!(e, E::BadSignaturesLength(SettlementOracle::BadSignaturesLength { length: U256::from(194) }));
+
+    // A high-s twin of a valid signature (s' = n − s, v flipped) recovers to the same member.
+    let mut sigs = chain.sign(&r, &[0, 1, 2]);
+    let n = U256::from_str_radix(SECP256K1_N, 16).unwrap();
+    let s = U256::from_be_slice(&sigs[1][32..64]);
+    let mut high = sigs[1].to_vec();
+    high[32..64].copy_from_slice(&(n - s).to_be_bytes::<32>());
+    high[64] = if high[64] == 27 { 28 } else { 27 };
+    let high_sig = EthSignature::from_slice(&high);
+    assert_eq!(eip712::recover_typed(&chain.domain, &r, &high_sig), Err(eip712::EthSignatureError::HighS));
+    sigs[1] = high.into();
+    let e = chain.publish_error(&r, sigs).await;
+    assert_eq!(e, E::HighS(SettlementOracle::HighS { index: U256::from(1) }));
+
+    // Replay: signatures for another chain id or another contract recover to strangers.
+    for other in [
+        eip712::domain(chain.chain_id + 1, chain.address()),
+        eip712::domain(chain.chain_id, Address::repeat_byte(0xcc)),
+    ] {
+        let sigs: Vec<EthSignature> =
+            (0..3).map(|i| eip712::sign_typed(&chain.members[i], &other, &r)).collect();
+        let stranger = eip712::recover_typed(&chain.domain, &r, &sigs[0]).unwrap();
+        let e = chain.publish_error(&r, sigs.into_iter().map(sig_bytes).collect()).await;
+        assert_eq!(e, E::SignerNotMember(SettlementOracle::SignerNotMember { signer: stranger }));
+    }
+
+    // A signature over another report (here another value) is no signature over this one.
+    let forged = report(1, "9999", vec![]);
+    let e = chain.publish_error(&forged, chain.sign(&r, &[0, 1, 2])).await;
+    assert!(matches!(e, E::SignerNotMember(_) | E::SignersNotAscending(_)), "{e:?}");
+
+    // Nothing was published by any of it.
+    assert_eq!(chain.oracle.getSettlement(r.settlement_id).call().await.unwrap().status, 0);
+}
+
+#[tokio::test]
+async fn upheld_dispute_gets_bond_and_reward() {
+    let chain = Chain::start(4, 3).await;
+    let disputer = chain.accounts[1];
+    let r0 = report(1, "2598.5", vec![]);
+    let dispute = B256::repeat_byte(0xd1);
+    let bond = ETH / 10;
+    let reward = ETH / 20;
+    chain.fund_pool(ETH).await;
+    chain.post_bond(disputer, r0.settlement_id, dispute, bond).await;
+    let escrow = chain.oracle.getEscrow(r0.settlement_id, dispute).call().await.unwrap();
+    assert_eq!((escrow.disputer, escrow.amount), (disputer, U256::from(bond)));
+
+    let before = chain.balance(disputer).await;
+    let contract_before = chain.balance(chain.address()).await;
+    let r = report(1, "2598.5", vec![upheld(dispute, disputer, bond, reward)]);
+    let receipt = chain.publish(&r, chain.sign(&r, &[1, 2, 3])).await;
+    assert_eq!(chain.balance(disputer).await - before, U256::from(bond + reward));
+    assert_eq!(contract_before - chain.balance(chain.address()).await, U256::from(bond + reward));
+    assert_eq!(chain.pool().await, U256::from(ETH - reward));
+    let settled = receipt.decoded_log::<SettlementOracle::BondSettled>().expect("BondSettled");
+    assert_eq!(
+        (settled.disputeId, settled.refund, settled.reward),
+        (dispute, U256::from(bond), U256::from(reward))
+    );
+    let escrow = chain.oracle.getEscrow(r.settlement_id, dispute).call().await.unwrap();
+    assert_eq!(escrow.disputer, Address::ZERO, "a settled escrow is gone");
+}
+
+#[tokio::test]
+async fn rejected_dispute_splits_bond_between_pool_and_burn() {
+    let chain = Chain::start(4, 3).await;
+    let disputer = chain.accounts[1];
+    let id = B256::repeat_byte(1);
+    let dispute = B256::repeat_byte(0xd1);
+    let bond = ETH / 10 + 1; // odd: the odd wei is burned
+    chain.post_bond(disputer, id, dispute, bond).await;
+    let before = chain.balance(disputer).await;
+    let contract_before = chain.balance(chain.address()).await;
+
+    let r = report(1, "2598.5", vec![rejected(dispute, disputer, bond)]);
+    chain.publish(&r, chain.sign(&r, &[0, 1, 2])).await;
+    assert_eq!(chain.balance(disputer).await, before, "a rejected disputer gets nothing back");
+    assert_eq!(chain.pool().await, U256::from(bond / 2));
+    assert_eq!(chain.burned().await, U256::from(bond - bond / 2));
+    assert_eq!(chain.burned().await + chain.pool().await, U256::from(bond));
+    // Burned wei stay locked in the contract: its balance is pool + burned.
+    assert_eq!(chain.balance(chain.address()).await, contract_before);
+}
+
+#[tokio::test]
+async fn outcomes_must_match_their_escrows() {
+    use SettlementOracleErrors as E;
+    let chain = Chain::start(4, 3).await;
+    let (alice, bob) = (chain.accounts[1], chain.accounts[2]);
+    let id = B256::repeat_byte(1);
+    let (d1, d2) = (B256::repeat_byte(0xd1), B256::repeat_byte(0xd2));
+    let bond = ETH / 10;
+    chain.post_bond(alice, id, d1, bond).await;
+
+    let chain = &chain;
+    let refuse = |outcome: BondOutcome| {
+        let r = report(1, "2598.5", vec![outcome]);
+        let sigs = chain.sign(&r, &[0, 1, 2]);
+        async move { chain.publish_error(&r, sigs).await }
+    };
+    // The bond in the report is not the escrowed amount.
+    let e = refuse(upheld(d1, alice, bond + 1, 0)).await;
+    assert_eq!(
+        e,
+        E::WrongBond(SettlementOracle::WrongBond {
+            disputeId: d1,
+            escrowed: U256::from(bond),
+            reported: U256::from(bond + 1)
+        })
+    );
+    // No escrow for that dispute; an escrow posted by someone else.
+    let e = refuse(upheld(d2, alice, bond, 0)).await;
+    assert_eq!(e, E::UnknownEscrow(SettlementOracle::UnknownEscrow { settlementId: id, disputeId: d2 }));
+    let e = refuse(upheld(d1, bob, bond, 0)).await;
+    assert_eq!(
+        e,
+        E::WrongDisputer(SettlementOracle::WrongDisputer { disputeId: d1, escrowedBy: alice, reported: bob })
+    );
+    // refund + pooled + burned ≠ bond, including sums that would overflow.
+    let e = refuse(BondOutcome { pooled: 1, ..upheld(d1, alice, bond, 0) }).await;
+    assert_eq!(e, E::BondNotConserved(SettlementOracle::BondNotConserved { disputeId: d1 }));
+    let e = refuse(BondOutcome { refund: u128::MAX, ..rejected(d1, alice, bond) }).await;
+    assert_eq!(e, E::BondNotConserved(SettlementOracle::BondNotConserved { disputeId: d1 }));
+    // A reward larger than the pool.
+    let e = refuse(upheld(d1, alice, bond, 1)).await;
+    assert_eq!(
+        e,
+        E::PoolTooSmall(SettlementOracle::PoolTooSmall {
+            disputeId: d1,
+            reward: U256::from(1),
+            available: U256::ZERO
+        })
+    );
+    // The same escrow twice in one report: the second finds it already settled.
+    let twice = report(1, "2598.5", vec![upheld(d1, alice, bond, 0), upheld(d1, alice, bond, 0)]);
+    let e = chain.publish_error(&twice, chain.sign(&twice, &[0, 1, 2])).await;
+    assert_eq!(e, E::UnknownEscrow(SettlementOracle::UnknownEscrow { settlementId: id, disputeId: d1 }));
+
+    // Escrows: one per (settlement, dispute), only before publication, never empty.
+    let e = revert_of(chain.oracle.postBond(id, d1).from(bob).value(U256::from(1)).call().await);
+    assert_eq!(e, E::EscrowExists(SettlementOracle::EscrowExists { settlementId: id, disputeId: d1 }));
+    let e = revert_of(chain.oracle.postBond(id, d2).from(bob).call().await);
+    assert_eq!(e, E::ZeroAmount(SettlementOracle::ZeroAmount {}));
+    let e = revert_of(chain.oracle.reclaimBond(id, d1).call().await);
+    assert_eq!(e, E::NotPublished(SettlementOracle::NotPublished { settlementId: id }));
+    let r = report(1, "2598.5", vec![upheld(d1, alice, bond, 0)]);
+    chain.publish(&r, chain.sign(&r, &[0, 1, 2])).await;
+    let e = revert_of(chain.oracle.postBond(id, d2).from(bob).value(U256::from(1)).call().await);
+    assert_eq!(e, E::AlreadyPublished(SettlementOracle::AlreadyPublished { settlementId: id }));
+}
+
+#[tokio::test]
+async fn refused_dispute_reclaims_its_bond_after_publication() {
+    use SettlementOracleErrors as E;
+    let chain = Chain::start(4, 3).await;
+    let (alice, bob) = (chain.accounts[1], chain.accounts[2]);
+    let id = B256::repeat_byte(1);
+    let (accepted, refused) = (B256::repeat_byte(0xd1), B256::repeat_byte(0xd2));
+    chain.post_bond(alice, id, accepted, ETH / 10).await;
+    chain.post_bond(bob, id, refused, ETH / 5).await;
+    let r = report(1, "2598.5", vec![rejected(accepted, alice, ETH / 10)]);
+    chain.publish(&r, chain.sign(&r, &[0, 1, 2])).await;
+
+    // Anyone may send it home; it goes to the disputer.
+    let before = chain.balance(bob).await;
+    let pending = chain.oracle.reclaimBond(id, refused).from(chain.accounts[0]).send().await.unwrap();
+    let receipt = pending.get_receipt().await.unwrap();
+    assert!(receipt.status());
+    assert_eq!(chain.balance(bob).await - before, U256::from(ETH / 5));
+    let event = receipt.decoded_log::<SettlementOracle::BondReclaimed>().expect("BondReclaimed");
+    assert_eq!((event.disputer, event.amount), (bob, U256::from(ETH / 5)));
+
+    // Once only; and a bond the report settled is not reclaimable.
+    let e = revert_of(chain.oracle.reclaimBond(id, refused).call().await);
+    assert_eq!(e, E::UnknownEscrow(SettlementOracle::UnknownEscrow { settlementId: id, disputeId: refused }));
+    let e = revert_of(chain.oracle.reclaimBond(id, accepted).call().await);
+    assert_eq!(
+        e,
+        E::UnknownEscrow(SettlementOracle::UnknownEscrow { settlementId: id, disputeId: accepted })
+    );
+}
+
+#[tokio::test]
+async fn a_recipient_that_refuses_ether_is_credited() {
+    let chain = Chain::start(4, 3).await;
+    let disputer = chain.accounts[1];
+    let id = B256::repeat_byte(1);
+    let dispute = B256::repeat_byte(0xd1);
+    chain.post_bond(disputer, id, dispute, ETH).await;
+    // Turn the disputer into an account whose code always reverts.
+    let set_code = |code: &'static [u8]| {
+        let provider = chain.provider.clone();
+        async move {
+            provider
+                .raw_request::<_, ()>("anvil_setCode".into(), (disputer, Bytes::from_static(code)))
+                .await
+                .unwrap()
+        }
+    };
+    set_code(&[0x5f, 0x5f, 0xfd]).await; // PUSH0 PUSH0 REVERT
+    let r = report(1, "2598.5", vec![upheld(dispute, disputer, ETH, 0)]);
+    let receipt = chain.publish(&r, chain.sign(&r, &[0, 1, 2])).await;
+    let credited = receipt.decoded_log::<SettlementOracle::PayoutCredited>().expect("PayoutCredited");
+    assert_eq!((credited.to, credited.amount), (disputer, U256::from(ETH)));
+    assert_eq!(chain.oracle.credits(disputer).call().await.unwrap(), U256::from(ETH));
+
+    set_code(&[]).await;
+    let to = chain.accounts[4];
+    let before = chain.balance(to).await;
+    let pending = chain.oracle.withdraw(to).from(disputer).send().await.unwrap();
+    assert!(pending.get_receipt().await.unwrap().status());
+    assert_eq!(chain.balance(to).await - before, U256::from(ETH));
+    let e = revert_of(chain.oracle.withdraw(to).from(disputer).call().await);
+    assert_eq!(e, SettlementOracleErrors::NothingToWithdraw(SettlementOracle::NothingToWithdraw {}));
+}
+
+#[tokio::test]
+async fn only_the_owner_sets_a_sound_committee() {
+    use SettlementOracleErrors as E;
+    let chain = Chain::start(4, 3).await;
+    let members: Vec<Address> = chain.members.iter().map(|k| k.address()).collect();
+    let stranger = chain.accounts[1];
+    let committee = chain.oracle.getCommittee().call().await.unwrap();
+    assert_eq!((committee.members, committee._1), (members.clone(), U256::from(3)));
+    assert!(chain.oracle.isMember(members[2]).call().await.unwrap());
+    assert!(!chain.oracle.isMember(stranger).call().await.unwrap());
+    let e = revert_of(chain.oracle.setCommittee(members.clone(), U256::from(3)).from(stranger).call().await);
+    assert_eq!(e, E::NotOwner(SettlementOracle::NotOwner { caller: stranger }));
+    for threshold in [0, 2, 5] {
+        let e = revert_of(chain.oracle.setCommittee(members.clone(), U256::from(threshold)).call().await);
+        assert_eq!(
+            e,
+            E::BadThreshold(SettlementOracle::BadThreshold {
+                threshold: U256::from(threshold),
+                members: U256::from(4)
+            })
+        );
+    }
+    let mut unsorted = members.clone();
+    unsorted.swap(1, 2);
+    let e = revert_of(chain.oracle.setCommittee(unsorted, U256::from(3)).call().await);
+    assert_eq!(e, E::CommitteeNotAscending(SettlementOracle::CommitteeNotAscending { index: U256::from(2) }));
+
+    // A new committee replaces the old one entirely.
+    let r = report(1, "2598.5", vec![]);
+    let pending = chain.oracle.setCommittee(members[1..].to_vec(), U256::from(2)).send().await.unwrap();
+    assert!(pending.get_receipt().await.unwrap().status());
+    let e = chain.publish_error(&r, chain.sign(&r, &[0, 1, 2])).await;
+    assert_eq!(e, E::SignerNotMember(SettlementOracle::SignerNotMember { signer: members[0] }));
+    chain.publish(&r, chain.sign(&r, &[1, 3])).await;
+}
+
+#[test]
+fn committed_artifact_matches_a_fresh_solc_build() {
+    let root = workspace_root();
+    let output = Command::new("node")
+        .arg(root.join("contracts/build.mjs"))
+        .arg("--check")
+        .current_dir(&root)
+        .output()
+        .expect("node runs (install Node.js 20+, then run scripts/install-tools.sh)");
+    assert!(
+        output.status.success(),
+        "contracts/out/SettlementOracle.json does not match contracts/SettlementOracle.sol compiled \
+         with the pinned solc: run `node contracts/build.mjs` and commit the artifact (if solc is \
+         missing, run scripts/install-tools.sh first)\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `publish` gas at committee sizes 4, 7 and 16 with thresholds 3, 5 and 11. Run with
+/// `--nocapture` to see the figures; the test bounds them so that a regression is loud.
+#[tokio::test]
+async fn publish_gas_report() {
+    let mut lines = Vec::new();
+    // The goal at threshold 5 is Chronicle Scribe's `poke` at bar 5: 81,000.
+    for (n, threshold, bound) in [(4, 3, 70_000), (7, 5, 81_000), (16, 11, 110_000)] {
+        let chain = Chain::start(n, threshold).await;
+        let r = report(1, "2598.5", vec![]);
+        let signers: Vec<usize> = (0..threshold).collect();
+        let call = chain.oracle.publish(report_to_sol(&r), pack(chain.sign(&r, &signers)));
+        let input = call.calldata().clone();
+        let calldata_gas: u64 = input.iter().map(|&b| if b == 0 { 4 } else { 16 }).sum();
+        let gas = chain.publish(&r, chain.sign(&r, &signers)).await.gas_used;
+
+        // The same with one upheld dispute paid out.
+        let disputer = chain.accounts[1];
+        let (id, dispute) = (B256::repeat_byte(2), B256::repeat_byte(0xd1));
+        chain.fund_pool(ETH).await;
+        chain.post_bond(disputer, id, dispute, ETH / 10).await;
+        let r = report(2, "2598.5", vec![upheld(dispute, disputer, ETH / 10, ETH / 20)]);
+        let with_bond = chain.publish(&r, chain.sign(&r, &signers)).await.gas_used;
+
+        lines.push(format!(
+            "publish gas, threshold {threshold:>2} of {n:>2}: {gas:>7} (no disputes; calldata {calldata_gas}), \
+             {with_bond:>7} (one upheld bond)"
+        ));
+        assert!(gas <= bound, "publish at threshold {threshold} used {gas} gas, over {bound}");
+    }
+    println!("{}", lines.join("\n"));
+}
+
+/// A dispute's bond is checked against the escrow event of its transaction, at the configured
+/// confirmations, and the insurance pool is read at the bond's block.
+#[tokio::test]
+async fn a_bond_is_verified_against_its_escrow_event() {
+    use fixd_node::chain::{BondError, ChainReader};
+    use fixd_proto::types::dispute::{Dispute, DisputeReason};
+
+    let chain = Chain::start(4, 3).await;
+    let disputer = chain.accounts[1];
+    let (settlement, id) = (B256::repeat_byte(5), B256::repeat_byte(0xd5));
+    chain.fund_pool(ETH).await;
+    let bond_tx = chain.post_bond(disputer, settlement, id, ETH / 10).await;
+    let reader =
+        ChainReader::new(&chain._anvil.endpoint(), chain.address(), Duration::from_secs(5), 2).unwrap();
+    let dispute = Dispute {
+        settlement_id: settlement,
+        dispute_id: id,
+        proposal_hash: B256::repeat_byte(9),
+        claimed_value: None,
+        reason: DisputeReason::BadData,
+        evidence: "a bust".into(),
+        bond_wei: ETH / 10,
+        bond_tx,
+        disputer,
+    };
+    // anvil mines one block per transaction: the bond's block is the head, 1 of 2 confirmations.
+    assert_eq!(
+        reader.verify_bond(&dispute).await,
+        Err(BondError::Unconfirmed { tx: bond_tx, have: 1, need: 2 })
+    );
+    chain.fund_pool(1).await;
+    let escrow = reader.verify_bond(&dispute).await.expect("the bond is escrowed");
+    let receipt = chain.provider.get_transaction_receipt(bond_tx).await.unwrap().unwrap();
+    assert_eq!(
+        (escrow.block_number, escrow.block_hash),
+        (receipt.block_number.unwrap(), receipt.block_hash.unwrap())
+    );
+    assert_eq!(escrow.pool_wei, ETH, "the pool at the bond's block, before the later 1 wei");
+    assert!(escrow.block_timestamp > 0);
+
+    // What a dispute can get wrong about its bond.
+    let wrong = |f: &dyn Fn(&mut Dispute)| {
+        let mut d = dispute.clone();
+        f(&mut d);
+        d
+    };
+    let cases: Vec<(Dispute, BondError)> = vec![
+        (
+            wrong(&|d| d.bond_wei = ETH / 10 + 1),
+            BondError::WrongAmount { escrowed: ETH / 10, claimed: ETH / 10 + 1 },
+        ),
+        (
+            wrong(&|d| d.disputer = chain.accounts[2]),
+            BondError::WrongDisputer { escrowed_by: disputer, claimed: chain.accounts[2] },
+        ),
+        (wrong(&|d| d.dispute_id = B256::repeat_byte(0xee)), BondError::NoBondPosted(bond_tx)),
+        (wrong(&|d| d.bond_tx = B256::repeat_byte(0x77)), BondError::NotFound(B256::repeat_byte(0x77))),
+    ];
+    for (d, expected) in cases {
+        assert_eq!(reader.verify_bond(&d).await, Err(expected));
+    }
+    // A plain transfer escrows nothing.
+    let tx = alloy::rpc::types::TransactionRequest::default()
+        .from(disputer)
+        .to(Address::repeat_byte(0x42))
+        .value(U256::from(ETH / 10));
+    let transfer =
+        chain.provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap().transaction_hash;
+    chain.fund_pool(1).await;
+    assert_eq!(
+        reader.verify_bond(&wrong(&|d| d.bond_tx = transfer)).await,
+        Err(BondError::NoBondPosted(transfer))
+    );
+    // A dead RPC is the node's problem, said as such.
+    let dead = ChainReader::new("http://127.0.0.1:9", chain.address(), Duration::from_secs(2), 2).unwrap();
+    assert!(matches!(dead.verify_bond(&dispute).await, Err(BondError::Rpc(_))));
+}

@@ -1,0 +1,231 @@
+//! What a [`Certification`](super::Certification) certifies a value from: members' signed
+//! observations (a settlement's first certificate) or members' signed review votes (the
+//! committee review of a dispute). The round machinery is the same; the inputs, the proposal's
+//! source, which inputs a leader lists and the validity rules differ.
+
+use std::fmt;
+
+use alloy_primitives::B256;
+use fixd_proto::certify::{
+    CertifyError, ReviewTarget, check_proposal, check_review_proposal, verify_certificate,
+    verify_review_certificate,
+};
+use fixd_proto::signing::{Signable, Signed};
+use fixd_proto::types::certificate::{Certificate, Proposal, ProposalSource};
+use fixd_proto::types::dispute::ReviewVote;
+use fixd_proto::types::genesis::Committee;
+use fixd_proto::types::observation::Observation;
+use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
+use fixd_proto::value::Wad;
+
+use super::Event;
+use fixd_proto::gossip::GossipMessage;
+
+/// The kind of input a certification runs on.
+pub trait Inputs: Clone + fmt::Debug {
+    type Input: Signable + Clone + fmt::Debug + PartialEq;
+
+    /// The input an event carries, if it is this kind's.
+    fn input_of(event: Event) -> Option<Signed<Self::Input>>;
+    /// Whether `input` belongs to this certification. `Err(None)`: it belongs to another one
+    /// of the same settlement (another dispute's review) and is left alone quietly.
+    fn belongs(
+        &self,
+        settlement_id: &SettlementId,
+        input: &Signed<Self::Input>,
+    ) -> Result<(), Option<CertifyError>>;
+    /// The value an input carries, if any.
+    fn value(input: &Self::Input) -> Option<Wad>;
+    /// The gossip form of an input, for equivocation evidence.
+    fn evidence(input: Signed<Self::Input>) -> GossipMessage;
+    /// The source a proposal of this kind names.
+    fn source(&self) -> ProposalSource;
+    /// The first round this certification runs in.
+    fn first_round(&self) -> u32;
+    /// Which of the value-carrying inputs (one per member, in committee order) a leader lists:
+    /// `None` until enough are held.
+    fn pick(&self, q: usize, candidates: Vec<(B256, Wad)>) -> Option<Vec<(B256, Wad)>>;
+    /// [`fixd_proto::certify::check_proposal`] or its review counterpart.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        &self,
+        committee: &Committee,
+        network_id: &B256,
+        spec: &SettlementSpec,
+        proposal: &Signed<Proposal>,
+        inputs: &[Signed<Self::Input>],
+        now: Option<u64>,
+        max_skew: u64,
+    ) -> Result<(), CertifyError>;
+    /// [`fixd_proto::certify::verify_certificate`] or its review counterpart.
+    fn verify(
+        &self,
+        committee: &Committee,
+        network_id: &B256,
+        spec: &SettlementSpec,
+        certificate: &Certificate,
+        inputs: &[Signed<Self::Input>],
+    ) -> Result<Wad, CertifyError>;
+}
+
+/// A settlement's first certificate, from the members' observations. The leader lists every
+/// value-carrying observation it holds (at least q), for a more robust median.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Observations;
+
+impl Inputs for Observations {
+    type Input = Observation;
+
+    fn input_of(event: Event) -> Option<Signed<Observation>> {
+        match event {
+            Event::Observation(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    fn belongs(
+        &self,
+        settlement_id: &SettlementId,
+        o: &Signed<Observation>,
+    ) -> Result<(), Option<CertifyError>> {
+        if &o.payload.settlement_id != settlement_id {
+            return Err(Some(CertifyError::ForeignObservation {
+                signer: o.signer,
+                expected: *settlement_id,
+                got: o.payload.settlement_id,
+            }));
+        }
+        Ok(())
+    }
+
+    fn value(o: &Observation) -> Option<Wad> {
+        o.computation.value.value()
+    }
+
+    fn evidence(o: Signed<Observation>) -> GossipMessage {
+        GossipMessage::Observation(o)
+    }
+
+    fn source(&self) -> ProposalSource {
+        ProposalSource::Observations
+    }
+
+    fn first_round(&self) -> u32 {
+        0
+    }
+
+    fn pick(&self, q: usize, candidates: Vec<(B256, Wad)>) -> Option<Vec<(B256, Wad)>> {
+        (candidates.len() >= q).then_some(candidates)
+    }
+
+    fn check(
+        &self,
+        committee: &Committee,
+        network_id: &B256,
+        spec: &SettlementSpec,
+        proposal: &Signed<Proposal>,
+        inputs: &[Signed<Observation>],
+        now: Option<u64>,
+        max_skew: u64,
+    ) -> Result<(), CertifyError> {
+        check_proposal(committee, network_id, spec, proposal, inputs, now, max_skew)
+    }
+
+    fn verify(
+        &self,
+        committee: &Committee,
+        network_id: &B256,
+        spec: &SettlementSpec,
+        certificate: &Certificate,
+        inputs: &[Signed<Observation>],
+    ) -> Result<Wad, CertifyError> {
+        verify_certificate(committee, network_id, spec, certificate, inputs)
+    }
+}
+
+/// The committee review of one dispute round, from the members' review votes. The leader lists
+/// exactly q value-carrying votes (the lowest committee indices it holds), so that every member
+/// that feeds the certified votes to the dispute machine decides on the same q values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Review {
+    pub target: ReviewTarget,
+    /// Rounds below this one belong to earlier certifications of the settlement.
+    pub first_round: u32,
+}
+
+impl Inputs for Review {
+    type Input = ReviewVote;
+
+    fn input_of(event: Event) -> Option<Signed<ReviewVote>> {
+        match event {
+            Event::ReviewVote(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn belongs(
+        &self,
+        settlement_id: &SettlementId,
+        v: &Signed<ReviewVote>,
+    ) -> Result<(), Option<CertifyError>> {
+        if &v.payload.settlement_id != settlement_id {
+            return Err(Some(CertifyError::ForeignReviewVote {
+                signer: v.signer,
+                expected: *settlement_id,
+                got: v.payload.settlement_id,
+            }));
+        }
+        if v.payload.dispute_id != self.target.dispute_id || v.payload.proposal_hash != self.target.contested
+        {
+            return Err(None);
+        }
+        Ok(())
+    }
+
+    fn value(v: &ReviewVote) -> Option<Wad> {
+        v.value.value()
+    }
+
+    fn evidence(v: Signed<ReviewVote>) -> GossipMessage {
+        GossipMessage::ReviewVote(v)
+    }
+
+    fn source(&self) -> ProposalSource {
+        ProposalSource::Review { dispute_id: self.target.dispute_id }
+    }
+
+    fn first_round(&self) -> u32 {
+        self.first_round
+    }
+
+    fn pick(&self, q: usize, mut candidates: Vec<(B256, Wad)>) -> Option<Vec<(B256, Wad)>> {
+        (candidates.len() >= q).then(|| {
+            candidates.truncate(q);
+            candidates
+        })
+    }
+
+    fn check(
+        &self,
+        committee: &Committee,
+        network_id: &B256,
+        spec: &SettlementSpec,
+        proposal: &Signed<Proposal>,
+        inputs: &[Signed<ReviewVote>],
+        now: Option<u64>,
+        max_skew: u64,
+    ) -> Result<(), CertifyError> {
+        check_review_proposal(committee, network_id, spec, proposal, &self.target, inputs, now, max_skew)
+    }
+
+    fn verify(
+        &self,
+        committee: &Committee,
+        network_id: &B256,
+        spec: &SettlementSpec,
+        certificate: &Certificate,
+        inputs: &[Signed<ReviewVote>],
+    ) -> Result<Wad, CertifyError> {
+        verify_review_certificate(committee, network_id, spec, certificate, &self.target, inputs)
+    }
+}

@@ -1,0 +1,272 @@
+//! [`Publication`]: one settlement from certificate to confirmed publication. See the module
+//! docs of [`crate::publication`] for the rules.
+
+use std::collections::BTreeMap;
+
+use super::timeline::{Timed, Timeline, agreed};
+use alloy_primitives::{Address, B256};
+use fixd_dispute::{DisputeParams, FinalBy, SettlementDisputes};
+use fixd_proto::eip712::{ReportSignature, TypedData, recover_digest};
+use fixd_proto::types::genesis::Committee;
+use fixd_proto::types::report::FinalReport;
+use fixd_proto::types::settlement::SettlementId;
+
+use super::{Action, Event, OnChain, PublicationParams};
+
+/// This member's final report, once the settlement is final.
+#[derive(Clone, Debug)]
+struct Final {
+    report: FinalReport,
+    digest: B256,
+    /// When turn 0 begins: a moment every member derives alike.
+    base: u64,
+    leader: usize,
+}
+
+/// One settlement's way from certificate to a confirmed publication.
+#[derive(Debug)]
+pub struct Publication {
+    committee: Committee,
+    me: usize,
+    settlement_id: SettlementId,
+    domain: alloy_sol_types::Eip712Domain,
+    params: PublicationParams,
+    /// Every agreed event of the settlement's disputes.
+    timeline: Timeline,
+    /// The dispute machine as of the last fold.
+    disputes: SettlementDisputes,
+    done: Option<Final>,
+    /// Each member's first signature, whatever report it signed.
+    signatures: BTreeMap<usize, ReportSignature>,
+    /// The turn in which this member last asked for a publication.
+    asked_in_turn: Option<u64>,
+    on_chain: Option<OnChain>,
+    published: bool,
+    conflict: bool,
+    failed: bool,
+}
+
+impl Publication {
+    /// A machine for member `me` of `committee`, for a settlement under `disputes`' rules, on the
+    /// contract `contract` of chain `chain_id`.
+    pub fn new(
+        committee: Committee,
+        me: usize,
+        settlement_id: SettlementId,
+        dispute_params: DisputeParams,
+        params: PublicationParams,
+        chain_id: u64,
+        contract: Address,
+    ) -> Result<Self, fixd_dispute::Error> {
+        Ok(Publication {
+            committee,
+            me,
+            settlement_id,
+            domain: fixd_proto::eip712::domain(chain_id, contract),
+            params,
+            disputes: SettlementDisputes::new(dispute_params.clone())?,
+            timeline: Timeline::new(dispute_params)?,
+            done: None,
+            signatures: BTreeMap::new(),
+            asked_in_turn: None,
+            on_chain: None,
+            published: false,
+            conflict: false,
+            failed: false,
+        })
+    }
+
+    /// Handles one event at unix time `now`.
+    pub fn on(&mut self, now: u64, event: Event) -> Vec<Action> {
+        self.on_all(now, vec![event])
+    }
+
+    /// Handles several events at unix time `now`, folding the dispute machine once after all
+    /// of them: a restarted member feeds everything it stored at once, so it never acts on a
+    /// history that lacks events it already holds.
+    pub fn on_all(&mut self, now: u64, events: Vec<Event>) -> Vec<Action> {
+        let mut out = Vec::new();
+        for event in events {
+            match agreed(event) {
+                Ok((at, event)) => {
+                    self.timeline.insert(at, event);
+                }
+                Err(Event::Signature { author, signature }) => self.on_signature(author, signature, &mut out),
+                Err(Event::Chain(state)) => self.on_chain_state(state, &mut out),
+                Err(_) => {}
+            }
+        }
+        let folded = self.timeline.fold(now.saturating_sub(self.params.settle_secs));
+        self.disputes = folded.machine;
+        if folded.revised {
+            out.push(Action::Revised);
+            if self.disputes.finality().is_none() {
+                // A late event took finality back: stop publishing the report it had made.
+                self.done = None;
+            }
+        }
+        self.carry(folded.new, &mut out);
+        self.maybe_publish(now, &mut out);
+        out
+    }
+
+    /// The dispute machine as the last fold left it.
+    pub fn disputes(&self) -> &SettlementDisputes {
+        &self.disputes
+    }
+
+    /// The agreed timeline, for predictions and for the state with every known event.
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
+    }
+
+    /// The final report, once final.
+    pub fn report(&self) -> Option<&FinalReport> {
+        self.done.as_ref().map(|d| &d.report)
+    }
+
+    /// Members whose signature of this member's report is in, in committee order.
+    pub fn signers(&self) -> Vec<usize> {
+        self.valid_signatures().map(|(m, _)| *m).collect()
+    }
+
+    /// The signatures of this member's final report (none before it is final).
+    fn valid_signatures(&self) -> impl Iterator<Item = (&usize, &ReportSignature)> {
+        let report = self.done.as_ref().map(|d| &d.report);
+        self.signatures.iter().filter(move |(_, s)| Some(&s.report) == report)
+    }
+
+    /// The publisher of the turn running at `now`, once final.
+    pub fn publisher_at(&self, now: u64) -> Option<(u64, usize)> {
+        let done = self.done.as_ref()?;
+        let turn = now.saturating_sub(done.base) / self.params.publish_timeout_secs;
+        let n = self.committee.n() as u64;
+        Some((turn, ((done.leader as u64 + turn) % n) as usize))
+    }
+
+    /// Whether the contract holds the value with enough confirmations.
+    pub fn is_published(&self) -> bool {
+        self.published
+    }
+
+    fn carry(&mut self, actions: Vec<Timed>, out: &mut Vec<Action>) {
+        for Timed { at, action } in actions {
+            match action {
+                fixd_dispute::Action::WindowOpened { round, deadline, .. } => {
+                    out.push(Action::WindowOpened { round, deadline });
+                }
+                fixd_dispute::Action::StartReview { dispute_round, proposal_hash, dispute_id } => {
+                    out.push(Action::StartReview { dispute_round, dispute_id, contested: proposal_hash, at });
+                }
+                fixd_dispute::Action::Finalize(finality) => {
+                    let report = finality.report(self.settlement_id);
+                    // The moment of finality every member derives alike, plus the time the
+                    // fold lags the clock by.
+                    let agreed = match finality.by {
+                        FinalBy::WindowClosed => self.disputes.deadline().unwrap_or(finality.at),
+                        FinalBy::HardDeadline => self.disputes.hard_deadline(),
+                        FinalBy::Ruling => finality.at,
+                    };
+                    let base = agreed.saturating_add(self.params.settle_secs);
+                    let leader = self.committee.leader(&self.settlement_id, report.round);
+                    let digest = report.eip712_digest(&self.domain);
+                    self.done = Some(Final { report: report.clone(), digest, base, leader });
+                    out.push(Action::SignReport { report, finality });
+                    // Signatures that came before this member was final may count now.
+                    let early: Vec<_> = self.signatures.keys().copied().collect();
+                    for member in early {
+                        if let Err(reason) = self.check(&self.signatures[&member]) {
+                            self.signatures.remove(&member);
+                            out.push(Action::Ignored { author: member, reason });
+                        }
+                    }
+                }
+                fixd_dispute::Action::Fail { reason } if !self.failed => {
+                    self.failed = true;
+                    out.push(Action::Failed { reason: format!("{reason:?}") });
+                }
+                fixd_dispute::Action::Fail { .. } => {}
+                other => out.push(Action::Disputes { at, action: other }),
+            }
+        }
+    }
+
+    /// Whether `signature` by `author` signs this member's final report.
+    fn check(&self, signature: &ReportSignature) -> Result<(), String> {
+        let Some(done) = &self.done else { return Ok(()) };
+        if signature.report != done.report {
+            return Err(format!(
+                "signs another report (value {}, round {}) than ours (value {}, round {})",
+                signature.report.value, signature.report.round, done.report.value, done.report.round
+            ));
+        }
+        match recover_digest(&done.digest, &signature.signature) {
+            Ok(signer) if signer == signature.signer => Ok(()),
+            Ok(signer) => Err(format!("recovers to {signer}, not the claimed {}", signature.signer)),
+            Err(e) => Err(format!("does not recover: {e}")),
+        }
+    }
+
+    fn on_signature(&mut self, author: usize, signature: ReportSignature, out: &mut Vec<Action>) {
+        if signature.report.settlement_id != self.settlement_id {
+            return out.push(Action::Ignored { author, reason: "for another settlement".into() });
+        }
+        let expected = self.committee.members().get(author).map(|m| m.eth_address);
+        if expected != Some(signature.signer) {
+            return out.push(Action::Ignored {
+                author,
+                reason: format!("claims signer {}, not the author's address {expected:?}", signature.signer),
+            });
+        }
+        if self.signatures.contains_key(&author) {
+            return;
+        }
+        if let Err(reason) = self.check(&signature) {
+            return out.push(Action::Ignored { author, reason });
+        }
+        // Before this member is final the digest is unknown: the signature is checked then.
+        self.signatures.insert(author, signature);
+    }
+
+    fn on_chain_state(&mut self, state: Option<OnChain>, out: &mut Vec<Action>) {
+        self.on_chain = state.clone();
+        let (Some(state), Some(done)) = (state, &self.done) else {
+            // Nothing on-chain (or no longer, after a reorg): publish again in our turn.
+            self.published = false;
+            return;
+        };
+        if state.value != done.report.value {
+            if !self.conflict {
+                self.conflict = true;
+                out.push(Action::Conflict {
+                    on_chain: state.value,
+                    ours: done.report.value,
+                    tx_hash: state.tx_hash,
+                });
+            }
+            return;
+        }
+        if !self.published && state.publishes(done.report.value, self.params.confirmations) {
+            self.published = true;
+            out.push(Action::Published(state));
+        }
+    }
+
+    fn maybe_publish(&mut self, now: u64, out: &mut Vec<Action>) {
+        if self.on_chain.is_some() || self.conflict {
+            return;
+        }
+        let Some((turn, publisher)) = self.publisher_at(now) else { return };
+        if publisher != self.me || self.asked_in_turn == Some(turn) {
+            return;
+        }
+        let signatures: Vec<(Address, _)> =
+            self.valid_signatures().map(|(_, s)| (s.signer, s.signature)).collect();
+        if signatures.len() < self.committee.q() {
+            return;
+        }
+        let report = self.done.as_ref().expect("publisher_at is Some once final").report.clone();
+        self.asked_in_turn = Some(turn);
+        out.push(Action::Publish { report, signatures, turn });
+    }
+}

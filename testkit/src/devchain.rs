@@ -1,0 +1,68 @@
+//! Setting up a dev chain (anvil) for a devnet or a test: deploy `SettlementOracle`, register
+//! the committee with its threshold, and fund the members' accounts so they can pay the gas of
+//! `publish`.
+
+use std::time::Duration;
+
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::primitives::{Address, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionRequest;
+use alloy::signers::local::PrivateKeySigner;
+
+use fixd_node::chain::{ChainError, SettlementOracle, deploy};
+
+/// The private key of anvil's first dev account (public knowledge: anvil prints it at start).
+/// It deploys the contract and funds the members on a dev chain, never anywhere else.
+pub const ANVIL_DEV_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// What [`setup`] made.
+#[derive(Clone, Debug)]
+pub struct DevChain {
+    pub chain_id: u64,
+    pub contract: Address,
+}
+
+/// anvil's first dev account.
+pub fn dev_key() -> PrivateKeySigner {
+    ANVIL_DEV_KEY.parse().expect("the anvil dev key is a valid key")
+}
+
+/// A provider that signs with anvil's first dev account.
+pub fn dev_provider(rpc_url: &str) -> Result<DynProvider, ChainError> {
+    let key = dev_key();
+    let url = rpc_url.parse().map_err(|e| ChainError::Setup(format!("RPC URL {rpc_url:?}: {e}")))?;
+    Ok(ProviderBuilder::new().wallet(EthereumWallet::from(key)).connect_http(url).erased())
+}
+
+/// Deploys the oracle from anvil's first dev account, registers `members` (any order) with
+/// `threshold`, and sends each member `fund_wei`. Waits up to `timeout` for each receipt.
+pub async fn setup(
+    rpc_url: &str,
+    members: &[Address],
+    threshold: usize,
+    fund_wei: u128,
+    timeout: Duration,
+) -> Result<DevChain, ChainError> {
+    let provider = dev_provider(rpc_url)?;
+    let chain_id =
+        provider.get_chain_id().await.map_err(|e| ChainError::Setup(format!("eth_chainId: {e}")))?;
+    let contract = deploy(&provider, timeout).await?;
+    let oracle = SettlementOracle::new(contract, provider.clone());
+    let mut sorted = members.to_vec();
+    sorted.sort();
+    let pending = oracle.setCommittee(sorted, U256::from(threshold)).send().await?;
+    let mut receipts = vec![pending];
+    for member in members {
+        let tx = TransactionRequest::default().with_to(*member).with_value(U256::from(fund_wei));
+        let pending = provider
+            .send_transaction(tx)
+            .await
+            .map_err(|e| ChainError::Setup(format!("funding {member}: {e}")))?;
+        receipts.push(pending);
+    }
+    for pending in receipts {
+        fixd_node::chain::contract::successful_receipt(pending, timeout).await?;
+    }
+    Ok(DevChain { chain_id, contract })
+}

@@ -1,0 +1,667 @@
+//! Real processes for end-to-end tests: the replay venues and `fixd` nodes, each a child process
+//! of the test on loopback ports it picks itself, in its own temporary directory. Children are
+//! killed when their handle drops, so a failing test leaves nothing running.
+
+use std::future::IntoFuture;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::devchain::DevChain;
+use alloy::primitives::{Address, B256, U256};
+use alloy::providers::Provider;
+use alloy::sol_types::SolEvent;
+use fixd_node::chain::SettlementOracle;
+use fixd_proto::replay::ReplayClock;
+use fixd_proto::types::genesis::ProtocolParams;
+use fixd_proto::types::settlement::MethodologyParams;
+use serde_json::Value;
+
+pub use crate::process::Proc;
+
+/// The `fixd` binary under test: `FIXD_BIN`, else `fixd` beside the directory of the running
+/// test executable (`target/<profile>/fixd`, which cargo builds for the binary crate's tests).
+pub fn fixd_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("FIXD_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let path = profile_dir.join("fixd");
+    assert!(
+        path.exists(),
+        "no fixd binary at {}: run the end-to-end tests from the `fixd` package (cargo nextest run -p fixd), \
+         which builds it, or point FIXD_BIN at one",
+        path.display()
+    );
+    path
+}
+
+/// A command running the `fixd` binary under test.
+pub fn fixd() -> Command {
+    Command::new(fixd_bin())
+}
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Spawns a test child whose output lines the test sees; panics with the name if it cannot.
+pub fn spawn(name: &str, cmd: Command) -> Proc {
+    Proc::piped(name, cmd).unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
+}
+
+/// The URL printed after `listening on ` in a line.
+fn url_in(line: &str) -> String {
+    let at = line.find("http://").unwrap_or_else(|| panic!("no URL in {line:?}"));
+    line[at..].split_whitespace().next().unwrap().to_owned()
+}
+
+/// The replay venues, as a process (alive as long as this handle).
+#[derive(Debug)]
+pub struct Replay {
+    _proc: Proc,
+    pub url: String,
+}
+
+impl Replay {
+    /// Starts the replay venues with replay instant `replay_start` playing at `wall_start`.
+    pub fn start(clock: ReplayClock, faults: &[&str]) -> Replay {
+        let mut cmd = fixd();
+        cmd.args(["replay-venues", "--listen", "127.0.0.1:0"])
+            .args(["--replay-start", &iso(clock.replay_start)])
+            .args(["--wall-start", &clock.wall_start.to_string()])
+            .args(["--speed", &clock.speed.to_string()]);
+        for f in faults {
+            cmd.args(["--fault", f]);
+        }
+        let proc = spawn("replay", cmd);
+        let url = url_in(&proc.wait_for_line("listening on", Duration::from_secs(30)));
+        Replay { _proc: proc, url }
+    }
+}
+
+/// RFC 3339 UTC of unix seconds (`YYYY-MM-DDTHH:MM:SSZ`).
+pub fn iso(unix: u64) -> String {
+    fixd_proto::calendar::rfc3339_utc(unix * 1000, 0)
+}
+
+/// A member's directory: keys, member.toml, config.toml.
+#[derive(Debug)]
+pub struct MemberDir {
+    pub dir: PathBuf,
+}
+
+impl MemberDir {
+    /// The member's public entry, as `fixd init` wrote it.
+    pub fn member(&self) -> fixd_proto::types::genesis::Member {
+        toml::from_str(&std::fs::read_to_string(self.dir.join("member.toml")).unwrap()).unwrap()
+    }
+
+    pub fn eth_address(&self) -> Address {
+        self.member().eth_address
+    }
+}
+
+/// Creates a member with `fixd init`.
+pub fn init_member(root: &Path, name: &str) -> MemberDir {
+    init_member_listening(root, name, 9000)
+}
+
+/// Creates a member with `fixd init`, advertising a libp2p port on loopback.
+pub fn init_member_listening(root: &Path, name: &str, p2p_port: u16) -> MemberDir {
+    let dir = root.join(name);
+    let listen = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
+    let out = fixd()
+        .args(["init", "--dir"])
+        .arg(&dir)
+        .args(["--name", name, "--listen", &listen])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "fixd init failed: {}", String::from_utf8_lossy(&out.stderr));
+    MemberDir { dir }
+}
+
+/// Builds a genesis with `fixd genesis` from the members' member.toml files.
+pub fn build_genesis(root: &Path, members: &[MemberDir]) -> PathBuf {
+    build_genesis_with(root, members, None)
+}
+
+/// [`build_genesis`] with protocol parameters from a TOML file.
+pub fn build_genesis_with(root: &Path, members: &[MemberDir], params: Option<&Path>) -> PathBuf {
+    build_genesis_on(root, members, params, None, None)
+}
+
+/// [`build_genesis_with`] naming a chain: its id and the oracle's address.
+pub fn build_genesis_on(
+    root: &Path,
+    members: &[MemberDir],
+    params: Option<&Path>,
+    chain: Option<&DevChain>,
+    arbitrator: Option<Address>,
+) -> PathBuf {
+    let path = root.join("genesis.toml");
+    let mut cmd = fixd();
+    cmd.arg("genesis").arg("--out").arg(&path);
+    if let Some(chain) = chain {
+        cmd.args(["--chain-id", &chain.chain_id.to_string(), "--contract", &chain.contract.to_string()]);
+    }
+    if let Some(params) = params {
+        cmd.arg("--params").arg(params);
+    }
+    if let Some(arbitrator) = arbitrator {
+        cmd.args(["--arbitrator", &arbitrator.to_string()]);
+    }
+    for m in members {
+        cmd.arg("--member").arg(m.dir.join("member.toml"));
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "fixd genesis failed: {}", String::from_utf8_lossy(&out.stderr));
+    path
+}
+
+/// A settlement to schedule through the config.
+#[derive(Debug)]
+pub struct Scheduled {
+    pub maturity: u64,
+    pub params: MethodologyParams,
+}
+
+/// Short devnet parameters: a 60 s window in 12 partitions of 5 s, computed 5 s after maturity.
+pub fn short_params(min_venues: u16) -> MethodologyParams {
+    MethodologyParams {
+        window_secs: 60,
+        partitions: 12,
+        grace_secs: 5,
+        min_venues,
+        min_partitions: 9,
+        max_venue_deviation_bp: 500,
+    }
+}
+
+/// Writes a node config pointing every venue at `venues_url`.
+pub fn write_config(
+    member: &MemberDir,
+    genesis: &Path,
+    venues_url: &str,
+    settlements: &[Scheduled],
+) -> PathBuf {
+    write_config_listening(member, genesis, venues_url, settlements, &["/ip4/127.0.0.1/tcp/0"])
+}
+
+/// [`write_config`] with explicit libp2p listen addresses (empty: the member's genesis ones).
+pub fn write_config_listening(
+    member: &MemberDir,
+    genesis: &Path,
+    venues_url: &str,
+    settlements: &[Scheduled],
+    p2p_listen: &[&str],
+) -> PathBuf {
+    write_config_full(member, genesis, venues_url, settlements, p2p_listen, None)
+}
+
+/// [`write_config_listening`] with a `[chain]` section publishing to `rpc_url`.
+pub fn write_config_full(
+    member: &MemberDir,
+    genesis: &Path,
+    venues_url: &str,
+    settlements: &[Scheduled],
+    p2p_listen: &[&str],
+    rpc_url: Option<&str>,
+) -> PathBuf {
+    let mut text = format!(
+        "data_dir = \"data\"\ngenesis = {genesis:?}\nkeys_dir = \".\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n\
+         [observer]\ntick = \"250ms\"\n\n[p2p]\nlisten = {p2p_listen:?}\ndial_interval = \"1s\"\n\n"
+    );
+    if let Some(url) = rpc_url {
+        text += &format!(
+            "[chain]\nrpc_url = {url:?}\npoll_interval = \"500ms\"\nrpc_timeout = \"2s\"\nreplace_after = \"10s\"\nmax_backoff = \"2s\"\n\n"
+        );
+    }
+    for venue in ["coinbase", "kraken", "bitstamp", "gemini"] {
+        text += &format!(
+            "[venues.{venue}]\nbase_url = {venues_url:?}\ntimeout = \"2s\"\nretries = 1\nbackoff = \"100ms\"\nmin_interval = \"0s\"\n\n"
+        );
+    }
+    for s in settlements {
+        let p = &s.params;
+        text += &format!(
+            "[[settlements]]\nmaturity = {}\n[settlements.params]\nwindow_secs = {}\npartitions = {}\ngrace_secs = {}\n\
+             min_venues = {}\nmin_partitions = {}\nmax_venue_deviation_bp = {}\n\n",
+            s.maturity,
+            p.window_secs,
+            p.partitions,
+            p.grace_secs,
+            p.min_venues,
+            p.min_partitions,
+            p.max_venue_deviation_bp
+        );
+    }
+    let path = member.dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `fixd run`.
+#[derive(Debug)]
+pub struct Node {
+    pub proc: Proc,
+    pub api: String,
+}
+
+impl Node {
+    pub fn start(name: &str, config: &Path) -> Node {
+        Node::start_with_env(name, config, &[])
+    }
+
+    /// [`Node::start`] with extra environment variables (test faults).
+    pub fn start_with_env(name: &str, config: &Path, env: &[(&str, &str)]) -> Node {
+        let mut cmd = fixd();
+        cmd.args(["run", "--config"]).arg(config).env("RUST_LOG", "info,fixd_node=debug");
+        cmd.envs(env.iter().copied());
+        let proc = spawn(name, cmd);
+        let api = url_in(&proc.wait_for_line("API listening on", Duration::from_secs(30)));
+        Node { proc, api }
+    }
+
+    /// GET a JSON document from the node's API.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        http::get_json(&format!("{}{path}", self.api))
+    }
+
+    /// POST a body (sent as JSON, whatever it holds) to the node's API.
+    pub fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        http::post_json(&format!("{}{path}", self.api), body)
+    }
+
+    /// Polls `path` until `done` holds, or panics after `timeout`.
+    pub fn wait_for(&self, path: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (status, body) = self.get(path);
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {path} not ready within {timeout:?}; last: {status} {body}",
+                self.proc.name
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// Blocking HTTP for the harness, so tests need no async runtime of their own.
+pub mod http {
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    fn client() -> reqwest::blocking::Client {
+        // reqwest needs a TLS provider even for plain http; an error means one is installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    }
+
+    /// GET a URL; the body as JSON (or as a JSON string when it is not JSON).
+    pub fn get_json(url: &str) -> (u16, Value) {
+        let response = client().get(url).send().unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// POST `body` with `Content-Type: application/json`; the answer as JSON.
+    pub fn post_json(url: &str, body: &str) -> (u16, Value) {
+        let response = client()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+/// A free loopback TCP port (free when asked; the caller binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A local network: the replay venues and `n` real `fixd` nodes gossiping over libp2p on
+/// loopback, each in its own directory with its own ports.
+#[derive(Debug)]
+pub struct Devnet {
+    nodes: Vec<Option<Node>>,
+    configs: Vec<PathBuf>,
+    _replay: Replay,
+    /// The chain the nodes publish to, when started with one.
+    pub chain: Option<TestChain>,
+    /// The replay venues' clock.
+    pub clock: ReplayClock,
+    root: tempfile::TempDir,
+}
+
+impl Devnet {
+    /// Starts the replay venues and `n` members that schedule `settlements`.
+    pub fn start(n: usize, clock: ReplayClock, settlements: &[Scheduled]) -> Devnet {
+        let mut devnet = Devnet::prepare(n, clock, settlements, &ProtocolParams::default());
+        for i in 0..n {
+            devnet.start_node(i);
+        }
+        devnet
+    }
+
+    /// Sets up `n` members with protocol `params` and the replay venues, starting no node.
+    pub fn prepare(
+        n: usize,
+        clock: ReplayClock,
+        settlements: &[Scheduled],
+        params: &ProtocolParams,
+    ) -> Devnet {
+        Devnet::prepare_inner(n, clock, settlements, params, false, &[], None)
+    }
+
+    /// [`Devnet::prepare`] with a real anvil (a block a second) on which the oracle is
+    /// deployed for this committee, and every node publishing to it.
+    pub fn prepare_on_chain(
+        n: usize,
+        clock: ReplayClock,
+        settlements: &[Scheduled],
+        params: &ProtocolParams,
+    ) -> Devnet {
+        Devnet::prepare_inner(n, clock, settlements, params, true, &[], None)
+    }
+
+    /// [`Devnet::prepare_on_chain`] with replay-venue faults (`fixd replay-venues --fault`)
+    /// and the genesis arbitrator.
+    pub fn prepare_on_chain_with(
+        n: usize,
+        clock: ReplayClock,
+        settlements: &[Scheduled],
+        params: &ProtocolParams,
+        faults: &[&str],
+        arbitrator: Option<Address>,
+    ) -> Devnet {
+        Devnet::prepare_inner(n, clock, settlements, params, true, faults, arbitrator)
+    }
+
+    fn prepare_inner(
+        n: usize,
+        clock: ReplayClock,
+        settlements: &[Scheduled],
+        params: &ProtocolParams,
+        on_chain: bool,
+        faults: &[&str],
+        arbitrator: Option<Address>,
+    ) -> Devnet {
+        let root = tempfile::tempdir().unwrap();
+        let members: Vec<MemberDir> =
+            (0..n).map(|i| init_member_listening(root.path(), &format!("node-{i}"), free_port())).collect();
+        let params_file = root.path().join("params.toml");
+        std::fs::write(&params_file, toml::to_string(params).unwrap()).unwrap();
+        let chain = on_chain.then(|| {
+            let addresses: Vec<_> = members.iter().map(MemberDir::eth_address).collect();
+            TestChain::start(&addresses, 2 * ((n - 1) / 3) + 1)
+        });
+        let genesis = build_genesis_on(
+            root.path(),
+            &members,
+            Some(&params_file),
+            chain.as_ref().map(|c| &c.dev),
+            arbitrator,
+        );
+        let replay = Replay::start(clock, faults);
+        let rpc = chain.as_ref().map(|c| c.rpc.clone());
+        let configs = members
+            .iter()
+            .map(|m| write_config_full(m, &genesis, &replay.url, settlements, &[], rpc.as_deref()))
+            .collect();
+        Devnet { nodes: (0..n).map(|_| None).collect(), configs, _replay: replay, chain, clock, root }
+    }
+
+    /// Starts (or restarts, on the same data directory) node `i`.
+    pub fn start_node(&mut self, i: usize) -> &Node {
+        self.nodes[i] = Some(Node::start(&format!("node-{i}"), &self.configs[i]));
+        self.node(i)
+    }
+
+    /// Starts node `i` with extra environment variables.
+    pub fn start_node_with_env(&mut self, i: usize, env: &[(&str, &str)]) -> &Node {
+        self.nodes[i] = Some(Node::start_with_env(&format!("node-{i}"), &self.configs[i], env));
+        self.node(i)
+    }
+
+    /// The genesis file and node `i`'s keys directory.
+    pub fn genesis_and_keys(&self, i: usize) -> (PathBuf, PathBuf) {
+        let keys = self.configs[i].parent().unwrap().to_owned();
+        (self.root.path().join("genesis.toml"), keys)
+    }
+
+    /// Stops node `i` with SIGKILL.
+    pub fn stop_node(&mut self, i: usize) {
+        self.nodes[i] = None;
+    }
+
+    /// A running node.
+    pub fn node(&self, i: usize) -> &Node {
+        self.nodes[i].as_ref().unwrap_or_else(|| panic!("node-{i} is not running"))
+    }
+
+    /// The running nodes.
+    pub fn running(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().flatten()
+    }
+}
+
+/// The anvil binary: `FIXD_ANVIL` or `.tools/bin/anvil` (installed by
+/// `scripts/install-tools.sh`). A missing anvil fails the test with the fix; it never skips it.
+pub fn anvil_path() -> PathBuf {
+    let path = crate::process::anvil_path(None);
+    assert!(
+        path.exists(),
+        "anvil not found at {}: run scripts/install-tools.sh (installs the pinned @foundry-rs/anvil \
+         into .tools/), or point FIXD_ANVIL at an anvil 1.7.1 binary",
+        path.display()
+    );
+    path
+}
+
+/// A real anvil process mining a block every second, with the oracle deployed for a committee.
+#[derive(Debug)]
+pub struct TestChain {
+    pub proc: Proc,
+    pub rpc: String,
+    pub dev: DevChain,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl TestChain {
+    /// Starts anvil on a free port, deploys the oracle for `members` with `threshold`, and
+    /// gives each member 100 ETH for gas.
+    pub fn start(members: &[Address], threshold: usize) -> TestChain {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = free_port();
+        let mut cmd = Command::new(anvil_path());
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--block-time", "1"]);
+        let proc = spawn("anvil", cmd);
+        proc.wait_for_line("Listening on", Duration::from_secs(30));
+        let rpc = format!("http://127.0.0.1:{port}");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let dev = runtime
+            .block_on(crate::devchain::setup(
+                &rpc,
+                members,
+                threshold,
+                100 * 10u128.pow(18),
+                Duration::from_secs(30),
+            ))
+            .expect("the oracle deploys on anvil");
+        TestChain { proc, rpc, dev, runtime }
+    }
+
+    /// `getSettlement(id)` read straight from the contract: (value, publishedAt, status).
+    pub fn get_settlement(&self, id: B256) -> (U256, u64, u8) {
+        let provider = crate::devchain::dev_provider(&self.rpc).unwrap();
+        let oracle = SettlementOracle::new(self.dev.contract, provider);
+        let s = self
+            .runtime
+            .block_on(oracle.getSettlement(id).call().into_future())
+            .expect("getSettlement answers");
+        (s.value, s.publishedAt, s.status)
+    }
+
+    /// The transactions of every `ReportPublished` event for `id`.
+    pub fn publications(&self, id: B256) -> Vec<B256> {
+        let provider = crate::devchain::dev_provider(&self.rpc).unwrap();
+        let filter = alloy::rpc::types::Filter::new()
+            .address(self.dev.contract)
+            .event_signature(SettlementOracle::ReportPublished::SIGNATURE_HASH)
+            .topic1(id)
+            .from_block(0u64);
+        let logs = self.runtime.block_on(provider.get_logs(&filter)).expect("eth_getLogs answers");
+        logs.iter().map(|l| l.transaction_hash.expect("mined logs have a transaction")).collect()
+    }
+
+    /// A raw JSON-RPC call (anvil's `evm_*` controls among them); its `result`.
+    pub fn rpc(&self, method: &str, params: Value) -> Value {
+        let body = serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+        let answer: Value = client.post(&self.rpc).json(&body).send().unwrap().json().unwrap();
+        assert!(answer.get("error").is_none(), "{method}: {answer}");
+        answer["result"].clone()
+    }
+
+    /// A fresh key (from `seed`) holding `wei`, sent from the deployer's dev account.
+    pub fn funded_key(&self, seed: u8, wei: u128) -> alloy::signers::local::PrivateKeySigner {
+        use alloy::network::TransactionBuilder;
+        let key = alloy::signers::local::PrivateKeySigner::from_bytes(&B256::repeat_byte(seed)).unwrap();
+        let provider = crate::devchain::dev_provider(&self.rpc).unwrap();
+        let tx = alloy::rpc::types::TransactionRequest::default()
+            .with_to(key.address())
+            .with_value(U256::from(wei));
+        self.runtime.block_on(async {
+            let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+            assert!(receipt.status(), "funding {} failed", key.address());
+        });
+        key
+    }
+
+    fn oracle_as(
+        &self,
+        key: &alloy::signers::local::PrivateKeySigner,
+    ) -> SettlementOracle::SettlementOracleInstance<alloy::providers::DynProvider> {
+        let provider = alloy::providers::ProviderBuilder::new()
+            .wallet(alloy::network::EthereumWallet::from(key.clone()))
+            .connect_http(self.rpc.parse().unwrap())
+            .erased();
+        SettlementOracle::new(self.dev.contract, provider)
+    }
+
+    /// Escrows `wei` from `key` for (settlement, dispute): the transaction and the wei it paid
+    /// in gas.
+    pub fn post_bond(
+        &self,
+        key: &alloy::signers::local::PrivateKeySigner,
+        s: B256,
+        d: B256,
+        wei: u128,
+    ) -> (B256, u128) {
+        let oracle = self.oracle_as(key);
+        self.runtime.block_on(async {
+            let pending =
+                oracle.postBond(s, d).value(U256::from(wei)).send().await.expect("postBond is sent");
+            let receipt = pending.get_receipt().await.expect("postBond is mined");
+            assert!(receipt.status(), "postBond reverted");
+            (receipt.transaction_hash, u128::from(receipt.gas_used) * receipt.effective_gas_price)
+        })
+    }
+
+    /// `reclaimBond(s, d)` from `key`: the wei it paid in gas.
+    pub fn reclaim(&self, key: &alloy::signers::local::PrivateKeySigner, s: B256, d: B256) -> u128 {
+        let oracle = self.oracle_as(key);
+        self.runtime.block_on(async {
+            let pending = oracle.reclaimBond(s, d).send().await.expect("reclaimBond is sent");
+            let receipt = pending.get_receipt().await.expect("reclaimBond is mined");
+            assert!(receipt.status(), "reclaimBond reverted");
+            u128::from(receipt.gas_used) * receipt.effective_gas_price
+        })
+    }
+
+    /// A plain ETH transfer from `key` to itself: a transaction that escrows nothing.
+    pub fn plain_transfer(&self, key: &alloy::signers::local::PrivateKeySigner) -> B256 {
+        use alloy::network::TransactionBuilder;
+        let provider = alloy::providers::ProviderBuilder::new()
+            .wallet(alloy::network::EthereumWallet::from(key.clone()))
+            .connect_http(self.rpc.parse().unwrap());
+        let tx =
+            alloy::rpc::types::TransactionRequest::default().with_to(key.address()).with_value(U256::from(1));
+        self.runtime.block_on(async {
+            let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+            receipt.transaction_hash
+        })
+    }
+
+    /// `fundPool()` with `wei` from the deployer.
+    pub fn fund_pool(&self, wei: u128) {
+        let provider = crate::devchain::dev_provider(&self.rpc).unwrap();
+        let oracle = SettlementOracle::new(self.dev.contract, provider);
+        self.runtime.block_on(async {
+            let receipt =
+                oracle.fundPool().value(U256::from(wei)).send().await.unwrap().get_receipt().await.unwrap();
+            assert!(receipt.status(), "fundPool reverted");
+        });
+    }
+
+    /// What the contract has credited to `who` (payouts not yet withdrawn), wei.
+    pub fn credits(&self, who: Address) -> u128 {
+        let provider = crate::devchain::dev_provider(&self.rpc).unwrap();
+        let oracle = SettlementOracle::new(self.dev.contract, provider);
+        self.runtime.block_on(oracle.credits(who).call().into_future()).unwrap().to::<u128>()
+    }
+
+    /// (pool, totalBurned, contract balance), wei.
+    pub fn money(&self) -> (u128, u128, u128) {
+        let provider = crate::devchain::dev_provider(&self.rpc).unwrap();
+        let oracle = SettlementOracle::new(self.dev.contract, provider.clone());
+        self.runtime.block_on(async {
+            let pool = oracle.pool().call().await.unwrap();
+            let burned = oracle.totalBurned().call().await.unwrap();
+            let balance = provider.get_balance(self.dev.contract).await.unwrap();
+            (pool.to::<u128>(), burned.to::<u128>(), balance.to::<u128>())
+        })
+    }
+
+    /// `getEscrow(s, d)`: (disputer, amount).
+    pub fn escrow(&self, s: B256, d: B256) -> (Address, u128) {
+        let provider = crate::devchain::dev_provider(&self.rpc).unwrap();
+        let oracle = SettlementOracle::new(self.dev.contract, provider);
+        let e = self.runtime.block_on(oracle.getEscrow(s, d).call().into_future()).unwrap();
+        (e.disputer, e.amount.to::<u128>())
+    }
+
+    pub fn balance(&self, who: Address) -> u128 {
+        let provider = crate::devchain::dev_provider(&self.rpc).unwrap();
+        self.runtime.block_on(provider.get_balance(who).into_future()).unwrap().to::<u128>()
+    }
+
+    /// SIGSTOP: the RPC endpoint stops answering (connections hang) and no blocks are mined.
+    pub fn pause(&self) {
+        signal(&self.proc, "-STOP");
+    }
+
+    /// SIGCONT after [`TestChain::pause`].
+    pub fn resume(&self) {
+        signal(&self.proc, "-CONT");
+    }
+}
+
+fn signal(proc: &Proc, sig: &str) {
+    let status = Command::new("kill").arg(sig).arg(proc.child.id().to_string()).status().unwrap();
+    assert!(status.success(), "kill {sig} {} failed", proc.name);
+}
