@@ -327,9 +327,9 @@ pub mod http {
     }
 }
 
-/// A free loopback TCP port (free when asked; the caller binds it soon after).
+/// A free loopback port, TCP and UDP (see [`crate::process::free_ports`]).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    crate::process::free_ports(1).expect("a free loopback port below the ephemeral range")
 }
 
 /// A local network: the replay venues and `n` real `fixd` nodes gossiping over libp2p on

@@ -134,3 +134,34 @@ pub fn anvil_path(explicit: Option<&Path>) -> PathBuf {
         .find(|p| p.exists())
         .unwrap_or_else(|| PathBuf::from("anvil"))
 }
+
+/// The first of `run` consecutive loopback ports that are free for TCP and UDP when asked (the
+/// caller binds them soon after), or `None`.
+///
+/// Taken from 10000..32000, below Linux's ephemeral range (32768..60999), so that the outgoing
+/// connections of the many processes a test run starts (their dials take ephemeral ports) can
+/// never grab one between this check and the bind. Each process walks the range from its own
+/// random start and skips ports in use, so concurrent tests and devnets do not pick the same.
+pub fn free_ports(run: u16) -> Option<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    let start = (std::process::id().wrapping_mul(7919) ^ nanos) % SPAN;
+    let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
+    let free = |port: u16| {
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+    };
+    let run = u32::from(run.max(1));
+    for _ in 0..SPAN {
+        let first = LOW + NEXT.fetch_add(run, Ordering::SeqCst) % (SPAN - run);
+        let first = u16::try_from(first).ok()?;
+        if (0..run).all(|k| u16::try_from(k).ok().and_then(|k| first.checked_add(k)).is_some_and(free)) {
+            return Some(first);
+        }
+    }
+    None
+}

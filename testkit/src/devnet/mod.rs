@@ -80,18 +80,8 @@ impl Ports {
         }
         // Runs of free ports: anvil and venues alone, APIs and p2p one per node.
         let free = |run: u16| -> anyhow::Result<u16> {
-            for _ in 0..200 {
-                let first = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-                let fits = (0..run).all(|k| {
-                    first
-                        .checked_add(k)
-                        .is_some_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-                });
-                if fits {
-                    return Ok(first);
-                }
-            }
-            bail!("found no run of {run} free loopback ports")
+            crate::process::free_ports(run)
+                .with_context(|| format!("found no run of {run} free loopback ports"))
         };
         let n = args.nodes;
         Ok(Ports { chain: free(1)?, venues: free(1)?, api: free(n)?, p2p: free(n)? })
