@@ -9,7 +9,7 @@
 //! ```text
 //!            ┌───────────────────── CancellationToken ──────────────────────┐
 //!            ▼                                                              ▼
-//!   observer ──own observation──▶ certifier ──▶ store (sled) ◀──(reads)── api (axum)
+//!   observer ──own observation──▶ settlements ──▶ store (sled) ◀──(reads)── api (axum)
 //!      │                            ▲   │  ▲                    events ──▶ /v1/events, metrics
 //!      │           network ──gossip─┘   │  └── ChainUpdate ──┐
 //!      │           (libp2p swarm)   ChainCommand ──▶ chain (alloy: the one sender)
@@ -20,7 +20,7 @@
 //! |---|---|---|
 //! | observer | [`observer`] | fetching the window, computing and signing this node's observation |
 //! | network | [`network`] | the libp2p swarm: gossip, validation, catch-up |
-//! | certifier | [`certifier`] | the per-settlement machines of `fixd-decision`, signing |
+//! | settlements | [`settlements`] | one `fixd-decision` driver per settlement; the one place that signs |
 //! | chain | [`chain`] | this member's transactions and the contract reads |
 //! | api | [`api`] | the HTTP API and `/metrics` |
 //! | metrics | [`metrics`] | phase times from the event stream |
@@ -31,7 +31,6 @@
 //! no-ops unless the cargo feature `test-faults` is on (end-to-end tests only).
 
 pub mod api;
-pub mod certifier;
 pub mod chain;
 pub mod clock;
 pub mod config;
@@ -43,6 +42,7 @@ pub mod metrics;
 pub mod network;
 pub mod node;
 pub mod observer;
+pub mod settlements;
 pub mod store;
 pub mod tasks;
 pub mod test_faults;

@@ -4,7 +4,7 @@
 //! ```text
 //!            ┌──────────────── CancellationToken ─────────────────┐
 //!            ▼                                                    ▼
-//!   observer task ──own observation──▶ certifier task ──▶ sled ◀──(reads)── API task (axum)
+//!   observer task ──own observation──▶ settlements task ──▶ sled ◀──(reads)── API task (axum)
 //!        │                               ▲    │  ▲
 //!        │            network task ──gossip┘    │  └── ChainUpdate ──┐
 //!        │            (libp2p swarm)     ChainCommand ──▶ chain task (alloy: the one sender)
@@ -161,11 +161,12 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
     let known_store = store.clone();
     let known: crate::network::KnownSettlements =
         Arc::new(move |id| known_store.settlement(id).ok().flatten().is_some());
-    let provider = Arc::new(crate::certifier::StoreCatchup(store.clone()));
-    let (network, gossip, network_task) =
+    let provider = Arc::new(crate::settlements::StoreCatchup(store.clone()));
+    let (network, gossip, swarm) =
         crate::network::NetworkService::start(network_config, provider, known, cancel.clone())?;
     tasks.service("network", async move {
-        network_task.await.map_err(|e| anyhow::anyhow!("the swarm task ended abnormally: {e}"))
+        swarm.run().await;
+        Ok(())
     });
     let (own_tx, own_rx) = tokio::sync::mpsc::channel(64);
     let (chain_tx, chain_rx) = tokio::sync::mpsc::channel(64);
@@ -190,13 +191,6 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
             None
         }
     };
-    let publishing = crate::certifier::PublishSetup {
-        eth_key: keys.secp256k1.clone(),
-        protocol: genesis.params.clone(),
-        chain_id: genesis.chain_id,
-        contract: genesis.contract,
-        chain: chain.clone(),
-    };
     let reader = match &config.chain.rpc_url {
         Some(url) => Some(crate::chain::ChainReader::new(
             url,
@@ -207,28 +201,34 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         None => None,
     };
     let venues = VenueAdapter::all(&config.venues)?;
-    let disputing = crate::certifier::DisputeSetup {
+    let setup = fixd_decision::driver::DriverSetup {
+        committee: genesis.committee(),
+        me: member_index,
+        network_id,
+        consensus: fixd_decision::consensus::ConsensusParams::from_protocol(&genesis.params),
+        protocol: genesis.params.clone(),
+        chain_id: genesis.chain_id,
+        contract: genesis.contract,
+        arbitrator: genesis.arbitrator,
+        has_chain: chain.is_some(),
+    };
+    let member_keys =
+        crate::settlements::MemberKeys { ed25519: keys.ed25519.clone(), secp256k1: keys.secp256k1.clone() };
+    let services = crate::settlements::Services {
+        store: store.clone(),
+        network: network.clone(),
+        events: events.clone(),
+        chain: chain.clone(),
         reader: reader.clone(),
         venues: venues.clone(),
-        arbitrator: genesis.arbitrator,
         tasks: tasks.spawner(),
     };
     let (commands_tx, commands_rx) = tokio::sync::mpsc::channel(64);
-    let certifier = crate::certifier::Certifier::new(
-        store.clone(),
-        network.clone(),
-        genesis.committee(),
-        member_index,
-        network_id,
-        keys.ed25519.clone(),
-        fixd_decision::consensus::ConsensusParams::from_protocol(&genesis.params),
-        events.clone(),
-        config.observer.tick,
-        publishing,
-        disputing,
-    );
+    let settlements =
+        crate::settlements::Settlements::new(setup, member_keys, services, config.observer.tick);
+    let inlets = crate::settlements::Inlets { gossip, own: own_rx, chain: chain_rx, commands: commands_rx };
     let token = cancel.clone();
-    tasks.service("certifier", certifier.run(gossip, own_rx, chain_rx, commands_rx, token));
+    tasks.service("settlements", settlements.run(inlets, token));
     let observer = Observer {
         store: store.clone(),
         venues: venues.clone(),
@@ -236,7 +236,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         network_id,
         tick: config.observer.tick,
         events: events.clone(),
-        certifier: own_tx,
+        settlements: own_tx,
     };
     let token = cancel.clone();
     tasks.service("observer", observer.run(token));
@@ -258,7 +258,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         network: Some(network.clone()),
         chain,
         metrics,
-        disputes: Some(crate::api::DisputeDesk { certifier: commands_tx, reader }),
+        disputes: Some(crate::api::DisputeDesk { settlements: commands_tx, reader }),
     };
     let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {

@@ -1,7 +1,7 @@
 //! Every task a node spawns, by name, with one shutdown path.
 //!
 //! ```text
-//!   node::start ── Tasks::service("network" | "certifier" | …) ──▶ JoinSet: the first to end
+//!   node::start ── Tasks::service("network" | "settlements" | …) ──▶ JoinSet: the first to end
 //!        │                                                         (error, panic, or return)
 //!        │                                                          stops the node, by name
 //!   services ─── TaskSpawner::spawn("bond check" | "review" …) ──▶ TaskTracker: helpers that

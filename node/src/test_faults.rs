@@ -6,8 +6,8 @@
 //!
 //! | `FIXD_TEST_FAULT` | where | what the node does |
 //! |---|---|---|
-//! | `wrong-median` | the certifier, when it leads a round | proposes the median plus 1 wei |
-//! | `stall-after-review-vote` | the certifier, after its review vote is durable | its task hangs before gossiping the vote |
+//! | `wrong-median` | the settlement service, when it signs a round proposal it leads | proposes the median plus 1 wei |
+//! | `stall-after-review-vote` | the settlement service, after its review vote is durable | its task hangs before gossiping the vote |
 //! | `stall-before-publish` | the chain service, before sending `publish` | its task hangs, as if killed mid-publication |
 
 use fixd_proto::types::certificate::Proposal;

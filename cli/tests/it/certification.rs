@@ -182,7 +182,9 @@ fn liars_and_strangers_are_caught() {
             config.keypair = fixd_node::network::keypair(&keys.ed25519);
             config.listen = vec![listen.parse().unwrap()];
             let known: fixd_node::network::KnownSettlements = std::sync::Arc::new(|_| true);
-            NetworkService::start(config, std::sync::Arc::new(NoCatchup), known, cancel.clone()).unwrap()
+            let (net, rx, swarm) =
+                NetworkService::start(config, std::sync::Arc::new(NoCatchup), known, cancel.clone()).unwrap();
+            (net, rx, tokio::spawn(swarm.run()))
         };
         let stranger = Keys::generate().unwrap();
         let (stranger_net, _rx1, _t1) = start(&stranger, "/ip4/127.0.0.1/tcp/0");

@@ -1,6 +1,6 @@
 //! From a certificate to a value on-chain (DESIGN 5.4-5.5): the challenge window, the final
 //! report, its signatures, and who publishes it when. [`Publication`] is a pure machine per
-//! settlement; the node's certifier task carries its actions out and its chain service sends
+//! settlement; the settlement [`crate::driver`] feeds it and the node carries its actions out and its chain service sends
 //! the transactions.
 //!
 //! ```text
@@ -17,7 +17,7 @@
 //!   hard deadline) whatever its own arrival time, and a restarted member derives it again.
 //! - **Disputes.** Disputes, review certificates and rulings are agreed events with agreed times
 //!   ([`timeline`]); the dispute machine is a fold of them that lags the clock by
-//!   `settle = max_clock_skew + round_timeout`. The node's certifier carries the dispute side
+//!   `settle = max_clock_skew + round_timeout`. The [`crate::driver`] carries the dispute side
 //!   out: intake from the API and gossip, the committee review, rulings.
 //! - **Report.** When the dispute machine says final, the member signs the
 //!   [`FinalReport`] (the value, the round of its certificate, the bond outcomes) once, in the

@@ -5,7 +5,7 @@
 //! JSON, the path id, the settlement, the evidence size, the disputer's EIP-712 signature, a
 //! replay, a certificate to contest, the bond on-chain (this node's RPC), and then the dispute
 //! machine's own answer at this moment (window, proposal, bond size). Only then does the
-//! certifier sign the relay, store it durably and gossip it; the answer is `202`.
+//! settlement service sign the relay, store it durably and gossip it; the answer is `202`.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -17,8 +17,9 @@ use fixd_proto::types::settlement::SettlementSpec;
 use serde_json::{Value, json};
 
 use super::{ApiError, ApiState, parse_id};
-use crate::certifier::disputes::{Command, MAX_EVIDENCE_BYTES, SubmitError, agreed_events};
 use crate::chain::BondError;
+use crate::settlements::{Command, MAX_EVIDENCE_BYTES, SubmitError};
+use fixd_decision::driver::{Rejected, agreed_events};
 use fixd_decision::publication::timeline::{Timeline, agreed};
 
 fn settlement(state: &ApiState, id: &str) -> Result<SettlementSpec, ApiError> {
@@ -116,15 +117,14 @@ async fn submit_checked(
     ))
 }
 
-/// Hands a command to the certifier and waits for its answer.
+/// Hands a command to the settlement service and waits for its answer.
 async fn ask<T>(
     desk: &super::DisputeDesk,
     command: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, SubmitError>>) -> Command,
 ) -> Result<T, ApiError> {
-    let stopped =
-        || ApiError::unavailable("certifier_stopped", "the node is shutting down; try another member");
+    let stopped = || ApiError::unavailable("node_stopping", "the node is shutting down; try another member");
     let (reply, answer) = tokio::sync::oneshot::channel();
-    desk.certifier.send(command(reply)).await.map_err(|_| stopped())?;
+    desk.settlements.send(command(reply)).await.map_err(|_| stopped())?;
     answer.await.map_err(|_| stopped())?.map_err(submit_error)
 }
 
@@ -147,14 +147,20 @@ fn bond_error(e: BondError) -> ApiError {
 fn submit_error(e: SubmitError) -> ApiError {
     let message = e.to_string();
     match e {
-        SubmitError::UnknownSettlement(_) => ApiError::not_found("unknown_settlement", message),
-        SubmitError::Duplicate(_) => ApiError::conflict("duplicate_dispute", message),
-        SubmitError::DuplicateRuling(_) => ApiError::conflict("duplicate_ruling", message),
-        SubmitError::NotInArbitration(_) => ApiError::conflict("no_arbitration", message),
-        SubmitError::TooLate { .. } => ApiError::unprocessable("too_late", message),
-        SubmitError::BondTooOld { .. } => ApiError::unprocessable("bond_too_old", message),
+        SubmitError::Rejected(Rejected::UnknownSettlement(_)) => {
+            ApiError::not_found("unknown_settlement", message)
+        }
+        SubmitError::Rejected(Rejected::Duplicate(_)) => ApiError::conflict("duplicate_dispute", message),
+        SubmitError::Rejected(Rejected::DuplicateRuling(_)) => {
+            ApiError::conflict("duplicate_ruling", message)
+        }
+        SubmitError::Rejected(Rejected::NotInArbitration(_)) => ApiError::conflict("no_arbitration", message),
+        SubmitError::Rejected(Rejected::TooLate { .. }) => ApiError::unprocessable("too_late", message),
+        SubmitError::Rejected(Rejected::BondTooOld { .. }) => {
+            ApiError::unprocessable("bond_too_old", message)
+        }
         SubmitError::Store(e) => ApiError::from(e),
-        SubmitError::Refused(refusal) => {
+        SubmitError::Rejected(Rejected::Refused(refusal)) => {
             let code = match refusal {
                 Refusal::Final => "final",
                 Refusal::Duplicate => "duplicate_dispute",
@@ -224,7 +230,16 @@ pub fn disputes_machine(
     let params = DisputeParams::for_committee(&state.genesis.params, spec.maturity, &committee, 0);
     let mut timeline = Timeline::new(params)
         .map_err(|e| ApiError::internal(format!("the dispute rules are invalid: {e}")))?;
-    for event in agreed_events(&*state.store, &committee, spec)? {
+    let (store, id) = (&state.store, spec.id());
+    let events = agreed_events(
+        &committee,
+        store.certificate(&id)?.as_ref(),
+        &store.review_certificates(&id)?,
+        &store.review_votes(&id)?,
+        &store.disputes(&id)?,
+        &store.rulings(&id)?,
+    );
+    for event in events {
         if let Ok((at, event)) = agreed(event) {
             timeline.insert(at, event);
         }

@@ -63,14 +63,14 @@ pub struct ApiState {
     /// The chain service, for the chain's status; `None` without `chain.rpc_url`.
     pub chain: Option<crate::chain::ChainHandle>,
     pub metrics: crate::metrics::Metrics,
-    /// Where disputes and rulings go; `None` in tests without a certifier.
+    /// Where disputes and rulings go; `None` in tests without a settlement service.
     pub disputes: Option<DisputeDesk>,
 }
 
 /// What the dispute routes need besides the store.
 #[derive(Clone, Debug)]
 pub struct DisputeDesk {
-    pub certifier: tokio::sync::mpsc::Sender<crate::certifier::disputes::Command>,
+    pub settlements: tokio::sync::mpsc::Sender<crate::settlements::Command>,
     /// Reads bonds back; `None` without `chain.rpc_url`.
     pub reader: Option<crate::chain::ChainReader>,
 }

@@ -2,8 +2,8 @@
 //! the reader that tells the node what the contract holds.
 //!
 //! ```text
-//!   certifier ── ChainCommand (Watch, Publish) ──▶ ChainService ── eth_call / send / receipts ──▶ RPC
-//!   certifier ◀── ChainUpdate (settlement, Option<OnChain>) ──┘  (every poll_interval)
+//!   settlements ── ChainCommand (Watch, Publish) ──▶ ChainService ── eth_call / send / receipts ──▶ RPC
+//!   settlements ◀── ChainUpdate (settlement, Option<OnChain>) ──┘  (every poll_interval)
 //! ```
 //!
 //! - **One sender.** Only this task signs and sends, so nonces never race (alloy #1073); each
@@ -320,14 +320,14 @@ impl ChainService {
                     let settled =
                         state.as_ref().is_some_and(|s| s.confirmations >= FORGET_AFTER_CONFIRMATIONS);
                     if self.last.get(&id) != Some(&state) {
-                        // Never wait on the certifier, which may be waiting on our commands:
+                        // Never wait on the settlement service, which may be waiting on our commands:
                         // an update it has no room for is sent again at the next poll.
                         match self.updates.try_send((id, state.clone())) {
                             Ok(()) => {
                                 self.last.insert(id, state);
                             }
                             Err(mpsc::error::TrySendError::Full(_)) => {
-                                tracing::debug!(settlement = %id, "certifier busy; the chain update waits a poll");
+                                tracing::debug!(settlement = %id, "settlement service busy; the chain update waits a poll");
                             }
                             Err(mpsc::error::TrySendError::Closed(_)) => {}
                         }

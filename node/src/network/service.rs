@@ -1,7 +1,7 @@
 //! The swarm task: the one owner of the [`libp2p::Swarm`].
 //!
-//! [`NetworkService::start`] builds the swarm, listens, subscribes and spawns the one task that
-//! owns it. That task runs one `select!` over the shutdown token, the redial timer, commands from
+//! [`NetworkService::start`] builds the swarm, listens, subscribes and returns the
+//! [`SwarmTask`] that owns it, for the node to run as its named `network` service. That task runs one `select!` over the shutdown token, the redial timer, commands from
 //! [`NetworkHandle`]s, swarm events and finished catch-up answers.
 
 use std::collections::{HashMap, HashSet};
@@ -18,7 +18,6 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{Swarm, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, SwarmBuilder, identify, noise, ping, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -51,15 +50,16 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 pub struct NetworkService;
 
 impl NetworkService {
-    /// Builds the swarm, listens on `config.listen`, subscribes to the topics and spawns the
-    /// swarm task. The task stops when `shutdown` (or [`NetworkHandle::shutdown`]) fires.
-    /// Must be called inside a tokio runtime.
+    /// Builds the swarm, listens on `config.listen` and subscribes to the topics. Returns the
+    /// handle, the accepted messages and the [`SwarmTask`], which the caller runs as a named
+    /// task (the node: its `network` service); it stops when `shutdown` (or
+    /// [`NetworkHandle::shutdown`]) fires. Must be called inside a tokio runtime.
     pub fn start(
         config: NetworkConfig,
         provider: Arc<dyn CatchupProvider>,
         known_settlements: KnownSettlements,
         shutdown: CancellationToken,
-    ) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>, JoinHandle<()>), NetworkError> {
+    ) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>, SwarmTask), NetworkError> {
         let topics = Topics::new(&config.network_id);
         let settings = BehaviourSettings {
             max_message_bytes: config.max_message_bytes,
@@ -124,8 +124,28 @@ impl NetworkService {
             metrics: config.metrics,
         };
         info!(peer_id = %local_peer_id, "network starting");
-        let task = tokio::spawn(event_loop.run(config.dial_interval));
+        let task = SwarmTask { event_loop, dial_interval: config.dial_interval };
         Ok((NetworkHandle::new(commands_tx, shutdown, local_peer_id), events_rx, task))
+    }
+}
+
+/// The one task that owns the swarm: run it once, under a name.
+#[must_use = "the network does nothing until its swarm task runs"]
+pub struct SwarmTask {
+    event_loop: EventLoop,
+    dial_interval: Duration,
+}
+
+impl std::fmt::Debug for SwarmTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwarmTask").field("dial_interval", &self.dial_interval).finish()
+    }
+}
+
+impl SwarmTask {
+    /// Runs the swarm until shutdown.
+    pub async fn run(self) {
+        self.event_loop.run(self.dial_interval).await;
     }
 }
 

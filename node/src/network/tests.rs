@@ -61,8 +61,9 @@ async fn start_on(
     config.dial_interval = Duration::from_millis(500);
     config.catchup_timeout = Duration::from_secs(5);
     let known: KnownSettlements = Arc::new(|id: &SettlementId| *id == SETTLEMENT);
-    let (handle, events, task) =
+    let (handle, events, swarm) =
         NetworkService::start(config, provider, known, CancellationToken::new()).unwrap();
+    let task = tokio::spawn(swarm.run());
     let addr =
         eventually("listen address", || async { handle.listen_addrs().await.unwrap().first().cloned() })
             .await;

@@ -40,24 +40,7 @@ pub struct FinalRecord {
 /// The schema version this fixd reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// What kind of message a signed record is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SignedKind {
-    Observation,
-    Proposal,
-    Vote,
-    ReviewVote,
-    FinalReport,
-}
-
-/// The slot a node may sign at most one message for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SigningSlot {
-    pub settlement: SettlementId,
-    pub kind: SignedKind,
-    pub round: u32,
-}
+pub use fixd_decision::driver::{SignedKind, SigningSlot};
 
 /// Why the store refused or failed.
 #[derive(Debug, thiserror::Error)]

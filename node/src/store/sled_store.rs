@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use fixd_decision::consensus::Equivocation;
 use fixd_decision::publication::OnChain;
 
-use super::{FinalRecord, SCHEMA_VERSION, SignedKind, SigningSlot, Store, StoreError};
+use super::{FinalRecord, SCHEMA_VERSION, SigningSlot, Store, StoreError};
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -403,17 +403,6 @@ impl Store for SledStore {
         self.db.flush().map_err(backend)?;
         Ok(())
     }
-}
-
-impl SignedKind {
-    /// All kinds, for tests and listings.
-    pub const ALL: [SignedKind; 5] = [
-        SignedKind::Observation,
-        SignedKind::Proposal,
-        SignedKind::Vote,
-        SignedKind::ReviewVote,
-        SignedKind::FinalReport,
-    ];
 }
 
 #[cfg(test)]

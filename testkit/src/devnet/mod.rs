@@ -165,6 +165,28 @@ fn node_config(layout: &Layout, venues: &str, rpc: &str, maturity: u64) -> Strin
     text
 }
 
+/// Follows a node's event stream in a task, passing on the events of one settlement; the task
+/// ends with the devnet (the channel closes) or with the stream.
+fn follow_events(
+    url: String,
+    settlement: alloy::primitives::B256,
+) -> tokio::sync::mpsc::UnboundedReceiver<progress::StreamEvent> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let Ok(mut response) = reqwest::Client::new().get(&url).send().await else { return };
+        let mut events = progress::Events::default();
+        let id = settlement.to_string();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            for event in events.push(&String::from_utf8_lossy(&chunk)) {
+                if event.data["settlement_id"].as_str() == Some(id.as_str()) && tx.send(event).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
 async fn get_json(client: &reqwest::Client, url: &str) -> Option<Value> {
     let response = client.get(url).send().await.ok()?;
     if !response.status().is_success() {
@@ -344,17 +366,24 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         maturity - fixd_node::clock::now()
     ));
 
-    // Watch node-0 until published.
+    // Watch node-0 until published: its event stream moves the phases on, its settlement
+    // view gives the countdowns.
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
     let path = format!("{}/v1/settlements/{}", apis[0], spec.id());
+    let mut events = follow_events(format!("{}/v1/events", apis[0]), spec.id());
+    let mut reached = Phase::Window;
     let give_up = tokio::time::Instant::now() + Duration::from_secs(args.timeout_secs);
     let view = loop {
         for p in &mut procs {
             p.check_alive().map_err(anyhow::Error::msg)?;
         }
+        while let Ok(event) = events.try_recv() {
+            display.milestone(&progress::milestone(&event));
+            reached = reached.max(progress::phase_after(event.kind).unwrap_or(reached));
+        }
         if let Some(view) = get_json(&client, &path).await {
             let (phase, line) = progress::read(&view, fixd_node::clock::now(), n);
-            display.update(phase, line);
+            display.update(phase.max(reached), line);
             if phase == Phase::Published {
                 break view;
             }

@@ -1,10 +1,13 @@
-//! What the devnet shows while a settlement goes through its phases: a pure reading of one
-//! node's settlement view into a [`Phase`] and a line, and a display that is a spinner on a
+//! What the devnet shows while a settlement goes through its phases. Node-0's event stream
+//! (`/v1/events`, one typed [`EventKind`] per state change) drives the phases and the milestone
+//! lines: [`Events`] reads the stream, [`phase_after`] maps each kind to the phase it begins.
+//! Node-0's settlement view adds the countdowns ([`read`]). The display is a spinner on a
 //! terminal and plain lines elsewhere (CI logs).
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use fixd_node::events::EventKind;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
 
@@ -23,6 +26,84 @@ pub enum Phase {
     Publishing,
     /// On-chain with enough confirmations.
     Published,
+}
+
+/// The phase a settlement has reached once a node announced `kind`; `None` for kinds that do
+/// not move it on (scheduling, disputes within the window, faults).
+pub fn phase_after(kind: EventKind) -> Option<Phase> {
+    match kind {
+        EventKind::Observed => Some(Phase::Observing),
+        EventKind::Certified | EventKind::ChallengeWindowOpened => Some(Phase::Challenge),
+        EventKind::Final => Some(Phase::Publishing),
+        EventKind::Published => Some(Phase::Published),
+        EventKind::Scheduled
+        | EventKind::DisputeAccepted
+        | EventKind::DisputeRefused
+        | EventKind::ReviewStarted
+        | EventKind::ReviewVote
+        | EventKind::ReviewCertified
+        | EventKind::ReviewDecided
+        | EventKind::Escalated
+        | EventKind::DisputeMachine
+        | EventKind::Conflict
+        | EventKind::Failed
+        | EventKind::Equivocation => None,
+    }
+}
+
+/// One event of the stream: its kind and its JSON data (a `NodeEvent`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamEvent {
+    pub kind: EventKind,
+    pub data: Value,
+}
+
+/// Reads server-sent events as they arrive in chunks of any size: `event: <name>` and `data:`
+/// lines, an empty line ending each event. Names that are not an [`EventKind`] (`lagged`, keep
+/// alives) are skipped.
+#[derive(Debug, Default)]
+pub struct Events {
+    pending: String,
+}
+
+impl Events {
+    /// Takes one chunk of the stream; returns the events it completed.
+    pub fn push(&mut self, chunk: &str) -> Vec<StreamEvent> {
+        self.pending.push_str(&chunk.replace("\r\n", "\n"));
+        let mut events = Vec::new();
+        while let Some(end) = self.pending.find("\n\n") {
+            let block: String = self.pending.drain(..end + 2).collect();
+            let (mut name, mut data) = (None, String::new());
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    name = Some(value.trim().to_owned());
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim());
+                }
+            }
+            let kind = name.and_then(|n| EventKind::ALL.into_iter().find(|k| k.name() == n));
+            if let Some(kind) = kind {
+                events.push(StreamEvent { kind, data: serde_json::from_str(&data).unwrap_or(Value::Null) });
+            }
+        }
+        events
+    }
+}
+
+/// The milestone line of an event.
+pub fn milestone(event: &StreamEvent) -> String {
+    let detail = |key: &str| {
+        let v = &event.data["detail"][key];
+        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+    };
+    match event.kind {
+        EventKind::Observed => format!("node-0 observed {}", detail("value")),
+        EventKind::Certified => format!("certified {} in round {}", detail("value"), detail("round")),
+        EventKind::ChallengeWindowOpened => format!("challenge window open until {}", detail("deadline")),
+        EventKind::Final => format!("final at {}: node-0 signed the report", detail("value")),
+        EventKind::Published => format!("published in {}", detail("tx_hash")),
+        kind => format!("{}: {}", kind.name(), event.data["detail"]),
+    }
 }
 
 /// The phase of a settlement view (`GET /v1/settlements/{id}`) at unix time `now`, and a line
@@ -186,6 +267,37 @@ mod tests {
         assert!(line.contains("confirmations 1/2"), "{line}");
         let published = json!({"status": "published", "value": "2750.9", "publication": {"tx_hash": "0xab"}});
         assert_eq!(read(&published, 205, 4), (Phase::Published, "published 2750.9 in 0xab".into()));
+    }
+
+    #[test]
+    fn the_event_stream_drives_the_phases_in_order() {
+        let stream = "event: scheduled\ndata: {\"kind\":\"scheduled\",\"detail\":{}}\n\n\
+            : keep-alive\n\n\
+            event: observed\ndata: {\"kind\":\"observed\",\"detail\":{\"value\":\"2750.9\"}}\n\n\
+            event: lagged\ndata: {\"missed\":3}\n\n\
+            event: certified\ndata: {\"kind\":\"certified\",\"detail\":{\"round\":0,\"value\":\"2750.9\"}}\n\n\
+            event: final\ndata: {\"detail\":{\"value\":\"2750.9\"}}\n\n\
+            event: published\ndata: {\"detail\":{\"tx_hash\":\"0xab\"}}\n\n";
+        // Chunks split anywhere, even inside a line.
+        let mut events = Events::default();
+        let mut seen = Vec::new();
+        for chunk in stream.as_bytes().chunks(7) {
+            seen.extend(events.push(std::str::from_utf8(chunk).unwrap()));
+        }
+        let kinds: Vec<EventKind> = seen.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Scheduled,
+                EventKind::Observed,
+                EventKind::Certified,
+                EventKind::Final,
+                EventKind::Published
+            ]
+        );
+        let phases: Vec<Phase> = kinds.iter().filter_map(|k| phase_after(*k)).collect();
+        assert_eq!(phases, [Phase::Observing, Phase::Challenge, Phase::Publishing, Phase::Published]);
+        assert_eq!(milestone(&seen[2]), "certified 2750.9 in round 0");
     }
 
     #[test]

@@ -1,0 +1,841 @@
+//! [`SettlementDriver`]: one settlement's machines and the routing between them. See the module
+//! docs of [`crate::driver`] for what goes in and out.
+
+use std::collections::{BTreeMap, HashSet};
+
+use alloy_primitives::B256;
+use fixd_dispute::{DisputeFiling, DisputeParams, Finality, Phase, Refusal};
+use fixd_proto::eip712::{SignedDispute, SignedRuling, verify_typed};
+use fixd_proto::gossip::GossipMessage;
+use fixd_proto::signing::{PublicKey, Signed};
+use fixd_proto::types::certificate::{Certificate, ProposalSource};
+use fixd_proto::types::dispute::{DisputeEscrow, RelayedDispute, RelayedRuling};
+use fixd_proto::types::report::FinalReport;
+use fixd_proto::types::settlement::SettlementSpec;
+
+use super::{
+    Accepted, DriverSetup, Effect, Held, Input, MAX_EVIDENCE_BYTES, Record, Rejected, Unsigned,
+    agreed_events, dispute_event, review_event, ruling_event,
+};
+use crate::consensus::{self, Certification, ConsensusParams, Equivocation, Review};
+use crate::events::EventKind;
+use crate::publication::{self, Publication, PublicationParams};
+use fixd_proto::certify::ReviewTarget;
+
+/// One settlement's certification, reviews and publication.
+#[derive(Debug)]
+pub struct SettlementDriver {
+    setup: DriverSetup,
+    spec: SettlementSpec,
+    id: B256,
+    /// This member's ed25519 key, to find its own messages among those held.
+    my_key: PublicKey,
+    certification: Certification,
+    /// Created once the settlement is certified.
+    publication: Option<Publication>,
+    /// The review certification of each dispute round under review, by dispute id.
+    reviews: BTreeMap<B256, Certification<Review>>,
+    /// What the store holds of the settlement, as far as the machines need it again.
+    held: Held,
+    /// The hashes of the held proposals, votes, review votes and report signatures: a message
+    /// that comes again (catch-up answers repeat) is fed again but held once.
+    seen: HashSet<B256>,
+    /// The report this member asked to sign, and its finality (for the `final` event).
+    signing: Option<(FinalReport, Finality)>,
+    ticks: u64,
+}
+
+impl SettlementDriver {
+    /// The driver of `spec`, fed what the store holds of it (`held`). Returns the effects of
+    /// picking the publication up again (its window, a report to watch, a review to resume).
+    /// Fails only on dispute rules that cannot work (a genesis that should never have loaded).
+    pub fn restore(
+        setup: DriverSetup,
+        spec: SettlementSpec,
+        held: Held,
+        now: u64,
+    ) -> Result<(Self, Vec<Effect>), fixd_dispute::Error> {
+        let id = spec.id();
+        // Checked once here, so that creating the publication later cannot fail.
+        new_publication(&setup, &spec)?;
+        let my_key = setup.committee.members()[setup.me].ed25519;
+        let mut certification = Certification::new(
+            setup.committee.clone(),
+            setup.me,
+            setup.network_id,
+            spec.clone(),
+            setup.consensus,
+        );
+        // What this replay asks for was done before the restart: the slots hold it.
+        for o in &held.observations {
+            certification.on(now, consensus::Event::Observation(o.clone()));
+        }
+        for p in held.proposals.iter().filter(|p| p.payload.source == ProposalSource::Observations) {
+            certification.on(now, consensus::Event::Proposal(p.clone()));
+        }
+        for v in &held.votes {
+            certification.on(now, consensus::Event::Vote(v.clone()));
+        }
+        // The second halves of kept evidence: the machine finds the equivocators again.
+        for evidence in &held.equivocations {
+            if let Some(event) = certification_event(evidence.second.clone()) {
+                certification.on(now, event);
+            }
+        }
+        let seen = (held.proposals.iter().map(Signed::hash))
+            .chain(held.votes.iter().map(Signed::hash))
+            .chain(held.review_votes.iter().map(Signed::hash))
+            .chain(held.report_signatures.iter().map(Signed::hash))
+            .collect();
+        let mut driver = SettlementDriver {
+            setup,
+            spec,
+            id,
+            my_key,
+            certification,
+            publication: None,
+            reviews: BTreeMap::new(),
+            held,
+            seen,
+            signing: None,
+            ticks: 0,
+        };
+        let mut effects = Vec::new();
+        if driver.held.certificate.is_some() {
+            driver.ensure_publication(now, &mut effects);
+        }
+        Ok((driver, effects))
+    }
+
+    pub fn spec(&self) -> &SettlementSpec {
+        &self.spec
+    }
+
+    pub fn certification(&self) -> &Certification {
+        &self.certification
+    }
+
+    pub fn publication(&self) -> Option<&Publication> {
+        self.publication.as_ref()
+    }
+
+    /// The review under way for a dispute, if any.
+    pub fn review(&self, dispute_id: &B256) -> Option<&Certification<Review>> {
+        self.reviews.get(dispute_id)
+    }
+
+    /// Whether the contract holds this member's report with enough confirmations.
+    pub fn is_published(&self) -> bool {
+        self.publication.as_ref().is_some_and(Publication::is_published)
+    }
+
+    /// Handles one input at unix time `now`.
+    pub fn on(&mut self, now: u64, input: Input) -> Vec<Effect> {
+        let mut effects = Vec::new();
+        match input {
+            Input::Gossip(message) => self.on_message(now, message, false, &mut effects),
+            Input::Own(message) => self.on_message(now, message, true, &mut effects),
+            Input::BondChecked(relayed) => {
+                self.accept_relay(now, GossipMessage::Dispute(relayed), &mut effects);
+            }
+            Input::Recomputed { dispute_round, vote } => {
+                effects.push(Effect::Sign(Unsigned::ReviewVote { dispute_round, vote }));
+            }
+            Input::Chain(state) => {
+                effects.push(Effect::Keep(Record::OnChain(state.clone())));
+                self.held.on_chain = state.clone();
+                if self.held.certificate.is_some() {
+                    self.feed_publication(now, publication::Event::Chain(state), &mut effects);
+                }
+            }
+            Input::Tick => self.tick(now, &mut effects),
+        }
+        effects
+    }
+
+    /// A dispute submitted to this member (its signature and bond checked by the caller): if
+    /// the agreed timeline takes it now, this member relays it ([`Unsigned::Dispute`]).
+    pub fn submit_dispute(
+        &mut self,
+        now: u64,
+        dispute: SignedDispute,
+        escrow: DisputeEscrow,
+    ) -> (Vec<Effect>, Result<Accepted, Rejected>) {
+        let mut effects = Vec::new();
+        let result = self.try_submit_dispute(now, dispute, escrow, &mut effects);
+        (effects, result)
+    }
+
+    fn try_submit_dispute(
+        &mut self,
+        now: u64,
+        dispute: SignedDispute,
+        escrow: DisputeEscrow,
+        effects: &mut Vec<Effect>,
+    ) -> Result<Accepted, Rejected> {
+        let dispute_id = dispute.dispute.dispute_id;
+        if self.held_dispute(&dispute_id).is_some() {
+            return Err(Rejected::Duplicate(dispute_id));
+        }
+        if self.held.certificate.is_none() {
+            return Err(Rejected::Refused(Refusal::NotCertified));
+        }
+        // The agreed time is bound to the bond's block, so no member can date a dispute much
+        // earlier than its bond: every receiver checks the same bound.
+        let max_age = self.settle_secs();
+        let publication = self.ensure_publication(now, effects);
+        if now > escrow.block_timestamp.saturating_add(max_age) {
+            return Err(Rejected::BondTooOld { mined_at: escrow.block_timestamp, max_age });
+        }
+        let dispute_round = publication
+            .timeline()
+            .predict_dispute(now, DisputeFiling::from(&dispute.dispute), escrow.pool_wei)
+            .map_err(Rejected::Refused)?;
+        effects.push(Effect::Sign(Unsigned::Dispute(RelayedDispute { dispute, escrow, accepted_at: now })));
+        Ok(Accepted { dispute_round, accepted_at: now })
+    }
+
+    /// The arbitrator's ruling, submitted to this member (its signature checked by the
+    /// caller): taken while the dispute is in arbitration and before the hard deadline.
+    /// Returns the agreed time.
+    pub fn submit_ruling(&mut self, now: u64, ruling: SignedRuling) -> (Vec<Effect>, Result<u64, Rejected>) {
+        let mut effects = Vec::new();
+        let result = self.try_submit_ruling(now, ruling, &mut effects);
+        (effects, result)
+    }
+
+    fn try_submit_ruling(
+        &mut self,
+        now: u64,
+        ruling: SignedRuling,
+        effects: &mut Vec<Effect>,
+    ) -> Result<u64, Rejected> {
+        let dispute_id = ruling.ruling.dispute_id;
+        if self.held.rulings.iter().any(|r| r.payload.ruling.ruling.dispute_id == dispute_id) {
+            return Err(Rejected::DuplicateRuling(dispute_id));
+        }
+        if self.held.certificate.is_none() {
+            return Err(Rejected::NotInArbitration(dispute_id));
+        }
+        let state = self.ensure_publication(now, effects).timeline().latest(now);
+        if now >= state.hard_deadline() {
+            return Err(Rejected::TooLate { hard_deadline: state.hard_deadline() });
+        }
+        let in_round = state.phase() == Phase::Arbitration
+            && state.disputes().iter().any(|d| d.filing.dispute_id == dispute_id && d.decision.is_none());
+        if !in_round {
+            return Err(Rejected::NotInArbitration(dispute_id));
+        }
+        effects.push(Effect::Sign(Unsigned::Ruling(RelayedRuling { ruling, accepted_at: now })));
+        Ok(now)
+    }
+
+    /// How far the dispute machine lags the clock (see [`crate::publication::timeline`]).
+    fn settle_secs(&self) -> u64 {
+        PublicationParams::from_protocol(&self.setup.protocol).settle_secs
+    }
+
+    fn domain(&self) -> alloy_sol_types::Eip712Domain {
+        fixd_proto::eip712::domain(self.setup.chain_id, self.setup.contract)
+    }
+
+    fn held_dispute(&self, dispute_id: &B256) -> Option<&Signed<RelayedDispute>> {
+        self.held.disputes.iter().find(|d| &d.payload.dispute.dispute.dispute_id == dispute_id)
+    }
+
+    /// A message: kept (unless it is this member's, which the signer kept), then fed to the
+    /// machines it belongs to.
+    fn on_message(&mut self, now: u64, message: GossipMessage, own: bool, effects: &mut Vec<Effect>) {
+        let keep = |effects: &mut Vec<Effect>, message: &GossipMessage| {
+            if !own {
+                effects.push(Effect::Keep(Record::Message(message.clone())));
+            }
+        };
+        match message {
+            GossipMessage::Observation(o) => {
+                keep(effects, &GossipMessage::Observation(o.clone()));
+                let actions = self.certification.on(now, consensus::Event::Observation(o));
+                self.carry_rounds(now, None, actions, effects);
+            }
+            GossipMessage::Proposal(p) => {
+                keep(effects, &GossipMessage::Proposal(p.clone()));
+                if self.seen.insert(p.hash()) {
+                    self.held.proposals.push(p.clone());
+                }
+                match p.payload.source {
+                    ProposalSource::Review { dispute_id } => {
+                        self.feed_review(now, dispute_id, consensus::Event::Proposal(p), effects);
+                    }
+                    ProposalSource::Observations => {
+                        let actions = self.certification.on(now, consensus::Event::Proposal(p));
+                        self.carry_rounds(now, None, actions, effects);
+                    }
+                }
+            }
+            GossipMessage::Vote(v) => {
+                keep(effects, &GossipMessage::Vote(v.clone()));
+                if self.seen.insert(v.hash()) {
+                    self.held.votes.push(v.clone());
+                }
+                let reviews: Vec<B256> = self.reviews.keys().copied().collect();
+                for dispute_id in reviews {
+                    self.feed_review(now, dispute_id, consensus::Event::Vote(v.clone()), effects);
+                }
+                let actions = self.certification.on(now, consensus::Event::Vote(v));
+                self.carry_rounds(now, None, actions, effects);
+            }
+            GossipMessage::ReviewVote(v) => {
+                if !self.seen.insert(v.hash()) {
+                    return;
+                }
+                keep(effects, &GossipMessage::ReviewVote(v.clone()));
+                if own {
+                    tracing::info!(settlement = %self.id, dispute = %v.payload.dispute_id, value = ?v.payload.value, median_recomputes = v.payload.median_recomputes, "review vote signed");
+                    effects.push(Effect::Event {
+                        kind: EventKind::ReviewVote,
+                        detail: serde_json::json!({ "dispute_id": v.payload.dispute_id, "member": self.setup.me, "value": v.payload.value.value() }),
+                    });
+                }
+                self.held.review_votes.push(v.clone());
+                let dispute_id = v.payload.dispute_id;
+                self.feed_review(now, dispute_id, consensus::Event::ReviewVote(v), effects);
+            }
+            GossipMessage::ReportSignature(signature) => {
+                keep(effects, &GossipMessage::ReportSignature(signature.clone()));
+                if self.seen.insert(signature.hash()) {
+                    self.held.report_signatures.push(signature.clone());
+                }
+                if own {
+                    self.signed_report(&signature.payload.report, effects);
+                }
+                let Some(author) = self.setup.committee.index_of(&signature.signer) else { return };
+                if self.held.certificate.is_none() {
+                    // Held; fed once this node has the certificate.
+                    return;
+                }
+                let event = publication::Event::Signature { author, signature: signature.payload };
+                self.feed_publication(now, event, effects);
+            }
+            GossipMessage::Dispute(relayed) if own => {
+                self.accept_relay(now, GossipMessage::Dispute(relayed), effects);
+            }
+            GossipMessage::Dispute(relayed) => self.check_relayed_dispute(relayed, effects),
+            GossipMessage::Ruling(relayed) => {
+                if own || self.ruling_is_the_arbitrators(&relayed) {
+                    self.accept_relay(now, GossipMessage::Ruling(relayed), effects);
+                }
+            }
+        }
+    }
+
+    /// This member's report signature is kept: say so and watch the chain.
+    fn signed_report(&mut self, report: &FinalReport, effects: &mut Vec<Effect>) {
+        let by = self.signing.take().filter(|(r, _)| r == report).map(|(_, finality)| finality.by);
+        tracing::info!(settlement = %self.id, value = %report.value, round = report.round, ?by, "final; report signed");
+        effects.push(Effect::Event {
+            kind: EventKind::Final,
+            detail: serde_json::json!({ "value": report.value, "round": report.round, "by": by }),
+        });
+        if self.setup.has_chain {
+            effects.push(Effect::Watch);
+        }
+    }
+
+    /// A relayed dispute from gossip: the disputer's signature and the relay's date here, the
+    /// bond on this node's own RPC ([`Effect::CheckBond`]).
+    fn check_relayed_dispute(&mut self, signed: Signed<RelayedDispute>, effects: &mut Vec<Effect>) {
+        let d = &signed.payload.dispute;
+        let (id, dispute_id) = (self.id, d.dispute.dispute_id);
+        if self.held_dispute(&dispute_id).is_some() {
+            return;
+        }
+        if let Err(error) = verify_typed(&self.domain(), &d.dispute, &d.signature, d.dispute.disputer) {
+            tracing::warn!(settlement = %id, dispute = %dispute_id, %error, relayed_by = %signed.signer, "relayed dispute with a bad disputer signature; ignored");
+            return;
+        }
+        if d.dispute.evidence.len() > MAX_EVIDENCE_BYTES {
+            return;
+        }
+        let (mined_at, accepted_at) = (signed.payload.escrow.block_timestamp, signed.payload.accepted_at);
+        let bound = mined_at.saturating_add(self.settle_secs() + self.setup.consensus.max_clock_skew_secs);
+        if accepted_at < mined_at || accepted_at > bound {
+            tracing::warn!(settlement = %id, dispute = %dispute_id, accepted_at, mined_at, relayed_by = %signed.signer, "relayed dispute dated outside its bond's bounds; ignored");
+            return;
+        }
+        if !self.setup.has_chain {
+            tracing::warn!(settlement = %id, "a dispute arrived, but without chain.rpc_url this node cannot check its bond");
+            return;
+        }
+        // An RPC that is down or behind is waited for, up to the hard deadline, after which no
+        // dispute counts any more.
+        let give_up_at = self.spec.maturity.saturating_add(self.setup.protocol.hard_deadline_secs);
+        effects.push(Effect::CheckBond { relayed: signed, give_up_at });
+    }
+
+    fn ruling_is_the_arbitrators(&self, signed: &Signed<RelayedRuling>) -> bool {
+        let r = &signed.payload.ruling;
+        let arbitrator = self.setup.arbitrator;
+        if arbitrator == alloy_primitives::Address::ZERO {
+            return false;
+        }
+        match verify_typed(&self.domain(), &r.ruling, &r.signature, arbitrator) {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(dispute = %r.ruling.dispute_id, %error, "relayed ruling not signed by the arbitrator; ignored");
+                false
+            }
+        }
+    }
+
+    /// A relayed dispute or ruling: this member's own, a dispute whose bond checked, or a
+    /// ruling the arbitrator signed. Held (per dispute id the earliest relay, as the store
+    /// keeps), kept unless it is this member's own (kept when signed), and fed.
+    fn accept_relay(&mut self, now: u64, message: GossipMessage, effects: &mut Vec<Effect>) {
+        let (fresh, event) = match &message {
+            GossipMessage::Dispute(d) => {
+                let id_of = |r: &RelayedDispute| (r.dispute.dispute.dispute_id, r.accepted_at);
+                (hold_earliest(&mut self.held.disputes, d, id_of), dispute_event(&d.payload))
+            }
+            GossipMessage::Ruling(r) => {
+                let id_of = |r: &RelayedRuling| (r.ruling.ruling.dispute_id, r.accepted_at);
+                (hold_earliest(&mut self.held.rulings, r, id_of), ruling_event(&r.payload))
+            }
+            _ => return,
+        };
+        if !fresh {
+            return;
+        }
+        tracing::info!(settlement = %self.id, ?event, relayed_by = %message.signer(), "accepted");
+        if message.signer() != &self.my_key {
+            effects.push(Effect::Keep(Record::Message(message)));
+        }
+        if self.held.certificate.is_some() {
+            self.feed_publication(now, event, effects);
+        }
+    }
+
+    fn tick(&mut self, now: u64, effects: &mut Vec<Effect>) {
+        self.ticks = self.ticks.wrapping_add(1);
+        self.tick_reviews(now, effects);
+        if now < self.spec.observe_at() || self.is_published() {
+            return;
+        }
+        if self.held.certificate.is_some() {
+            self.feed_publication(now, publication::Event::Tick, effects);
+            let q = self.setup.committee.q();
+            let publication = self.publication.as_ref().expect("fed above");
+            let final_but_short = publication.report().is_some()
+                && !publication.is_published()
+                && publication.signers().len() < q;
+            // Until final, ask a peer now and then for disputes, reviews and rulings this node
+            // may have missed (gossip is best effort).
+            let open = publication.report().is_none();
+            if final_but_short || (open && self.ticks.is_multiple_of(10)) {
+                catch_up(effects);
+            }
+            return;
+        }
+        if self.certification.certificate().is_some() {
+            return;
+        }
+        let actions = self.certification.on(now, consensus::Event::Tick);
+        let stuck = !self.certification.missing_inputs().is_empty()
+            || now >= self.spec.observe_at() + self.setup.consensus.round_timeout_secs / 2;
+        self.carry_rounds(now, None, actions, effects);
+        if stuck {
+            catch_up(effects);
+        }
+    }
+
+    /// Ticks every review under way, and asks a peer for what a review still lacks once a
+    /// whole round of it has passed without a certificate (a member that restarted, or was cut
+    /// off, in the middle of it).
+    fn tick_reviews(&mut self, now: u64, effects: &mut Vec<Effect>) {
+        // A review whose round the dispute machine has left (decided, escalated, final) is done.
+        let reviewing = self
+            .publication
+            .as_ref()
+            .is_none_or(|p| matches!(p.disputes().phase(), Phase::Review | Phase::Recertifying));
+        if !reviewing {
+            self.reviews.clear();
+        }
+        let open: Vec<B256> =
+            self.reviews.iter().filter(|(_, m)| m.certificate().is_none()).map(|(k, _)| *k).collect();
+        for dispute_id in open {
+            self.feed_review(now, dispute_id, consensus::Event::Tick, effects);
+            let machine = &self.reviews[&dispute_id];
+            let stuck = machine.certificate().is_none()
+                && (machine.round().is_some_and(|r| r > machine.review().first_round)
+                    || !machine.missing_inputs().is_empty());
+            if stuck {
+                catch_up(effects);
+            }
+        }
+    }
+
+    /// The publication, created on first use and fed what is held (agreed events, report
+    /// signatures, the last chain read); the effects of that replay go to `effects`.
+    fn ensure_publication(&mut self, now: u64, effects: &mut Vec<Effect>) -> &Publication {
+        if self.publication.is_none() {
+            let mut machine = new_publication(&self.setup, &self.spec).expect("checked in restore");
+            let held = &self.held;
+            let mut actions = machine.on_all(
+                now,
+                agreed_events(
+                    &self.setup.committee,
+                    held.certificate.as_ref(),
+                    &held.review_certificates,
+                    &held.review_votes,
+                    &held.disputes,
+                    &held.rulings,
+                ),
+            );
+            for signature in &held.report_signatures {
+                if let Some(author) = self.setup.committee.index_of(&signature.signer) {
+                    let event =
+                        publication::Event::Signature { author, signature: signature.payload.clone() };
+                    actions.extend(machine.on(now, event));
+                }
+            }
+            if let Some(state) = &held.on_chain {
+                actions.extend(machine.on(now, publication::Event::Chain(Some(state.clone()))));
+            }
+            self.publication = Some(machine);
+            self.carry_publication(now, actions, effects);
+        }
+        self.publication.as_ref().expect("created above")
+    }
+
+    /// Feeds one event to the publication (created if need be) and carries out what follows.
+    fn feed_publication(&mut self, now: u64, event: publication::Event, effects: &mut Vec<Effect>) {
+        if self.publication.is_none() {
+            // Created from what is held, which includes this event's record already (a
+            // certificate, dispute, ruling or signature is held before it is fed).
+            self.ensure_publication(now, effects);
+            if !matches!(event, publication::Event::Tick | publication::Event::Chain(_)) {
+                return;
+            }
+        }
+        let machine = self.publication.as_mut().expect("created above");
+        let actions = machine.on(now, event);
+        self.carry_publication(now, actions, effects);
+    }
+
+    /// Carries out the actions of a certification: the first one (`review: None`) or the
+    /// review of a dispute. Round messages are signed alike; certificates go their own ways.
+    fn carry_rounds(
+        &mut self,
+        now: u64,
+        review: Option<B256>,
+        actions: Vec<consensus::Action>,
+        effects: &mut Vec<Effect>,
+    ) {
+        let id = self.id;
+        for action in actions {
+            match action {
+                consensus::Action::Propose(proposal) => {
+                    effects.push(Effect::Sign(Unsigned::Proposal(proposal)));
+                }
+                // A taken slot (a review may have used the round) skips the vote; the
+                // certification goes on in a later round.
+                consensus::Action::Vote(vote) => effects.push(Effect::Sign(Unsigned::Vote(vote))),
+                consensus::Action::Certified(certificate) => match review {
+                    None => self.certified(now, certificate, effects),
+                    Some(dispute_id) => self.review_certified(now, dispute_id, certificate, effects),
+                },
+                consensus::Action::Equivocation(evidence) => self.keep_equivocation(evidence, effects),
+                consensus::Action::RoundTimedOut { round, next_round, next_leader } => {
+                    tracing::info!(settlement = %id, ?review, round, next_round, next_leader, "round timed out");
+                }
+                consensus::Action::Rejected { from, reason } => {
+                    tracing::warn!(settlement = %id, ?review, %from, %reason, "message rejected; not voting for it");
+                }
+            }
+        }
+    }
+
+    /// The first certificate: kept, announced, and the publication starts from it.
+    fn certified(&mut self, now: u64, certificate: Certificate, effects: &mut Vec<Effect>) {
+        let proposal = &certificate.proposal.payload;
+        tracing::info!(settlement = %self.id, round = proposal.round, value = %proposal.value, "certified");
+        effects.push(Effect::Keep(Record::Certificate(certificate.clone())));
+        effects.push(Effect::Event {
+            kind: EventKind::Certified,
+            detail: serde_json::json!({
+                "round": proposal.round,
+                "value": proposal.value,
+                "challenge_deadline": proposal.challenge_deadline,
+            }),
+        });
+        if self.held.certificate.is_none() {
+            self.held.certificate = Some(certificate);
+            self.ensure_publication(now, effects);
+        }
+    }
+
+    /// A review's certificate: kept, announced, and fed to the publication with its votes.
+    fn review_certified(
+        &mut self,
+        now: u64,
+        dispute_id: B256,
+        certificate: Certificate,
+        effects: &mut Vec<Effect>,
+    ) {
+        let p = &certificate.proposal.payload;
+        tracing::info!(settlement = %self.id, %dispute_id, round = p.round, value = %p.value, "review certified");
+        effects
+            .push(Effect::Keep(Record::ReviewCertificate { dispute_id, certificate: certificate.clone() }));
+        effects.push(Effect::Event {
+            kind: EventKind::ReviewCertified,
+            detail: serde_json::json!({ "dispute_id": dispute_id, "round": p.round, "value": p.value }),
+        });
+        let event = review_event(&self.setup.committee, &certificate, &self.held.review_votes);
+        if !self.held.review_certificates.iter().any(|(d, _)| d == &dispute_id) {
+            self.held.review_certificates.push((dispute_id, certificate));
+        }
+        match event {
+            Some(event) => self.feed_publication(now, event, effects),
+            None => tracing::error!(settlement = %self.id, "a review certificate whose votes are not held"),
+        }
+    }
+
+    /// Keeps equivocation evidence, logs it and tells the event stream: the same for the first
+    /// certificate and for reviews.
+    fn keep_equivocation(&self, evidence: Equivocation, effects: &mut Vec<Effect>) {
+        let (signer, kind, round) = (*evidence.signer(), evidence.kind(), evidence.round());
+        tracing::warn!(settlement = %self.id, %signer, ?kind, round, "equivocation: evidence kept, member ignored");
+        let detail = serde_json::json!({
+            "signer": signer, "kind": kind, "round": round,
+            "first": evidence.first.hash(), "second": evidence.second.hash(),
+        });
+        effects.push(Effect::Keep(Record::Equivocation(evidence)));
+        effects.push(Effect::Event { kind: EventKind::Equivocation, detail });
+    }
+
+    fn carry_publication(&mut self, now: u64, actions: Vec<publication::Action>, effects: &mut Vec<Effect>) {
+        let id = self.id;
+        for action in actions {
+            match action {
+                publication::Action::WindowOpened { round, deadline } => {
+                    tracing::info!(settlement = %id, round, deadline, "challenge window open");
+                    effects.push(Effect::Event {
+                        kind: EventKind::ChallengeWindowOpened,
+                        detail: serde_json::json!({ "round": round, "deadline": deadline }),
+                    });
+                }
+                publication::Action::SignReport { report, finality } => {
+                    let signed_before = self
+                        .held
+                        .report_signatures
+                        .iter()
+                        .any(|s| s.signer == self.my_key && s.payload.report == report);
+                    if signed_before {
+                        // Signed before a restart: the machine was fed the held signature
+                        // already. Only an unpublished settlement needs watching again.
+                        if self.setup.has_chain && !self.is_published() {
+                            effects.push(Effect::Watch);
+                        }
+                        continue;
+                    }
+                    self.signing = Some((report.clone(), finality.clone()));
+                    effects.push(Effect::Sign(Unsigned::Report { report, finality }));
+                }
+                publication::Action::Publish { report, signatures, turn } => {
+                    if !self.setup.has_chain {
+                        tracing::warn!(settlement = %id, turn, "this member's turn to publish, but no chain.rpc_url is configured");
+                        continue;
+                    }
+                    tracing::info!(settlement = %id, turn, signatures = signatures.len(), "this member's turn to publish");
+                    effects.push(Effect::Publish { report, signatures, turn });
+                }
+                publication::Action::Published(state) => {
+                    tracing::info!(settlement = %id, tx = %state.tx_hash, block = state.block_number, confirmations = state.confirmations, "published");
+                    let detail = serde_json::to_value(&state).unwrap_or_default();
+                    effects.push(Effect::Event { kind: EventKind::Published, detail });
+                }
+                publication::Action::Conflict { on_chain, ours, tx_hash } => {
+                    tracing::error!(settlement = %id, %on_chain, %ours, tx = %tx_hash, "the contract holds another value than this member's final report");
+                    effects.push(Effect::Event {
+                        kind: EventKind::Conflict,
+                        detail: serde_json::json!({ "on_chain": on_chain, "ours": ours, "tx_hash": tx_hash }),
+                    });
+                }
+                publication::Action::Ignored { author, reason } => {
+                    tracing::debug!(settlement = %id, author, %reason, "report signature ignored");
+                }
+                publication::Action::StartReview { dispute_round, dispute_id, contested, at } => {
+                    // Replayed after a restart, a round the fold has decided since needs no review.
+                    let current = self.publication.as_ref().is_none_or(|p| {
+                        let d = p.disputes();
+                        d.phase() == Phase::Review && d.dispute_round() == dispute_round
+                    });
+                    if current {
+                        self.start_review(now, dispute_round, dispute_id, contested, at, effects);
+                    }
+                }
+                publication::Action::Disputes { at, action } => {
+                    effects.push(dispute_machine_event(id, at, action))
+                }
+                publication::Action::Revised => {
+                    tracing::warn!(settlement = %id, "an event arrived after its agreed time had passed; the dispute history was folded again");
+                }
+                publication::Action::Failed { reason } => {
+                    tracing::error!(settlement = %id, %reason, "settlement failed: nothing certified by the hard deadline");
+                    effects.push(Effect::Event {
+                        kind: EventKind::Failed,
+                        detail: serde_json::json!({ "reason": reason }),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Starts (or, after a restart, resumes) the review of a dispute round.
+    fn start_review(
+        &mut self,
+        now: u64,
+        dispute_round: u16,
+        dispute_id: B256,
+        contested: B256,
+        at: u64,
+        effects: &mut Vec<Effect>,
+    ) {
+        if self.reviews.contains_key(&dispute_id) {
+            return;
+        }
+        let id = self.id;
+        let timeout = self.setup.consensus.round_timeout_secs.max(1);
+        // The first round that begins after every member has folded the dispute in.
+        let first_round =
+            u32::try_from((at + self.settle_secs()).saturating_sub(self.spec.observe_at()) / timeout + 1)
+                .unwrap_or(u32::MAX);
+        let params = ConsensusParams {
+            challenge_period_secs: self.setup.protocol.reopened_challenge_period_secs,
+            ..self.setup.consensus
+        };
+        let review = Review { target: ReviewTarget { dispute_id, contested }, first_round };
+        let mut machine = Certification::for_review(
+            review,
+            self.setup.committee.clone(),
+            self.setup.me,
+            self.setup.network_id,
+            self.spec.clone(),
+            params,
+        );
+        for v in &self.held.review_votes {
+            machine.on(now, consensus::Event::ReviewVote(v.clone()));
+        }
+        for p in &self.held.proposals {
+            machine.on(now, consensus::Event::Proposal(p.clone()));
+        }
+        for v in &self.held.votes {
+            machine.on(now, consensus::Event::Vote(v.clone()));
+        }
+        self.reviews.insert(dispute_id, machine);
+        tracing::info!(settlement = %id, dispute_round, %dispute_id, %contested, first_round, "review started");
+        effects.push(Effect::Event {
+            kind: EventKind::ReviewStarted,
+            detail: serde_json::json!({ "dispute_round": dispute_round, "dispute_id": dispute_id, "first_round": first_round }),
+        });
+        let own = self
+            .held
+            .review_votes
+            .iter()
+            .find(|v| v.signer == self.my_key && v.payload.dispute_id == dispute_id);
+        match own {
+            // Voted before a restart: the held vote was fed above. Gossip it again, since the
+            // restart may have come before it left.
+            Some(vote) => effects.push(Effect::Gossip(GossipMessage::ReviewVote(vote.clone()))),
+            None => effects.push(Effect::Recompute { dispute_round, dispute_id, contested }),
+        }
+    }
+
+    /// Feeds a review's certification, if that review is under way, and carries out what
+    /// follows.
+    fn feed_review(
+        &mut self,
+        now: u64,
+        dispute_id: B256,
+        event: consensus::Event,
+        effects: &mut Vec<Effect>,
+    ) {
+        let Some(machine) = self.reviews.get_mut(&dispute_id) else { return };
+        let actions = machine.on(now, event);
+        self.carry_rounds(now, Some(dispute_id), actions, effects);
+    }
+}
+
+/// Holds a relay unless one for the same dispute id comes no later (by `accepted_at`, then the
+/// relayer's key), as the store keeps them; says whether `relay` is now the one held.
+fn hold_earliest<T: Clone>(
+    held: &mut Vec<Signed<T>>,
+    relay: &Signed<T>,
+    id_of: impl Fn(&T) -> (B256, u64),
+) -> bool {
+    let (dispute_id, accepted_at) = id_of(&relay.payload);
+    let order = (accepted_at, relay.signer.0);
+    let position = held.iter().position(|r| id_of(&r.payload).0 == dispute_id);
+    if let Some(i) = position {
+        if (id_of(&held[i].payload).1, held[i].signer.0) <= order {
+            return false;
+        }
+        held.remove(i);
+    }
+    held.push(relay.clone());
+    true
+}
+
+/// Asks for a catch-up, once per batch of effects.
+fn catch_up(effects: &mut Vec<Effect>) {
+    if !effects.contains(&Effect::CatchUp) {
+        effects.push(Effect::CatchUp);
+    }
+}
+
+fn new_publication(setup: &DriverSetup, spec: &SettlementSpec) -> Result<Publication, fixd_dispute::Error> {
+    let dispute_params = DisputeParams::for_committee(&setup.protocol, spec.maturity, &setup.committee, 0);
+    Publication::new(
+        setup.committee.clone(),
+        setup.me,
+        spec.id(),
+        dispute_params,
+        PublicationParams::from_protocol(&setup.protocol),
+        setup.chain_id,
+        setup.contract,
+    )
+}
+
+/// The certification event of a round message; `None` for the messages of publication and
+/// disputes.
+fn certification_event(message: GossipMessage) -> Option<consensus::Event> {
+    match message {
+        GossipMessage::Observation(o) => Some(consensus::Event::Observation(o)),
+        GossipMessage::Proposal(p) => Some(consensus::Event::Proposal(p)),
+        GossipMessage::Vote(v) => Some(consensus::Event::Vote(v)),
+        GossipMessage::ReviewVote(v) => Some(consensus::Event::ReviewVote(v)),
+        GossipMessage::ReportSignature(_) | GossipMessage::Dispute(_) | GossipMessage::Ruling(_) => None,
+    }
+}
+
+/// The event-stream line of a dispute machine step, with its outcome and agreed time.
+fn dispute_machine_event(id: B256, at: u64, action: fixd_dispute::Action) -> Effect {
+    let (kind, outcome) = match &action {
+        fixd_dispute::Action::DisputeAccepted { .. } => (EventKind::DisputeAccepted, Some("accepted")),
+        fixd_dispute::Action::DisputeRefused { .. } => (EventKind::DisputeRefused, Some("refused")),
+        fixd_dispute::Action::ReviewDecided { upheld: true, .. } => {
+            (EventKind::ReviewDecided, Some("upheld"))
+        }
+        fixd_dispute::Action::ReviewDecided { upheld: false, .. } => {
+            (EventKind::ReviewDecided, Some("rejected"))
+        }
+        fixd_dispute::Action::EscalateToArbitrator { .. } => (EventKind::Escalated, None),
+        _ => (EventKind::DisputeMachine, None),
+    };
+    tracing::info!(settlement = %id, at, ?action, "dispute");
+    let mut detail = serde_json::to_value(&action).unwrap_or_default();
+    if let (Some(outcome), Some(map)) = (outcome, detail.as_object_mut()) {
+        map.insert("outcome".into(), outcome.into());
+        map.insert("agreed_at".into(), at.into());
+    }
+    Effect::Event { kind, detail }
+}

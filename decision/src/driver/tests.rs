@@ -1,0 +1,509 @@
+//! The driver with a committee of four and a small executor per member that keeps what the
+//! driver asks to keep, signs once per slot and delivers every gossip message to the others.
+//! No sockets, no clock: time is an argument.
+
+use std::collections::{HashMap, VecDeque};
+
+use alloy_primitives::{Address, B256};
+use alloy_signer_local::PrivateKeySigner;
+use ed25519_dalek::SigningKey;
+use fixd_dispute::Refusal;
+use fixd_proto::eip712::{self, ReportSignature, SignedDispute, SignedRuling};
+use fixd_proto::gossip::GossipMessage;
+use fixd_proto::signing::{PublicKey, Signed};
+use fixd_proto::types::dispute::{ArbitratorRuling, Dispute, DisputeEscrow, DisputeReason};
+use fixd_proto::types::genesis::{Genesis, Member as GenesisMember, ProtocolParams};
+use fixd_proto::types::observation::{Computation, NodeValue, Observation};
+use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
+use fixd_proto::value::Wad;
+
+use super::{
+    Accepted, DriverSetup, Effect, Held, Input, Record, Rejected, SettlementDriver, SigningSlot, Unsigned,
+};
+use crate::consensus::ConsensusParams;
+use crate::events::EventKind;
+use crate::publication::OnChain;
+
+const N: usize = 4;
+const ROUND: u64 = 10;
+const PERIOD: u64 = 30;
+const SKEW: u64 = 1;
+const ARBITRATOR: u8 = 0xab;
+
+/// One member: its driver and what its executor did.
+struct Member {
+    driver: SettlementDriver,
+    key: SigningKey,
+    eth: PrivateKeySigner,
+    slots: HashMap<SigningSlot, B256>,
+    /// What the executor kept, as the store would hold it.
+    held: Held,
+    events: Vec<EventKind>,
+    watching: bool,
+    published: Vec<u64>,
+    bond_checks: Vec<B256>,
+    /// Recomputations asked for and not answered yet: (dispute round, dispute id, contested).
+    recomputes: Vec<(u16, B256, B256)>,
+    /// Sign effects refused because the slot held another message.
+    refused: usize,
+}
+
+struct Committee {
+    members: Vec<Member>,
+    setups: Vec<DriverSetup>,
+    spec: SettlementSpec,
+    queue: VecDeque<(usize, Input)>,
+    now: u64,
+}
+
+fn setup_for(me: usize) -> (Vec<SigningKey>, Vec<PrivateKeySigner>, Genesis, DriverSetup) {
+    let keys: Vec<SigningKey> = (1..=N as u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+    let eth: Vec<PrivateKeySigner> =
+        (1..=N as u8).map(|i| PrivateKeySigner::from_bytes(&B256::repeat_byte(i)).unwrap()).collect();
+    let members = (0..N)
+        .map(|i| GenesisMember {
+            name: format!("node-{i}"),
+            ed25519: PublicKey::of(&keys[i]),
+            eth_address: eth[i].address(),
+            listen: vec![],
+        })
+        .collect();
+    let params = ProtocolParams {
+        round_timeout_secs: ROUND,
+        challenge_period_secs: PERIOD,
+        reopened_challenge_period_secs: PERIOD,
+        publish_timeout_secs: 20,
+        max_clock_skew_secs: SKEW,
+        confirmations: 1,
+        ..ProtocolParams::default()
+    };
+    let genesis = Genesis {
+        network: "fixd-driver-test".into(),
+        chain_id: 31337,
+        contract: Address::repeat_byte(0xc0),
+        arbitrator: arbitrator().address(),
+        members,
+        params: params.clone(),
+    };
+    let setup = DriverSetup {
+        committee: genesis.committee(),
+        me,
+        network_id: genesis.network_id(),
+        consensus: ConsensusParams::from_protocol(&params),
+        protocol: params,
+        chain_id: genesis.chain_id,
+        contract: genesis.contract,
+        arbitrator: genesis.arbitrator,
+        has_chain: true,
+    };
+    (keys, eth, genesis, setup)
+}
+
+fn arbitrator() -> PrivateKeySigner {
+    PrivateKeySigner::from_bytes(&B256::repeat_byte(ARBITRATOR)).unwrap()
+}
+
+fn spec() -> SettlementSpec {
+    SettlementSpec { index: Index::EthUsd, maturity: 1_790_000_000, params: MethodologyParams::default() }
+}
+
+impl Committee {
+    fn new() -> Self {
+        let spec = spec();
+        let now = spec.observe_at();
+        let mut members = Vec::new();
+        let mut setups = Vec::new();
+        for me in 0..N {
+            let (keys, eth, _, setup) = setup_for(me);
+            let (driver, effects) =
+                SettlementDriver::restore(setup.clone(), spec.clone(), Held::default(), now).unwrap();
+            assert!(effects.is_empty(), "nothing to resume: {effects:?}");
+            members.push(Member {
+                driver,
+                key: keys[me].clone(),
+                eth: eth[me].clone(),
+                slots: HashMap::new(),
+                held: Held::default(),
+                events: vec![],
+                watching: false,
+                published: vec![],
+                bond_checks: vec![],
+                recomputes: vec![],
+                refused: 0,
+            });
+            setups.push(setup);
+        }
+        Committee { members, setups, spec, queue: VecDeque::new(), now }
+    }
+
+    fn network_id(&self) -> B256 {
+        self.setups[0].network_id
+    }
+
+    /// Each member's observer signs and keeps its observation, then hands it over.
+    fn observe(&mut self, values: [u128; N]) {
+        for (i, value) in values.into_iter().enumerate() {
+            let observation = Observation {
+                settlement_id: self.spec.id(),
+                observed_at: self.now,
+                computation: Computation {
+                    partitions: vec![Some(Wad::from_raw(value)); 12],
+                    venues: vec![],
+                    value: NodeValue::Value(Wad::from_raw(value)),
+                },
+                trade_digest: B256::repeat_byte(i as u8),
+            };
+            let signed = Signed::sign(&self.members[i].key, &self.network_id(), observation);
+            self.members[i].held.observations.push(signed.clone());
+            self.queue.push_back((i, Input::Own(GossipMessage::Observation(signed.clone()))));
+            self.gossip(i, GossipMessage::Observation(signed));
+        }
+        self.settle();
+    }
+
+    fn gossip(&mut self, from: usize, message: GossipMessage) {
+        for to in (0..N).filter(|&to| to != from) {
+            self.queue.push_back((to, Input::Gossip(message.clone())));
+        }
+    }
+
+    /// Delivers every queued input until none is left.
+    fn settle(&mut self) {
+        while let Some((to, input)) = self.queue.pop_front() {
+            let effects = self.members[to].driver.on(self.now, input);
+            self.carry_out(to, effects);
+        }
+    }
+
+    fn tick(&mut self, at: u64) {
+        self.now = at;
+        for i in 0..N {
+            self.queue.push_back((i, Input::Tick));
+        }
+        self.settle();
+    }
+
+    fn carry_out(&mut self, me: usize, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Keep(record) => keep(&mut self.members[me].held, record),
+                Effect::Sign(unsigned) => {
+                    if let Some(message) = self.sign(me, unsigned) {
+                        self.gossip(me, message.clone());
+                        self.queue.push_front((me, Input::Own(message)));
+                    }
+                }
+                Effect::Gossip(message) => self.gossip(me, message),
+                Effect::Watch => self.members[me].watching = true,
+                Effect::Publish { turn, .. } => self.members[me].published.push(turn),
+                Effect::CheckBond { relayed, .. } => {
+                    self.members[me].bond_checks.push(relayed.payload.dispute.dispute.dispute_id);
+                    self.queue.push_back((me, Input::BondChecked(relayed)));
+                }
+                Effect::Recompute { dispute_round, dispute_id, contested } => {
+                    self.members[me].recomputes.push((dispute_round, dispute_id, contested));
+                }
+                Effect::CatchUp => {}
+                Effect::Event { kind, .. } => self.members[me].events.push(kind),
+            }
+        }
+    }
+
+    /// The test executor's signing: one message per slot, kept before it leaves.
+    fn sign(&mut self, me: usize, unsigned: Unsigned) -> Option<GossipMessage> {
+        let id = self.spec.id();
+        let network_id = self.network_id();
+        let member = &mut self.members[me];
+        let slot = unsigned.slot(id);
+        let message = match unsigned {
+            Unsigned::Proposal(p) => GossipMessage::Proposal(Signed::sign(&member.key, &network_id, p)),
+            Unsigned::Vote(v) => GossipMessage::Vote(Signed::sign(&member.key, &network_id, v)),
+            Unsigned::ReviewVote { vote, .. } => {
+                GossipMessage::ReviewVote(Signed::sign(&member.key, &network_id, vote))
+            }
+            Unsigned::Report { report, .. } => {
+                let domain = eip712::domain(self.setups[me].chain_id, self.setups[me].contract);
+                let payload = ReportSignature {
+                    signature: eip712::sign_typed(&member.eth, &domain, &report),
+                    signer: member.eth.address(),
+                    report,
+                };
+                GossipMessage::ReportSignature(Signed::sign(&member.key, &network_id, payload))
+            }
+            Unsigned::Dispute(d) => GossipMessage::Dispute(Signed::sign(&member.key, &network_id, d)),
+            Unsigned::Ruling(r) => GossipMessage::Ruling(Signed::sign(&member.key, &network_id, r)),
+        };
+        if let Some(slot) = slot {
+            match member.slots.get(&slot) {
+                Some(hash) if *hash != message.hash() => {
+                    member.refused += 1;
+                    return None;
+                }
+                _ => {
+                    member.slots.insert(slot, message.hash());
+                }
+            }
+        }
+        keep(&mut member.held, Record::Message(message.clone()));
+        Some(message)
+    }
+
+    /// Runs the committee from its observations to a certificate; returns the certified value.
+    fn certify(&mut self) -> Wad {
+        self.observe([2500, 2501, 2502, 2503]);
+        for r in 0..3 {
+            self.tick(self.spec.observe_at() + r * ROUND + 1);
+        }
+        let values: Vec<Wad> = self
+            .members
+            .iter()
+            .map(|m| m.driver.certification().certificate().expect("certified").proposal.payload.value)
+            .collect();
+        assert!(values.windows(2).all(|w| w[0] == w[1]), "one value: {values:?}");
+        values[0]
+    }
+
+    /// Member `me`'s recomputations come back: the certified inputs and history give `value`.
+    fn answer_recomputes(&mut self, me: usize, value: Wad) {
+        for (dispute_round, dispute_id, contested) in std::mem::take(&mut self.members[me].recomputes) {
+            let vote = fixd_proto::types::dispute::ReviewVote {
+                settlement_id: self.spec.id(),
+                dispute_id,
+                proposal_hash: contested,
+                median_recomputes: true,
+                value: NodeValue::Value(value),
+                trade_digest: B256::ZERO,
+            };
+            self.queue.push_back((me, Input::Recomputed { dispute_round, vote }));
+        }
+        self.settle();
+    }
+
+    fn proposed_at(&self) -> u64 {
+        self.members[0].driver.certification().certificate().unwrap().proposal.payload.proposed_at
+    }
+
+    /// Past the challenge window, with the dispute machine's lag.
+    fn after_window(&self) -> u64 {
+        self.proposed_at() + PERIOD + SKEW + ROUND + 1
+    }
+
+    fn disputer_dispute(&self, dispute_id: u8) -> (SignedDispute, DisputeEscrow) {
+        let disputer = PrivateKeySigner::from_bytes(&B256::repeat_byte(0xd1)).unwrap();
+        let certificate = self.members[0].driver.certification().certificate().unwrap();
+        let dispute = Dispute {
+            settlement_id: self.spec.id(),
+            dispute_id: B256::repeat_byte(dispute_id),
+            proposal_hash: certificate.proposal.hash(),
+            claimed_value: Some(Wad::from_raw(2600)),
+            reason: DisputeReason::BadData,
+            evidence: "a bust on one venue".into(),
+            bond_wei: self.setups[0].protocol.min_bond_wei,
+            bond_tx: B256::repeat_byte(0xb0),
+            disputer: disputer.address(),
+        };
+        let domain = eip712::domain(self.setups[0].chain_id, self.setups[0].contract);
+        let signature = eip712::sign_typed(&disputer, &domain, &dispute);
+        let escrow = DisputeEscrow {
+            block_number: 7,
+            block_hash: B256::repeat_byte(7),
+            block_timestamp: self.now,
+            log_index: 0,
+            pool_wei: 0,
+        };
+        (SignedDispute { dispute, signature }, escrow)
+    }
+}
+
+/// What a store keeps of a record, in the test executor.
+fn keep(held: &mut Held, record: Record) {
+    match record {
+        Record::Message(message) => match message {
+            GossipMessage::Observation(o) => held.observations.push(o),
+            GossipMessage::Proposal(p) => held.proposals.push(p),
+            GossipMessage::Vote(v) => held.votes.push(v),
+            GossipMessage::ReviewVote(v) => held.review_votes.push(v),
+            GossipMessage::ReportSignature(s) => held.report_signatures.push(s),
+            GossipMessage::Dispute(d) => held.disputes.push(d),
+            GossipMessage::Ruling(r) => held.rulings.push(r),
+        },
+        Record::Certificate(c) => held.certificate = held.certificate.take().or(Some(c)),
+        Record::ReviewCertificate { dispute_id, certificate } => {
+            held.review_certificates.push((dispute_id, certificate));
+        }
+        Record::Equivocation(e) => held.equivocations.push(e),
+        Record::OnChain(state) => held.on_chain = state,
+    }
+}
+
+#[test]
+fn a_committee_certifies_one_value_signs_one_report_and_one_member_publishes() {
+    let mut c = Committee::new();
+    let value = c.certify();
+    assert_eq!(value, Wad::from_raw(2501), "the median of 2500..=2503 rounds down to a member's value");
+    for m in &c.members {
+        assert!(m.held.certificate.is_some(), "the certificate is kept");
+        assert!(m.events.contains(&EventKind::Certified));
+        assert!(m.events.contains(&EventKind::ChallengeWindowOpened));
+        assert!(!m.events.contains(&EventKind::Final), "final only after the window");
+    }
+
+    c.tick(c.after_window());
+    for m in &c.members {
+        assert!(m.events.contains(&EventKind::Final), "{:?}", m.events);
+        assert!(m.watching, "a member that signed watches the chain");
+        assert_eq!(m.held.report_signatures.len(), N, "every member's signature reached every member");
+        assert_eq!(m.refused, 0);
+    }
+    let publishers: Vec<usize> = (0..N).filter(|&i| !c.members[i].published.is_empty()).collect();
+    assert_eq!(publishers.len(), 1, "one member's turn: {publishers:?}");
+
+    let on_chain = OnChain {
+        value,
+        tx_hash: B256::repeat_byte(0x77),
+        block_number: 10,
+        confirmations: 3,
+        publisher: c.members[publishers[0]].eth.address(),
+    };
+    for i in 0..N {
+        c.queue.push_back((i, Input::Chain(Some(on_chain.clone()))));
+    }
+    c.settle();
+    for m in &c.members {
+        assert!(m.driver.is_published());
+        assert_eq!(m.events.iter().filter(|k| **k == EventKind::Published).count(), 1);
+        assert_eq!(m.held.on_chain.as_ref(), Some(&on_chain), "the chain read is kept");
+    }
+}
+
+#[test]
+fn a_member_restored_from_its_store_signs_nothing_again_and_watches_its_report() {
+    let mut c = Committee::new();
+    c.certify();
+    c.tick(c.after_window());
+    let held = c.members[0].held.clone();
+    let (mut driver, effects) =
+        SettlementDriver::restore(c.setups[0].clone(), c.spec.clone(), held, c.now).unwrap();
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Sign(_))), "{effects:?}");
+    assert!(effects.contains(&Effect::Watch), "an unpublished report is watched again: {effects:?}");
+    assert!(driver.certification().certificate().is_some(), "the rounds are replayed");
+    let report = driver.publication().unwrap().report().cloned();
+    assert_eq!(report.as_ref(), c.members[1].driver.publication().unwrap().report(), "the same report");
+    let later = driver.on(c.now + 5, Input::Tick);
+    assert!(!later.iter().any(|e| matches!(e, Effect::Sign(_))), "{later:?}");
+}
+
+#[test]
+fn disputes_are_rejected_before_the_certificate_twice_and_with_an_old_bond() {
+    let mut c = Committee::new();
+    let (early, escrow) = {
+        // Any well-formed dispute: the certificate it names does not exist yet.
+        let mut fresh = Committee::new();
+        fresh.certify();
+        fresh.disputer_dispute(1)
+    };
+    let (_, answer) = c.members[0].driver.submit_dispute(c.now, early, escrow);
+    assert_eq!(answer, Err(Rejected::Refused(Refusal::NotCertified)));
+
+    c.certify();
+    let (dispute, escrow) = c.disputer_dispute(1);
+    let (effects, answer) = c.members[0].driver.submit_dispute(c.now, dispute.clone(), escrow.clone());
+    let Ok(Accepted { dispute_round: 1, accepted_at }) = answer else { panic!("{answer:?}") };
+    assert_eq!(accepted_at, c.now);
+    let relay = effects.iter().filter(|e| matches!(e, Effect::Sign(Unsigned::Dispute(_)))).count();
+    assert_eq!(relay, 1, "the member relays what it accepted: {effects:?}");
+    c.carry_out(0, effects);
+    c.settle();
+    for m in &c.members[1..] {
+        assert_eq!(m.bond_checks, vec![B256::repeat_byte(1)], "every other member reads the bond back");
+        assert_eq!(m.held.disputes.len(), 1, "and keeps the relay once it checks");
+    }
+    let (_, again) = c.members[0].driver.submit_dispute(c.now, dispute, escrow);
+    assert_eq!(again, Err(Rejected::Duplicate(B256::repeat_byte(1))));
+
+    let (stale, mut old) = c.disputer_dispute(2);
+    old.block_timestamp = c.now - (SKEW + ROUND) - 1;
+    let (_, answer) = c.members[0].driver.submit_dispute(c.now, stale, old);
+    assert!(matches!(answer, Err(Rejected::BondTooOld { .. })), "{answer:?}");
+}
+
+#[test]
+fn relayed_disputes_and_rulings_from_the_wrong_signer_are_ignored() {
+    let mut c = Committee::new();
+    c.certify();
+    let (mut dispute, escrow) = c.disputer_dispute(3);
+    dispute.dispute.evidence.push_str(" (edited after signing)");
+    let relayed = fixd_proto::types::dispute::RelayedDispute { dispute, escrow, accepted_at: c.now };
+    let forged = Signed::sign(&c.members[1].key, &c.network_id(), relayed);
+    let effects = c.members[0].driver.on(c.now, Input::Gossip(GossipMessage::Dispute(forged)));
+    assert!(effects.is_empty(), "no bond check for a dispute its disputer did not sign: {effects:?}");
+
+    let ruling = ArbitratorRuling {
+        settlement_id: c.spec.id(),
+        dispute_id: B256::repeat_byte(3),
+        value: Wad::from_raw(2600),
+        upheld: true,
+    };
+    let domain = eip712::domain(c.setups[0].chain_id, c.setups[0].contract);
+    let not_the_arbitrator = PrivateKeySigner::from_bytes(&B256::repeat_byte(0xee)).unwrap();
+    let signature = eip712::sign_typed(&not_the_arbitrator, &domain, &ruling);
+    let relayed = fixd_proto::types::dispute::RelayedRuling {
+        ruling: SignedRuling { ruling, signature },
+        accepted_at: c.now,
+    };
+    let message = GossipMessage::Ruling(Signed::sign(&c.members[1].key, &c.network_id(), relayed));
+    let effects = c.members[0].driver.on(c.now, Input::Gossip(message));
+    assert!(effects.is_empty(), "a ruling the arbitrator did not sign is neither kept nor fed: {effects:?}");
+}
+
+#[test]
+fn a_dispute_goes_to_review_and_a_member_restored_mid_review_votes_once() {
+    let mut c = Committee::new();
+    let value = c.certify();
+    let (dispute, escrow) = c.disputer_dispute(4);
+    let (effects, answer) = c.members[0].driver.submit_dispute(c.now, dispute, escrow);
+    assert!(answer.is_ok(), "{answer:?}");
+    c.carry_out(0, effects);
+    c.settle();
+    // Every member folds the dispute in once the agreed time has settled, and starts the review.
+    c.tick(c.now + SKEW + ROUND + 1);
+    for m in &c.members {
+        assert!(m.events.contains(&EventKind::ReviewStarted), "{:?}", m.events);
+        assert_eq!(m.recomputes.len(), 1, "one recomputation asked for");
+    }
+
+    // Restored before its recomputation came back, member 0 asks for it again.
+    let (_, effects) =
+        SettlementDriver::restore(c.setups[0].clone(), c.spec.clone(), c.members[0].held.clone(), c.now)
+            .unwrap();
+    assert!(effects.iter().any(|e| matches!(e, Effect::Recompute { .. })), "{effects:?}");
+
+    c.answer_recomputes(0, value);
+    let (_, effects) =
+        SettlementDriver::restore(c.setups[0].clone(), c.spec.clone(), c.members[0].held.clone(), c.now)
+            .unwrap();
+    let own = effects.iter().filter(|e| matches!(e, Effect::Gossip(GossipMessage::ReviewVote(_)))).count();
+    assert_eq!(own, 1, "after its vote is kept it gossips that vote again: {effects:?}");
+    assert!(!effects.iter().any(|e| matches!(e, Effect::Recompute { .. } | Effect::Sign(_))), "{effects:?}");
+
+    for i in 1..N {
+        c.answer_recomputes(i, value);
+    }
+    for _ in 0..4 {
+        c.tick(c.now + ROUND);
+    }
+    for m in &c.members {
+        assert!(m.events.contains(&EventKind::ReviewCertified), "{:?}", m.events);
+        assert_eq!(
+            m.held.review_votes.iter().filter(|v| v.payload.dispute_id == B256::repeat_byte(4)).count(),
+            N
+        );
+        assert_eq!(m.refused, 0, "no member was asked to sign twice in a slot");
+    }
+    c.tick(c.now + PERIOD + SKEW + ROUND + 1);
+    let reports: Vec<_> =
+        c.members.iter().map(|m| m.driver.publication().unwrap().report().cloned()).collect();
+    assert!(reports[0].is_some(), "final after the reopened window");
+    assert!(reports.windows(2).all(|w| w[0] == w[1]), "one final report");
+    assert_eq!(reports[0].as_ref().unwrap().value, value, "a rejected dispute leaves the certified value");
+}

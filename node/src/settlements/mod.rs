@@ -1,0 +1,533 @@
+//! The settlement service: the one executor of [`fixd_decision::driver::SettlementDriver`]s.
+//! One task owns one driver per settlement, turns what arrives (gossip, this node's
+//! observations, the API's disputes and rulings, chain reads, answers of helper tasks, the
+//! clock) into driver inputs, and carries the effects out.
+//!
+//! ```text
+//!   observer ──own observation──┐
+//!   network  ──gossip message───┤
+//!   api      ──Command──────────┼──▶ Settlements ──▶ SettlementDriver::on(now, input) ─▶ effects
+//!   chain    ──ChainUpdate──────┤        ▲                                                │
+//!   helpers  ──Inbox────────────┤        └────── Input::Own (after sign) ◀────────────────┤
+//!   interval ──tick─────────────┘                                                         ▼
+//!     Sign ─▶ record_signed_and_keep (slot, store, flush) ─▶ gossip ─▶ feed back
+//!     Keep ─▶ store (flush certificates, evidence, disputes, rulings)
+//!     Gossip ─▶ network · Watch, Publish ─▶ chain · CheckBond, Recompute ─▶ helper tasks
+//!     CatchUp ─▶ a peer, answers checked by the network · Event ─▶ the event stream
+//! ```
+//!
+//! Safety: every message this member signs goes through [`Settlements::sign`], the one place
+//! that signs: it records the slot, stores the message and flushes before anything can send
+//! it; a slot taken by another message is skipped (see [`record_signed_and_keep`]).
+
+mod review;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::B256;
+use ed25519_dalek::SigningKey;
+use fixd_decision::driver::{
+    Accepted, DriverSetup, Effect, Held, Input, Record, Rejected, SettlementDriver, Unsigned,
+};
+use fixd_proto::eip712::{ReportSignature, SignedDispute, SignedRuling, sign_typed};
+use fixd_proto::signing::Signed;
+use fixd_proto::types::certificate::ProposalSource;
+use fixd_proto::types::dispute::{DisputeEscrow, RelayedDispute};
+use fixd_proto::types::observation::Observation;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::chain::{BondError, ChainCommand, ChainHandle, ChainReader, ChainUpdate};
+use crate::events::{EventBus, NodeEvent};
+use crate::network::{CatchupProvider, CatchupResponse, GossipMessage, NetworkEvent, NetworkHandle, Verdict};
+use crate::store::{FinalRecord, Store, StoreError, record_signed_and_keep};
+use crate::tasks::TaskSpawner;
+use crate::venues::VenueAdapter;
+
+pub use fixd_decision::driver::MAX_EVIDENCE_BYTES;
+pub use review::recompute;
+
+/// What the API asks of the settlement service. The API has checked the signature and the bond.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum Command {
+    SubmitDispute {
+        dispute: SignedDispute,
+        escrow: DisputeEscrow,
+        reply: oneshot::Sender<Result<Accepted, SubmitError>>,
+    },
+    SubmitRuling {
+        ruling: SignedRuling,
+        reply: oneshot::Sender<Result<u64, SubmitError>>,
+    },
+}
+
+/// Why a dispute or ruling is not accepted: the driver's rules, or this node's store.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Rejected(#[from] Rejected),
+    #[error("this node's store failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// Serves catch-up requests from the store.
+#[derive(Clone)]
+pub struct StoreCatchup(pub Arc<dyn Store>);
+
+impl std::fmt::Debug for StoreCatchup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreCatchup")
+    }
+}
+
+impl CatchupProvider for StoreCatchup {
+    fn catch_up(&self, id: &B256) -> CatchupResponse {
+        let read = || -> Result<CatchupResponse, StoreError> {
+            Ok(CatchupResponse {
+                observations: self.0.observations(id)?,
+                proposals: self.0.proposals(id)?,
+                votes: self.0.votes(id)?,
+                report_signatures: self.0.report_signatures(id)?,
+                disputes: self.0.disputes(id)?,
+                review_votes: self.0.review_votes(id)?,
+                rulings: self.0.rulings(id)?,
+            })
+        };
+        read().unwrap_or_else(|error| {
+            tracing::error!(settlement = %id, %error, "cannot read the store for a catch-up request");
+            CatchupResponse::default()
+        })
+    }
+}
+
+/// Everything the store holds of one settlement, for its driver.
+pub fn held(store: &dyn Store, id: &B256) -> Result<Held, StoreError> {
+    Ok(Held {
+        observations: store.observations(id)?,
+        proposals: store.proposals(id)?,
+        votes: store.votes(id)?,
+        equivocations: store.equivocations(id)?,
+        certificate: store.certificate(id)?,
+        review_certificates: store.review_certificates(id)?,
+        review_votes: store.review_votes(id)?,
+        disputes: store.disputes(id)?,
+        rulings: store.rulings(id)?,
+        report_signatures: store.report_signatures(id)?,
+        on_chain: store.publication(id)?,
+    })
+}
+
+/// This member's keys.
+#[derive(Clone, Debug)]
+pub struct MemberKeys {
+    /// Signs every gossip message.
+    pub ed25519: SigningKey,
+    /// Signs final reports (EIP-712).
+    pub secp256k1: alloy_signer_local::PrivateKeySigner,
+}
+
+/// The services the settlement service asks for things.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub network: NetworkHandle,
+    pub events: EventBus,
+    /// The chain service; `None` without `chain.rpc_url`.
+    pub chain: Option<ChainHandle>,
+    /// Reads bonds back; `None` without `chain.rpc_url`.
+    pub reader: Option<ChainReader>,
+    /// The venues whose history a review reads.
+    pub venues: Vec<VenueAdapter>,
+    /// Where bond checks and review recomputations run, so that they stop with the node.
+    pub tasks: TaskSpawner,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("chain", &self.chain.is_some())
+            .field("venues", &self.venues.len())
+            .finish()
+    }
+}
+
+/// Where the settlement service's inputs come from.
+#[derive(Debug)]
+pub struct Inlets {
+    pub gossip: mpsc::Receiver<NetworkEvent>,
+    pub own: mpsc::Receiver<Signed<Observation>>,
+    pub chain: mpsc::Receiver<ChainUpdate>,
+    pub commands: mpsc::Receiver<Command>,
+}
+
+/// An answer of a helper task: an input for one settlement's driver.
+type Inbox = (B256, Input);
+
+/// The settlement service's state. One task runs it.
+pub struct Settlements {
+    setup: DriverSetup,
+    keys: MemberKeys,
+    services: Services,
+    /// How often to tick the drivers.
+    tick: Duration,
+    drivers: HashMap<B256, SettlementDriver>,
+    /// Where helper tasks (bond checks, review recomputations) answer.
+    inbox: mpsc::Sender<Inbox>,
+    inbox_rx: Option<mpsc::Receiver<Inbox>>,
+    catch_up_turn: usize,
+}
+
+impl std::fmt::Debug for Settlements {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settlements")
+            .field("me", &self.setup.me)
+            .field("drivers", &self.drivers.len())
+            .finish()
+    }
+}
+
+impl Settlements {
+    pub fn new(setup: DriverSetup, keys: MemberKeys, services: Services, tick: Duration) -> Self {
+        let (inbox, inbox_rx) = mpsc::channel(64);
+        Settlements {
+            setup,
+            keys,
+            services,
+            tick,
+            drivers: HashMap::new(),
+            inbox,
+            inbox_rx: Some(inbox_rx),
+            catch_up_turn: 0,
+        }
+    }
+
+    /// Runs until cancelled. A store failure stops the service (and so the node).
+    pub async fn run(mut self, mut inlets: Inlets, cancel: CancellationToken) -> anyhow::Result<()> {
+        let mut inbox = self.inbox_rx.take().expect("run once");
+        let mut interval = tokio::time::interval(self.tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(()),
+                Some(event) = inlets.gossip.recv() => {
+                    if let NetworkEvent::Message { message, .. } = event {
+                        self.drive(*message.settlement_id(), Input::Gossip(message)).await?;
+                    }
+                }
+                Some(observation) = inlets.own.recv() => {
+                    let message = GossipMessage::Observation(observation);
+                    self.gossip(message.clone()).await;
+                    self.drive(*message.settlement_id(), Input::Own(message)).await?;
+                }
+                Some((id, state)) = inlets.chain.recv() => self.drive(id, Input::Chain(state)).await?,
+                Some(command) = inlets.commands.recv() => self.on_command(command).await,
+                Some((id, input)) = inbox.recv() => self.drive(id, input).await?,
+                _ = interval.tick() => self.on_tick().await?,
+            }
+        }
+    }
+
+    /// Makes sure a settlement this node's store knows has its driver, built from the store on
+    /// first use (its restore effects carried out). `false` for an unknown settlement.
+    async fn ensure_driver(&mut self, id: &B256) -> Result<bool, StoreError> {
+        if self.drivers.contains_key(id) {
+            return Ok(true);
+        }
+        let store = &self.services.store;
+        let Some(spec) = store.settlement(id)? else { return Ok(false) };
+        let held = held(&**store, id)?;
+        let (driver, effects) =
+            SettlementDriver::restore(self.setup.clone(), spec, held, crate::clock::now()).map_err(|e| {
+                StoreError::Corrupt { key: id.to_string(), reason: format!("dispute rules: {e}") }
+            })?;
+        self.drivers.insert(*id, driver);
+        self.carry_out(*id, effects).await?;
+        Ok(true)
+    }
+
+    /// Feeds one input to a settlement's driver and carries out its effects.
+    async fn drive(&mut self, id: B256, input: Input) -> Result<(), StoreError> {
+        if !self.ensure_driver(&id).await? {
+            return Ok(());
+        }
+        let driver = self.drivers.get_mut(&id).expect("ensured above");
+        let effects = driver.on(crate::clock::now(), input);
+        self.carry_out(id, effects).await
+    }
+
+    async fn on_tick(&mut self) -> Result<(), StoreError> {
+        let now = crate::clock::now();
+        for spec in self.services.store.settlements()? {
+            if now < spec.observe_at() {
+                continue;
+            }
+            if self.drivers.get(&spec.id()).is_some_and(SettlementDriver::is_published) {
+                continue;
+            }
+            self.drive(spec.id(), Input::Tick).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_command(&mut self, command: Command) {
+        match command {
+            Command::SubmitDispute { dispute, escrow, reply } => {
+                let id = dispute.dispute.settlement_id;
+                let answer = self.submit(id, |driver, now| driver.submit_dispute(now, dispute, escrow)).await;
+                if let Err(SubmitError::Store(e)) = &answer {
+                    tracing::error!(error = %e, "store failed while accepting a dispute");
+                }
+                let _ = reply.send(answer);
+            }
+            Command::SubmitRuling { ruling, reply } => {
+                let id = ruling.ruling.settlement_id;
+                let answer = self.submit(id, |driver, now| driver.submit_ruling(now, ruling)).await;
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    async fn submit<T>(
+        &mut self,
+        id: B256,
+        ask: impl FnOnce(&mut SettlementDriver, u64) -> (Vec<Effect>, Result<T, Rejected>),
+    ) -> Result<T, SubmitError> {
+        if !self.ensure_driver(&id).await? {
+            return Err(Rejected::UnknownSettlement(id).into());
+        }
+        let driver = self.drivers.get_mut(&id).expect("ensured above");
+        let (effects, answer) = ask(driver, crate::clock::now());
+        self.carry_out(id, effects).await?;
+        Ok(answer?)
+    }
+
+    /// Carries out a driver's effects, in order.
+    async fn carry_out(&mut self, id: B256, effects: Vec<Effect>) -> Result<(), StoreError> {
+        for effect in effects {
+            match effect {
+                Effect::Keep(record) => self.keep(id, record)?,
+                Effect::Sign(unsigned) => {
+                    if let Some(message) = self.sign(id, unsigned).await? {
+                        self.gossip(message.clone()).await;
+                        Box::pin(self.drive(id, Input::Own(message))).await?;
+                    }
+                }
+                Effect::Gossip(message) => self.gossip(message).await,
+                Effect::Watch => self.chain(ChainCommand::Watch(id)).await,
+                Effect::Publish { report, signatures, turn: _ } => {
+                    self.chain(ChainCommand::Publish { report, signatures }).await;
+                }
+                Effect::CheckBond { relayed, give_up_at } => self.check_bond(id, relayed, give_up_at),
+                Effect::Recompute { dispute_round, dispute_id, contested } => {
+                    self.recompute(id, dispute_round, dispute_id, contested);
+                }
+                Effect::CatchUp => Box::pin(self.catch_up(id)).await?,
+                Effect::Event { kind, detail } => {
+                    self.services.events.publish(NodeEvent {
+                        settlement_id: id,
+                        kind,
+                        at: crate::clock::now(),
+                        detail,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores what a driver keeps; flushes what other members may rely on.
+    fn keep(&self, id: B256, record: Record) -> Result<(), StoreError> {
+        let store = &self.services.store;
+        match record {
+            Record::Message(message) => match message {
+                GossipMessage::Observation(o) => store.put_observation(&o)?,
+                GossipMessage::Proposal(p) => store.put_proposal(&p)?,
+                GossipMessage::Vote(v) => store.put_vote(&v)?,
+                GossipMessage::ReportSignature(s) => store.put_report_signature(&s)?,
+                GossipMessage::ReviewVote(v) => drop(store.put_review_vote(&v)?),
+                GossipMessage::Dispute(d) => {
+                    store.put_dispute(&d)?;
+                    store.durable()?;
+                }
+                GossipMessage::Ruling(r) => {
+                    store.put_ruling(&r)?;
+                    store.durable()?;
+                }
+            },
+            Record::Certificate(certificate) => {
+                store.put_certificate(&certificate)?;
+                store.durable()?;
+            }
+            Record::ReviewCertificate { dispute_id, certificate } => {
+                store.put_review_certificate(&dispute_id, &certificate)?;
+                store.durable()?;
+            }
+            Record::Equivocation(evidence) => {
+                store.put_equivocation(&evidence)?;
+                store.durable()?;
+            }
+            Record::OnChain(state) => store.put_publication(&id, state.as_ref())?,
+        }
+        Ok(())
+    }
+
+    /// The one place this member signs a round message, review vote, final report or relay:
+    /// signed, recorded in its slot, stored and flushed, all before anything can send it.
+    /// `None` when the slot holds another message already: nothing is signed then.
+    async fn sign(&self, id: B256, unsigned: Unsigned) -> Result<Option<GossipMessage>, StoreError> {
+        let (key, network_id) = (&self.keys.ed25519, &self.setup.network_id);
+        let slot = unsigned.slot(id);
+        let mut finality = None;
+        let message = match unsigned {
+            Unsigned::Proposal(proposal) => {
+                let proposal = match proposal.source {
+                    ProposalSource::Observations => crate::test_faults::tamper(proposal),
+                    ProposalSource::Review { .. } => proposal,
+                };
+                GossipMessage::Proposal(Signed::sign(key, network_id, proposal))
+            }
+            Unsigned::Vote(vote) => GossipMessage::Vote(Signed::sign(key, network_id, vote)),
+            Unsigned::ReviewVote { vote, .. } => {
+                GossipMessage::ReviewVote(Signed::sign(key, network_id, vote))
+            }
+            Unsigned::Report { report, finality: f } => {
+                let domain = fixd_proto::eip712::domain(self.setup.chain_id, self.setup.contract);
+                let eth_key = &self.keys.secp256k1;
+                let payload = ReportSignature {
+                    signature: sign_typed(eth_key, &domain, &report),
+                    signer: eth_key.address(),
+                    report: report.clone(),
+                };
+                finality = Some(FinalRecord { report, finality: f });
+                GossipMessage::ReportSignature(Signed::sign(key, network_id, payload))
+            }
+            Unsigned::Dispute(relayed) => GossipMessage::Dispute(Signed::sign(key, network_id, relayed)),
+            Unsigned::Ruling(relayed) => GossipMessage::Ruling(Signed::sign(key, network_id, relayed)),
+        };
+        let keep = |store: &dyn Store| -> Result<(), StoreError> {
+            match &message {
+                GossipMessage::Observation(o) => store.put_observation(o),
+                GossipMessage::Proposal(p) => store.put_proposal(p),
+                GossipMessage::Vote(v) => store.put_vote(v),
+                GossipMessage::ReviewVote(v) => store.put_review_vote(v).map(drop),
+                GossipMessage::ReportSignature(s) => {
+                    store.put_final(finality.as_ref().expect("set with the report"))?;
+                    store.put_report_signature(s)
+                }
+                GossipMessage::Dispute(d) => store.put_dispute(d).map(drop),
+                GossipMessage::Ruling(r) => store.put_ruling(r).map(drop),
+            }
+        };
+        let store = &*self.services.store;
+        let kept = match slot {
+            Some(slot) => record_signed_and_keep(store, slot, message.hash(), keep)?,
+            None => {
+                keep(store)?;
+                store.durable()?;
+                true
+            }
+        };
+        if !kept {
+            return Ok(None);
+        }
+        match &message {
+            GossipMessage::Proposal(p) => {
+                tracing::info!(settlement = %id, round = p.payload.round, value = %p.payload.value, source = ?p.payload.source, "proposed");
+            }
+            GossipMessage::Vote(v) => tracing::info!(settlement = %id, round = v.payload.round, "voted"),
+            GossipMessage::ReviewVote(_) => crate::test_faults::after_review_vote().await,
+            _ => {}
+        }
+        Ok(Some(message))
+    }
+
+    async fn gossip(&self, message: GossipMessage) {
+        if let Err(error) = self.services.network.publish(message).await {
+            tracing::warn!(%error, "cannot gossip now; peers will catch up");
+        }
+    }
+
+    async fn chain(&self, command: ChainCommand) {
+        if let Some(chain) = &self.services.chain {
+            chain.send(command).await;
+        }
+    }
+
+    /// Asks the next connected peer, in turn, for what it holds of a settlement, and feeds what
+    /// passes validation.
+    async fn catch_up(&mut self, id: B256) -> Result<(), StoreError> {
+        let network = self.services.network.clone();
+        let peers = network.connected_peers().await.unwrap_or_default();
+        if peers.is_empty() {
+            return Ok(());
+        }
+        self.catch_up_turn = self.catch_up_turn.wrapping_add(1);
+        let peer = peers[self.catch_up_turn % peers.len()];
+        let response = match network.catch_up(peer, id).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(settlement = %id, %peer, %error, "catch-up failed");
+                return Ok(());
+            }
+        };
+        for message in response.into_messages() {
+            if let Ok(Verdict::Accept(message)) = network.check(message).await {
+                self.drive(id, Input::Gossip(message)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a relayed dispute's bond back in a helper task, on this node's own RPC.
+    fn check_bond(&self, id: B256, relayed: Signed<RelayedDispute>, give_up_at: u64) {
+        let Some(reader) = self.services.reader.clone() else { return };
+        let inbox = self.inbox.clone();
+        self.services.tasks.spawn("bond check", async move {
+            let dispute = &relayed.payload.dispute.dispute;
+            while crate::clock::now() < give_up_at {
+                match reader.verify_bond(dispute).await {
+                    Ok(escrow) if escrow == relayed.payload.escrow => {
+                        let _ = inbox.send((id, Input::BondChecked(relayed))).await;
+                        return;
+                    }
+                    Ok(escrow) => {
+                        tracing::warn!(dispute = %dispute.dispute_id, ?escrow, relayed = ?relayed.payload.escrow, "relayed dispute names another escrow than the chain shows; ignored");
+                        return;
+                    }
+                    // NotFound too: this node's RPC may not have the block yet.
+                    Err(BondError::Unconfirmed { .. } | BondError::Rpc(_) | BondError::NotFound(_)) => {
+                        tokio::time::sleep(Duration::from_secs(2)).await;
+                    }
+                    Err(error) => {
+                        tracing::warn!(dispute = %dispute.dispute_id, %error, "relayed dispute's bond does not check; ignored");
+                        return;
+                    }
+                }
+            }
+            tracing::warn!(dispute = %dispute.dispute_id, "gave up checking a relayed dispute's bond at the hard deadline");
+        });
+    }
+
+    /// Recomputes the window for a review in a helper task.
+    fn recompute(&self, id: B256, dispute_round: u16, dispute_id: B256, contested: B256) {
+        let Some(spec) = self.drivers.get(&id).map(|d| d.spec().clone()) else { return };
+        let (store, venues, committee, network_id, inbox) = (
+            self.services.store.clone(),
+            self.services.venues.clone(),
+            self.setup.committee.clone(),
+            self.setup.network_id,
+            self.inbox.clone(),
+        );
+        self.services.tasks.spawn("review recomputation", async move {
+            match recompute(&*store, &venues, &committee, &network_id, &spec, dispute_id, contested).await {
+                Ok(vote) => {
+                    let _ = inbox.send((id, Input::Recomputed { dispute_round, vote })).await;
+                }
+                Err(error) => tracing::error!(%error, "review: cannot read the store"),
+            }
+        });
+    }
+}
