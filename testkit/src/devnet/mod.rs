@@ -165,21 +165,28 @@ fn node_config(layout: &Layout, venues: &str, rpc: &str, maturity: u64) -> Strin
     text
 }
 
-/// Follows a node's event stream in a task, passing on the events of one settlement; the task
-/// ends with the devnet (the channel closes) or with the stream.
+/// Follows a node's event stream in a task, passing on the events of one settlement. The node
+/// may not listen yet, or may restart: the task connects again until the devnet is done with
+/// it (the receiver is dropped).
 fn follow_events(
     url: String,
     settlement: alloy::primitives::B256,
 ) -> tokio::sync::mpsc::UnboundedReceiver<progress::StreamEvent> {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
-        let Ok(mut response) = reqwest::Client::new().get(&url).send().await else { return };
-        let mut events = progress::Events::default();
-        let id = settlement.to_string();
-        while let Ok(Some(chunk)) = response.chunk().await {
-            for event in events.push(&String::from_utf8_lossy(&chunk)) {
-                if event.data["settlement_id"].as_str() == Some(id.as_str()) && tx.send(event).is_err() {
-                    return;
+        let client = reqwest::Client::new();
+        while !tx.is_closed() {
+            let Ok(mut response) = client.get(&url).send().await else {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            };
+            let mut events = progress::Events::default();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                for event in events.push(&String::from_utf8_lossy(&chunk)) {
+                    let id = event.data["settlement_id"].as_str().and_then(|id| id.parse().ok());
+                    if id == Some(settlement) && tx.send(event).is_err() {
+                        return;
+                    }
                 }
             }
         }

@@ -97,7 +97,13 @@ pub fn milestone(event: &StreamEvent) -> String {
         v.as_str().map_or_else(|| v.to_string(), str::to_owned)
     };
     match event.kind {
-        EventKind::Observed => format!("node-0 observed {}", detail("value")),
+        EventKind::Observed => {
+            let value = &event.data["detail"]["value"];
+            match value["value"].as_str() {
+                Some(v) => format!("node-0 observed {v}"),
+                None => format!("node-0 observed no value: {value}"),
+            }
+        }
         EventKind::Certified => format!("certified {} in round {}", detail("value"), detail("round")),
         EventKind::ChallengeWindowOpened => format!("challenge window open until {}", detail("deadline")),
         EventKind::Final => format!("final at {}: node-0 signed the report", detail("value")),
@@ -273,7 +279,7 @@ mod tests {
     fn the_event_stream_drives_the_phases_in_order() {
         let stream = "event: scheduled\ndata: {\"kind\":\"scheduled\",\"detail\":{}}\n\n\
             : keep-alive\n\n\
-            event: observed\ndata: {\"kind\":\"observed\",\"detail\":{\"value\":\"2750.9\"}}\n\n\
+            event: observed\ndata: {\"kind\":\"observed\",\"detail\":{\"value\":{\"value\":\"2750.9\"}}}\n\n\
             event: lagged\ndata: {\"missed\":3}\n\n\
             event: certified\ndata: {\"kind\":\"certified\",\"detail\":{\"round\":0,\"value\":\"2750.9\"}}\n\n\
             event: final\ndata: {\"detail\":{\"value\":\"2750.9\"}}\n\n\
@@ -297,6 +303,7 @@ mod tests {
         );
         let phases: Vec<Phase> = kinds.iter().filter_map(|k| phase_after(*k)).collect();
         assert_eq!(phases, [Phase::Observing, Phase::Challenge, Phase::Publishing, Phase::Published]);
+        assert_eq!(milestone(&seen[1]), "node-0 observed 2750.9");
         assert_eq!(milestone(&seen[2]), "certified 2750.9 in round 0");
     }
 
