@@ -18,7 +18,7 @@
 //!
 //! | service | module | owns |
 //! |---|---|---|
-//! | observer | [`observer`] | fetching the window, computing and signing this node's observation |
+//! | observer | [`observer`] | fetching the window and computing this node's observation (the settlement service signs it) |
 //! | network | [`network`] | the libp2p swarm: gossip, validation, catch-up |
 //! | settlements | [`settlements`] | one `fixd-decision` driver per settlement; the one place that signs |
 //! | chain | [`chain`] | this member's transactions and the contract reads |

@@ -232,10 +232,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
     let observer = Observer {
         store: store.clone(),
         venues: venues.clone(),
-        key: keys.ed25519.clone(),
-        network_id,
         tick: config.observer.tick,
-        events: events.clone(),
         settlements: own_tx,
     };
     let token = cancel.clone();

@@ -1,6 +1,7 @@
 //! The observation producer: at `M + grace` it archives each venue's trades of the window,
-//! computes the node's value with `fixd-proto`'s methodology, signs the observation, records
-//! that it signed it, and makes both durable before anything else can see them.
+//! computes the node's value with `fixd-proto`'s methodology, and hands the observation to the
+//! settlement service, the one place that signs: it records the slot, keeps the observation and
+//! flushes before anything else can see it.
 //!
 //! ```text
 //!  tick ─▶ settlements due & not yet observed
@@ -9,7 +10,8 @@
 //!   archive raw trades per venue (store) ─▶ methodology::compute ─▶ Observation
 //!              │ observed_at = M + grace, so a recomputation signs the same bytes
 //!              ▼
-//!   sign ─▶ record_signed(slot) ─▶ put_observation ─▶ durable() ─▶ "observation stored"
+//!   settlement service: sign ─▶ record_signed(slot) ─▶ put_observation ─▶ durable()
+//!                       ─▶ "observation stored" ─▶ gossip ─▶ its driver
 //! ```
 //!
 //! A venue that fails (HTTP error, garbage, timeout) contributes no trades; the methodology then
@@ -19,15 +21,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
 use fixd_proto::methodology;
 use fixd_proto::signing::Signed;
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::SettlementSpec;
 use fixd_proto::types::venue::Trade;
 use tokio_util::sync::CancellationToken;
-
-use alloy_primitives::B256;
 
 use crate::store::{SignedKind, SigningSlot, Store, StoreError};
 use crate::venues::VenueAdapter;
@@ -36,12 +35,9 @@ use crate::venues::VenueAdapter;
 pub struct Observer {
     pub store: Arc<dyn Store>,
     pub venues: Vec<VenueAdapter>,
-    pub key: SigningKey,
-    pub network_id: B256,
     pub tick: Duration,
-    pub events: crate::events::EventBus,
-    /// Where this node's new observations go to be gossiped and certified.
-    pub settlements: tokio::sync::mpsc::Sender<Signed<Observation>>,
+    /// Where this node's observations go to be signed, kept, gossiped and certified.
+    pub settlements: tokio::sync::mpsc::Sender<crate::settlements::OwnObservation>,
 }
 
 impl std::fmt::Debug for Observer {
@@ -90,20 +86,17 @@ impl Observer {
     /// Observes every settlement that is due and not yet observed.
     pub async fn pass(&self, now: u64) -> Result<(), StoreError> {
         for spec in self.store.settlements()? {
-            if is_due(&spec, now) && self.own_observation(&spec)?.is_none() {
+            if is_due(&spec, now) && self.store.signed(observation_slot(&spec))?.is_none() {
                 self.observe_and_store(&spec).await?;
             }
         }
         Ok(())
     }
 
-    fn own_observation(&self, spec: &SettlementSpec) -> Result<Option<Signed<Observation>>, StoreError> {
-        let me = fixd_proto::signing::PublicKey::of(&self.key);
-        Ok(self.store.observations(&spec.id())?.into_iter().find(|o| o.signer == me))
-    }
-
-    /// Fetches, archives, computes, signs and stores one observation. `None` when the
-    /// settlement's parameters are unusable (nothing is signed; the error is logged).
+    /// Fetches, archives and computes one observation, and has the settlement service sign and
+    /// keep it. `None` when the settlement's parameters are unusable (nothing is signed; the
+    /// error is logged), when the slot holds another observation, or when the settlement
+    /// service has stopped.
     pub async fn observe_and_store(
         &self,
         spec: &SettlementSpec,
@@ -132,106 +125,17 @@ impl Observer {
                 return Ok(None);
             }
         };
-        self.sign_and_keep(spec, observation).await
-    }
-
-    /// Signs this node's observation in its slot, keeps it and hands it to the settlement
-    /// service. `None` when the slot holds another observation (nothing is signed or sent).
-    async fn sign_and_keep(
-        &self,
-        spec: &SettlementSpec,
-        observation: Observation,
-    ) -> Result<Option<Signed<Observation>>, StoreError> {
-        let id = spec.id();
-        let signed = Signed::sign(&self.key, &self.network_id, observation);
-        let kept =
-            crate::store::record_signed_and_keep(&*self.store, observation_slot(spec), signed.hash(), |s| {
-                s.put_observation(&signed)
-            })?;
-        if !kept {
+        let (signed, answer) = tokio::sync::oneshot::channel();
+        let own = crate::settlements::OwnObservation { observation, signed };
+        if self.settlements.send(own).await.is_err() {
+            tracing::warn!(settlement = %id, "the settlement service has stopped; nothing signed");
             return Ok(None);
         }
-        let value = &signed.payload.computation.value;
-        tracing::info!(settlement = %id, hash = %signed.hash(), ?value, "observation stored");
-        if self.settlements.send(signed.clone()).await.is_err() {
-            tracing::warn!(settlement = %id, "the settlement service has stopped; the observation stays stored for catch-up");
-        }
-        self.events.publish(crate::events::NodeEvent {
-            settlement_id: id,
-            kind: crate::events::EventKind::Observed,
-            at: crate::clock::now(),
-            detail: serde_json::json!({ "hash": signed.hash(), "value": value }),
-        });
-        Ok(Some(signed))
+        Ok(answer.await.ok().flatten())
     }
 }
 
 /// The fetch range of a settlement's window in unix ms: `(M − W)·1000 + 1 ..= M·1000`.
 pub fn window_ms(spec: &SettlementSpec) -> (u64, u64) {
     (spec.window_start().saturating_mul(1000).saturating_add(1), spec.maturity.saturating_mul(1000))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use alloy_primitives::B256;
-    use ed25519_dalek::SigningKey;
-    use fixd_proto::types::observation::{Computation, NodeValue, Observation};
-    use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
-    use fixd_proto::value::Wad;
-
-    use super::{Observer, observation_slot};
-    use crate::store::{SledStore, Store};
-
-    fn observation(spec: &SettlementSpec, value: u128) -> Observation {
-        Observation {
-            settlement_id: spec.id(),
-            observed_at: spec.observe_at(),
-            computation: Computation {
-                partitions: vec![Some(Wad::from_raw(value)); 12],
-                venues: vec![],
-                value: NodeValue::Value(Wad::from_raw(value)),
-            },
-            trade_digest: B256::ZERO,
-        }
-    }
-
-    /// The observer follows the one signing policy: a slot that holds another observation
-    /// (signed before a crash, say, from other trades) is not signed again, nothing is stored
-    /// and nothing goes to the settlement service; the same observation again is fine.
-    #[tokio::test]
-    async fn a_taken_observation_slot_is_skipped_and_nothing_is_sent() {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
-        let spec = SettlementSpec {
-            index: Index::EthUsd,
-            maturity: 1_790_000_000,
-            params: MethodologyParams::default(),
-        };
-        store.put_settlement(&spec).unwrap();
-        let (settlements, mut received) = tokio::sync::mpsc::channel(4);
-        let observer = Observer {
-            store: store.clone(),
-            venues: vec![],
-            key: SigningKey::from_bytes(&[7; 32]),
-            network_id: B256::repeat_byte(1),
-            tick: Duration::from_secs(1),
-            events: crate::events::EventBus::default(),
-            settlements,
-        };
-        let first = observer.sign_and_keep(&spec, observation(&spec, 2500)).await.unwrap();
-        let first = first.expect("an empty slot signs");
-        assert_eq!(received.try_recv().unwrap(), first);
-        assert_eq!(store.signed(observation_slot(&spec)).unwrap(), Some(first.hash()));
-
-        let other = observer.sign_and_keep(&spec, observation(&spec, 2501)).await.unwrap();
-        assert_eq!(other, None, "another observation in a taken slot is not signed");
-        assert!(received.try_recv().is_err(), "and not sent");
-        assert_eq!(store.observations(&spec.id()).unwrap(), vec![first.clone()], "nor stored");
-
-        let again = observer.sign_and_keep(&spec, observation(&spec, 2500)).await.unwrap();
-        assert_eq!(again, Some(first), "the same observation again is the same signature");
-    }
 }

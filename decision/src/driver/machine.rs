@@ -254,6 +254,12 @@ impl SettlementDriver {
         match message {
             GossipMessage::Observation(o) => {
                 keep(effects, &GossipMessage::Observation(o.clone()));
+                if own {
+                    effects.push(Effect::Event {
+                        kind: EventKind::Observed,
+                        detail: serde_json::json!({ "hash": o.hash(), "value": o.payload.computation.value }),
+                    });
+                }
                 let actions = self.certification.on(now, consensus::Event::Observation(o));
                 self.carry_rounds(now, None, actions, effects);
             }

@@ -111,6 +111,8 @@ pub const FINAL_REPORT_ROUND: u32 = crate::publication::FINAL_REPORT_ROUND;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]
 pub enum Unsigned {
+    /// This node's observation of the window, as the observer computed it.
+    Observation(Observation),
     /// A round proposal (of the first certification or of a review).
     Proposal(Proposal),
     Vote(Vote),
@@ -136,6 +138,7 @@ impl Unsigned {
     /// anyway (the store keeps the earliest).
     pub fn slot(&self, settlement: SettlementId) -> Option<SigningSlot> {
         let (kind, round) = match self {
+            Unsigned::Observation(_) => (SignedKind::Observation, 0),
             Unsigned::Proposal(p) => (SignedKind::Proposal, p.round),
             Unsigned::Vote(v) => (SignedKind::Vote, v.round),
             Unsigned::ReviewVote { dispute_round, .. } => (SignedKind::ReviewVote, u32::from(*dispute_round)),

@@ -216,6 +216,7 @@ impl Committee {
         let member = &mut self.members[me];
         let slot = unsigned.slot(id);
         let message = match unsigned {
+            Unsigned::Observation(o) => GossipMessage::Observation(Signed::sign(&member.key, &network_id, o)),
             Unsigned::Proposal(p) => GossipMessage::Proposal(Signed::sign(&member.key, &network_id, p)),
             Unsigned::Vote(v) => GossipMessage::Vote(Signed::sign(&member.key, &network_id, v)),
             Unsigned::ReviewVote { vote, .. } => {
@@ -343,6 +344,7 @@ fn a_committee_certifies_one_value_signs_one_report_and_one_member_publishes() {
     assert_eq!(value, Wad::from_raw(2501), "the median of 2500..=2503 rounds down to a member's value");
     for m in &c.members {
         assert!(m.held.certificate.is_some(), "the certificate is kept");
+        assert!(m.events.contains(&EventKind::Observed), "its own observation is announced");
         assert!(m.events.contains(&EventKind::Certified));
         assert!(m.events.contains(&EventKind::ChallengeWindowOpened));
         assert!(!m.events.contains(&EventKind::Final), "final only after the window");

@@ -21,6 +21,8 @@
 //! it; a slot taken by another message is skipped (see [`record_signed_and_keep`]).
 
 mod review;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -154,11 +156,19 @@ impl std::fmt::Debug for Services {
     }
 }
 
+/// This node's observation as the observer computed it, for the settlement service to sign.
+/// The answer is the signed observation, or `None` if the slot holds another one.
+#[derive(Debug)]
+pub struct OwnObservation {
+    pub observation: Observation,
+    pub signed: oneshot::Sender<Option<Signed<Observation>>>,
+}
+
 /// Where the settlement service's inputs come from.
 #[derive(Debug)]
 pub struct Inlets {
     pub gossip: mpsc::Receiver<NetworkEvent>,
-    pub own: mpsc::Receiver<Signed<Observation>>,
+    pub own: mpsc::Receiver<OwnObservation>,
     pub chain: mpsc::Receiver<ChainUpdate>,
     pub commands: mpsc::Receiver<Command>,
 }
@@ -217,11 +227,7 @@ impl Settlements {
                         self.drive(*message.settlement_id(), Input::Gossip(message)).await?;
                     }
                 }
-                Some(observation) = inlets.own.recv() => {
-                    let message = GossipMessage::Observation(observation);
-                    self.gossip(message.clone()).await;
-                    self.drive(*message.settlement_id(), Input::Own(message)).await?;
-                }
+                Some(own) = inlets.own.recv() => self.on_own_observation(own).await?,
                 Some((id, state)) = inlets.chain.recv() => self.drive(id, Input::Chain(state)).await?,
                 Some(command) = inlets.commands.recv() => self.on_command(command).await,
                 Some((id, input)) = inbox.recv() => self.drive(id, input).await?,
@@ -256,6 +262,23 @@ impl Settlements {
         let driver = self.drivers.get_mut(&id).expect("ensured above");
         let effects = driver.on(crate::clock::now(), input);
         self.carry_out(id, effects).await
+    }
+
+    /// Signs this node's observation (the observer computed it), answers the observer, then
+    /// gossips it and feeds it to the settlement's driver.
+    async fn on_own_observation(&mut self, own: OwnObservation) -> Result<(), StoreError> {
+        let id = own.observation.settlement_id;
+        let message = self.sign(id, Unsigned::Observation(own.observation)).await?;
+        let signed = match &message {
+            Some(GossipMessage::Observation(o)) => Some(o.clone()),
+            _ => None,
+        };
+        let _ = own.signed.send(signed);
+        if let Some(message) = message {
+            self.gossip(message.clone()).await;
+            self.drive(id, Input::Own(message)).await?;
+        }
+        Ok(())
     }
 
     async fn on_tick(&mut self) -> Result<(), StoreError> {
@@ -374,74 +397,14 @@ impl Settlements {
         Ok(())
     }
 
-    /// The one place this member signs a round message, review vote, final report or relay:
-    /// signed, recorded in its slot, stored and flushed, all before anything can send it.
-    /// `None` when the slot holds another message already: nothing is signed then.
+    /// Signs through [`sign_and_keep`], then runs the test faults that hook in after a
+    /// message is durable.
     async fn sign(&self, id: B256, unsigned: Unsigned) -> Result<Option<GossipMessage>, StoreError> {
-        let (key, network_id) = (&self.keys.ed25519, &self.setup.network_id);
-        let slot = unsigned.slot(id);
-        let mut finality = None;
-        let message = match unsigned {
-            Unsigned::Proposal(proposal) => {
-                let proposal = match proposal.source {
-                    ProposalSource::Observations => crate::test_faults::tamper(proposal),
-                    ProposalSource::Review { .. } => proposal,
-                };
-                GossipMessage::Proposal(Signed::sign(key, network_id, proposal))
-            }
-            Unsigned::Vote(vote) => GossipMessage::Vote(Signed::sign(key, network_id, vote)),
-            Unsigned::ReviewVote { vote, .. } => {
-                GossipMessage::ReviewVote(Signed::sign(key, network_id, vote))
-            }
-            Unsigned::Report { report, finality: f } => {
-                let domain = fixd_proto::eip712::domain(self.setup.chain_id, self.setup.contract);
-                let eth_key = &self.keys.secp256k1;
-                let payload = ReportSignature {
-                    signature: sign_typed(eth_key, &domain, &report),
-                    signer: eth_key.address(),
-                    report: report.clone(),
-                };
-                finality = Some(FinalRecord { report, finality: f });
-                GossipMessage::ReportSignature(Signed::sign(key, network_id, payload))
-            }
-            Unsigned::Dispute(relayed) => GossipMessage::Dispute(Signed::sign(key, network_id, relayed)),
-            Unsigned::Ruling(relayed) => GossipMessage::Ruling(Signed::sign(key, network_id, relayed)),
-        };
-        let keep = |store: &dyn Store| -> Result<(), StoreError> {
-            match &message {
-                GossipMessage::Observation(o) => store.put_observation(o),
-                GossipMessage::Proposal(p) => store.put_proposal(p),
-                GossipMessage::Vote(v) => store.put_vote(v),
-                GossipMessage::ReviewVote(v) => store.put_review_vote(v).map(drop),
-                GossipMessage::ReportSignature(s) => {
-                    store.put_final(finality.as_ref().expect("set with the report"))?;
-                    store.put_report_signature(s)
-                }
-                GossipMessage::Dispute(d) => store.put_dispute(d).map(drop),
-                GossipMessage::Ruling(r) => store.put_ruling(r).map(drop),
-            }
-        };
-        let store = &*self.services.store;
-        let kept = match slot {
-            Some(slot) => record_signed_and_keep(store, slot, message.hash(), keep)?,
-            None => {
-                keep(store)?;
-                store.durable()?;
-                true
-            }
-        };
-        if !kept {
-            return Ok(None);
+        let message = sign_and_keep(&*self.services.store, &self.keys, &self.setup, id, unsigned)?;
+        if let Some(GossipMessage::ReviewVote(_)) = &message {
+            crate::test_faults::after_review_vote().await;
         }
-        match &message {
-            GossipMessage::Proposal(p) => {
-                tracing::info!(settlement = %id, round = p.payload.round, value = %p.payload.value, source = ?p.payload.source, "proposed");
-            }
-            GossipMessage::Vote(v) => tracing::info!(settlement = %id, round = v.payload.round, "voted"),
-            GossipMessage::ReviewVote(_) => crate::test_faults::after_review_vote().await,
-            _ => {}
-        }
-        Ok(Some(message))
+        Ok(message)
     }
 
     async fn gossip(&self, message: GossipMessage) {
@@ -530,4 +493,80 @@ impl Settlements {
             }
         });
     }
+}
+
+/// The one place a member signs: an observation, a round message, a review vote, a final
+/// report or a relay. The message is signed, recorded in its slot (if it has one), stored and
+/// flushed, all before anything can send it. `None` when the slot holds another message
+/// already: nothing is signed or kept then (see [`record_signed_and_keep`]).
+pub fn sign_and_keep(
+    store: &dyn Store,
+    keys: &MemberKeys,
+    setup: &DriverSetup,
+    id: B256,
+    unsigned: Unsigned,
+) -> Result<Option<GossipMessage>, StoreError> {
+    let (key, network_id) = (&keys.ed25519, &setup.network_id);
+    let slot = unsigned.slot(id);
+    let mut finality = None;
+    let message = match unsigned {
+        Unsigned::Observation(o) => GossipMessage::Observation(Signed::sign(key, network_id, o)),
+        Unsigned::Proposal(proposal) => {
+            let proposal = match proposal.source {
+                ProposalSource::Observations => crate::test_faults::tamper(proposal),
+                ProposalSource::Review { .. } => proposal,
+            };
+            GossipMessage::Proposal(Signed::sign(key, network_id, proposal))
+        }
+        Unsigned::Vote(vote) => GossipMessage::Vote(Signed::sign(key, network_id, vote)),
+        Unsigned::ReviewVote { vote, .. } => GossipMessage::ReviewVote(Signed::sign(key, network_id, vote)),
+        Unsigned::Report { report, finality: f } => {
+            let domain = fixd_proto::eip712::domain(setup.chain_id, setup.contract);
+            let payload = ReportSignature {
+                signature: sign_typed(&keys.secp256k1, &domain, &report),
+                signer: keys.secp256k1.address(),
+                report: report.clone(),
+            };
+            finality = Some(FinalRecord { report, finality: f });
+            GossipMessage::ReportSignature(Signed::sign(key, network_id, payload))
+        }
+        Unsigned::Dispute(relayed) => GossipMessage::Dispute(Signed::sign(key, network_id, relayed)),
+        Unsigned::Ruling(relayed) => GossipMessage::Ruling(Signed::sign(key, network_id, relayed)),
+    };
+    let keep = |store: &dyn Store| -> Result<(), StoreError> {
+        match &message {
+            GossipMessage::Observation(o) => store.put_observation(o),
+            GossipMessage::Proposal(p) => store.put_proposal(p),
+            GossipMessage::Vote(v) => store.put_vote(v),
+            GossipMessage::ReviewVote(v) => store.put_review_vote(v).map(drop),
+            GossipMessage::ReportSignature(s) => {
+                store.put_final(finality.as_ref().expect("set with the report"))?;
+                store.put_report_signature(s)
+            }
+            GossipMessage::Dispute(d) => store.put_dispute(d).map(drop),
+            GossipMessage::Ruling(r) => store.put_ruling(r).map(drop),
+        }
+    };
+    let kept = match slot {
+        Some(slot) => record_signed_and_keep(store, slot, message.hash(), keep)?,
+        None => {
+            keep(store)?;
+            store.durable()?;
+            true
+        }
+    };
+    if !kept {
+        return Ok(None);
+    }
+    match &message {
+        GossipMessage::Observation(o) => {
+            tracing::info!(settlement = %id, hash = %o.hash(), value = ?o.payload.computation.value, "observation stored");
+        }
+        GossipMessage::Proposal(p) => {
+            tracing::info!(settlement = %id, round = p.payload.round, value = %p.payload.value, source = ?p.payload.source, "proposed");
+        }
+        GossipMessage::Vote(v) => tracing::info!(settlement = %id, round = v.payload.round, "voted"),
+        _ => {}
+    }
+    Ok(Some(message))
 }

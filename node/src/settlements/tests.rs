@@ -1,0 +1,110 @@
+//! The one place that signs, against a real sled store: a taken slot signs nothing and keeps
+//! nothing; the same message again is the same signature.
+
+use alloy_primitives::{Address, B256};
+use alloy_signer_local::PrivateKeySigner;
+use ed25519_dalek::SigningKey;
+use fixd_decision::consensus::ConsensusParams;
+use fixd_decision::driver::{DriverSetup, SignedKind, SigningSlot, Unsigned};
+use fixd_proto::gossip::GossipMessage;
+use fixd_proto::signing::PublicKey;
+use fixd_proto::types::certificate::Vote;
+use fixd_proto::types::genesis::{Genesis, Member, ProtocolParams};
+use fixd_proto::types::observation::{Computation, NodeValue, Observation};
+use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
+use fixd_proto::value::Wad;
+
+use super::{MemberKeys, sign_and_keep};
+use crate::store::{SledStore, Store};
+
+fn setup() -> (MemberKeys, DriverSetup) {
+    let keys = MemberKeys {
+        ed25519: SigningKey::from_bytes(&[7; 32]),
+        secp256k1: PrivateKeySigner::from_bytes(&B256::repeat_byte(7)).unwrap(),
+    };
+    let member = Member {
+        name: "node-0".into(),
+        ed25519: PublicKey::of(&keys.ed25519),
+        eth_address: keys.secp256k1.address(),
+        listen: vec![],
+    };
+    let params = ProtocolParams::default();
+    let genesis = Genesis {
+        network: "fixd-sign-test".into(),
+        chain_id: 31337,
+        contract: Address::repeat_byte(0xc0),
+        arbitrator: Address::ZERO,
+        members: vec![member],
+        params: params.clone(),
+    };
+    let setup = DriverSetup {
+        committee: genesis.committee(),
+        me: 0,
+        network_id: genesis.network_id(),
+        consensus: ConsensusParams::from_protocol(&params),
+        protocol: params,
+        chain_id: genesis.chain_id,
+        contract: genesis.contract,
+        arbitrator: genesis.arbitrator,
+        has_chain: false,
+    };
+    (keys, setup)
+}
+
+fn spec() -> SettlementSpec {
+    SettlementSpec { index: Index::EthUsd, maturity: 1_790_000_000, params: MethodologyParams::default() }
+}
+
+fn observation(spec: &SettlementSpec, value: u128) -> Unsigned {
+    Unsigned::Observation(Observation {
+        settlement_id: spec.id(),
+        observed_at: spec.observe_at(),
+        computation: Computation {
+            partitions: vec![Some(Wad::from_raw(value)); 12],
+            venues: vec![],
+            value: NodeValue::Value(Wad::from_raw(value)),
+        },
+        trade_digest: B256::ZERO,
+    })
+}
+
+/// The observer's observation goes through the same policy as every other message: a slot that
+/// holds another observation (signed before a crash, from other trades) is not signed again and
+/// nothing is stored; the same observation again is fine.
+#[test]
+fn a_taken_observation_slot_signs_and_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let (keys, setup) = setup();
+    let spec = spec();
+    let id = spec.id();
+    let first = sign_and_keep(&store, &keys, &setup, id, observation(&spec, 2500)).unwrap();
+    let Some(GossipMessage::Observation(first)) = first else { panic!("an empty slot signs: {first:?}") };
+    let slot = SigningSlot { settlement: id, kind: SignedKind::Observation, round: 0 };
+    assert_eq!(store.signed(slot).unwrap(), Some(first.hash()));
+
+    let other = sign_and_keep(&store, &keys, &setup, id, observation(&spec, 2501)).unwrap();
+    assert_eq!(other, None, "another observation in a taken slot is not signed");
+    assert_eq!(store.observations(&id).unwrap(), vec![first.clone()], "nor stored");
+
+    let again = sign_and_keep(&store, &keys, &setup, id, observation(&spec, 2500)).unwrap();
+    assert_eq!(again, Some(GossipMessage::Observation(first)), "the same observation is the same signature");
+}
+
+#[test]
+fn a_vote_in_a_taken_round_is_skipped_and_another_round_is_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let (keys, setup) = setup();
+    let id = spec().id();
+    let vote = |round, byte| {
+        Unsigned::Vote(Vote { settlement_id: id, round, proposal_hash: B256::repeat_byte(byte) })
+    };
+    assert!(sign_and_keep(&store, &keys, &setup, id, vote(2, 1)).unwrap().is_some());
+    assert_eq!(sign_and_keep(&store, &keys, &setup, id, vote(2, 2)).unwrap(), None, "one vote per round");
+    assert_eq!(store.votes(&id).unwrap().len(), 1);
+    assert!(
+        sign_and_keep(&store, &keys, &setup, id, vote(3, 2)).unwrap().is_some(),
+        "the next round is free"
+    );
+}
