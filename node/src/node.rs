@@ -201,17 +201,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         None => None,
     };
     let venues = VenueAdapter::all(&config.venues)?;
-    let setup = fixd_decision::driver::DriverSetup {
-        committee: genesis.committee(),
-        me: member_index,
-        network_id,
-        consensus: fixd_decision::consensus::ConsensusParams::from_protocol(&genesis.params),
-        protocol: genesis.params.clone(),
-        chain_id: genesis.chain_id,
-        contract: genesis.contract,
-        arbitrator: genesis.arbitrator,
-        has_chain: chain.is_some(),
-    };
+    let setup = fixd_decision::driver::DriverSetup::from_genesis(&genesis, member_index, chain.is_some());
     let member_keys =
         crate::settlements::MemberKeys { ed25519: keys.ed25519.clone(), secp256k1: keys.secp256k1.clone() };
     let services = crate::settlements::Services {

@@ -31,13 +31,21 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{SignedKind, SigningSlot, Store, StoreError};
 use crate::venues::VenueAdapter;
 
+/// This node's observation as the observer computed it, for the settlement service to sign.
+/// The answer is the signed observation, or `None` if the slot holds another one.
+#[derive(Debug)]
+pub struct OwnObservation {
+    pub observation: Observation,
+    pub signed: tokio::sync::oneshot::Sender<Option<Signed<Observation>>>,
+}
+
 /// The producer's state. One task runs it.
 pub struct Observer {
     pub store: Arc<dyn Store>,
     pub venues: Vec<VenueAdapter>,
     pub tick: Duration,
     /// Where this node's observations go to be signed, kept, gossiped and certified.
-    pub settlements: tokio::sync::mpsc::Sender<crate::settlements::OwnObservation>,
+    pub settlements: tokio::sync::mpsc::Sender<OwnObservation>,
 }
 
 impl std::fmt::Debug for Observer {
@@ -126,7 +134,7 @@ impl Observer {
             }
         };
         let (signed, answer) = tokio::sync::oneshot::channel();
-        let own = crate::settlements::OwnObservation { observation, signed };
+        let own = OwnObservation { observation, signed };
         if self.settlements.send(own).await.is_err() {
             tracing::warn!(settlement = %id, "the settlement service has stopped; nothing signed");
             return Ok(None);

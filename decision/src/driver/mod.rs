@@ -73,6 +73,23 @@ pub struct DriverSetup {
     pub has_chain: bool,
 }
 
+impl DriverSetup {
+    /// The setup of member `me` of `genesis`; `has_chain` when a chain service runs.
+    pub fn from_genesis(genesis: &fixd_proto::types::genesis::Genesis, me: usize, has_chain: bool) -> Self {
+        DriverSetup {
+            committee: genesis.committee(),
+            me,
+            network_id: genesis.network_id(),
+            consensus: ConsensusParams::from_protocol(&genesis.params),
+            protocol: genesis.params.clone(),
+            chain_id: genesis.chain_id,
+            contract: genesis.contract,
+            arbitrator: genesis.arbitrator,
+            has_chain,
+        }
+    }
+}
+
 /// What kind of message a signing slot is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

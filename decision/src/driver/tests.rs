@@ -20,7 +20,6 @@ use fixd_proto::value::Wad;
 use super::{
     Accepted, DriverSetup, Effect, Held, Input, Record, Rejected, SettlementDriver, SigningSlot, Unsigned,
 };
-use crate::consensus::ConsensusParams;
 use crate::events::EventKind;
 use crate::publication::OnChain;
 
@@ -83,19 +82,9 @@ fn setup_for(me: usize) -> (Vec<SigningKey>, Vec<PrivateKeySigner>, Genesis, Dri
         contract: Address::repeat_byte(0xc0),
         arbitrator: arbitrator().address(),
         members,
-        params: params.clone(),
+        params,
     };
-    let setup = DriverSetup {
-        committee: genesis.committee(),
-        me,
-        network_id: genesis.network_id(),
-        consensus: ConsensusParams::from_protocol(&params),
-        protocol: params,
-        chain_id: genesis.chain_id,
-        contract: genesis.contract,
-        arbitrator: genesis.arbitrator,
-        has_chain: true,
-    };
+    let setup = DriverSetup::from_genesis(&genesis, me, true);
     (keys, eth, genesis, setup)
 }
 

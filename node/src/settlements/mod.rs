@@ -37,13 +37,13 @@ use fixd_proto::eip712::{ReportSignature, SignedDispute, SignedRuling, sign_type
 use fixd_proto::signing::Signed;
 use fixd_proto::types::certificate::ProposalSource;
 use fixd_proto::types::dispute::{DisputeEscrow, RelayedDispute};
-use fixd_proto::types::observation::Observation;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::chain::{BondError, ChainCommand, ChainHandle, ChainReader, ChainUpdate};
 use crate::events::{EventBus, NodeEvent};
 use crate::network::{CatchupProvider, CatchupResponse, GossipMessage, NetworkEvent, NetworkHandle, Verdict};
+use crate::observer::OwnObservation;
 use crate::store::{FinalRecord, Store, StoreError, record_signed_and_keep};
 use crate::tasks::TaskSpawner;
 use crate::venues::VenueAdapter;
@@ -154,14 +154,6 @@ impl std::fmt::Debug for Services {
             .field("venues", &self.venues.len())
             .finish()
     }
-}
-
-/// This node's observation as the observer computed it, for the settlement service to sign.
-/// The answer is the signed observation, or `None` if the slot holds another one.
-#[derive(Debug)]
-pub struct OwnObservation {
-    pub observation: Observation,
-    pub signed: oneshot::Sender<Option<Signed<Observation>>>,
 }
 
 /// Where the settlement service's inputs come from.

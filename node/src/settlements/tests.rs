@@ -4,7 +4,6 @@
 use alloy_primitives::{Address, B256};
 use alloy_signer_local::PrivateKeySigner;
 use ed25519_dalek::SigningKey;
-use fixd_decision::consensus::ConsensusParams;
 use fixd_decision::driver::{DriverSetup, SignedKind, SigningSlot, Unsigned};
 use fixd_proto::gossip::GossipMessage;
 use fixd_proto::signing::PublicKey;
@@ -35,19 +34,9 @@ fn setup() -> (MemberKeys, DriverSetup) {
         contract: Address::repeat_byte(0xc0),
         arbitrator: Address::ZERO,
         members: vec![member],
-        params: params.clone(),
+        params,
     };
-    let setup = DriverSetup {
-        committee: genesis.committee(),
-        me: 0,
-        network_id: genesis.network_id(),
-        consensus: ConsensusParams::from_protocol(&params),
-        protocol: params,
-        chain_id: genesis.chain_id,
-        contract: genesis.contract,
-        arbitrator: genesis.arbitrator,
-        has_chain: false,
-    };
+    let setup = DriverSetup::from_genesis(&genesis, 0, false);
     (keys, setup)
 }
 
