@@ -32,3 +32,4 @@ pub mod consensus;
 pub mod driver;
 pub mod events;
 pub mod publication;
+pub mod tendermint;

@@ -21,10 +21,10 @@
 //!    [`merkle_root`];
 //! 4. every input is the [`Signed::hash`] of one of the given observations; each of those is of
 //!    this settlement, signed by a member, and no member appears twice;
-//! 5. at least q = 2f+1 of those observations carry a **value**. Observations that say "no value"
+//! 5. at least q = ⌊2n/3⌋+1 of those observations carry a **value**. Observations that say "no value"
 //!    may be listed (they are signed statements and stay auditable) but count neither toward q
-//!    nor toward the median: DESIGN 4.7 asks for the median of node values from at least 2f+1
-//!    distinct members, and a "no value" is not a node value;
+//!    nor toward the median: DESIGN 4.7 asks for the median of node values from at least a quorum
+//!    of distinct members, and a "no value" is not a node value;
 //! 6. `value` is [`settlement_value`] of those values, exactly;
 //! 7. `challenge_deadline ≥ proposed_at`; and when a clock reading `now` is given,
 //!    `|proposed_at − now| ≤ max_skew`. Whether the deadline is the *right* distance after
@@ -135,7 +135,9 @@ pub enum CertifyError {
     ForeignObservation { signer: PublicKey, expected: SettlementId, got: SettlementId },
     #[error("member {signer} appears twice as {role}; each member counts once")]
     DuplicateMember { signer: PublicKey, role: Role },
-    #[error("{have} listed observations carry a value, at least {need} (2f+1) are required")]
+    #[error(
+        "{have} listed observations carry a value, at least {need} (the quorum, more than 2n/3) are required"
+    )]
     TooFewObservations { have: usize, need: usize },
     #[error("the proposal's value is {proposed}, but the median of its observations is {recomputed}")]
     WrongValue { proposed: Wad, recomputed: Wad },
@@ -147,7 +149,7 @@ pub enum CertifyError {
     ClockSkew { proposed_at: u64, now: u64, max_skew: u64 },
     #[error("the certificate's votes are not sorted by signer")]
     VotesNotSorted,
-    #[error("{have} valid votes, at least {need} (2f+1) are required")]
+    #[error("{have} valid votes, at least {need} (the quorum, more than 2n/3) are required")]
     TooFewVotes { have: usize, need: usize },
     #[error("the signature of {role} {signer} does not verify (strict ed25519) on this network")]
     BadSignature { signer: PublicKey, role: Role },

@@ -22,7 +22,7 @@
 //!        │ signed: Signed<Observation> = ed25519(BCS(tag) ‖ network_id ‖ BCS)  [signing]
 //!        ▼
 //!  proposal: median of ≥ q node values, Merkle root of observation hashes    [merkle]
-//!        │ q = 2f+1 votes                                                  [types::certificate]
+//!        │ q = ⌊2n/3⌋+1 votes                                               [types::certificate]
 //!        ▼
 //!  certificate ──(challenge window, disputes: fixd-dispute)──▶ FinalReport
 //!        │ EIP-712 + secp256k1 per member                                     [eip712]

@@ -88,8 +88,10 @@ pub struct Genesis {
 /// Why a genesis is unusable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum GenesisError {
-    #[error("genesis has no members; list at least one under [[members]]")]
-    NoMembers,
+    #[error(
+        "genesis has {0} members; a committee needs at least 4 (one faulty member tolerated), list them under [[members]]"
+    )]
+    TooFewMembers(usize),
     #[error("member name {0:?} appears twice; names must be unique")]
     DuplicateName(String),
     #[error("ed25519 key {0} appears twice; every member needs its own key")]
@@ -108,8 +110,8 @@ impl Genesis {
 
     /// Checks that members are distinct and the parameters make sense.
     pub fn validate(&self) -> Result<(), GenesisError> {
-        if self.members.is_empty() {
-            return Err(GenesisError::NoMembers);
+        if self.members.len() < MIN_MEMBERS {
+            return Err(GenesisError::TooFewMembers(self.members.len()));
         }
         if self.params.max_rounds == 0 {
             return Err(GenesisError::NoRounds);
@@ -136,7 +138,18 @@ impl Genesis {
     }
 }
 
-/// The committee: n members, tolerating f = ⌊(n−1)/3⌋ faults, with quorum q = 2f+1.
+/// The smallest committee: with n ≥ 4 a quorum of q = ⌊2n/3⌋ + 1 tolerates f = ⌊(n−1)/3⌋ ≥ 1
+/// faulty members.
+pub const MIN_MEMBERS: usize = 4;
+
+/// The committee: n members, tolerating f = ⌊(n−1)/3⌋ faults, with quorum q = ⌊2n/3⌋ + 1.
+///
+/// The quorum is the smallest number of members that is more than two thirds of n, as in
+/// Tendermint (and as `arc-malachitebft-core-types`' default threshold with one vote each). Any
+/// two quorums then share more than f members, so at least one honest member: two quorums
+/// cannot certify two values in one round. And q ≤ n − f, so the honest members alone reach a
+/// quorum. These are the only place the quorum is computed; the contract's threshold is set to
+/// [`Committee::q`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committee {
     members: Vec<Member>,
@@ -161,9 +174,9 @@ impl Committee {
         self.n().saturating_sub(1) / 3
     }
 
-    /// q = 2f+1, the quorum.
+    /// q = ⌊2n/3⌋ + 1, the quorum: more than two thirds of the members.
     pub fn q(&self) -> usize {
-        2 * self.f() + 1
+        2 * self.n() / 3 + 1
     }
 
     /// The index of the member with this ed25519 key.
@@ -204,9 +217,42 @@ mod tests {
 
     #[test]
     fn quorum_follows_n() {
-        for (n, f, q) in [(1, 0, 1), (3, 0, 1), (4, 1, 3), (5, 1, 3), (7, 2, 5), (10, 3, 7), (11, 3, 7)] {
+        for (n, f, q) in
+            [(4, 1, 3), (5, 1, 4), (6, 1, 5), (7, 2, 5), (10, 3, 7), (16, 5, 11), (31, 10, 21), (100, 33, 67)]
+        {
             let c = Committee::new((0..n).map(member).collect());
             assert_eq!((c.n(), c.f(), c.q()), (n as usize, f, q), "n = {n}");
+        }
+    }
+
+    /// For every n from 4 to 100: two quorums share an honest member (safety), the honest
+    /// members alone are a quorum (liveness), and q is the least count above 2n/3.
+    #[test]
+    fn quorums_intersect_in_an_honest_member_and_honest_members_reach_one() {
+        for n in MIN_MEMBERS as u8..=100u8 {
+            let c = Committee::new((0..n).map(member).collect());
+            let (n, f, q) = (c.n(), c.f(), c.q());
+            assert!(f >= 1, "n = {n}");
+            assert!(2 * q > n + f, "n = {n}: two quorums of {q} share at most f = {f} members");
+            assert!(q <= n - f, "n = {n}: the {} honest members reach q = {q}", n - f);
+            assert!(3 * q > 2 * n && 3 * (q - 1) <= 2 * n, "n = {n}: q = {q} is the least above 2n/3");
+        }
+    }
+
+    #[test]
+    fn a_committee_of_fewer_than_four_is_refused() {
+        for n in 0..4u8 {
+            let g = Genesis {
+                network: "t".into(),
+                chain_id: 1,
+                contract: Address::ZERO,
+                arbitrator: Address::ZERO,
+                members: (1..=n).map(member).collect(),
+                params: ProtocolParams::default(),
+            };
+            let err = g.validate().unwrap_err();
+            assert_eq!(err, GenesisError::TooFewMembers(n as usize));
+            assert!(err.to_string().contains("at least 4"), "{err}");
         }
     }
 
@@ -225,7 +271,7 @@ mod tests {
             chain_id: 1,
             contract: Address::ZERO,
             arbitrator: Address::ZERO,
-            members: vec![member(1), member(2)],
+            members: (1..=4).map(member).collect(),
             params: ProtocolParams::default(),
         };
         assert_eq!(g.validate(), Ok(()));
