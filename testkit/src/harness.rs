@@ -123,6 +123,14 @@ pub fn init_member_listening(root: &Path, name: &str, p2p_port: u16) -> MemberDi
     MemberDir { dir }
 }
 
+/// `member` and the three more members a genesis needs at least (`node-1` .. `node-3`, keys
+/// only), for tests that run one node and need no quorum.
+pub fn with_committee(root: &Path, member: &MemberDir) -> Vec<MemberDir> {
+    let others =
+        (1..fixd_proto::types::genesis::MIN_MEMBERS).map(|i| init_member(root, &format!("node-{i}")));
+    std::iter::once(MemberDir { dir: member.dir.clone() }).chain(others).collect()
+}
+
 /// Builds a genesis with `fixd genesis` from the members' member.toml files.
 pub fn build_genesis(root: &Path, members: &[MemberDir]) -> PathBuf {
     build_genesis_with(root, members, None)

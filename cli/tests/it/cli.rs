@@ -1,6 +1,6 @@
 //! The command line as a user meets it: help text, and refusals that name the problem and the fix.
 
-use crate::harness::{build_genesis, fixd, init_member};
+use crate::harness::{build_genesis, fixd, init_member, with_committee};
 
 fn run(args: &[&str]) -> (bool, String, String) {
     let out = fixd().args(args).output().unwrap();
@@ -64,7 +64,7 @@ fn a_node_whose_keys_are_not_in_the_genesis_refuses_to_start() {
     let root = tempfile::tempdir().unwrap();
     let member = init_member(root.path(), "node-0");
     let stranger = init_member(root.path(), "stranger");
-    let genesis = build_genesis(root.path(), std::slice::from_ref(&member));
+    let genesis = build_genesis(root.path(), &with_committee(root.path(), &member));
     let config = stranger.dir.join("config.toml");
     std::fs::write(
         &config,

@@ -13,7 +13,9 @@ use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
 use serde_json::Value;
 
-use crate::harness::{MemberDir, Node, Replay, Scheduled, build_genesis, init_member, now, write_config};
+use crate::harness::{
+    MemberDir, Node, Replay, Scheduled, build_genesis, init_member, now, with_committee, write_config,
+};
 
 /// 2025-06-12 15:00:00 UTC: the replay starts an hour before the fixture's maturity.
 const REPLAY_START: u64 = 1_749_740_400;
@@ -32,7 +34,8 @@ struct Setup {
 fn setup() -> Setup {
     let root = tempfile::tempdir().unwrap();
     let member = init_member(root.path(), "node-0");
-    let genesis = build_genesis(root.path(), std::slice::from_ref(&member));
+    // A genesis needs four members; only node-0 runs: observing needs no quorum.
+    let genesis = build_genesis(root.path(), &with_committee(root.path(), &member));
     let network_id = fixd_node::genesis::load(&genesis).unwrap().network_id();
     Setup { _root: root, member, genesis, network_id }
 }
