@@ -154,6 +154,11 @@ impl<V: Decidable> Instance<V> {
         }
     }
 
+    /// The proposer of round 0.
+    pub fn first_proposer(&self) -> usize {
+        self.ctx.first_proposer
+    }
+
     /// The round this member is in (`None` before the start).
     pub fn round(&self) -> Option<u32> {
         self.driver.round().as_u32()
