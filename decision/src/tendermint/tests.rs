@@ -225,8 +225,8 @@ impl Sim {
                         }
                         _ => {}
                     }
-                    self.slots[me].insert((round, step), v.value.clone());
-                    self.sent.push((me, round, step, v.value.clone()));
+                    self.slots[me].insert((round, step), v.value);
+                    self.sent.push((me, round, step, v.value));
                     self.broadcast(me, Msg::Vote(signed(v)));
                 }
                 (Output::GetValue(round), _) => {
