@@ -102,6 +102,22 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let value = fixd_proto::certify::verify_bundle(&bundle)
         .map_err(|e| anyhow::anyhow!("the proof bundle does not verify: {e}"))?;
     let certificate = &bundle.certificate;
+    let trusted = args.network_id.is_some();
+    if !trusted {
+        eprintln!(
+            "warning: no --network-id given, so this only shows that the committee of network {network_id} \
+             certified the value; anyone can build a bundle for a committee of their own. Check the network \
+             id against your genesis (`fixd genesis` prints it) and pass it with --network-id."
+        );
+    }
+    let (source, inputs) = match certificate.proposal.payload.source {
+        fixd_proto::types::certificate::ProposalSource::Observations => {
+            ("observations", bundle.observations.len())
+        }
+        fixd_proto::types::certificate::ProposalSource::Review { .. } => {
+            ("review votes", bundle.review_votes.len())
+        }
+    };
     if args.json {
         let out = serde_json::json!({
             "verified": true,
@@ -109,21 +125,25 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             "value": value,
             "round": certificate.proposal.payload.round,
             "votes": certificate.votes.len(),
+            "source": certificate.proposal.payload.source,
             "observations": certificate.proposal.payload.inputs.len(),
             "network_id": network_id,
+            "network_id_trusted": trusted,
         });
         println!("{out}");
     } else {
         println!("verified: settlement {} = {value} USD per ETH", bundle.spec.id());
         println!(
-            "  round {}, {} votes of {} members (quorum {}), {} observations",
+            "  round {}, {} votes of {} members (quorum {}), {inputs} {source}",
             certificate.proposal.payload.round,
             certificate.votes.len(),
             bundle.genesis.members.len(),
             bundle.genesis.committee().q(),
-            certificate.proposal.payload.inputs.len()
         );
-        println!("  network id {network_id}{}", if args.network_id.is_some() { " (as trusted)" } else { "" });
+        println!(
+            "  network id {network_id}{}",
+            if trusted { " (as trusted)" } else { " (NOT checked: see the warning)" }
+        );
     }
     Ok(())
 }

@@ -66,7 +66,9 @@ use crate::types::settlement::{SettlementId, SettlementSpec};
 use crate::value::Wad;
 
 /// Everything needed to verify a settlement value offline: the committee (genesis), what was
-/// settled (spec), the signed observations the proposal lists, and the certificate.
+/// settled (spec), the certificate of the value in force, and what its proposal lists: the
+/// signed observations of a first certificate, or the signed review votes of a review's
+/// certificate (after an upheld dispute, the value that is published is the review's).
 ///
 /// The bundle proves the value *for this genesis*: a verifier must check that
 /// `genesis.network_id()` is the network it trusts (for example, that its committee matches the
@@ -78,6 +80,10 @@ pub struct ProofBundle {
     pub spec: SettlementSpec,
     pub observations: Vec<Signed<Observation>>,
     pub certificate: Certificate,
+    /// The review votes a review certificate lists (empty for a first certificate; a bundle
+    /// written before this field existed reads as empty).
+    #[serde(default)]
+    pub review_votes: Vec<Signed<ReviewVote>>,
 }
 
 /// The part a signer plays in what is being checked.
@@ -374,6 +380,15 @@ pub fn check_review_proposal(
     verify_pending(&pending)
 }
 
+/// What a review certificate reviews: its dispute, and the contested proposal that the review
+/// votes it lists name. `None` for a first certificate, or when no listed vote is given.
+pub fn review_target(certificate: &Certificate, votes: &[Signed<ReviewVote>]) -> Option<ReviewTarget> {
+    let ProposalSource::Review { dispute_id } = certificate.proposal.payload.source else { return None };
+    let listed = &certificate.proposal.payload.inputs;
+    let contested = votes.iter().find(|v| listed.contains(&v.hash()))?.payload.proposal_hash;
+    Some(ReviewTarget { dispute_id, contested })
+}
+
 /// Checks a review certificate of `target` and returns its reviewed value.
 pub fn verify_review_certificate(
     committee: &Committee,
@@ -512,5 +527,26 @@ pub fn verify_bundle(bundle: &ProofBundle) -> Result<Wad, CertifyError> {
     if got != expected {
         return Err(CertifyError::WrongSettlement { expected, got });
     }
-    verify_certificate(&committee, &network_id, &bundle.spec, &bundle.certificate, &bundle.observations)
+    match bundle.certificate.proposal.payload.source {
+        ProposalSource::Observations => verify_certificate(
+            &committee,
+            &network_id,
+            &bundle.spec,
+            &bundle.certificate,
+            &bundle.observations,
+        ),
+        ProposalSource::Review { .. } => {
+            let listed = bundle.certificate.proposal.payload.inputs.first().copied().unwrap_or_default();
+            let target = review_target(&bundle.certificate, &bundle.review_votes)
+                .ok_or(CertifyError::UnknownInput(listed))?;
+            verify_review_certificate(
+                &committee,
+                &network_id,
+                &bundle.spec,
+                &bundle.certificate,
+                &target,
+                &bundle.review_votes,
+            )
+        }
+    }
 }

@@ -100,10 +100,16 @@ fn verify_accepts_a_bundle_and_names_what_a_changed_byte_broke() {
     let (ok, out, err) = run(&["verify", vector]);
     assert!(ok, "{err}");
     assert!(out.starts_with("verified: settlement 0x"), "{out}");
+    assert!(err.contains("warning: no --network-id given"), "an unchecked network is said: {err}");
     let (ok, out, _) = run(&["verify", vector, "--json"]);
     assert!(ok);
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["votes"], 3);
+    assert_eq!(report["network_id_trusted"], false);
+    let network_id = report["network_id"].as_str().unwrap().to_owned();
+    let (ok, out, err) = run(&["verify", vector, "--network-id", &network_id]);
+    assert!(ok, "{err}");
+    assert!(!err.contains("warning") && out.contains("(as trusted)"), "{out}{err}");
 
     let original = std::fs::read_to_string(vector).unwrap();
     let bundle: serde_json::Value = serde_json::from_str(&original).unwrap();

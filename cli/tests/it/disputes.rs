@@ -359,6 +359,27 @@ fn a_trade_bust_is_disputed_upheld_and_the_corrected_value_published_with_the_bo
         assert_eq!(reviewed, corrected, "the review recomputed the corrected trades: {state}");
         assert_eq!(review["votes"].as_array().unwrap().len(), 3, "exactly q review votes");
     }
+    // The proof bundle follows the decision in force: the review's certificate of the corrected
+    // value, which `fixd verify` checks offline against the trusted network.
+    let (status, bundle) = devnet.node(1).get(&format!("{path}/proof"));
+    assert_eq!(status, 200, "{bundle}");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), bundle.to_string()).unwrap();
+    let network_id = bundle["genesis"].clone();
+    let network_id =
+        serde_json::from_value::<fixd_proto::types::genesis::Genesis>(network_id).unwrap().network_id();
+    let out = fixd()
+        .args(["verify", "--json", "--network-id", &alloy::primitives::hex::encode_prefixed(network_id)])
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let verified: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        serde_json::from_value::<fixd_proto::value::Wad>(verified["value"].clone()).unwrap(),
+        corrected
+    );
+    assert!(verified["source"].get("review").is_some(), "{verified}");
     // The contract pushed bond + reward straight to the disputer (nothing left to withdraw).
     assert_eq!(chain.credits(disputer.address()), 0);
     let after_escrow = balance0 - bond - gas;

@@ -405,8 +405,9 @@ pub async fn schedule(
     Ok((status, Json(view(&state, spec)?)))
 }
 
-/// `GET /v1/settlements/{id}/proof`: everything needed to verify the certified value offline
-/// (`fixd verify`): the genesis, the spec, the certified observations and the certificate.
+/// `GET /v1/settlements/{id}/proof`: everything needed to verify the value in force offline
+/// (`fixd verify`): the genesis, the spec, the certificate of the value the dispute history has
+/// in force (a review's after an upheld dispute, else the first), and what it lists.
 pub async fn proof(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -415,12 +416,25 @@ pub async fn proof(
     let spec = state.store.settlement(&id)?.ok_or_else(|| {
         ApiError::not_found("unknown_settlement", format!("this node has no settlement {id}"))
     })?;
-    let certificate = state.store.certificate(&id)?.ok_or_else(|| {
+    let first = state.store.certificate(&id)?.ok_or_else(|| {
         ApiError::not_found("not_certified", format!("settlement {id} is not certified yet; see its status"))
     })?;
+    let in_force = super::disputes::disputes_machine(&state, &spec)?.certified().map(|c| c.proposal_hash);
+    let certificate = match in_force {
+        Some(hash) if hash != first.proposal.hash() => state
+            .store
+            .review_certificates(&id)?
+            .into_iter()
+            .map(|(_, c)| c)
+            .find(|c| c.proposal.hash() == hash)
+            .unwrap_or(first),
+        _ => first,
+    };
     let inputs: std::collections::BTreeSet<B256> =
         certificate.proposal.payload.inputs.iter().copied().collect();
     let observations =
         state.store.observations(&id)?.into_iter().filter(|o| inputs.contains(&o.hash())).collect();
-    Ok(Json(ProofBundle { genesis: (*state.genesis).clone(), spec, observations, certificate }))
+    let review_votes =
+        state.store.review_votes(&id)?.into_iter().filter(|v| inputs.contains(&v.hash())).collect();
+    Ok(Json(ProofBundle { genesis: (*state.genesis).clone(), spec, observations, certificate, review_votes }))
 }

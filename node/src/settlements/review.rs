@@ -4,7 +4,7 @@
 //! back to the settlement's driver as `Input::Recomputed`, which asks for the vote to be signed.
 
 use alloy_primitives::B256;
-use fixd_proto::certify::{ReviewTarget, verify_certificate, verify_review_certificate};
+use fixd_proto::certify::{review_target, verify_certificate, verify_review_certificate};
 use fixd_proto::types::certificate::{Certificate, ProposalSource};
 use fixd_proto::types::dispute::ReviewVote;
 use fixd_proto::types::genesis::Committee;
@@ -45,15 +45,11 @@ pub async fn recompute(
             ProposalSource::Observations => {
                 verify_certificate(committee, network_id, spec, &c, &store.observations(&id)?).is_ok()
             }
-            ProposalSource::Review { dispute_id } => {
+            ProposalSource::Review { .. } => {
                 let votes = store.review_votes(&id)?;
-                let previous = votes
-                    .iter()
-                    .find(|v| c.proposal.payload.inputs.contains(&v.hash()))
-                    .map(|v| v.payload.proposal_hash)
-                    .unwrap_or_default();
-                let target = ReviewTarget { dispute_id: *dispute_id, contested: previous };
-                verify_review_certificate(committee, network_id, spec, &c, &target, &votes).is_ok()
+                review_target(&c, &votes).is_some_and(|target| {
+                    verify_review_certificate(committee, network_id, spec, &c, &target, &votes).is_ok()
+                })
             }
         },
         None => false,

@@ -149,7 +149,13 @@ impl Fixture {
     pub(crate) fn bundle(&self) -> ProofBundle {
         let observations = self.observations();
         let certificate = self.certificate(self.proposal(0, &observations), &[0, 1, 2]);
-        ProofBundle { genesis: self.genesis.clone(), spec: self.spec.clone(), observations, certificate }
+        ProofBundle {
+            genesis: self.genesis.clone(),
+            spec: self.spec.clone(),
+            observations,
+            certificate,
+            review_votes: vec![],
+        }
     }
 }
 
