@@ -52,7 +52,7 @@ impl SettlementDriver {
     pub fn restore(
         setup: DriverSetup,
         spec: SettlementSpec,
-        held: Held,
+        mut held: Held,
         now: u64,
     ) -> Result<(Self, Vec<Effect>), fixd_dispute::Error> {
         let id = spec.id();
@@ -87,6 +87,9 @@ impl SettlementDriver {
             .chain(held.review_votes.iter().map(Signed::hash))
             .chain(held.report_signatures.iter().map(Signed::hash))
             .collect();
+        // Replayed into the machines above; not needed again.
+        held.observations = Vec::new();
+        held.equivocations = Vec::new();
         let mut driver = SettlementDriver {
             setup,
             spec,

@@ -357,21 +357,13 @@ impl Settlements {
     fn keep(&self, id: B256, record: Record) -> Result<(), StoreError> {
         let store = &self.services.store;
         match record {
-            Record::Message(message) => match message {
-                GossipMessage::Observation(o) => store.put_observation(&o)?,
-                GossipMessage::Proposal(p) => store.put_proposal(&p)?,
-                GossipMessage::Vote(v) => store.put_vote(&v)?,
-                GossipMessage::ReportSignature(s) => store.put_report_signature(&s)?,
-                GossipMessage::ReviewVote(v) => drop(store.put_review_vote(&v)?),
-                GossipMessage::Dispute(d) => {
-                    store.put_dispute(&d)?;
+            Record::Message(message) => {
+                put_message(&**store, &message)?;
+                // Relays decide bond outcomes: durable before anything follows.
+                if matches!(message, GossipMessage::Dispute(_) | GossipMessage::Ruling(_)) {
                     store.durable()?;
                 }
-                GossipMessage::Ruling(r) => {
-                    store.put_ruling(&r)?;
-                    store.durable()?;
-                }
-            },
+            }
             Record::Certificate(certificate) => {
                 store.put_certificate(&certificate)?;
                 store.durable()?;
@@ -487,6 +479,20 @@ impl Settlements {
     }
 }
 
+/// Stores a signed message under its kind (the store keeps the first of a kind per key, or the
+/// earliest relay).
+fn put_message(store: &dyn Store, message: &GossipMessage) -> Result<(), StoreError> {
+    match message {
+        GossipMessage::Observation(o) => store.put_observation(o),
+        GossipMessage::Proposal(p) => store.put_proposal(p),
+        GossipMessage::Vote(v) => store.put_vote(v),
+        GossipMessage::ReviewVote(v) => store.put_review_vote(v).map(drop),
+        GossipMessage::ReportSignature(s) => store.put_report_signature(s),
+        GossipMessage::Dispute(d) => store.put_dispute(d).map(drop),
+        GossipMessage::Ruling(r) => store.put_ruling(r).map(drop),
+    }
+}
+
 /// The one place a member signs: an observation, a round message, a review vote, a final
 /// report or a relay. The message is signed, recorded in its slot (if it has one), stored and
 /// flushed, all before anything can send it. `None` when the slot holds another message
@@ -526,18 +532,10 @@ pub fn sign_and_keep(
         Unsigned::Ruling(relayed) => GossipMessage::Ruling(Signed::sign(key, network_id, relayed)),
     };
     let keep = |store: &dyn Store| -> Result<(), StoreError> {
-        match &message {
-            GossipMessage::Observation(o) => store.put_observation(o),
-            GossipMessage::Proposal(p) => store.put_proposal(p),
-            GossipMessage::Vote(v) => store.put_vote(v),
-            GossipMessage::ReviewVote(v) => store.put_review_vote(v).map(drop),
-            GossipMessage::ReportSignature(s) => {
-                store.put_final(finality.as_ref().expect("set with the report"))?;
-                store.put_report_signature(s)
-            }
-            GossipMessage::Dispute(d) => store.put_dispute(d).map(drop),
-            GossipMessage::Ruling(r) => store.put_ruling(r).map(drop),
+        if let Some(record) = &finality {
+            store.put_final(record)?;
         }
+        put_message(store, &message)
     };
     let kept = match slot {
         Some(slot) => record_signed_and_keep(store, slot, message.hash(), keep)?,
