@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{SignedKind, SigningSlot, Store, StoreError};
 use crate::venues::VenueAdapter;
+use fixd_proto::types::certificate::DecisionId;
 
 /// This node's observation as the observer computed it, for the settlement service to sign.
 /// The answer is the signed observation, or `None` if the slot holds another one.
@@ -56,7 +57,12 @@ impl std::fmt::Debug for Observer {
 
 /// The signing slot of this node's observation of a settlement.
 pub fn observation_slot(spec: &SettlementSpec) -> SigningSlot {
-    SigningSlot { settlement: spec.id(), kind: SignedKind::Observation, round: 0 }
+    observation_slot_of(spec.id())
+}
+
+/// The observation slot of the settlement with this id.
+pub fn observation_slot_of(settlement: alloy_primitives::B256) -> SigningSlot {
+    SigningSlot { settlement, kind: SignedKind::Observation, decision: DecisionId::Value, round: 0 }
 }
 
 /// Whether a settlement is due for observation at `now` (unix seconds).

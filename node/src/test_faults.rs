@@ -9,8 +9,18 @@
 //! | `wrong-median` | the settlement service, when it signs a round proposal it leads | proposes the median plus 1 wei |
 //! | `stall-after-review-vote` | the settlement service, after its review vote is durable | its task hangs before gossiping the vote |
 //! | `stall-before-publish` | the chain service, before sending `publish` | its task hangs, as if killed mid-publication |
+//! | `flood` | the settlement service, after its first prevote of a settlement | gossips 10,000 validly signed votes for far-future rounds and review votes for unknown disputes |
 
-use fixd_proto::types::certificate::Proposal;
+use alloy_primitives::B256;
+use ed25519_dalek::SigningKey;
+use fixd_proto::gossip::GossipMessage;
+use fixd_proto::signing::Signed;
+use fixd_proto::types::certificate::{DecisionId, Proposal, Vote, VoteStep};
+use fixd_proto::types::dispute::ReviewVote;
+use fixd_proto::types::observation::NodeValue;
+
+/// How many messages `flood` sends.
+pub const FLOOD_MESSAGES: u32 = 10_000;
 
 /// The fault switched on for this process, if any.
 /// Whether fault `name` is switched on; if so, logs `test fault: {doing}` (tests wait for it).
@@ -48,4 +58,38 @@ pub async fn before_send() {
     if active("stall-before-publish", "stalling before sending the publish transaction") {
         std::future::pending::<()>().await;
     }
+}
+
+/// `flood`: after this member's round-0 prevote of a settlement's first value, the messages a
+/// flooding member sends: [`FLOOD_MESSAGES`] validly signed messages, nine in ten votes for
+/// rounds 1,000 and up, one in ten review votes for disputes nobody filed. Empty when off.
+pub fn flood(key: &SigningKey, network_id: &B256, prevote: &Vote) -> Vec<GossipMessage> {
+    let first =
+        prevote.decision == DecisionId::Value && prevote.round == 0 && prevote.step == VoteStep::Prevote;
+    if !first || !active("flood", "flooding far-future votes and review votes for unknown disputes") {
+        return Vec::new();
+    }
+    (0..FLOOD_MESSAGES)
+        .map(|k| {
+            let made_up = B256::from(alloy_primitives::U256::from(k));
+            if k % 10 == 9 {
+                let vote = ReviewVote {
+                    settlement_id: prevote.settlement_id,
+                    dispute_id: made_up,
+                    proposal_hash: prevote.proposal_hash.unwrap_or_default(),
+                    median_recomputes: true,
+                    value: NodeValue::Value(fixd_proto::value::Wad::ONE),
+                    trade_digest: made_up,
+                };
+                return GossipMessage::ReviewVote(Signed::sign(key, network_id, vote));
+            }
+            let vote = Vote {
+                round: 1_000 + k,
+                step: if k % 2 == 0 { VoteStep::Prevote } else { VoteStep::Precommit },
+                proposal_hash: Some(made_up),
+                ..prevote.clone()
+            };
+            GossipMessage::Vote(Signed::sign(key, network_id, vote))
+        })
+        .collect()
 }

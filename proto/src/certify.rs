@@ -33,11 +33,16 @@
 //! 8. every signature (the proposal's and the observations') verifies, checked as one batch by
 //!    [`verify_many`]; the first bad one is named.
 //!
-//! A certificate ([`verify_certificate`]) is a proposal passing 1-6 and 8 (no clock), plus votes
-//! that are all by members, by no member twice, sorted by signer (its one canonical form), at
-//! least q of them, each a valid signature over
-//! `Vote { settlement_id, round, proposal_hash: proposal.hash() }`. The proposal, observation and
-//! vote signatures are verified together in one batch.
+//! A certificate ([`verify_certificate`]) is a proposal passing 1-6 and 8 (no clock), a round
+//! at or after the proposal's, plus votes that are all by members, by no member twice, sorted by
+//! signer (its one canonical form), at least q of them, each a valid signature over the
+//! precommit [`Certificate::precommit`]: `Vote { settlement_id, decision (from the proposal's
+//! source), round, step: precommit, proposal_hash: Some(proposal.hash()) }`. The proposal,
+//! observation and vote signatures are verified together in one batch.
+//!
+//! A round proposal ([`check_round_proposal`]) is the Tendermint frame around a candidate: signed
+//! by its round's leader; fresh (no `pol_round`: the candidate is its own round's, by the same
+//! signer) or a re-proposal (`candidate round ≤ pol_round < round`).
 //!
 //! Observations given but not listed in the inputs are ignored.
 //!
@@ -58,7 +63,7 @@ use serde::{Deserialize, Serialize};
 use crate::merkle::merkle_root;
 use crate::methodology::settlement_value;
 use crate::signing::{PublicKey, Signature, Signed, VerifyItem, signing_bytes, verify_many};
-use crate::types::certificate::{Certificate, Proposal, ProposalSource, Vote};
+use crate::types::certificate::{Certificate, Proposal, ProposalSource, RoundProposal};
 use crate::types::dispute::ReviewVote;
 use crate::types::genesis::{Committee, Genesis, GenesisError};
 use crate::types::observation::Observation;
@@ -171,6 +176,19 @@ pub enum CertifyError {
     ReviewVoteWithoutValue { signer: PublicKey },
     #[error("a review proposal lists exactly {need} (q) review votes, this one lists {have}")]
     ReviewVoteCount { have: usize, need: usize },
+    #[error("the certificate's precommits are of round {round}, before its proposal's round {proposed}")]
+    CertificateBeforeProposal { round: u32, proposed: u32 },
+    #[error("the round proposal's pol_round {pol_round} is not below its round {round}")]
+    PolRoundNotBelow { pol_round: u32, round: u32 },
+    #[error(
+        "a fresh round proposal (no pol_round) carries its own round's candidate by its own signer; this \
+         one carries round {candidate_round}'s for round {round}"
+    )]
+    NotFresh { round: u32, candidate_round: u32 },
+    #[error(
+        "a re-proposed candidate of round {candidate_round} cannot have a polka in the earlier round {pol_round}"
+    )]
+    PolkaBeforeCandidate { pol_round: u32, candidate_round: u32 },
 }
 
 /// A signature still to verify, with whose it is.
@@ -445,6 +463,32 @@ pub fn check_proposal(
     verify_pending(&pending)
 }
 
+/// [`check_proposal`] without a clock and without verifying any signature: for a member whose
+/// network layer verified every observation on arrival, and that verifies the proposal's own
+/// signature once. Returns the same errors as [`check_proposal`] otherwise.
+pub fn check_proposal_content(
+    committee: &Committee,
+    network_id: &B256,
+    spec: &SettlementSpec,
+    proposal: &Signed<Proposal>,
+    observations: &[Signed<Observation>],
+) -> Result<(), CertifyError> {
+    proposal_without_signatures(committee, network_id, spec, proposal, observations).map(drop)
+}
+
+/// [`check_review_proposal`] without a clock and without verifying any signature (see
+/// [`check_proposal_content`]).
+pub fn check_review_proposal_content(
+    committee: &Committee,
+    network_id: &B256,
+    spec: &SettlementSpec,
+    proposal: &Signed<Proposal>,
+    target: &ReviewTarget,
+    votes: &[Signed<ReviewVote>],
+) -> Result<(), CertifyError> {
+    review_without_signatures(committee, network_id, spec, proposal, target, votes).map(drop)
+}
+
 /// The node's deadline policy (DESIGN 5.2-5.3): an honest leader sets
 /// `challenge_deadline = proposed_at + challenge_period_secs` from one clock reading, so a member
 /// that has checked `proposed_at` against its own clock ([`check_proposal`] with `now`) knows the
@@ -482,15 +526,24 @@ fn push_votes(
     certificate: &Certificate,
     pending: &mut Vec<Pending>,
 ) -> Result<(), CertifyError> {
-    let proposal = &certificate.proposal;
-    let vote = Vote {
-        settlement_id: proposal.payload.settlement_id,
-        round: proposal.payload.round,
-        proposal_hash: proposal.hash(),
-    };
-    let message = signing_bytes(network_id, &vote);
+    let proposed = certificate.proposal.payload.round;
+    if certificate.round < proposed {
+        return Err(CertifyError::CertificateBeforeProposal { round: certificate.round, proposed });
+    }
+    let message = signing_bytes(network_id, &certificate.precommit());
+    push_endorsements(committee, &message, &certificate.votes, pending)
+}
+
+/// Checks q or more endorsements of one message (members, once each, sorted by signer) and adds
+/// their signatures to `pending`.
+fn push_endorsements(
+    committee: &Committee,
+    message: &[u8],
+    endorsements: &[crate::signing::Endorsement],
+    pending: &mut Vec<Pending>,
+) -> Result<(), CertifyError> {
     let mut voters = BTreeSet::new();
-    for endorsement in &certificate.votes {
+    for endorsement in endorsements {
         if committee.index_of(&endorsement.signer).is_none() {
             return Err(CertifyError::NotAMember { signer: endorsement.signer, role: Role::Voter });
         }
@@ -500,11 +553,11 @@ fn push_votes(
         pending.push(Pending {
             signer: endorsement.signer,
             signature: endorsement.signature,
-            message: message.clone(),
+            message: message.to_vec(),
             role: Role::Voter,
         });
     }
-    if !certificate.votes.windows(2).all(|w| w[0].signer < w[1].signer) {
+    if !endorsements.windows(2).all(|w| w[0].signer < w[1].signer) {
         return Err(CertifyError::VotesNotSorted);
     }
     let need = committee.q();
@@ -512,6 +565,53 @@ fn push_votes(
         return Err(CertifyError::TooFewVotes { have: voters.len(), need });
     }
     Ok(())
+}
+
+/// Checks the frame of a round proposal, before its candidate is checked ([`check_proposal`] or
+/// [`check_review_proposal`]): it is signed by a member who leads its round; a fresh one (no
+/// `pol_round`) carries a candidate of its own round by its own signer; a re-proposal names a
+/// `pol_round` below its round and at or after its candidate's round. Its signature is checked
+/// as well.
+pub fn check_round_proposal(
+    committee: &Committee,
+    network_id: &B256,
+    proposal: &Signed<RoundProposal>,
+) -> Result<(), CertifyError> {
+    let rp = &proposal.payload;
+    let candidate = &rp.proposal;
+    if committee.index_of(&proposal.signer).is_none() {
+        return Err(CertifyError::NotAMember { signer: proposal.signer, role: Role::Proposer });
+    }
+    let leader = committee.members()[committee.leader(&candidate.payload.settlement_id, rp.round)].ed25519;
+    if proposal.signer != leader {
+        return Err(CertifyError::WrongLeader { round: rp.round, expected: leader, got: proposal.signer });
+    }
+    let candidate_round = candidate.payload.round;
+    match rp.pol_round {
+        None if candidate_round != rp.round
+            || candidate.signer != proposal.signer
+            || !rp.polka.is_empty() =>
+        {
+            return Err(CertifyError::NotFresh { round: rp.round, candidate_round });
+        }
+        Some(pol_round) if pol_round >= rp.round => {
+            return Err(CertifyError::PolRoundNotBelow { pol_round, round: rp.round });
+        }
+        Some(pol_round) if pol_round < candidate_round => {
+            return Err(CertifyError::PolkaBeforeCandidate { pol_round, candidate_round });
+        }
+        _ => {}
+    }
+    let mut pending = vec![Pending {
+        signer: proposal.signer,
+        signature: proposal.signature,
+        message: signing_bytes(network_id, rp),
+        role: Role::Proposer,
+    }];
+    if let Some(prevote) = rp.polka_prevote() {
+        push_endorsements(committee, &signing_bytes(network_id, &prevote), &rp.polka, &mut pending)?;
+    }
+    verify_pending(&pending)
 }
 
 /// Checks a [`ProofBundle`] on its own and returns the certified value: the genesis is valid, the

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::eip712::ReportSignature;
 use crate::encoding::{DecodeError, from_bcs, to_bcs};
 use crate::signing::{PublicKey, Signed};
-use crate::types::certificate::{Proposal, Vote};
+use crate::types::certificate::{DecisionId, RoundProposal, Vote, VoteStep};
 use crate::types::dispute::{RelayedDispute, RelayedRuling, ReviewVote};
 use crate::types::observation::Observation;
 use crate::types::settlement::SettlementId;
@@ -22,7 +22,8 @@ use crate::types::settlement::SettlementId;
 #[allow(clippy::large_enum_variant)]
 pub enum GossipMessage {
     Observation(Signed<Observation>),
-    Proposal(Signed<Proposal>),
+    /// A round leader's proposal, with the candidate it proposes.
+    Proposal(Signed<RoundProposal>),
     Vote(Signed<Vote>),
     /// A member's EIP-712 signature over the settlement's final report, wrapped in its ed25519
     /// signature.
@@ -103,7 +104,7 @@ impl GossipMessage {
     pub fn settlement_id(&self) -> &SettlementId {
         match self {
             GossipMessage::Observation(m) => &m.payload.settlement_id,
-            GossipMessage::Proposal(m) => &m.payload.settlement_id,
+            GossipMessage::Proposal(m) => &m.payload.proposal.payload.settlement_id,
             GossipMessage::Vote(m) => &m.payload.settlement_id,
             GossipMessage::ReportSignature(m) => &m.payload.report.settlement_id,
             GossipMessage::ReviewVote(m) => &m.payload.settlement_id,
@@ -122,6 +123,23 @@ impl GossipMessage {
             GossipMessage::ReportSignature(m) => m.payload.report.round,
             // Not round-bound: one per (member, dispute), not per round.
             GossipMessage::ReviewVote(_) | GossipMessage::Dispute(_) | GossipMessage::Ruling(_) => 0,
+        }
+    }
+
+    /// The decision a round proposal or vote belongs to; `None` for other messages.
+    pub fn decision(&self) -> Option<DecisionId> {
+        match self {
+            GossipMessage::Proposal(m) => Some(m.payload.decision()),
+            GossipMessage::Vote(m) => Some(m.payload.decision),
+            _ => None,
+        }
+    }
+
+    /// A vote's step; `None` for other messages.
+    pub fn step(&self) -> Option<VoteStep> {
+        match self {
+            GossipMessage::Vote(m) => Some(m.payload.step),
+            _ => None,
         }
     }
 
@@ -144,7 +162,11 @@ impl GossipMessage {
     pub fn signed_at(&self) -> Option<u64> {
         match self {
             GossipMessage::Observation(m) => Some(m.payload.observed_at),
-            GossipMessage::Proposal(m) => Some(m.payload.proposed_at),
+            // A fresh candidate is dated now; a re-proposed one keeps its first date.
+            GossipMessage::Proposal(m) if m.payload.pol_round.is_none() => {
+                Some(m.payload.proposal.payload.proposed_at)
+            }
+            GossipMessage::Proposal(_) => None,
             GossipMessage::Dispute(m) => Some(m.payload.accepted_at),
             GossipMessage::Ruling(m) => Some(m.payload.accepted_at),
             GossipMessage::Vote(_) | GossipMessage::ReportSignature(_) | GossipMessage::ReviewVote(_) => None,

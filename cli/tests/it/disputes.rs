@@ -116,20 +116,7 @@ fn submit_with_cli(
 
 /// `fixd_disputes_total{outcome}` from a node's `/metrics`, parsed as Prometheus text.
 fn disputes_total(node: &crate::harness::Node, outcome: &str) -> u64 {
-    let (code, body) = node.get("/metrics");
-    assert_eq!(code, 200);
-    let text = body.as_str().expect("metrics are text");
-    let scrape =
-        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
-    let sample = scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == "fixd_disputes_total" && s.labels.get("outcome") == Some(outcome));
-    match sample.map(|s| &s.value) {
-        Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v)) => *v as u64,
-        None => 0,
-        Some(other) => panic!("fixd_disputes_total is not a counter: {other:?}"),
-    }
+    crate::counter(node, "fixd_disputes_total", &[("outcome", outcome)])
 }
 
 fn expect_refusal(answer: (u16, Value), status: u16, code: &str) {

@@ -136,6 +136,69 @@ fn check_metrics(devnet: &Devnet) {
     assert_eq!((sent, mined), (1, 1), "one publish transaction sent and mined across the committee");
 }
 
+/// A member floods: 10,000 validly signed messages, votes for far-future rounds and review
+/// votes for disputes nobody filed. No honest member stores them past the written bound, and
+/// the settlement is published.
+#[test]
+fn a_member_flooding_signed_votes_fills_no_store_and_the_value_is_published() {
+    use fixd_decision::consensus::max_held_per_member;
+    use fixd_node::store::{SledStore, Store};
+    let (spec, mut devnet) = setup();
+    for i in 0..3 {
+        devnet.start_node(i);
+    }
+    devnet.start_node_with_env(3, &[("FIXD_TEST_FAULT", "flood")]);
+    devnet.node(3).proc.wait_for_line("test fault: flooding", Duration::from_secs(150));
+    check_published_once(&devnet, &spec, Duration::from_secs(150));
+    let flooder = devnet.node(3).get("/v1/status").1["node"]["public_key"].clone();
+    // The flood reached the honest members: their network layer let the signed votes through.
+    for i in 0..3 {
+        let votes = crate::counter(
+            devnet.node(i),
+            "fixd_messages_total",
+            &[("kind", "votes"), ("result", "accepted")],
+        );
+        println!("node-{i}: {votes} votes accepted by the network layer");
+        assert!(votes > 1_000, "node-{i} saw only {votes} votes: the flood did not arrive");
+    }
+    for i in 0..3 {
+        devnet.stop_node(i);
+    }
+    for i in 0..3 {
+        let data = devnet.genesis_and_keys(i).1.join("data").join("store");
+        let store = SledStore::open(&data).unwrap();
+        let id = spec.id();
+        let votes = store.votes(&id).unwrap();
+        let by = |signer: &fixd_proto::signing::PublicKey| serde_json::to_value(signer).unwrap() == flooder;
+        let flooded = votes.iter().filter(|v| by(&v.signer)).count() as u64;
+        let highest = votes.iter().map(|v| v.payload.round).max().unwrap_or(0);
+        let honest_round =
+            votes.iter().filter(|v| !by(&v.signer)).map(|v| v.payload.round).max().unwrap_or(0);
+        let bound = max_held_per_member(honest_round);
+        println!(
+            "node-{i}: {} votes held, {flooded} by the flooder (bound {bound}), highest round {highest}",
+            votes.len()
+        );
+        assert!(flooded <= bound, "node-{i} holds {flooded} of the flooder's votes, over the bound {bound}");
+        let reviews = store.review_votes(&id).unwrap();
+        assert!(reviews.iter().all(|v| !by(&v.signer)), "no review vote for an unknown dispute is stored");
+        let bytes = dir_size(&data);
+        println!("node-{i}: store {bytes} bytes");
+        // About half a megabyte, mostly the archived trades; the flood measured 7-9 MB before
+        // admission came before storage.
+        assert!(bytes < 2 * 1024 * 1024, "node-{i}'s store is {bytes} bytes");
+    }
+}
+
+/// The bytes of every file under `dir`.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| if e.path().is_dir() { dir_size(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) })
+        .sum()
+}
+
 #[test]
 fn a_publisher_killed_mid_publication_is_replaced_by_the_next_member() {
     let (spec, mut devnet) = setup();

@@ -1,5 +1,5 @@
 //! Equivocation evidence: two different messages one member signed for one slot (settlement,
-//! kind, round). Each half verifies on its own, so anyone holding the pair can check it with no
+//! kind, decision, round, step). Each half verifies on its own, so anyone holding the pair can check it with no
 //! trust in the node that kept it.
 
 use alloy_primitives::B256;
@@ -21,7 +21,9 @@ pub struct Equivocation {
 /// Why a pair of messages is not evidence of equivocation.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EvidenceError {
-    #[error("the two messages are for different slots (signer, settlement, kind or round differ)")]
+    #[error(
+        "the two messages are for different slots (signer, settlement, kind, decision, round or step differ)"
+    )]
     DifferentSlots,
     #[error("the two messages are the same message")]
     SameMessage,
@@ -50,7 +52,9 @@ impl Equivocation {
     /// Checks that this is real evidence: one slot, two different messages, both signed by the
     /// slot's member for `network_id`.
     pub fn check(&self, network_id: &B256) -> Result<(), EvidenceError> {
-        let slot = |m: &GossipMessage| (*m.signer(), *m.settlement_id(), m.kind(), m.round());
+        let slot = |m: &GossipMessage| {
+            (*m.signer(), *m.settlement_id(), m.kind(), m.decision(), m.round(), m.step())
+        };
         if slot(&self.first) != slot(&self.second) {
             return Err(EvidenceError::DifferentSlots);
         }

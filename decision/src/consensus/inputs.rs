@@ -1,4 +1,4 @@
-//! What a [`Certification`](super::Certification) certifies a value from: members' signed
+//! What a [`Certification`](super::Certification) decides a value from: members' signed
 //! observations (a settlement's first certificate) or members' signed review votes (the
 //! committee review of a dispute). The round machinery is the same; the inputs, the proposal's
 //! source, which inputs a leader lists and the validity rules differ.
@@ -7,7 +7,7 @@ use std::fmt;
 
 use alloy_primitives::B256;
 use fixd_proto::certify::{
-    CertifyError, ReviewTarget, check_proposal, check_review_proposal, verify_certificate,
+    CertifyError, ReviewTarget, check_proposal_content, check_review_proposal_content, verify_certificate,
     verify_review_certificate,
 };
 use fixd_proto::signing::{Signable, Signed};
@@ -40,13 +40,11 @@ pub trait Inputs: Clone + fmt::Debug {
     fn evidence(input: Signed<Self::Input>) -> GossipMessage;
     /// The source a proposal of this kind names.
     fn source(&self) -> ProposalSource;
-    /// The first round this certification runs in.
-    fn first_round(&self) -> u32;
     /// Which of the value-carrying inputs (one per member, in committee order) a leader lists:
     /// `None` until enough are held.
     fn pick(&self, q: usize, candidates: Vec<(B256, Wad)>) -> Option<Vec<(B256, Wad)>>;
-    /// [`fixd_proto::certify::check_proposal`] or its review counterpart.
-    #[allow(clippy::too_many_arguments)]
+    /// [`fixd_proto::certify::check_proposal_content`] or its review counterpart: every rule
+    /// but the clock and the signatures (the inputs' were checked on arrival).
     fn check(
         &self,
         committee: &Committee,
@@ -54,8 +52,6 @@ pub trait Inputs: Clone + fmt::Debug {
         spec: &SettlementSpec,
         proposal: &Signed<Proposal>,
         inputs: &[Signed<Self::Input>],
-        now: Option<u64>,
-        max_skew: u64,
     ) -> Result<(), CertifyError>;
     /// [`fixd_proto::certify::verify_certificate`] or its review counterpart.
     fn verify(
@@ -110,10 +106,6 @@ impl Inputs for Observations {
         ProposalSource::Observations
     }
 
-    fn first_round(&self) -> u32 {
-        0
-    }
-
     fn pick(&self, q: usize, candidates: Vec<(B256, Wad)>) -> Option<Vec<(B256, Wad)>> {
         (candidates.len() >= q).then_some(candidates)
     }
@@ -125,10 +117,8 @@ impl Inputs for Observations {
         spec: &SettlementSpec,
         proposal: &Signed<Proposal>,
         inputs: &[Signed<Observation>],
-        now: Option<u64>,
-        max_skew: u64,
     ) -> Result<(), CertifyError> {
-        check_proposal(committee, network_id, spec, proposal, inputs, now, max_skew)
+        check_proposal_content(committee, network_id, spec, proposal, inputs)
     }
 
     fn verify(
@@ -149,8 +139,6 @@ impl Inputs for Observations {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Review {
     pub target: ReviewTarget,
-    /// Rounds below this one belong to earlier certifications of the settlement.
-    pub first_round: u32,
 }
 
 impl Inputs for Review {
@@ -194,10 +182,6 @@ impl Inputs for Review {
         ProposalSource::Review { dispute_id: self.target.dispute_id }
     }
 
-    fn first_round(&self) -> u32 {
-        self.first_round
-    }
-
     fn pick(&self, q: usize, mut candidates: Vec<(B256, Wad)>) -> Option<Vec<(B256, Wad)>> {
         (candidates.len() >= q).then(|| {
             candidates.truncate(q);
@@ -212,10 +196,8 @@ impl Inputs for Review {
         spec: &SettlementSpec,
         proposal: &Signed<Proposal>,
         inputs: &[Signed<ReviewVote>],
-        now: Option<u64>,
-        max_skew: u64,
     ) -> Result<(), CertifyError> {
-        check_review_proposal(committee, network_id, spec, proposal, &self.target, inputs, now, max_skew)
+        check_review_proposal_content(committee, network_id, spec, proposal, &self.target, inputs)
     }
 
     fn verify(

@@ -1,37 +1,65 @@
-//! [`Certification`]: the per-settlement certification state machine. See the module docs of
-//! [`crate::consensus`] for the rules.
+//! [`Certification`]: one decision of one settlement, a Tendermint instance over candidate
+//! proposals. See the module docs of [`crate::consensus`] for the protocol and its rules.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use alloy_primitives::B256;
-use fixd_proto::certify::{CertifyError, Role, check_challenge_deadline};
+use fixd_proto::certify::{CertifyError, Role, check_challenge_deadline, check_round_proposal};
+use fixd_proto::gossip::GossipMessage;
 use fixd_proto::merkle::merkle_root;
 use fixd_proto::methodology::settlement_value;
-use fixd_proto::signing::Signed;
-use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
+use fixd_proto::signing::{Endorsement, PublicKey, Signed};
+use fixd_proto::types::certificate::{Certificate, DecisionId, Proposal, RoundProposal, Vote, VoteStep};
 use fixd_proto::types::genesis::Committee;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
+use malachitebft_core_types::{NilOrVal, Round, SignedMessage, Validity, VoteType};
 
 use super::inputs::{Inputs, Observations, Review};
-use super::{Action, ConsensusParams, Equivocation, Event, ROUNDS_AHEAD};
-use fixd_proto::gossip::GossipMessage;
+use super::{Action, Candidate, ConsensusParams, Equivocation, Event, ProposalToSign, ROUNDS_AHEAD};
+use crate::tendermint::{self, Decidable, Instance, Member, Output, Timeouts};
 
-/// A leader's proposal as this member holds it.
-#[derive(Clone, Debug)]
-struct HeldProposal {
+/// A candidate, decided by its hash: the hash every vote and dispute names, computed once (the
+/// core asks for it often).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hashed {
     signed: Signed<Proposal>,
-    hash: B256,
-    /// This node's clock when the proposal arrived.
-    arrived_at: u64,
-    /// Set once it has been checked for a vote (true: valid) or rejected.
-    verdict: Option<bool>,
-    /// Votes counted at the last failed certificate attempt, so it is not redone needlessly.
-    certify_attempted_with: usize,
+    id: B256,
 }
 
-/// One settlement's certification, from observations (or a dispute's review votes) to a
-/// certificate.
-#[derive(Debug)]
+impl Hashed {
+    fn new(signed: Signed<Proposal>) -> Self {
+        Hashed { id: signed.hash(), signed }
+    }
+}
+
+impl Decidable for Hashed {
+    fn id(&self) -> B256 {
+        self.id
+    }
+}
+
+/// The most messages one member can make a member hold for one decision while that member is in
+/// `round`: a proposal and two votes for each round up to `round + ROUNDS_AHEAD`, and one piece
+/// of equivocation evidence (two messages). Inputs (one per member, plus the second one of an
+/// equivocation) come on top, as do the rounds honest members really run.
+pub const fn max_held_per_member(round: u32) -> u64 {
+    (round as u64 + ROUNDS_AHEAD as u64 + 1) * 3 + 2
+}
+
+/// A round proposal as this member holds it.
+#[derive(Clone, Debug)]
+struct HeldProposal {
+    signed: Signed<RoundProposal>,
+    hash: B256,
+    /// This node's clock when it arrived.
+    arrived_at: u64,
+    /// Whether the core has been given it.
+    fed: bool,
+}
+
+/// One decision of one settlement at one member: the first value from observations, or a
+/// dispute round's review from review votes.
 pub struct Certification<I: Inputs = Observations> {
     kind: I,
     committee: Committee,
@@ -39,29 +67,48 @@ pub struct Certification<I: Inputs = Observations> {
     network_id: B256,
     spec: SettlementSpec,
     settlement_id: SettlementId,
+    decision: DecisionId,
     params: ConsensusParams,
-    /// The current round; `None` before `observe_at`.
-    round: Option<u32>,
+    starts_at: u64,
+    started: bool,
+    instance: Instance<Hashed>,
+    timeouts: Timeouts,
     /// Every valid input (observation or review vote) kept, by hash.
-    observations: BTreeMap<B256, Signed<I::Input>>,
+    inputs: BTreeMap<B256, Signed<I::Input>>,
     /// Each member's (first) input hash.
     observed: BTreeMap<usize, B256>,
-    /// The leader's proposal per round.
+    /// Members caught signing two inputs: their inputs no longer count for a fresh candidate.
+    input_equivocators: BTreeSet<usize>,
+    /// The round leader's proposal per round (the first held).
     proposals: BTreeMap<u32, HeldProposal>,
-    /// Per round, each member's vote.
-    votes: BTreeMap<u32, BTreeMap<usize, Signed<Vote>>>,
-    /// Rounds in which this member has proposed.
-    proposed: BTreeSet<u32>,
-    /// Rounds in which this member has voted, and for what.
-    voted: BTreeMap<u32, B256>,
-    /// Members caught equivocating: ignored from then on.
-    equivocators: BTreeSet<usize>,
+    /// Votes held: (round, step, member) → the first vote.
+    votes: BTreeMap<(u32, VoteStep, usize), Signed<Vote>>,
+    /// Members whose equivocation evidence is kept: one piece per member and decision.
+    evidenced: BTreeSet<usize>,
+    /// The round the core asked this member to propose a value for, while it has none.
+    awaiting_value: Option<u32>,
+    /// The round of the fresh candidate this member asked to sign, until it comes back.
+    fresh_sent: Option<u32>,
+    /// The round and candidate this member last precommitted: its lock, as its store shows it.
+    own_lock: Option<(u32, B256)>,
+    /// A certificate from another member, waiting for the inputs it lists.
+    pending_certificate: Option<Certificate>,
     certificate: Option<Certificate>,
 }
 
+impl<I: Inputs> std::fmt::Debug for Certification<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certification")
+            .field("decision", &self.decision)
+            .field("instance", &self.instance)
+            .field("certified", &self.certificate.is_some())
+            .finish()
+    }
+}
+
 impl Certification<Observations> {
-    /// A machine for member `me` (its index in `committee`) certifying `spec` from the members'
-    /// observations.
+    /// The machine of member `me` (its index in `committee`) deciding the first value of
+    /// `spec` from the members' observations, from `observe_at` on.
     ///
     /// # Panics
     /// If `me` is not an index of `committee`.
@@ -72,13 +119,15 @@ impl Certification<Observations> {
         spec: SettlementSpec,
         params: ConsensusParams,
     ) -> Self {
-        Self::with_inputs(Observations, committee, me, network_id, spec, params)
+        let starts_at = spec.observe_at();
+        Self::with_inputs(Observations, committee, me, network_id, spec, params, starts_at)
     }
 }
 
 impl Certification<Review> {
-    /// A machine for member `me` certifying the committee's review of one dispute round, from
-    /// round `review.first_round` on. `params.challenge_period_secs` is the reopened window.
+    /// The machine of member `me` deciding the committee's review of one dispute round, from
+    /// `starts_at` (a time every member agrees on). `params.challenge_period_secs` is the
+    /// reopened window.
     ///
     /// # Panics
     /// If `me` is not an index of `committee`.
@@ -89,11 +138,12 @@ impl Certification<Review> {
         network_id: B256,
         spec: SettlementSpec,
         params: ConsensusParams,
+        starts_at: u64,
     ) -> Self {
-        Self::with_inputs(review, committee, me, network_id, spec, params)
+        Self::with_inputs(review, committee, me, network_id, spec, params, starts_at)
     }
 
-    /// The review this machine certifies.
+    /// The review this machine decides.
     pub fn review(&self) -> &Review {
         &self.kind
     }
@@ -107,66 +157,99 @@ impl<I: Inputs> Certification<I> {
         network_id: B256,
         spec: SettlementSpec,
         params: ConsensusParams,
+        starts_at: u64,
     ) -> Self {
         assert!(me < committee.n(), "member index {me} outside a committee of {}", committee.n());
+        let settlement_id = spec.id();
+        let timeouts = Timeouts::for_round_timeout(Duration::from_secs(params.round_timeout_secs.max(1)));
+        let first = committee.leader(&settlement_id, 0);
+        let instance = Instance::new(tendermint::validators(&committee), me, first, timeouts);
         Certification {
+            decision: DecisionId::of_source(&kind.source()),
             kind,
-            settlement_id: spec.id(),
+            settlement_id,
             committee,
             me,
             network_id,
             spec,
             params,
-            round: None,
-            observations: BTreeMap::new(),
+            starts_at,
+            started: false,
+            instance,
+            timeouts,
+            inputs: BTreeMap::new(),
             observed: BTreeMap::new(),
+            input_equivocators: BTreeSet::new(),
             proposals: BTreeMap::new(),
             votes: BTreeMap::new(),
-            proposed: BTreeSet::new(),
-            voted: BTreeMap::new(),
-            equivocators: BTreeSet::new(),
+            evidenced: BTreeSet::new(),
+            awaiting_value: None,
+            fresh_sent: None,
+            own_lock: None,
+            pending_certificate: None,
             certificate: None,
         }
     }
 
-    /// The current round, `None` before `observe_at`.
-    pub fn round(&self) -> Option<u32> {
-        self.round
+    /// The decision this machine takes.
+    pub fn decision(&self) -> DecisionId {
+        self.decision
     }
 
-    /// The certificate, once certified.
+    /// The round this member is in, `None` before the start.
+    pub fn round(&self) -> Option<u32> {
+        self.started.then(|| self.instance.round()).flatten()
+    }
+
+    /// When the instance starts (unix seconds).
+    pub fn starts_at(&self) -> u64 {
+        self.starts_at
+    }
+
+    /// The decision, once taken.
     pub fn certificate(&self) -> Option<&Certificate> {
         self.certificate.as_ref()
     }
 
     /// The inputs kept, by hash (the inputs of a proof bundle).
     pub fn observations(&self) -> impl Iterator<Item = &Signed<I::Input>> {
-        self.observations.values()
+        self.inputs.values()
     }
 
-    /// Members caught equivocating, by committee index.
-    pub fn equivocators(&self) -> &BTreeSet<usize> {
-        &self.equivocators
+    /// How many proposals and votes are held, for the storage bound.
+    pub fn held_messages(&self) -> usize {
+        self.proposals.len() + self.votes.len()
     }
 
-    /// Observation hashes that the current round's proposal lists but this member does not
-    /// hold: the network layer should fetch them from peers (catch-up).
+    /// Input hashes that a held proposal (or a received certificate) lists but this member does
+    /// not hold: the network layer should fetch them from peers (catch-up).
     pub fn missing_inputs(&self) -> Vec<B256> {
-        let Some(held) = self.round.and_then(|r| self.proposals.get(&r)) else { return vec![] };
-        let inputs = &held.signed.payload.inputs;
-        inputs.iter().filter(|h| !self.observations.contains_key(*h)).copied().collect()
+        let listed = self
+            .proposals
+            .values()
+            .filter(|held| !held.fed)
+            .map(|held| &held.signed.payload.proposal)
+            .chain(self.pending_certificate.as_ref().map(|c| &c.proposal));
+        let mut missing: Vec<B256> = listed
+            .flat_map(|p| p.payload.inputs.iter())
+            .filter(|h| !self.inputs.contains_key(*h))
+            .copied()
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        missing
     }
 
-    /// When to send the next [`Event::Tick`]: the start of the next round (or of round 0).
-    /// `None` once certified.
+    /// When to send the next [`Event::Tick`]: the start, or the core's next timeout. `None` once
+    /// decided.
     pub fn next_wakeup(&self) -> Option<u64> {
         if self.certificate.is_some() {
             return None;
         }
-        Some(match self.round {
-            None => self.round_start(self.kind.first_round()),
-            Some(r) => self.round_start(r.saturating_add(1)),
-        })
+        if !self.started {
+            return Some(self.starts_at);
+        }
+        self.instance.next_deadline().map(|ms| ms.div_ceil(1000))
     }
 
     /// Feeds one event at `now` (unix seconds, this node's clock) and returns what to do.
@@ -175,14 +258,20 @@ impl<I: Inputs> Certification<I> {
         if self.certificate.is_some() {
             return out;
         }
-        self.advance(now, &mut out);
         match event {
             Event::Proposal(proposal) => self.on_proposal(now, proposal, &mut out),
-            Event::Vote(vote) => self.on_vote(vote, &mut out),
+            Event::Vote(vote) => self.on_vote(now, vote, &mut out),
+            Event::Certificate(certificate) => {
+                if certificate.proposal.payload.settlement_id == self.settlement_id
+                    && DecisionId::of_source(&certificate.proposal.payload.source) == self.decision
+                {
+                    self.pending_certificate = Some(certificate);
+                }
+            }
             Event::Tick => {}
             input => {
                 if let Some(input) = I::input_of(input) {
-                    self.on_observation(input, &mut out);
+                    self.on_input(input, &mut out);
                 }
             }
         }
@@ -190,70 +279,45 @@ impl<I: Inputs> Certification<I> {
         out
     }
 
-    fn round_timeout(&self) -> u64 {
-        self.params.round_timeout_secs.max(1)
-    }
-
-    fn round_start(&self, round: u32) -> u64 {
-        self.spec.observe_at().saturating_add(u64::from(round).saturating_mul(self.round_timeout()))
-    }
-
-    /// The round `now` falls in; `None` before this certification's first round.
-    fn round_at(&self, now: u64) -> Option<u32> {
-        let since = now.checked_sub(self.spec.observe_at())?;
-        let round = u32::try_from(since / self.round_timeout()).unwrap_or(u32::MAX);
-        (round >= self.kind.first_round()).then_some(round)
-    }
-
-    /// Whether `round` belongs to an earlier certification of the settlement.
-    fn before_first(&self, round: u32) -> bool {
-        round < self.kind.first_round()
-    }
-
-    fn leader(&self, round: u32) -> usize {
-        self.committee.leader(&self.settlement_id, round)
-    }
-
-    /// Moves to the round `now` falls in; rounds never go back.
-    fn advance(&mut self, now: u64, out: &mut Vec<Action>) {
-        let Some(at) = self.round_at(now) else { return };
-        match self.round {
-            Some(current) if at > current => {
-                out.push(Action::RoundTimedOut {
-                    round: current,
-                    next_round: at,
-                    next_leader: self.leader(at),
-                });
-                self.round = Some(at);
+    /// Holds what the store kept (after a restart) without acting on it: the machine acts on
+    /// everything held at its first [`Certification::on`] after its start.
+    pub fn replay(&mut self, now: u64, event: Event) {
+        let mut ignored = Vec::new();
+        let started = std::mem::replace(&mut self.started, false);
+        match event {
+            Event::Proposal(proposal) => self.on_proposal(now, proposal, &mut ignored),
+            Event::Vote(vote) => self.on_vote(now, vote, &mut ignored),
+            Event::Certificate(_) | Event::Tick => {}
+            input => {
+                if let Some(input) = I::input_of(input) {
+                    self.on_input(input, &mut ignored);
+                }
             }
-            None => self.round = Some(at),
-            Some(_) => {}
         }
+        self.started = started;
     }
 
-    /// Whether a proposal or vote for `round` is too far ahead to keep.
-    fn too_far_ahead(&self, round: u32) -> bool {
-        round > self.round.unwrap_or(self.kind.first_round()).saturating_add(ROUNDS_AHEAD)
+    /// The decision as this member's store kept it (checked when it was taken).
+    pub fn restore_decision(&mut self, certificate: Certificate) {
+        self.certificate = Some(certificate);
     }
 
-    /// The member index of an active (non-equivocating) member, or the rejection.
-    fn member(&self, signer: &fixd_proto::signing::PublicKey, role: Role) -> Result<usize, CertifyError> {
+    fn ms(now: u64) -> u64 {
+        now.saturating_mul(1000)
+    }
+
+    /// The round past which messages are not held.
+    fn horizon(&self) -> u32 {
+        self.instance.round().unwrap_or(0).saturating_add(ROUNDS_AHEAD)
+    }
+
+    fn member(&self, signer: &PublicKey, role: Role) -> Result<usize, CertifyError> {
         self.committee.index_of(signer).ok_or(CertifyError::NotAMember { signer: *signer, role })
     }
 
-    fn verify<T: fixd_proto::signing::Signable>(
-        &self,
-        signed: &Signed<T>,
-        role: Role,
-    ) -> Result<(), CertifyError> {
-        signed
-            .verify(&self.network_id)
-            .map_err(|_| CertifyError::BadSignature { signer: signed.signer, role })
-    }
-
-    fn on_observation(&mut self, obs: Signed<I::Input>, out: &mut Vec<Action>) {
-        let from = obs.signer;
-        let checked = match self.kind.belongs(&self.settlement_id, &obs) {
+    fn on_input(&mut self, input: Signed<I::Input>, out: &mut Vec<Action>) {
+        let from = input.signer;
+        let checked = match self.kind.belongs(&self.settlement_id, &input) {
             Ok(()) => self.member(&from, Role::Observer).map_err(Some),
             Err(e) => Err(e),
         };
@@ -262,20 +326,16 @@ impl<I: Inputs> Certification<I> {
             Err(Some(reason)) => return out.push(Action::Rejected { from, reason }),
             Err(None) => return,
         };
-        let hash = obs.hash();
-        // An equivocator is ignored, except for an observation that a held proposal lists: the
-        // leader may have used it before we caught the equivocation, and without it we could
-        // never check (or vote for) that proposal. Only listed ones are kept, so memory stays
-        // bounded.
-        let caught = self.equivocators.contains(&member);
-        if (caught && !self.listed(&hash)) || self.observations.contains_key(&hash) {
+        let hash = input.hash();
+        // An equivocator's further inputs are kept only when a held proposal lists them: the
+        // leader may have used one before the equivocation was caught, and without it this
+        // member could never check that proposal. So memory stays bounded.
+        let caught = self.input_equivocators.contains(&member);
+        if (caught && !self.listed(&hash)) || self.inputs.contains_key(&hash) {
             return;
         }
-        if let Err(reason) = self.verify(&obs, Role::Observer) {
-            return out.push(Action::Rejected { from, reason });
-        }
-        // Kept even when it proves equivocation: another member's proposal may list it.
-        self.observations.insert(hash, obs.clone());
+        self.inputs.insert(hash, input.clone());
+        out.push(Action::Hold(I::evidence(input.clone())));
         if caught {
             return;
         }
@@ -284,153 +344,277 @@ impl<I: Inputs> Certification<I> {
                 self.observed.insert(member, hash);
             }
             Some(first) => {
-                let first = I::evidence(self.observations[first].clone());
-                self.equivocation(member, first, I::evidence(obs), out);
+                let first = I::evidence(self.inputs[first].clone());
+                self.input_equivocators.insert(member);
+                out.push(Action::Equivocation(Equivocation { first, second: I::evidence(input) }));
             }
         }
     }
 
-    fn on_proposal(&mut self, now: u64, proposal: Signed<Proposal>, out: &mut Vec<Action>) {
+    /// Whether a held proposal lists input `hash`.
+    fn listed(&self, hash: &B256) -> bool {
+        let pending = self.pending_certificate.as_ref().map(|c| &c.proposal);
+        self.proposals
+            .values()
+            .map(|held| &held.signed.payload.proposal)
+            .chain(pending)
+            .any(|p| p.payload.inputs.contains(hash))
+    }
+
+    fn on_proposal(&mut self, now: u64, proposal: Signed<RoundProposal>, out: &mut Vec<Action>) {
         let from = proposal.signer;
-        let p = &proposal.payload;
-        let round = p.round;
-        let checked = (|| {
-            if p.settlement_id != self.settlement_id {
-                return Err(CertifyError::WrongSettlement {
-                    expected: self.settlement_id,
-                    got: p.settlement_id,
-                });
-            }
-            if p.source != self.kind.source() {
-                return Err(CertifyError::UnsupportedSource);
-            }
-            let member = self.member(&from, Role::Proposer)?;
-            let leader = self.leader(round);
-            if member != leader {
-                let expected = self.committee.members()[leader].ed25519;
-                return Err(CertifyError::WrongLeader { round, expected, got: from });
-            }
-            Ok(member)
-        })();
-        let member = match checked {
-            Ok(member) => member,
-            Err(reason) => return out.push(Action::Rejected { from, reason }),
-        };
-        if self.equivocators.contains(&member) || self.too_far_ahead(round) || self.before_first(round) {
+        let candidate = &proposal.payload.proposal.payload;
+        if candidate.settlement_id != self.settlement_id {
+            let reason =
+                CertifyError::WrongSettlement { expected: self.settlement_id, got: candidate.settlement_id };
+            return out.push(Action::Rejected { from, reason });
+        }
+        if proposal.payload.decision() != self.decision {
+            return;
+        }
+        let round = proposal.payload.round;
+        if round > self.horizon() {
             return;
         }
         let hash = proposal.hash();
         if let Some(held) = self.proposals.get(&round) {
-            if held.hash != hash {
-                if let Err(reason) = self.verify(&proposal, Role::Proposer) {
-                    return out.push(Action::Rejected { from, reason });
-                }
+            if held.hash != hash && check_round_proposal(&self.committee, &self.network_id, &proposal).is_ok()
+            {
                 let first = GossipMessage::Proposal(held.signed.clone());
-                self.equivocation(member, first, GossipMessage::Proposal(proposal), out);
+                self.equivocation(first, GossipMessage::Proposal(proposal), out);
             }
             return;
         }
-        if let Err(reason) = self.verify(&proposal, Role::Proposer) {
+        if let Err(reason) = check_round_proposal(&self.committee, &self.network_id, &proposal) {
             return out.push(Action::Rejected { from, reason });
         }
-        if member == self.me {
-            // Our own, fed back by the shell (or replayed from the store after a restart).
-            self.proposed.insert(round);
-        }
-        let held = HeldProposal {
-            signed: proposal,
-            hash,
-            arrived_at: now,
-            verdict: None,
-            certify_attempted_with: 0,
-        };
-        self.proposals.insert(round, held);
+        out.push(Action::Hold(GossipMessage::Proposal(proposal.clone())));
+        self.proposals.insert(round, HeldProposal { signed: proposal, hash, arrived_at: now, fed: false });
     }
 
-    fn on_vote(&mut self, vote: Signed<Vote>, out: &mut Vec<Action>) {
+    fn on_vote(&mut self, now: u64, vote: Signed<Vote>, out: &mut Vec<Action>) {
         let from = vote.signer;
         let v = &vote.payload;
-        let round = v.round;
-        let checked = (|| {
-            if v.settlement_id != self.settlement_id {
-                return Err(CertifyError::WrongSettlement {
-                    expected: self.settlement_id,
-                    got: v.settlement_id,
-                });
-            }
-            self.member(&from, Role::Voter)
-        })();
-        let member = match checked {
+        if v.settlement_id != self.settlement_id {
+            let reason = CertifyError::WrongSettlement { expected: self.settlement_id, got: v.settlement_id };
+            return out.push(Action::Rejected { from, reason });
+        }
+        if v.decision != self.decision || v.round > self.horizon() {
+            return;
+        }
+        let member = match self.member(&from, Role::Voter) {
             Ok(member) => member,
             Err(reason) => return out.push(Action::Rejected { from, reason }),
         };
-        if self.equivocators.contains(&member) || self.too_far_ahead(round) || self.before_first(round) {
-            return;
-        }
+        let key = (v.round, v.step, member);
         let hash = vote.hash();
-        let first = self.votes.get(&round).and_then(|votes| votes.get(&member));
+        let first = self.votes.get(&key);
         if first.map(Signed::hash) == Some(hash) {
             return;
         }
-        if let Err(reason) = self.verify(&vote, Role::Voter) {
-            return out.push(Action::Rejected { from, reason });
-        }
         if let Some(first) = first {
             let first = GossipMessage::Vote(first.clone());
-            return self.equivocation(member, first, GossipMessage::Vote(vote), out);
+            return self.equivocation(first, GossipMessage::Vote(vote), out);
         }
-        if member == self.me {
-            self.voted.entry(round).or_insert(v.proposal_hash);
-        }
-        self.votes.entry(round).or_default().insert(member, vote);
-    }
-
-    /// Whether a held proposal lists observation `hash` among its inputs.
-    fn listed(&self, hash: &B256) -> bool {
-        self.proposals.values().any(|held| held.signed.payload.inputs.contains(hash))
-    }
-
-    /// Records `member` as an equivocator and forgets its votes and proposals.
-    fn equivocation(
-        &mut self,
-        member: usize,
-        first: GossipMessage,
-        second: GossipMessage,
-        out: &mut Vec<Action>,
-    ) {
-        let signer = self.committee.members()[member].ed25519;
-        out.push(Action::Equivocation(Equivocation { first, second }));
-        self.equivocators.insert(member);
-        for votes in self.votes.values_mut() {
-            votes.remove(&member);
-        }
-        let led: Vec<u32> =
-            self.proposals.iter().filter(|(_, p)| p.signed.signer == signer).map(|(r, _)| *r).collect();
-        for round in led {
-            self.proposals.remove(&round);
-        }
-    }
-
-    /// After every event: propose, vote and certify as the state allows.
-    fn progress(&mut self, now: u64, out: &mut Vec<Action>) {
-        let Some(round) = self.round else { return };
-        self.maybe_propose(now, round, out);
-        self.maybe_vote(round, out);
-        self.maybe_certify(out);
-    }
-
-    fn maybe_propose(&mut self, now: u64, round: u32, out: &mut Vec<Action>) {
-        if self.leader(round) != self.me
-            || self.proposed.contains(&round)
-            || self.equivocators.contains(&self.me)
+        if member == self.me
+            && v.step == VoteStep::Precommit
+            && let Some(id) = v.proposal_hash
+            && self.own_lock.is_none_or(|(round, _)| round <= v.round)
         {
+            self.own_lock = Some((v.round, id));
+        }
+        out.push(Action::Hold(GossipMessage::Vote(vote.clone())));
+        self.votes.insert(key, vote.clone());
+        if self.started {
+            let outputs = self.instance.on_vote(Self::ms(now), self.core_vote(member, &vote));
+            self.carry(now, outputs, out);
+        }
+    }
+
+    /// Keeps the first piece of evidence against the member who signed both.
+    fn equivocation(&mut self, first: GossipMessage, second: GossipMessage, out: &mut Vec<Action>) {
+        let Some(member) = self.committee.index_of(first.signer()) else { return };
+        if self.evidenced.insert(member) {
+            out.push(Action::Equivocation(Equivocation { first, second }));
+        }
+    }
+
+    fn core_vote(&self, member: usize, vote: &Signed<Vote>) -> tendermint::SignedVote<Hashed> {
+        let v = &vote.payload;
+        let core = tendermint::Vote {
+            round: Round::new(v.round),
+            kind: match v.step {
+                VoteStep::Prevote => VoteType::Prevote,
+                VoteStep::Precommit => VoteType::Precommit,
+            },
+            value: match v.proposal_hash {
+                Some(id) => NilOrVal::Val(id),
+                None => NilOrVal::Nil,
+            },
+            voter: Member(member),
+        };
+        SignedMessage::new(core, vote.signature)
+    }
+
+    /// After every event: start, fire timeouts, propose, feed what became ready, adopt a
+    /// certificate.
+    fn progress(&mut self, now: u64, out: &mut Vec<Action>) {
+        if !self.started && now >= self.starts_at {
+            self.started = true;
+            let outputs = self.instance.start(Self::ms(now));
+            self.carry(now, outputs, out);
+            // What was held before the start (early messages, or a restart's replay).
+            let votes: Vec<(usize, Signed<Vote>)> =
+                self.votes.iter().map(|((_, _, member), vote)| (*member, vote.clone())).collect();
+            for (member, vote) in votes {
+                let outputs = self.instance.on_vote(Self::ms(now), self.core_vote(member, &vote));
+                self.carry(now, outputs, out);
+            }
+        } else if self.started {
+            let outputs = self.instance.tick(Self::ms(now));
+            self.carry(now, outputs, out);
+        }
+        if !self.started {
+            return;
+        }
+        self.feed_ready(now, out);
+        self.try_propose(now, out);
+        self.try_certificate(out);
+    }
+
+    /// Feeds the core every held proposal whose inputs are all held, with its validity.
+    fn feed_ready(&mut self, now: u64, out: &mut Vec<Action>) {
+        let ready: Vec<u32> = self
+            .proposals
+            .iter()
+            .filter(|(_, held)| !held.fed && self.inputs_of(&held.signed.payload.proposal.payload).is_some())
+            .map(|(round, _)| *round)
+            .collect();
+        for round in ready {
+            let held = self.proposals.get_mut(&round).expect("listed above");
+            held.fed = true;
+            let held = held.clone();
+            let validity = self.validity(&held, out);
+            let rp = &held.signed.payload;
+            let own = held.signed.signer == self.committee.members()[self.me].ed25519;
+            let answers = self.awaiting_value == Some(round) || self.fresh_sent == Some(round);
+            if own && rp.pol_round.is_none() && answers {
+                self.awaiting_value = None;
+                self.fresh_sent = None;
+                let outputs = self.instance.propose_value(
+                    Self::ms(now),
+                    Round::new(round),
+                    Hashed::new(rp.proposal.clone()),
+                );
+                self.carry(now, outputs, out);
+            }
+            // A re-proposal's polka, checked on arrival: the core counts it even where this
+            // member holds another first prevote of an equivocator.
+            if let Some(polka) = self.polka_certificate(rp) {
+                let outputs = self.instance.on_polka_certificate(Self::ms(now), polka);
+                self.carry(now, outputs, out);
+            }
+            let proposer = self.committee.index_of(&held.signed.signer).expect("checked on arrival");
+            let core = tendermint::Proposal {
+                round: Round::new(round),
+                value: tendermint::Candidate(Hashed::new(rp.proposal.clone())),
+                pol_round: Round::from(rp.pol_round),
+                proposer: Member(proposer),
+            };
+            let outputs = self.instance.on_proposal(
+                Self::ms(now),
+                SignedMessage::new(core, held.signed.signature),
+                validity,
+            );
+            self.carry(now, outputs, out);
+        }
+    }
+
+    /// The polka a re-proposal carries, as the core takes it.
+    fn polka_certificate(&self, rp: &RoundProposal) -> Option<tendermint::PolkaCertificate<Hashed>> {
+        let pol_round = rp.pol_round?;
+        let polka_signatures = rp
+            .polka
+            .iter()
+            .map(|e| {
+                let member = self.committee.index_of(&e.signer)?;
+                Some(malachitebft_core_types::PolkaSignature::new(Member(member), e.signature))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(malachitebft_core_types::PolkaCertificate {
+            height: tendermint::HEIGHT,
+            round: Round::new(pol_round),
+            value_id: rp.proposal.hash(),
+            polka_signatures,
+        })
+    }
+
+    /// Tendermint's `valid(v)` for a held round proposal, with this member's restored lock.
+    fn validity(&self, held: &HeldProposal, out: &mut Vec<Action>) -> Validity {
+        let rp = &held.signed.payload;
+        let candidate = &rp.proposal;
+        let inputs = self.inputs_of(&candidate.payload).expect("fed only when held");
+        let verdict = self
+            .kind
+            .check(&self.committee, &self.network_id, &self.spec, candidate, &inputs)
+            .and_then(|()| {
+                // The round proposal's signer signed it; a re-proposed candidate's first
+                // proposer's signature is checked here (the network layer checks the outer one).
+                candidate.verify(&self.network_id).map_err(|_| CertifyError::BadSignature {
+                    signer: candidate.signer,
+                    role: Role::Proposer,
+                })
+            })
+            .and_then(|()| check_challenge_deadline(&candidate.payload, self.params.challenge_period_secs))
+            .and_then(|()| self.check_date(held));
+        if let Err(reason) = verdict {
+            out.push(Action::Rejected { from: candidate.signer, reason });
+            return Validity::Invalid;
+        }
+        let locked_elsewhere = self.own_lock.is_some_and(|(round, id)| {
+            id != candidate.hash() && rp.pol_round.is_none_or(|pol_round| pol_round < round)
+        });
+        if locked_elsewhere {
+            return Validity::Invalid;
+        }
+        Validity::Valid
+    }
+
+    /// A fresh candidate is dated by its leader's clock when it proposed: not after this
+    /// member's clock when it arrived (plus skew), and not before it by more than the skew and
+    /// the round's length (a leader cannot shorten the challenge window by more than a round; a
+    /// round lasts longer each round, so a slow network still gets a valid proposal through).
+    /// A re-proposed candidate was dated by the members of its polka.
+    fn check_date(&self, held: &HeldProposal) -> Result<(), CertifyError> {
+        let rp = &held.signed.payload;
+        if rp.pol_round.is_some() {
+            return Ok(());
+        }
+        let proposed_at = rp.proposal.payload.proposed_at;
+        let arrived = held.arrived_at.max(self.starts_at);
+        let skew = self.params.max_clock_skew_secs;
+        let late = skew.saturating_add(self.timeouts.round_length(rp.round).as_secs());
+        if proposed_at > arrived.saturating_add(skew) {
+            return Err(CertifyError::ClockSkew { proposed_at, now: arrived, max_skew: skew });
+        }
+        if proposed_at.saturating_add(late) < arrived {
+            return Err(CertifyError::ClockSkew { proposed_at, now: arrived, max_skew: late });
+        }
+        Ok(())
+    }
+
+    /// The core asked this member for a value: a fresh candidate once q members' inputs with a
+    /// value are held.
+    fn try_propose(&mut self, now: u64, out: &mut Vec<Action>) {
+        let Some(round) = self.awaiting_value else { return };
+        if self.proposals.contains_key(&round) {
             return;
         }
         let candidates = self
             .observed
             .iter()
-            .filter(|(member, _)| !self.equivocators.contains(member))
-            .filter_map(|(_, hash)| Some((*hash, I::value(&self.observations[hash].payload)?)))
+            .filter(|(member, _)| !self.input_equivocators.contains(member))
+            .filter_map(|(_, hash)| Some((*hash, I::value(&self.inputs[hash].payload)?)))
             .collect();
         let Some(picked) = self.kind.pick(self.committee.q(), candidates) else { return };
         let (mut inputs, values): (Vec<B256>, Vec<_>) = picked.into_iter().unzip();
@@ -445,80 +629,120 @@ impl<I: Inputs> Certification<I> {
             challenge_deadline: now.saturating_add(self.params.challenge_period_secs),
             proposed_at: now,
         };
-        self.proposed.insert(round);
-        out.push(Action::Propose(proposal));
+        // Asked once; the signed proposal comes back as an event and answers the core then.
+        self.awaiting_value = None;
+        self.fresh_sent = Some(round);
+        out.push(Action::Propose(ProposalToSign {
+            round,
+            pol_round: None,
+            candidate: Candidate::Fresh(proposal),
+            polka: Vec::new(),
+        }));
     }
 
-    /// The inputs `proposal` lists, or `None` while some are missing.
+    /// The inputs a candidate lists, or `None` while some are missing.
     fn inputs_of(&self, proposal: &Proposal) -> Option<Vec<Signed<I::Input>>> {
-        proposal.inputs.iter().map(|h| self.observations.get(h).cloned()).collect()
+        proposal.inputs.iter().map(|h| self.inputs.get(h).cloned()).collect()
     }
 
-    fn maybe_vote(&mut self, round: u32, out: &mut Vec<Action>) {
-        if self.voted.contains_key(&round) || self.equivocators.contains(&self.me) {
+    /// A certificate from another member, once its inputs are held: the decision.
+    fn try_certificate(&mut self, out: &mut Vec<Action>) {
+        let Some(certificate) = self.pending_certificate.take() else { return };
+        let Some(inputs) = self.inputs_of(&certificate.proposal.payload) else {
+            self.pending_certificate = Some(certificate);
             return;
-        }
-        let Some(held) = self.proposals.get(&round) else { return };
-        if held.verdict.is_some() {
-            return;
-        }
-        let Some(inputs) = self.inputs_of(&held.signed.payload) else { return };
-        // A proposal that came before its round began is judged as if it came then.
-        let reference = held.arrived_at.max(self.round_start(round));
-        let verdict = self
-            .kind
-            .check(
-                &self.committee,
-                &self.network_id,
-                &self.spec,
-                &held.signed,
-                &inputs,
-                Some(reference),
-                self.params.max_clock_skew_secs,
-            )
-            .and_then(|()| check_challenge_deadline(&held.signed.payload, self.params.challenge_period_secs));
-        let (from, hash) = (held.signed.signer, held.hash);
-        let held = self.proposals.get_mut(&round).expect("held above");
-        held.verdict = Some(verdict.is_ok());
-        match verdict {
-            Err(reason) => out.push(Action::Rejected { from, reason }),
-            Ok(()) => {
-                self.voted.insert(round, hash);
-                out.push(Action::Vote(Vote {
-                    settlement_id: self.settlement_id,
-                    round,
-                    proposal_hash: hash,
-                }));
+        };
+        match self.kind.verify(&self.committee, &self.network_id, &self.spec, &certificate, &inputs) {
+            Ok(_) => self.decided(certificate, out),
+            Err(reason) => {
+                let from = certificate.proposal.signer;
+                out.push(Action::Rejected { from, reason });
             }
         }
     }
 
-    fn maybe_certify(&mut self, out: &mut Vec<Action>) {
-        let q = self.committee.q();
-        let rounds: Vec<u32> = self.proposals.keys().copied().collect();
-        for round in rounds {
-            let held = &self.proposals[&round];
-            let Some(votes) = self.votes.get(&round) else { continue };
-            let mut endorsements: Vec<_> = votes
-                .values()
-                .filter(|v| v.payload.proposal_hash == held.hash)
-                .map(Signed::endorsement)
-                .collect();
-            if endorsements.len() < q || endorsements.len() == held.certify_attempted_with {
-                continue;
-            }
-            let Some(inputs) = self.inputs_of(&held.signed.payload) else { continue };
-            endorsements.sort_by_key(|e| e.signer);
-            let certificate = Certificate { proposal: held.signed.clone(), votes: endorsements };
-            let verdict =
-                self.kind.verify(&self.committee, &self.network_id, &self.spec, &certificate, &inputs);
-            if verdict.is_ok() {
-                self.certificate = Some(certificate.clone());
-                out.push(Action::Certified(certificate));
+    fn decided(&mut self, certificate: Certificate, out: &mut Vec<Action>) {
+        if self.certificate.is_none() {
+            self.certificate = Some(certificate.clone());
+            out.push(Action::Certified(certificate));
+        }
+    }
+
+    /// Carries out the core's outputs: votes and re-proposals to sign, values to propose, the
+    /// decision.
+    fn carry(
+        &mut self,
+        now: u64,
+        outputs: Result<Vec<Output<Hashed>>, tendermint::Refused>,
+        out: &mut Vec<Action>,
+    ) {
+        let outputs = match outputs {
+            Ok(outputs) => outputs,
+            Err(refused) => {
+                tracing::debug!(settlement = %self.settlement_id, decision = ?self.decision, %refused, "not fed to the core");
                 return;
             }
-            let attempted = certificate.votes.len();
-            self.proposals.get_mut(&round).expect("held").certify_attempted_with = attempted;
+        };
+        for output in outputs {
+            match output {
+                Output::Vote(vote) => {
+                    let Some(round) = vote.round.as_u32() else { continue };
+                    out.push(Action::Vote(Vote {
+                        settlement_id: self.settlement_id,
+                        decision: self.decision,
+                        round,
+                        step: match vote.kind {
+                            VoteType::Prevote => VoteStep::Prevote,
+                            VoteType::Precommit => VoteStep::Precommit,
+                        },
+                        proposal_hash: match vote.value {
+                            NilOrVal::Val(id) => Some(id),
+                            NilOrVal::Nil => None,
+                        },
+                    }));
+                }
+                Output::Propose(proposal) => {
+                    let Some(round) = proposal.round.as_u32() else { continue };
+                    // This member's fresh candidate is signed already and on its way back.
+                    if self.proposals.contains_key(&round) {
+                        continue;
+                    }
+                    let pol_round = proposal.pol_round.as_u32();
+                    let members = self.committee.members();
+                    let mut polka: Vec<Endorsement> = self
+                        .instance
+                        .polka(proposal.pol_round, &proposal.value.0)
+                        .map(|polka| polka.polka_signatures)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|s| Endorsement { signer: members[s.address.0].ed25519, signature: s.signature })
+                        .collect();
+                    polka.sort_by_key(|e| e.signer);
+                    out.push(Action::Propose(ProposalToSign {
+                        round,
+                        pol_round,
+                        candidate: Candidate::Held(proposal.value.0.signed),
+                        polka,
+                    }));
+                }
+                Output::GetValue(round) => {
+                    self.awaiting_value = round.as_u32();
+                    self.try_propose(now, out);
+                }
+                Output::Decided(decision) => {
+                    let Some(round) = decision.round.as_u32() else { continue };
+                    let members = self.committee.members();
+                    let mut votes: Vec<Endorsement> = decision
+                        .certificate
+                        .commit_signatures
+                        .iter()
+                        .map(|s| Endorsement { signer: members[s.address.0].ed25519, signature: s.signature })
+                        .collect();
+                    votes.sort_by_key(|e| e.signer);
+                    let certificate = Certificate { proposal: decision.value.signed, round, votes };
+                    self.decided(certificate, out);
+                }
+            }
         }
     }
 }

@@ -1,94 +1,88 @@
-//! Certification of one settlement (DESIGN 5.2-5.3, 5.6) as a pure state machine: from signed
-//! observations to a certificate, with rounds, leaders, votes and equivocation evidence.
+//! One decision of one settlement (DESIGN 5.2-5.3, 5.6) as a pure state machine: the first
+//! certified value, or the review of one dispute round. Each is one Tendermint instance
+//! ([`crate::tendermint`], on Malachite's core) whose value is a candidate [`Proposal`]: a
+//! median of members' signed inputs (observations, or review votes), built and signed by the
+//! leader of the round it is first proposed in.
 //!
 //! ```text
-//!   network / store ── Event (observation, proposal, vote, tick) + now ──► Certification
-//!   shell ◄──── Vec<Action> (propose, vote, certified, equivocation, timed out, rejected) ──┘
-//!     │ Propose / Vote: sign, record in the store slot (settlement, kind, round), flush,
-//!     │ gossip, and feed the signed message back in as an Event (gossip does not echo).
+//!   network / store ── Event (input, round proposal, vote, certificate, tick) + now ──► Certification
+//!   shell ◄──── Vec<Action> (hold, propose, vote, certified, equivocation, rejected) ──────┘
+//!     │ Propose / Vote: sign, record in the signing slot (settlement, decision, kind, round),
+//!     │ flush, gossip, and feed the signed message back as an Event (gossip does not echo).
 //! ```
 //!
 //! [`Certification::on`]`(now, event) -> Vec<Action>` reads no clock and does no I/O; the rules
 //! of validity are [`fixd_proto::certify`]'s, so the node votes for exactly what a third party
 //! will accept.
 //!
-//! # Rounds
+//! # The protocol
 //!
-//! Round r runs over `[observe_at + r·T, observe_at + (r+1)·T)`, `T = round_timeout_secs`, on the
-//! node's own clock. Every member derives the same schedule from the spec, so a member that
-//! starts late or restarts is in the right round at once, with no round-change messages; clocks
-//! are NTP-synced within `max_clock_skew_secs` (DESIGN 2), much less than `T`. Before
-//! `observe_at` no round runs (messages are kept). When a round ends with no certificate the
-//! machine emits [`Action::RoundTimedOut`] and the next round's leader,
-//! `Committee::leader(settlement_id, r)`, takes over.
+//! - **Start.** The instance starts at [`Certification::starts_at`]: `observe_at` for the first
+//!   value, the agreed start of a review. Round r's proposer is
+//!   `Committee::leader(settlement_id, r)`, a rotation. Rounds end by Tendermint's timeouts
+//!   (propose, prevote, precommit), on this node's clock, each growing per round
+//!   ([`crate::tendermint::Timeouts::for_round_timeout`] of `round_timeout_secs`).
+//! - **Inputs.** Each valid input (member, this settlement, signature) is kept by hash. The
+//!   first from a member is its input; another one with a different hash is equivocation:
+//!   evidence is kept, the member's later inputs are ignored unless a held proposal lists them.
+//! - **Propose.** A leader asked for a value proposes once it holds inputs *with a value* from at
+//!   least q distinct members: a fresh candidate (`inputs` = their sorted hashes, `value` =
+//!   their median, `proposed_at = now`, `challenge_deadline = now + challenge_period_secs`) in a
+//!   [`RoundProposal`] without `pol_round`. A leader that holds a valid value from a polka
+//!   re-proposes that candidate unchanged, naming the polka's round.
+//! - **Validity** (Tendermint's `valid(v)`): the candidate passes
+//!   [`fixd_proto::certify::check_proposal`] (or its review counterpart) with every listed input
+//!   held, and the deadline policy [`fixd_proto::certify::check_challenge_deadline`]. A fresh
+//!   candidate's `proposed_at` must also be within `max_clock_skew_secs` of this clock when it
+//!   arrived. A round proposal whose inputs are not all held waits (the propose timeout runs);
+//!   [`Certification::missing_inputs`] says what to fetch.
+//! - **Votes** are Tendermint's prevotes and precommits, for a candidate's hash or nil. The
+//!   decision is q precommits of one round for one candidate: a [`Certificate`]
+//!   (`fixd_proto::certify::verify_certificate` accepts it). A member that receives a valid
+//!   certificate (catch-up) takes it as the decision.
 //!
-//! # What the machine does
-//!
-//! - **Observations.** Each valid observation (member, this settlement, signature) is kept by
-//!   hash. The first from a member is its observation; another one with a different hash is
-//!   equivocation (see below).
-//! - **Propose.** The current round's leader, once it holds observations *with a value* from at
-//!   least q distinct members (equivocators excluded), proposes once: `inputs` = the sorted hashes
-//!   of exactly those observations (all it holds, not just q, for a more robust median; "no value"
-//!   observations are left out: they do not count toward q or the median), `value` = their
-//!   median, `proposed_at = now`, `challenge_deadline = now + challenge_period_secs`.
-//! - **Vote.** A member votes once per round, only for the current round's leader's proposal,
-//!   and only if it passes [`fixd_proto::certify::check_proposal`] (with `now` = when the
-//!   proposal arrived, or when its round began if it came early) and the deadline policy
-//!   [`fixd_proto::certify::check_challenge_deadline`]. A proposal that fails gets
-//!   [`Action::Rejected`] and no vote. A proposal listing observations the member does not hold
-//!   waits, and is checked again as observations arrive; [`Certification::missing_inputs`] says
-//!   what to fetch.
-//! - **Certify.** q valid votes from distinct members for one proposal hash make a certificate,
-//!   emitted once as [`Action::Certified`] after [`fixd_proto::certify::verify_certificate`]
-//!   passes. After that the machine is done and ignores everything. Votes count for their own
-//!   round even when it has passed: any q votes make a valid certificate, and a member only ever
-//!   *signs* in the current round.
-//! - **Equivocation.** ed25519 signing is deterministic (RFC 8032), so an honest member has one
-//!   signed message per slot (observation; proposal or vote per round). Two with different hashes
-//!   from one member are evidence ([`Action::Equivocation`]); the member's votes are dropped from
-//!   the tallies, its proposals are dropped, and its later messages for this settlement are
-//!   ignored. Observations it signed stay usable as inputs of other members' proposals: each is
-//!   a valid signed statement on its own, and the median tolerates f arbitrary values. So one
-//!   that arrives after it is caught is still kept if a held proposal lists it (the leader may
-//!   have used it first; a member that refused it could never vote for that proposal).
-//! - **Future rounds.** Proposals and votes for up to [`ROUNDS_AHEAD`] rounds past the current
-//!   one are kept (a member whose clock runs ahead); further ones are ignored. At most one
-//!   message per member, kind and round is kept, plus the one that proves equivocation, so memory
-//!   is bounded by rounds × members.
-//! - **Own messages.** The machine records each round it proposes or votes in before emitting
-//!   the action, and never emits a second. A restarted node replays what its store says it
-//!   signed as events; seeing its own signed proposal or vote marks that round as taken.
+//! # Rules kept here (the core trusts its input)
+//! - **Admission before storage.** A message is held (and the shell stores it, [`Action::Hold`])
+//!   only after it passed: this settlement and decision, a member, a valid signature, the round's
+//!   leader for a proposal, and a round at most [`ROUNDS_AHEAD`] past this member's. Per member
+//!   and decision at most one proposal and one vote per (round, step) is held, plus one piece of
+//!   equivocation evidence per member: one member adds at most
+//!   `(current round + ROUNDS_AHEAD + 1) × (1 proposal + 2 votes) + 1 evidence` messages
+//!   ([`max_held_per_member`]).
+//! - **Locks survive restarts.** The core's lock lives in memory. A restarted member replays what
+//!   it kept, its own precommits included; a candidate other than the one it last precommitted
+//!   (round r) is invalid to it unless re-proposed with `pol_round ≥ r` (Tendermint's lock rule,
+//!   rebuilt from the store).
+//! - **One signature per slot.** The shell signs at most one message per (decision, kind,
+//!   round), whatever a restarted core asks for.
 
 mod evidence;
 mod inputs;
 mod machine;
 
 #[cfg(test)]
-mod sim;
-#[cfg(test)]
 mod tests;
 
 use fixd_proto::certify::CertifyError;
 use fixd_proto::signing::{PublicKey, Signed};
-use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
+use fixd_proto::types::certificate::{Certificate, Proposal, RoundProposal, Vote};
 use fixd_proto::types::genesis::ProtocolParams;
 use fixd_proto::types::observation::Observation;
 
 pub use inputs::{Inputs, Observations, Review};
-pub use machine::Certification;
+pub use machine::{Certification, max_held_per_member};
 
-/// How many rounds past the current one a proposal or vote is kept for.
-pub const ROUNDS_AHEAD: u32 = 2;
+/// How many rounds past its own a member admits messages for.
+pub const ROUNDS_AHEAD: u32 = crate::tendermint::ROUNDS_AHEAD;
 
 /// The timing of certification, in whole seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConsensusParams {
-    /// Length of a round; at least 1 is used.
+    /// The length of a first round (the three timeouts together); at least 1 is used.
     pub round_timeout_secs: u64,
     /// `challenge_deadline = proposed_at + challenge_period_secs`.
     pub challenge_period_secs: u64,
-    /// How far a proposal's `proposed_at` may be from this node's clock.
+    /// How far a fresh candidate's `proposed_at` may be from this node's clock.
     pub max_clock_skew_secs: u64,
 }
 
@@ -103,16 +97,21 @@ impl ConsensusParams {
     }
 }
 
-/// What the machine is told. Signatures may have been checked by the network layer already;
-/// the machine checks them again, with membership and settlement.
+/// What the machine is told. The author's signature of every message has been checked by the
+/// caller (the network layer checks each gossiped or caught-up message, the store holds what
+/// passed); the machine checks membership, settlement, decision and round, and verifies what
+/// others' signatures vouch for: a round proposal's polka, a proposal's inputs, a certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]
 pub enum Event {
     Observation(Signed<Observation>),
-    Proposal(Signed<Proposal>),
+    /// A round leader's proposal.
+    Proposal(Signed<RoundProposal>),
     Vote(Signed<Vote>),
     /// A member's review vote: the input of a review's certification.
     ReviewVote(Signed<fixd_proto::types::dispute::ReviewVote>),
+    /// A decision another member holds (catch-up): q precommits of one round.
+    Certificate(Certificate),
     /// Time passed; send one at [`Certification::next_wakeup`].
     Tick,
 }
@@ -120,23 +119,63 @@ pub enum Event {
 pub use evidence::{Equivocation, EvidenceError};
 pub use fixd_proto::gossip::MessageKind;
 
+/// The candidate of a round proposal to sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
+pub enum Candidate {
+    /// Built by this member for this round: sign it first, then the round proposal around it.
+    Fresh(Proposal),
+    /// Re-proposed as it was signed.
+    Held(Signed<Proposal>),
+}
+
+/// A round proposal this member is to sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProposalToSign {
+    pub round: u32,
+    pub pol_round: Option<u32>,
+    pub candidate: Candidate,
+    /// The q prevotes of `pol_round` for a re-proposed candidate, sorted by signer.
+    pub polka: Vec<fixd_proto::signing::Endorsement>,
+}
+
+impl ProposalToSign {
+    /// The round proposal, its candidate signed by `sign_fresh` if this member built it. The
+    /// caller signs the round proposal itself.
+    pub fn into_round_proposal(self, sign_fresh: impl FnOnce(Proposal) -> Signed<Proposal>) -> RoundProposal {
+        let proposal = match self.candidate {
+            Candidate::Fresh(fresh) => sign_fresh(fresh),
+            Candidate::Held(held) => held,
+        };
+        RoundProposal { round: self.round, pol_round: self.pol_round, proposal, polka: self.polka }
+    }
+
+    /// The source of its candidate: which decision it is for.
+    pub fn source(&self) -> &fixd_proto::types::certificate::ProposalSource {
+        match &self.candidate {
+            Candidate::Fresh(fresh) => &fresh.source,
+            Candidate::Held(held) => &held.payload.source,
+        }
+    }
+}
+
 /// What the shell must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)]
 pub enum Action {
-    /// Sign this proposal, record it in the store slot (settlement, proposal, round) and flush
-    /// *before* gossiping it, then feed the signed proposal back as [`Event::Proposal`].
-    Propose(Proposal),
-    /// Sign this vote, record it in the store slot (settlement, vote, round) and flush *before*
-    /// gossiping it, then feed the signed vote back as [`Event::Vote`].
+    /// A message from another member was admitted and is held: store it.
+    Hold(fixd_proto::gossip::GossipMessage),
+    /// Sign this round proposal, record it in its signing slot and flush *before* gossiping
+    /// it, then feed the signed proposal back as [`Event::Proposal`].
+    Propose(ProposalToSign),
+    /// Sign this vote, record it in its signing slot and flush *before* gossiping it, then feed
+    /// the signed vote back as [`Event::Vote`].
     Vote(Vote),
-    /// The settlement is certified (emitted once); hand it to the dispute machine and the API.
+    /// The decision (emitted once); hand it to the dispute machine and the API.
     Certified(Certificate),
     /// A member signed two different messages for one slot: store the evidence (both signed
-    /// messages) and show it in the API. The machine now ignores that member.
+    /// messages) and show it in the API.
     Equivocation(Equivocation),
-    /// `round` ended without a certificate; `next_round` (led by member `next_leader`) runs.
-    RoundTimedOut { round: u32, next_round: u32, next_leader: usize },
-    /// A message from `from` is invalid; for a proposal, this member does not vote for it.
+    /// A message from `from` is invalid; for a proposal, this member prevotes nil.
     Rejected { from: PublicKey, reason: CertifyError },
 }

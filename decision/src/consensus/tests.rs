@@ -1,491 +1,675 @@
-//! Scenarios of one settlement's certification, and the machine's rules one at a time.
+//! Whole committees of one decision's machine on a simulated network (delays, drops, a
+//! partition that heals), seeded and deterministic, with faulty members following a strategy.
+//! Agreement is asserted across all rounds: every honest member decides the same candidate.
 
-use alloy_primitives::B256;
-use fixd_proto::certify::{CertifyError, Role};
-use fixd_proto::signing::Signed;
-use fixd_proto::types::observation::{NodeValue, Observation};
+use std::collections::{BTreeMap, HashMap};
+
+use alloy_primitives::{Address, B256};
+use ed25519_dalek::SigningKey;
+use fixd_proto::certify::verify_certificate;
+use fixd_proto::gossip::GossipMessage;
+use fixd_proto::signing::{PublicKey, Signed};
+use fixd_proto::types::certificate::{Certificate, DecisionId, Proposal, RoundProposal, Vote, VoteStep};
+use fixd_proto::types::genesis::{Committee, Genesis, Member, ProtocolParams};
+use fixd_proto::types::observation::{Computation, NodeValue, Observation};
+use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::value::Wad;
 
-use super::sim::{Byzantine, Fixture, ROUND_SECS, Sim, fixture};
-use super::{Action, Certification, Equivocation, Event, EvidenceError, MessageKind, ROUNDS_AHEAD};
-use fixd_proto::gossip::GossipMessage;
+use super::{
+    Action, Candidate, Certification, ConsensusParams, Event, ProposalToSign, ROUNDS_AHEAD,
+    max_held_per_member,
+};
 
-fn certified_round(sim: &Sim, member: usize) -> u32 {
-    sim.certified
-        .get(&member)
-        .unwrap_or_else(|| panic!("member {member} did not certify"))
-        .proposal
-        .payload
-        .round
+const ROUND_SECS: u64 = 4;
+
+/// Seeds per scenario: `FIXD_SIM_SEEDS` raises them for a long campaign.
+fn seeds(default: u64) -> u64 {
+    std::env::var("FIXD_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
 }
 
-/// The first round from `from` not led by `member`.
-fn first_round_not_led_by(fx: &Fixture, member: usize, from: u32) -> u32 {
-    (from..).find(|&r| fx.leader(r) != member).unwrap()
-}
+/// A small deterministic PRNG (xorshift64*).
+struct Rng(u64);
 
-#[test]
-fn four_honest_members_certify_in_round_zero() {
-    let mut sim = Sim::new(4, None, 7);
-    sim.run_rounds(2);
-    sim.check_certificates();
-    for member in 0..4 {
-        assert_eq!(certified_round(&sim, member), 0);
-        let cert = &sim.certified[&member];
-        // The leader proposes as soon as it holds q values: three or four of them.
-        assert!(cert.proposal.payload.inputs.len() >= 3);
-        assert_eq!(cert.proposal.payload.value, sim.median_of_inputs(cert));
-        assert_eq!(cert.proposal, sim.certified[&0].proposal, "everyone certifies the same proposal");
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
-    assert!(
-        !sim.actions.iter().any(|(_, a)| matches!(a, Action::Rejected { .. } | Action::Equivocation { .. }))
-    );
-}
-
-#[test]
-fn a_silent_leader_is_replaced_by_the_next_round() {
-    let fx = fixture(4);
-    let silent = fx.leader(0);
-    let next = first_round_not_led_by(&fx, silent, 1);
-    let mut sim = Sim::new(4, Some((silent, Byzantine::Silent)), 11);
-    sim.run_rounds(u64::from(next) + 2);
-    sim.check_certificates();
-    for member in sim.honest_members() {
-        assert_eq!(certified_round(&sim, member), next);
-        assert!(sim.actions.iter().any(|(m, a)| *m == member
-            && matches!(a, Action::RoundTimedOut { round: 0, next_round: 1, next_leader } if *next_leader == fx.leader(1))));
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1)
+    }
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
     }
 }
 
-#[test]
-fn a_wrong_median_is_rejected_and_the_next_round_certifies_the_right_value() {
-    let fx = fixture(4);
-    let liar = fx.leader(0);
-    let liar_key = fx.key(liar);
-    let next = first_round_not_led_by(&fx, liar, 1);
-    let mut sim = Sim::new(4, Some((liar, Byzantine::WrongMedian)), 3);
-    sim.run_rounds(u64::from(next) + 2);
-    sim.check_certificates();
-    for member in sim.honest_members() {
-        let rejected = sim.actions.iter().any(|(m, a)| {
-            *m == member
-                && matches!(a, Action::Rejected { from, reason: CertifyError::WrongValue { proposed, recomputed } }
-                    if *from == liar_key && proposed.raw() == recomputed.raw() + 1)
-        });
-        assert!(rejected, "member {member} did not reject the wrong median");
-        assert!(
-            !sim.actions.iter().any(|(m, a)| *m == member && matches!(a, Action::Vote(v) if v.round == 0)),
-            "member {member} voted for the wrong median"
-        );
-        let cert = &sim.certified[&member];
-        assert_eq!(cert.proposal.payload.round, next);
-        assert_eq!(cert.proposal.payload.value, sim.median_of_inputs(cert));
-    }
+/// How a faulty member behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Strategy {
+    /// Sends nothing at all.
+    Silent,
+    /// Proposes two candidates to two halves of the committee and votes for whatever it sees,
+    /// twice in a slot when it can.
+    Equivocate,
+    /// Shows its votes and proposals only to the lower half of the committee.
+    Partial,
+    /// Proposes a value that is not the median of its inputs.
+    WrongMedian,
+    /// Floods validly signed votes for far-future rounds.
+    Flood,
 }
 
-#[test]
-fn an_equivocating_voter_is_detected_and_ignored() {
-    let fx = fixture(4);
-    let voter = (0..4).find(|&m| m != fx.leader(0)).unwrap();
-    let mut sim = Sim::new(4, Some((voter, Byzantine::EquivocatingVoter)), 5);
-    // No delay: its two votes reach everyone before the honest votes do.
-    sim.max_delay = 0;
-    sim.run_rounds(3);
-    sim.check_certificates();
-    for member in sim.honest_members() {
-        assert!(sim.actions.iter().any(|(m, a)| *m == member
-            && matches!(a, Action::Equivocation(e) if *e.signer() == fx.key(voter)
-                && e.kind() == MessageKind::Vote && e.round() == 0
-                && e.check(&fx.network_id).is_ok())));
-        assert!(sim.machines[member].equivocators().contains(&voter));
-        let cert = &sim.certified[&member];
-        assert_eq!(cert.proposal.payload.round, 0);
-        assert!(cert.votes.iter().all(|v| v.signer != fx.key(voter)));
-    }
+const STRATEGIES: [Strategy; 5] =
+    [Strategy::Silent, Strategy::Equivocate, Strategy::Partial, Strategy::WrongMedian, Strategy::Flood];
+
+struct Node {
+    machine: Certification,
+    key: SigningKey,
+    /// Signing slots: (kind, round) → hash (0 proposal, 1 prevote, 2 precommit).
+    slots: HashMap<(u8, u32), B256>,
+    decided: Option<Certificate>,
+    fault: Option<Strategy>,
+    /// The honest node's clock offset (seconds), within the allowed skew.
+    offset: u64,
+    /// What its store holds (admitted messages and its own), for catch-up answers.
+    store: Vec<Event>,
 }
 
-/// A single machine driven by hand.
-struct One {
-    fx: Fixture,
-    m: Certification,
-    me: usize,
-    obs: Vec<Signed<Observation>>,
+struct Sim {
+    committee: Committee,
+    network_id: B256,
+    spec: SettlementSpec,
+    nodes: Vec<Node>,
+    /// In flight: (deliver at, to, event).
+    wire: Vec<(u64, usize, Event)>,
+    now: u64,
+    rng: Rng,
+    drop_per_mille: u64,
+    max_delay: u64,
+    /// Until this time, messages between the halves of the committee are lost.
+    partition_until: u64,
+    /// Honest members' observed values.
+    values: Vec<Wad>,
 }
 
-fn one(me_is_leader_of_round_0: bool) -> One {
-    let fx = fixture(4);
-    let leader = fx.leader(0);
-    let me = if me_is_leader_of_round_0 { leader } else { (leader + 1) % 4 };
-    let obs =
-        (0..4).map(|i| fx.observation(i, NodeValue::Value(Wad::from_raw(2500 + i as u128)), 0)).collect();
-    One { m: fx.machine(me), fx, me, obs }
-}
-
-impl One {
-    fn t0(&self) -> u64 {
-        self.fx.observe_at()
-    }
-    fn feed_observations(&mut self, which: &[usize]) {
-        for &i in which {
-            let out = self.m.on(self.t0(), Event::Observation(self.obs[i].clone()));
-            assert!(out.is_empty(), "{out:?}");
-        }
-    }
-    fn leader_proposal(&self, round: u32, now: u64) -> Signed<super::Proposal> {
-        let refs: Vec<&Signed<Observation>> = self.obs.iter().collect();
-        let p = self.fx.proposal(round, now, &refs, None);
-        Signed::sign(&self.fx.keys[self.fx.leader(round)], &self.fx.network_id, p)
-    }
-}
-
-#[test]
-fn the_leader_proposes_once_it_holds_q_values_and_only_once() {
-    let mut t = one(true);
-    let t0 = t.t0();
-    assert!(t.m.on(t0 - 1, Event::Tick).is_empty());
-    assert_eq!(t.m.round(), None);
-    assert_eq!(t.m.next_wakeup(), Some(t0));
-    t.feed_observations(&[0, 1]);
-    let hash2 = t.obs[2].hash();
-    let out = t.m.on(t0 + 1, Event::Observation(t.obs[2].clone()));
-    let [Action::Propose(p)] = out.as_slice() else { panic!("{out:?}") };
-    assert_eq!((p.round, p.proposed_at, p.challenge_deadline), (0, t0 + 1, t0 + 1 + 600));
-    assert_eq!(p.inputs.len(), 3);
-    assert!(p.inputs.contains(&hash2));
-    // A fourth observation does not make a second proposal.
-    assert!(t.m.on(t0 + 2, Event::Observation(t.obs[3].clone())).is_empty());
-    // Fed back signed, the leader votes for its own proposal.
-    let signed = Signed::sign(&t.fx.keys[t.me], &t.fx.network_id, p.clone());
-    let out = t.m.on(t0 + 2, Event::Proposal(signed.clone()));
-    assert_eq!(
-        out,
-        vec![Action::Vote(super::Vote {
-            settlement_id: t.fx.spec.id(),
-            round: 0,
-            proposal_hash: signed.hash()
-        })]
-    );
-}
-
-#[test]
-fn no_value_observations_are_not_proposed_from() {
-    let mut t = one(true);
-    let no_value = NodeValue::NoValue(fixd_proto::types::observation::NoValueReason::NoVenues);
-    t.obs[2] = t.fx.observation(2, no_value, 0);
-    t.feed_observations(&[0, 1, 2]);
-    assert!(t.m.on(t.t0(), Event::Tick).is_empty(), "two values are not q");
-    let out = t.m.on(t.t0(), Event::Observation(t.obs[3].clone()));
-    let [Action::Propose(p)] = out.as_slice() else { panic!("{out:?}") };
-    assert!(!p.inputs.contains(&t.obs[2].hash()));
-}
-
-#[test]
-fn a_proposal_waits_for_the_observations_it_lists() {
-    let mut t = one(false);
-    let t0 = t.t0();
-    let proposal = t.leader_proposal(0, t0);
-    assert!(t.m.on(t0, Event::Proposal(proposal.clone())).is_empty());
-    assert_eq!(t.m.missing_inputs().len(), 4);
-    t.feed_observations(&[0, 1, 2]);
-    assert_eq!(t.m.missing_inputs(), vec![t.obs[3].hash()]);
-    let out = t.m.on(t0 + 3, Event::Observation(t.obs[3].clone()));
-    assert!(matches!(out.as_slice(), [Action::Vote(v)] if v.proposal_hash == proposal.hash()), "{out:?}");
-    // Judged by its arrival time, not by when the last observation came.
-    assert!(t.m.missing_inputs().is_empty());
-}
-
-#[test]
-fn a_member_votes_once_per_round_and_reports_an_equivocating_leader() {
-    let mut t = one(false);
-    let t0 = t.t0();
-    t.feed_observations(&[0, 1, 2, 3]);
-    let first = t.leader_proposal(0, t0);
-    assert!(matches!(t.m.on(t0, Event::Proposal(first.clone())).as_slice(), [Action::Vote(_)]));
-    let second = t.leader_proposal(0, t0 + 1);
-    let out = t.m.on(t0 + 1, Event::Proposal(second.clone()));
-    let leader = t.fx.leader(0);
-    let evidence = Equivocation {
-        first: GossipMessage::Proposal(first.clone()),
-        second: GossipMessage::Proposal(second.clone()),
-    };
-    assert_eq!(out, vec![Action::Equivocation(evidence.clone())]);
-    assert_eq!(
-        (*evidence.signer(), evidence.kind(), evidence.round()),
-        (t.fx.key(leader), MessageKind::Proposal, 0)
-    );
-    assert_eq!(evidence.check(&t.fx.network_id), Ok(()));
-    // Neither half alone, nor a pair from two slots, nor a forged half is evidence.
-    let same = Equivocation { first: evidence.first.clone(), second: evidence.first.clone() };
-    assert_eq!(same.check(&t.fx.network_id), Err(EvidenceError::SameMessage));
-    let vote = GossipMessage::Vote(t.fx.vote(leader, 0, first.hash()));
-    let mixed = Equivocation { first: evidence.first.clone(), second: vote };
-    assert_eq!(mixed.check(&t.fx.network_id), Err(EvidenceError::DifferentSlots));
-    let mut forged = second.clone();
-    forged.payload.value = fixd_proto::value::Wad::from_raw(forged.payload.value.raw() + 1);
-    let forged = Equivocation { first: evidence.first.clone(), second: GossipMessage::Proposal(forged) };
-    assert!(matches!(
-        forged.check(&t.fx.network_id),
-        Err(EvidenceError::BadSignature { which: "second", .. })
-    ));
-    assert!(t.m.equivocators().contains(&leader));
-    // Its messages are ignored from now on.
-    let vote = t.fx.vote(leader, 0, first.hash());
-    assert!(t.m.on(t0 + 1, Event::Vote(vote)).is_empty());
-}
-
-#[test]
-fn a_caught_equivocators_observation_is_kept_only_when_a_proposal_lists_it() {
-    let mut t = one(false);
-    let t0 = t.t0();
-    let leader = t.fx.leader(0);
-    let liar = (0..4).find(|&m| m != leader && m != t.me).unwrap();
-    let others: Vec<usize> = (0..4).filter(|&m| m != liar).collect();
-    t.feed_observations(&others);
-    // Two votes for one round: caught before its observation reached this member.
-    t.m.on(t0, Event::Vote(t.fx.vote(liar, 0, B256::repeat_byte(1))));
-    let out = t.m.on(t0, Event::Vote(t.fx.vote(liar, 0, B256::repeat_byte(2))));
-    assert!(matches!(out.as_slice(), [Action::Equivocation(e)] if e.kind() == MessageKind::Vote), "{out:?}");
-    // An observation of the liar that no proposal lists is ignored.
-    let unlisted = t.fx.observation(liar, NodeValue::Value(Wad::from_raw(1)), 7);
-    assert!(t.m.on(t0, Event::Observation(unlisted.clone())).is_empty());
-    assert!(!t.m.observations().any(|o| o.hash() == unlisted.hash()));
-    // The honest leader used the liar's observation; fetched, it is accepted and voted on.
-    let proposal = t.leader_proposal(0, t0);
-    assert!(t.m.on(t0, Event::Proposal(proposal.clone())).is_empty());
-    assert_eq!(t.m.missing_inputs(), vec![t.obs[liar].hash()]);
-    let out = t.m.on(t0 + 1, Event::Observation(t.obs[liar].clone()));
-    assert!(matches!(out.as_slice(), [Action::Vote(v)] if v.proposal_hash == proposal.hash()), "{out:?}");
-    assert!(t.m.equivocators().contains(&liar));
-}
-
-#[test]
-fn a_restarted_member_does_not_vote_again() {
-    let mut t = one(false);
-    let t0 = t.t0();
-    t.feed_observations(&[0, 1, 2, 3]);
-    // The store says this member voted for something else in round 0.
-    let mine = t.fx.vote(t.me, 0, B256::repeat_byte(9));
-    assert!(t.m.on(t0, Event::Vote(mine)).is_empty());
-    assert!(t.m.on(t0, Event::Proposal(t.leader_proposal(0, t0))).is_empty());
-}
-
-#[test]
-fn bad_proposals_are_rejected_with_the_reason() {
-    let mut t = one(false);
-    let t0 = t.t0();
-    t.feed_observations(&[0, 1, 2, 3]);
-    let leader = t.fx.leader(0);
-    // Not the leader.
-    let other = (0..4).find(|&m| m != leader && m != t.me).unwrap();
-    let refs: Vec<&Signed<Observation>> = t.obs.iter().collect();
-    let p = t.fx.proposal(0, t0, &refs, None);
-    let by_other = Signed::sign(&t.fx.keys[other], &t.fx.network_id, p.clone());
-    let out = t.m.on(t0, Event::Proposal(by_other));
-    assert!(
-        matches!(out.as_slice(), [Action::Rejected { reason: CertifyError::WrongLeader { .. }, .. }]),
-        "{out:?}"
-    );
-    // A deadline that is not proposed_at + challenge_period.
-    let mut late = p.clone();
-    late.challenge_deadline += 1;
-    let late = Signed::sign(&t.fx.keys[leader], &t.fx.network_id, late);
-    let out = t.m.on(t0, Event::Proposal(late));
-    assert!(
-        matches!(
-            out.as_slice(),
-            [Action::Rejected { reason: CertifyError::WrongChallengeDeadline { .. }, .. }]
-        ),
-        "{out:?}"
-    );
-    // One verdict per round: the round-0 slot is now spent on a rejected proposal.
-    assert_eq!(t.m.round(), Some(0));
-    // In round 1, a proposal made 30 s before it arrived.
-    let r1 = t0 + ROUND_SECS + 1;
-    let refs: Vec<&Signed<Observation>> = t.obs.iter().collect();
-    let stale = t.fx.proposal(1, r1 - 30, &refs, None);
-    let stale = Signed::sign(&t.fx.keys[t.fx.leader(1)], &t.fx.network_id, stale);
-    let out = t.m.on(r1, Event::Proposal(stale));
-    assert!(
-        out.iter().any(|a| matches!(a, Action::Rejected { reason: CertifyError::ClockSkew { .. }, .. })),
-        "{out:?}"
-    );
-}
-
-#[test]
-fn bad_messages_are_rejected() {
-    let mut t = one(false);
-    let t0 = t.t0();
-    let outsider = ed25519_dalek::SigningKey::from_bytes(&[99; 32]);
-    let foreign = Signed::sign(&outsider, &t.fx.network_id, t.obs[0].payload.clone());
-    let out = t.m.on(t0, Event::Observation(foreign.clone()));
-    assert_eq!(
-        out,
-        vec![Action::Rejected {
-            from: foreign.signer,
-            reason: CertifyError::NotAMember { signer: foreign.signer, role: Role::Observer }
-        }]
-    );
-    let mut forged = t.obs[1].clone();
-    forged.payload.observed_at += 1;
-    let out = t.m.on(t0, Event::Observation(forged));
-    assert!(matches!(
-        out.as_slice(),
-        [Action::Rejected { reason: CertifyError::BadSignature { role: Role::Observer, .. }, .. }]
-    ));
-    let mut vote = t.fx.vote(2, 0, B256::ZERO);
-    vote.payload.settlement_id = B256::repeat_byte(1);
-    let out = t.m.on(t0, Event::Vote(vote));
-    assert!(matches!(
-        out.as_slice(),
-        [Action::Rejected { reason: CertifyError::WrongSettlement { .. }, .. }]
-    ));
-}
-
-#[test]
-fn future_rounds_are_kept_within_bounds_and_stale_rounds_not_voted_on() {
-    let mut t = one(false);
-    let t0 = t.t0();
-    t.feed_observations(&[0, 1, 2, 3]);
-    // A proposal for a round further ahead than ROUNDS_AHEAD is dropped.
-    let far = ROUNDS_AHEAD + 1;
-    let start = |r: u32| t0 + u64::from(r) * ROUND_SECS;
-    let too_far = t.leader_proposal(far, start(far));
-    assert!(t.m.on(t0, Event::Proposal(too_far)).is_empty());
-    // One for next round, sent a little early, is voted on when that round begins.
-    let early = t.leader_proposal(1, start(1) - 2);
-    assert!(t.m.on(start(1) - 3, Event::Proposal(early.clone())).is_empty());
-    let out = t.m.on(start(1), Event::Tick);
-    assert!(out.iter().any(|a| matches!(a, Action::RoundTimedOut { round: 0, next_round: 1, .. })));
-    assert!(
-        out.iter().any(|a| matches!(a, Action::Vote(v) if v.round == 1 && v.proposal_hash == early.hash()))
-    );
-    // A round-0 proposal arriving in round 1 gets no vote.
-    let stale = t.leader_proposal(0, start(1));
-    let out = t.m.on(start(1) + 1, Event::Proposal(stale));
-    assert!(!out.iter().any(|a| matches!(a, Action::Vote(_))), "{out:?}");
-}
-
-#[test]
-fn late_votes_still_certify_their_round_and_certification_happens_once() {
-    let mut t = one(false);
-    let t0 = t.t0();
-    t.feed_observations(&[0, 1, 2, 3]);
-    let proposal = t.leader_proposal(0, t0);
-    t.m.on(t0, Event::Proposal(proposal.clone()));
-    let voters: Vec<usize> = (0..4).filter(|&m| m != t.me).collect();
-    // Two votes in round 0, the third only in round 2: any q votes make a valid certificate.
-    for &v in &voters[..2] {
-        assert!(t.m.on(t0 + 1, Event::Vote(t.fx.vote(v, 0, proposal.hash()))).is_empty());
-    }
-    let late = t0 + 2 * ROUND_SECS;
-    let out = t.m.on(late, Event::Vote(t.fx.vote(voters[2], 0, proposal.hash())));
-    assert!(out.iter().any(|a| matches!(a, Action::Certified(c) if c.votes.len() == 3)), "{out:?}");
-    assert!(t.m.certificate().is_some());
-    assert_eq!(t.m.next_wakeup(), None);
-    assert!(t.m.on(late + 1, Event::Vote(t.fx.vote(t.me, 0, proposal.hash()))).is_empty());
-}
-
-#[test]
-fn a_review_is_certified_from_exactly_q_votes_of_its_own_dispute_from_its_first_round() {
-    use fixd_proto::certify::{ReviewTarget, verify_review_certificate};
-    use fixd_proto::types::dispute::ReviewVote;
-
-    use super::Review;
-
-    let fx = fixture(4);
-    let target = ReviewTarget { dispute_id: B256::repeat_byte(0xd1), contested: B256::repeat_byte(0xc0) };
-    let first_round = 5;
-    let review = Review { target, first_round };
-    let mut machines: Vec<Certification<Review>> = (0..4)
-        .map(|me| {
-            Certification::for_review(
-                review.clone(),
-                fx.committee.clone(),
-                me,
-                fx.network_id,
-                fx.spec.clone(),
-                fx.params,
-            )
-        })
-        .collect();
-    let vote = |member: usize, value: &str, dispute_id: B256| {
-        let payload = ReviewVote {
-            settlement_id: fx.spec.id(),
-            dispute_id,
-            proposal_hash: target.contested,
-            median_recomputes: true,
-            value: NodeValue::Value(Wad::parse(value).unwrap()),
-            trade_digest: B256::ZERO,
-        };
-        Signed::sign(&fx.keys[member], &fx.network_id, payload)
-    };
-    let votes: Vec<_> = ["2700", "2710", "2720", "2790"]
+fn genesis(n: usize) -> (Vec<SigningKey>, Genesis) {
+    let keys: Vec<SigningKey> = (1..=n).map(|i| SigningKey::from_bytes(&[i as u8; 32])).collect();
+    let members = keys
         .iter()
         .enumerate()
-        .map(|(member, value)| vote(member, value, target.dispute_id))
+        .map(|(i, k)| Member {
+            name: format!("node-{i}"),
+            ed25519: PublicKey::of(k),
+            eth_address: Address::repeat_byte(i as u8 + 1),
+            listen: vec![],
+        })
         .collect();
-    // Another dispute's vote, with a value that would move the median: left alone.
-    let stray = vote(3, "1", B256::repeat_byte(0xd2));
+    let genesis = Genesis {
+        network: "fixd-sim".into(),
+        chain_id: 31337,
+        contract: Address::ZERO,
+        arbitrator: Address::ZERO,
+        members,
+        params: ProtocolParams::default(),
+    };
+    (keys, genesis)
+}
 
-    // Before the first round, every vote held: nothing is proposed.
-    let early = fx.observe_at() + ROUND_SECS * u64::from(first_round) - 1;
-    for m in &mut machines {
-        for v in votes.iter().chain([&stray]) {
-            let out = m.on(early, Event::ReviewVote(v.clone()));
-            assert!(out.is_empty(), "{out:?}");
-        }
-        assert_eq!(m.round(), None);
-    }
+fn params() -> ConsensusParams {
+    ConsensusParams { round_timeout_secs: ROUND_SECS, challenge_period_secs: 600, max_clock_skew_secs: 2 }
+}
 
-    // From the first round on: deliver every signed message to everyone until all certify.
-    let mut now = early + 1;
-    let mut certified: Vec<Option<fixd_proto::types::certificate::Certificate>> = vec![None; 4];
-    let mut queue: std::collections::VecDeque<(usize, Event)> = (0..4).map(|me| (me, Event::Tick)).collect();
-    let mut steps = 0;
-    while certified.iter().any(Option::is_none) {
-        steps += 1;
-        assert!(steps < 1_000, "no certificate");
-        let Some((me, event)) = queue.pop_front() else {
-            now += 1;
-            queue.extend((0..4).map(|me| (me, Event::Tick)));
-            continue;
+impl Sim {
+    /// A committee of `n` whose members in `faulty` follow their strategy.
+    fn new(n: usize, faulty: &[(usize, Strategy)], seed: u64) -> Self {
+        let (keys, genesis) = genesis(n);
+        let spec = SettlementSpec {
+            index: Index::EthUsd,
+            maturity: 1_790_000_000,
+            params: MethodologyParams::default(),
         };
-        for action in machines[me].on(now, event) {
-            let signed = match action {
-                Action::Propose(p) => {
-                    assert!(p.round >= first_round, "proposed in round {}", p.round);
-                    Event::Proposal(Signed::sign(&fx.keys[me], &fx.network_id, p))
-                }
-                Action::Vote(v) => Event::Vote(Signed::sign(&fx.keys[me], &fx.network_id, v)),
-                Action::Certified(c) => {
-                    certified[me] = Some(c);
-                    continue;
-                }
-                Action::Rejected { reason, .. } => panic!("member {me} rejected: {reason}"),
-                _ => continue,
-            };
-            queue.extend((0..4).map(|to| (to, signed.clone())));
+        let (committee, network_id) = (genesis.committee(), genesis.network_id());
+        let mut rng = Rng::new(seed);
+        let nodes = keys
+            .into_iter()
+            .enumerate()
+            .map(|(me, key)| Node {
+                machine: Certification::new(committee.clone(), me, network_id, spec.clone(), params()),
+                key,
+                slots: HashMap::new(),
+                decided: None,
+                fault: faulty.iter().find(|(m, _)| *m == me).map(|(_, s)| *s),
+                offset: rng.below(2),
+                store: Vec::new(),
+            })
+            .collect();
+        Sim {
+            committee,
+            network_id,
+            now: spec.observe_at(),
+            spec,
+            nodes,
+            wire: Vec::new(),
+            rng,
+            drop_per_mille: 0,
+            max_delay: 1,
+            partition_until: 0,
+            values: Vec::new(),
         }
     }
-    let first = certified[0].clone().unwrap();
-    let listed: Vec<_> = votes[..3].to_vec();
-    let mut expected: Vec<B256> = listed.iter().map(|v| v.hash()).collect();
-    expected.sort_unstable();
-    assert_eq!(first.proposal.payload.inputs, expected, "exactly q votes, the lowest member indices");
-    assert_eq!(first.proposal.payload.value, Wad::parse("2710").unwrap(), "the median of the q listed");
-    assert_eq!(
-        first.proposal.payload.source,
-        fixd_proto::types::certificate::ProposalSource::Review { dispute_id: target.dispute_id }
+
+    fn n(&self) -> usize {
+        self.nodes.len()
+    }
+
+    fn honest(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.n()).filter(|&i| self.nodes[i].fault.is_none())
+    }
+
+    fn sign<T: fixd_proto::signing::Signable>(&self, me: usize, payload: T) -> Signed<T> {
+        Signed::sign(&self.nodes[me].key, &self.network_id, payload)
+    }
+
+    /// Every member that is not silent observes a value and gossips it.
+    fn observe(&mut self) {
+        for me in 0..self.n() {
+            if self.nodes[me].fault == Some(Strategy::Silent) {
+                continue;
+            }
+            let value = Wad::from_raw(2_500_000 + self.rng.below(100) as u128);
+            if self.nodes[me].fault.is_none() {
+                self.values.push(value);
+            }
+            let observation = Observation {
+                settlement_id: self.spec.id(),
+                observed_at: self.now,
+                computation: Computation {
+                    partitions: vec![Some(value); 12],
+                    venues: vec![],
+                    value: NodeValue::Value(value),
+                },
+                trade_digest: B256::repeat_byte(me as u8),
+            };
+            let signed = self.sign(me, observation);
+            self.send_all(me, Event::Observation(signed.clone()));
+            self.deliver(me, Event::Observation(signed));
+        }
+    }
+
+    /// Sends to every other member, through drops, delays and the partition.
+    fn send_all(&mut self, from: usize, event: Event) {
+        let to: Vec<usize> = (0..self.n()).filter(|&to| to != from).collect();
+        self.send(from, &to, event);
+    }
+
+    fn send(&mut self, from: usize, to: &[usize], event: Event) {
+        let half = self.n() / 2;
+        for &to in to {
+            let across = (from < half) != (to < half);
+            if self.rng.chance(self.drop_per_mille) || (across && self.now < self.partition_until) {
+                continue;
+            }
+            let at = self.now + self.rng.below(self.max_delay + 1);
+            self.wire.push((at, to, event.clone()));
+        }
+    }
+
+    /// Feeds one event to one member now and carries out what it asks.
+    fn deliver(&mut self, me: usize, event: Event) {
+        let clock = self.now + self.nodes[me].offset;
+        let actions = self.nodes[me].machine.on(clock, event);
+        self.carry(me, actions);
+    }
+
+    /// Member `me` asks a random peer for what it holds, as the node's catch-up does: its
+    /// store, then its decision. Partitions cut it; drops do not (it is a request/response).
+    fn catch_up(&mut self, me: usize) {
+        let peer = self.rng.below(self.n() as u64) as usize;
+        let half = self.n() / 2;
+        let across = (me < half) != (peer < half);
+        if peer == me || (across && self.now < self.partition_until) {
+            return;
+        }
+        let mut answer = self.nodes[peer].store.clone();
+        answer.extend(self.nodes[peer].decided.clone().map(Event::Certificate));
+        for event in answer {
+            self.deliver(me, event);
+        }
+    }
+
+    fn carry(&mut self, me: usize, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Propose(proposal) => self.propose(me, proposal),
+                Action::Vote(vote) => self.vote(me, vote),
+                Action::Certified(certificate) => {
+                    let inputs: Vec<_> = self.nodes[me].machine.observations().cloned().collect();
+                    let verdict = verify_certificate(
+                        &self.committee,
+                        &self.network_id,
+                        &self.spec,
+                        &certificate,
+                        &inputs,
+                    );
+                    assert!(verdict.is_ok(), "member {me} decided on an invalid certificate: {verdict:?}");
+                    if self.nodes[me].decided.is_none() {
+                        self.nodes[me].decided = Some(certificate);
+                    }
+                }
+                Action::Hold(message) => {
+                    let event = match message {
+                        GossipMessage::Observation(o) => Event::Observation(o),
+                        GossipMessage::Proposal(p) => Event::Proposal(p),
+                        GossipMessage::Vote(v) => Event::Vote(v),
+                        other => panic!("a first-value decision holds no {:?}", other.kind()),
+                    };
+                    self.nodes[me].store.push(event);
+                }
+                Action::Equivocation(_) | Action::Rejected { .. } => {}
+            }
+        }
+    }
+
+    /// One signature per slot: the host's policy, whatever the core asks.
+    fn take_slot(&mut self, me: usize, kind: u8, round: u32, hash: B256) -> bool {
+        match self.nodes[me].slots.get(&(kind, round)) {
+            Some(held) => *held == hash,
+            None => {
+                self.nodes[me].slots.insert((kind, round), hash);
+                true
+            }
+        }
+    }
+
+    fn propose(&mut self, me: usize, proposal: ProposalToSign) {
+        let fault = self.nodes[me].fault;
+        if fault == Some(Strategy::Silent) {
+            return;
+        }
+        let round = proposal.round;
+        let tampered = |mut p: Proposal, by: u128| {
+            p.value = Wad::from_raw(p.value.raw() + by);
+            p
+        };
+        let candidate = match (&proposal.candidate, fault) {
+            (Candidate::Fresh(fresh), Some(Strategy::WrongMedian)) => {
+                Candidate::Fresh(tampered(fresh.clone(), 7))
+            }
+            _ => proposal.candidate.clone(),
+        };
+        let key = self.nodes[me].key.clone();
+        let network_id = self.network_id;
+        let sign_candidate = |p: Proposal| Signed::sign(&key, &network_id, p);
+        let first = ProposalToSign { candidate, ..proposal.clone() }.into_round_proposal(sign_candidate);
+        let signed = self.sign(me, first);
+        if !self.take_slot(me, 0, round, signed.hash()) && fault.is_none() {
+            return;
+        }
+        // An equivocator's second candidate, dated a second later.
+        let mut second = signed.payload.clone();
+        let mut other = second.proposal.payload.clone();
+        other.proposed_at += 1;
+        other.challenge_deadline += 1;
+        second.proposal = self.sign(me, other);
+        let second = self.sign(me, second);
+        self.send_as(me, Event::Proposal(signed.clone()), Event::Proposal(second));
+        self.deliver(me, Event::Proposal(signed));
+    }
+
+    fn vote(&mut self, me: usize, vote: Vote) {
+        let fault = self.nodes[me].fault;
+        if fault == Some(Strategy::Silent) {
+            return;
+        }
+        let kind = if vote.step == VoteStep::Prevote { 1 } else { 2 };
+        let signed = self.sign(me, vote.clone());
+        if !self.take_slot(me, kind, vote.round, signed.hash()) && fault.is_none() {
+            return;
+        }
+        // An equivocator's other vote: nil for a value, a made-up value for nil.
+        let other = Vote {
+            proposal_hash: match vote.proposal_hash {
+                Some(_) => None,
+                None => Some(B256::repeat_byte(0xee)),
+            },
+            ..vote
+        };
+        let other = self.sign(me, other);
+        self.send_as(me, Event::Vote(signed.clone()), Event::Vote(other));
+        self.deliver(me, Event::Vote(signed));
+    }
+
+    /// Sends `first` as member `me`'s strategy says: an equivocator sends `first` to the lower
+    /// half and `second` to the upper half, a partial member `first` to the lower half only.
+    fn send_as(&mut self, me: usize, first: Event, second: Event) {
+        let half = self.n() / 2;
+        let (low, high): (Vec<usize>, Vec<usize>) =
+            (0..self.n()).filter(|&i| i != me).partition(|&i| i < half);
+        match self.nodes[me].fault {
+            Some(Strategy::Equivocate) => {
+                self.send(me, &low, first);
+                self.send(me, &high, second);
+            }
+            Some(Strategy::Partial) => self.send(me, &low, first),
+            _ => self.send_all(me, first),
+        }
+    }
+
+    /// A flooding member's far-future votes: validly signed, for rounds up to 10,000.
+    fn flood(&mut self, count: u32) {
+        let flooders: Vec<usize> =
+            (0..self.n()).filter(|&i| self.nodes[i].fault == Some(Strategy::Flood)).collect();
+        for me in flooders {
+            for k in 0..count {
+                let vote = Vote {
+                    settlement_id: self.spec.id(),
+                    decision: DecisionId::Value,
+                    round: 1 + (k * 7919) % 10_000,
+                    step: if k % 2 == 0 { VoteStep::Prevote } else { VoteStep::Precommit },
+                    proposal_hash: Some(B256::from(alloy_primitives::U256::from(k))),
+                };
+                let signed = self.sign(me, vote);
+                self.send_all(me, Event::Vote(signed));
+            }
+        }
+    }
+
+    /// One second passes: what is due arrives, then every member ticks.
+    fn step(&mut self) {
+        self.now += 1;
+        let (due, later): (Vec<_>, Vec<_>) = self.wire.drain(..).partition(|(at, _, _)| *at <= self.now);
+        self.wire = later;
+        for (_, to, event) in due {
+            self.deliver(to, event);
+        }
+        for me in 0..self.n() {
+            self.deliver(me, Event::Tick);
+        }
+        // Undecided members catch up every few seconds, as the node's driver does.
+        if self.now.is_multiple_of(ROUND_SECS / 2) {
+            for me in 0..self.n() {
+                if self.nodes[me].fault.is_none() && self.nodes[me].decided.is_none() {
+                    self.catch_up(me);
+                }
+            }
+        }
+    }
+
+    fn run_until(&mut self, end: u64) {
+        while self.now < end && self.honest().any(|i| self.nodes[i].decided.is_none()) {
+            self.step();
+        }
+    }
+
+    /// Agreement across rounds, validity, and the storage bound.
+    fn check(&self) {
+        let decided: BTreeMap<usize, B256> = self
+            .honest()
+            .filter_map(|i| Some((i, self.nodes[i].decided.as_ref()?.proposal.hash())))
+            .collect();
+        let first = decided.values().next();
+        assert!(
+            decided.values().all(|h| Some(h) == first),
+            "honest members decided different candidates: {decided:?}"
+        );
+        for i in self.honest() {
+            if let Some(c) = &self.nodes[i].decided {
+                let (low, high) = (self.values.iter().min().unwrap(), self.values.iter().max().unwrap());
+                let value = c.proposal.payload.value;
+                assert!(
+                    *low <= value && value <= *high,
+                    "value {value} outside the honest range {low}..{high}"
+                );
+            }
+            let machine = &self.nodes[i].machine;
+            let bound = self.n() as u64 * max_held_per_member(machine.round().unwrap_or(0));
+            assert!(
+                machine.held_messages() as u64 <= bound,
+                "member {i} holds {} messages, over {bound}",
+                machine.held_messages()
+            );
+        }
+    }
+
+    fn all_honest_decided(&self) -> bool {
+        self.honest().all(|i| self.nodes[i].decided.is_some())
+    }
+}
+
+/// One seeded run: the committee observes, the network misbehaves for a while, then heals.
+fn run(n: usize, strategy: Strategy, seed: u64) -> Sim {
+    let f = (n - 1) / 3;
+    let mut rng = Rng::new(seed ^ 0x5eed);
+    let mut faulty = Vec::new();
+    while faulty.len() < f {
+        let m = rng.below(n as u64) as usize;
+        if !faulty.iter().any(|(x, _)| *x == m) {
+            faulty.push((m, strategy));
+        }
+    }
+    let mut sim = Sim::new(n, &faulty, seed);
+    sim.drop_per_mille = rng.below(150);
+    sim.max_delay = rng.below(3);
+    if rng.chance(300) {
+        sim.partition_until = sim.now + 5 + rng.below(20);
+    }
+    sim.observe();
+    sim.flood(200);
+    // The network heals after 60 s: no drops, short delays. Faulty members go on.
+    let heal = sim.now + 60;
+    sim.run_until(heal);
+    sim.drop_per_mille = 0;
+    sim.max_delay = 1;
+    sim.run_until(heal + 400);
+    sim.check();
+    assert!(sim.all_honest_decided(), "n={n} {strategy:?} seed {seed}: no decision after the network healed");
+    sim
+}
+
+/// Every strategy against a committee of `n`, `runs` seeded runs in all (more with
+/// `FIXD_SIM_SEEDS`, a count per strategy).
+fn campaign(n: usize, runs: u64) {
+    let per_strategy = seeds(runs / STRATEGIES.len() as u64);
+    let started = std::time::Instant::now();
+    for (k, strategy) in STRATEGIES.into_iter().enumerate() {
+        for seed in 0..per_strategy {
+            run(n, strategy, seed * STRATEGIES.len() as u64 + k as u64);
+        }
+    }
+    let total = per_strategy * STRATEGIES.len() as u64;
+    eprintln!("n = {n}: {total} seeded runs in {:?}", started.elapsed());
+}
+
+// 10,000 seeded runs in all, split so that each test takes a similar time.
+#[test]
+fn committees_of_4_agree_and_decide_whatever_one_member_does() {
+    campaign(4, 3_600);
+}
+
+#[test]
+fn committees_of_5_agree_and_decide_whatever_one_member_does() {
+    campaign(5, 3_000);
+}
+
+#[test]
+fn committees_of_7_agree_and_decide_whatever_two_members_do() {
+    campaign(7, 2_000);
+}
+
+#[test]
+fn committees_of_10_agree_and_decide_whatever_three_members_do() {
+    campaign(10, 1_200);
+}
+
+#[test]
+fn committees_of_31_agree_and_decide_whatever_ten_members_do() {
+    campaign(31, 200);
+}
+
+/// The deterministic fork: four honest members, no drops, delays longer than a round.
+/// Under the old rounds one member certified round 0 and the others round 1, with different
+/// values. Tendermint's locks keep every member on one candidate.
+#[test]
+fn delays_longer_than_a_round_never_fork_four_honest_members() {
+    for seed in 0..seeds(50) {
+        let mut sim = Sim::new(4, &[], seed);
+        sim.max_delay = 2 * ROUND_SECS;
+        sim.observe();
+        sim.run_until(sim.now + 600);
+        sim.check();
+        assert!(sim.all_honest_decided(), "seed {seed}");
+    }
+}
+
+/// n = 5: q = 4, so two halves of a double proposal never both reach a quorum.
+#[test]
+fn a_double_proposal_cannot_fork_five_members() {
+    for seed in 0..seeds(100) {
+        let (_, g) = genesis(5);
+        let spec = SettlementSpec {
+            index: Index::EthUsd,
+            maturity: 1_790_000_000,
+            params: MethodologyParams::default(),
+        };
+        let leader = g.committee().leader(&spec.id(), 0);
+        let mut sim = Sim::new(5, &[(leader, Strategy::Equivocate)], seed);
+        sim.observe();
+        sim.run_until(sim.now + 600);
+        sim.check();
+        assert!(sim.all_honest_decided(), "seed {seed}");
+    }
+}
+
+/// One member floods 10,000 validly signed far-future votes: no honest member holds more than
+/// the written bound, and the committee decides.
+#[test]
+fn a_flood_of_far_future_votes_is_not_held() {
+    let mut sim = Sim::new(4, &[(3, Strategy::Flood)], 1);
+    sim.observe();
+    sim.flood(10_000);
+    sim.run_until(sim.now + 600);
+    sim.check();
+    assert!(sim.all_honest_decided());
+    for i in sim.honest().collect::<Vec<_>>() {
+        let held = sim.nodes[i].machine.held_messages() as u64;
+        let round = sim.nodes[i].machine.round().unwrap_or(0);
+        assert!(held <= 4 * max_held_per_member(round), "member {i}: {held}");
+        assert!(held < 100, "a handful of rounds' messages, not the flood: {held} (window {ROUNDS_AHEAD})");
+    }
+}
+
+/// A member that missed every vote learns the decision from a certificate (catch-up), checked
+/// against the inputs it lists.
+#[test]
+fn a_member_that_missed_the_votes_takes_a_checked_certificate() {
+    let mut sim = Sim::new(4, &[], 3);
+    sim.observe();
+    sim.run_until(sim.now + 100);
+    let certificate = sim.nodes[0].decided.clone().expect("decided");
+    let (committee, network_id, spec) = (sim.committee.clone(), sim.network_id, sim.spec.clone());
+    let mut late = Certification::new(committee, 1, network_id, spec, params());
+    for o in sim.nodes[0].machine.observations().cloned().collect::<Vec<_>>() {
+        late.on(sim.now, Event::Observation(o));
+    }
+    let mut forged = certificate.clone();
+    forged.votes.truncate(2);
+    let actions = late.on(sim.now, Event::Certificate(forged));
+    assert!(actions.iter().any(|a| matches!(a, Action::Rejected { .. })), "two precommits are no decision");
+    assert!(late.certificate().is_none());
+    let actions = late.on(sim.now, Event::Certificate(certificate.clone()));
+    assert!(actions.contains(&Action::Certified(certificate)));
+}
+
+/// A member that precommitted a candidate and restarted keeps its lock: the fresh core would
+/// prevote another candidate proposed without a newer polka; the restored lock makes it nil.
+#[test]
+fn a_restarted_member_keeps_its_lock_from_its_own_precommit() {
+    let mut sim = Sim::new(4, &[], 5);
+    sim.observe();
+    let spec_id = sim.spec.id();
+    // Build two candidates from the same observations, by the leaders of rounds 0 and 1.
+    let observations: Vec<_> = (0..4)
+        .map(|i| {
+            let o = Observation {
+                settlement_id: spec_id,
+                observed_at: sim.now,
+                computation: Computation {
+                    partitions: vec![Some(Wad::from_raw(2_500_000)); 12],
+                    venues: vec![],
+                    value: NodeValue::Value(Wad::from_raw(2_500_000 + i as u128)),
+                },
+                trade_digest: B256::repeat_byte(i as u8),
+            };
+            sim.sign(i, o)
+        })
+        .collect();
+    let (l0, l1) = (sim.committee.leader(&spec_id, 0), sim.committee.leader(&spec_id, 1));
+    let me = (0..4).find(|&i| i != l0 && i != l1).unwrap();
+    let candidate = |sim: &Sim, round: u32, leader: usize, at: u64| {
+        let mut hashes: Vec<B256> = observations.iter().map(Signed::hash).collect();
+        hashes.sort_unstable();
+        let values: Vec<Wad> =
+            observations.iter().filter_map(|o| o.payload.computation.value.value()).collect();
+        let p = Proposal {
+            settlement_id: spec_id,
+            round,
+            value: fixd_proto::methodology::settlement_value(&values).unwrap(),
+            source: fixd_proto::types::certificate::ProposalSource::Observations,
+            inputs_root: fixd_proto::merkle::merkle_root(&hashes),
+            inputs: hashes,
+            challenge_deadline: at + 600,
+            proposed_at: at,
+        };
+        let candidate = sim.sign(leader, p);
+        sim.sign(leader, RoundProposal { round, pol_round: None, proposal: candidate, polka: vec![] })
+    };
+    let now = sim.now;
+    let rp0 = candidate(&sim, 0, l0, now);
+    let precommit = sim.sign(
+        me,
+        Vote {
+            settlement_id: spec_id,
+            decision: DecisionId::Value,
+            round: 0,
+            step: VoteStep::Precommit,
+            proposal_hash: Some(rp0.payload.proposal.hash()),
+        },
     );
-    assert!(first.proposal.payload.round >= first_round);
-    let value = verify_review_certificate(&fx.committee, &fx.network_id, &fx.spec, &first, &target, &listed);
-    assert_eq!(value, Ok(Wad::parse("2710").unwrap()));
-    assert!(certified.iter().all(|c| c.as_ref() == Some(&first)), "everyone certifies the same review");
-    // A plain first-certificate machine will not take a review proposal.
-    let mut plain = fx.machine(0);
-    let out = plain.on(now, Event::Proposal(first.proposal.clone()));
+    // Restarted: its store holds the observations, round 0's proposal and its own precommit.
+    let mut restarted =
+        Certification::new(sim.committee.clone(), me, sim.network_id, sim.spec.clone(), params());
+    for o in &observations {
+        restarted.replay(now, Event::Observation(o.clone()));
+    }
+    restarted.replay(now, Event::Proposal(rp0));
+    restarted.replay(now, Event::Vote(precommit));
+    // Round 1's leader proposes another candidate without a polka; f+1 members are in round 1.
+    let rp1 = candidate(&sim, 1, l1, now + 1);
+    let mut actions = restarted.on(now + 1, Event::Proposal(rp1.clone()));
+    for voter in [l0, l1] {
+        let nil = Vote {
+            settlement_id: spec_id,
+            decision: DecisionId::Value,
+            round: 1,
+            step: VoteStep::Prevote,
+            proposal_hash: None,
+        };
+        actions.extend(restarted.on(now + 1, Event::Vote(sim.sign(voter, nil))));
+    }
+    for t in 2..30 {
+        actions.extend(restarted.on(now + t, Event::Tick));
+    }
+    let prevotes_for_new: Vec<_> = actions
+        .iter()
+        .filter(|a| {
+            matches!(a, Action::Vote(v) if v.round == 1 && v.step == VoteStep::Prevote
+                && v.proposal_hash == Some(rp1.payload.proposal.hash()))
+        })
+        .collect();
+    assert!(prevotes_for_new.is_empty(), "locked on round 0's candidate, it prevotes nil: {actions:?}");
     assert!(
-        matches!(out.as_slice(), [Action::Rejected { reason: CertifyError::UnsupportedSource, .. }]),
-        "{out:?}"
+        actions.iter().any(|a| matches!(a, Action::Vote(v) if v.round == 1 && v.step == VoteStep::Prevote))
     );
 }

@@ -8,7 +8,7 @@ use fixd_dispute::{DisputeFiling, DisputeParams, Finality, Phase, Refusal};
 use fixd_proto::eip712::{SignedDispute, SignedRuling, verify_typed};
 use fixd_proto::gossip::GossipMessage;
 use fixd_proto::signing::{PublicKey, Signed};
-use fixd_proto::types::certificate::{Certificate, ProposalSource};
+use fixd_proto::types::certificate::{Certificate, DecisionId};
 use fixd_proto::types::dispute::{DisputeEscrow, RelayedDispute, RelayedRuling};
 use fixd_proto::types::report::FinalReport;
 use fixd_proto::types::settlement::SettlementSpec;
@@ -43,6 +43,8 @@ pub struct SettlementDriver {
     /// The report this member asked to sign, and its finality (for the `final` event).
     signing: Option<(FinalReport, Finality)>,
     ticks: u64,
+    /// When an undecided decision last asked a peer for what it holds.
+    last_catch_up: u64,
 }
 
 impl SettlementDriver {
@@ -66,20 +68,24 @@ impl SettlementDriver {
             spec.clone(),
             setup.consensus,
         );
-        // What this replay asks for was done before the restart: the slots hold it.
+        // Replayed into the machine without acting: the store holds it, and the machine's first
+        // tick acts on it (its own votes come back the same, or their slots refuse them).
         for o in &held.observations {
-            certification.on(now, consensus::Event::Observation(o.clone()));
+            certification.replay(now, consensus::Event::Observation(o.clone()));
         }
-        for p in held.proposals.iter().filter(|p| p.payload.source == ProposalSource::Observations) {
-            certification.on(now, consensus::Event::Proposal(p.clone()));
+        for p in held.proposals.iter().filter(|p| p.payload.decision() == DecisionId::Value) {
+            certification.replay(now, consensus::Event::Proposal(p.clone()));
         }
-        for v in &held.votes {
-            certification.on(now, consensus::Event::Vote(v.clone()));
+        for v in held.votes.iter().filter(|v| v.payload.decision == DecisionId::Value) {
+            certification.replay(now, consensus::Event::Vote(v.clone()));
+        }
+        if let Some(certificate) = &held.certificate {
+            certification.restore_decision(certificate.clone());
         }
         // The second halves of kept evidence: the machine finds the equivocators again.
         for evidence in &held.equivocations {
             if let Some(event) = certification_event(evidence.second.clone()) {
-                certification.on(now, event);
+                certification.replay(now, event);
             }
         }
         let seen = (held.proposals.iter().map(Signed::hash))
@@ -102,6 +108,7 @@ impl SettlementDriver {
             seen,
             signing: None,
             ticks: 0,
+            last_catch_up: 0,
         };
         let mut effects = Vec::new();
         if driver.held.certificate.is_some() {
@@ -149,6 +156,18 @@ impl SettlementDriver {
                 self.held.on_chain = state.clone();
                 if self.held.certificate.is_some() {
                     self.feed_publication(now, publication::Event::Chain(state), &mut effects);
+                }
+            }
+            Input::Certificate(certificate) => {
+                let event = consensus::Event::Certificate(certificate.clone());
+                match DecisionId::of_source(&certificate.proposal.payload.source) {
+                    DecisionId::Value => {
+                        let actions = self.certification.on(now, event);
+                        self.carry_rounds(now, None, actions, &mut effects);
+                    }
+                    DecisionId::Review { dispute_id } => {
+                        self.feed_review(now, dispute_id, event, &mut effects)
+                    }
                 }
             }
             Input::Tick => self.tick(now, &mut effects),
@@ -256,7 +275,6 @@ impl SettlementDriver {
         };
         match message {
             GossipMessage::Observation(o) => {
-                keep(effects, &GossipMessage::Observation(o.clone()));
                 if own {
                     effects.push(Effect::Event {
                         kind: EventKind::Observed,
@@ -267,34 +285,38 @@ impl SettlementDriver {
                 self.carry_rounds(now, None, actions, effects);
             }
             GossipMessage::Proposal(p) => {
-                keep(effects, &GossipMessage::Proposal(p.clone()));
-                if self.seen.insert(p.hash()) {
-                    self.held.proposals.push(p.clone());
-                }
-                match p.payload.source {
-                    ProposalSource::Review { dispute_id } => {
-                        self.feed_review(now, dispute_id, consensus::Event::Proposal(p), effects);
-                    }
-                    ProposalSource::Observations => {
-                        let actions = self.certification.on(now, consensus::Event::Proposal(p));
+                let event = consensus::Event::Proposal(p.clone());
+                match p.payload.decision() {
+                    DecisionId::Review { dispute_id } => self.feed_review(now, dispute_id, event, effects),
+                    DecisionId::Value => {
+                        let actions = self.certification.on(now, event);
                         self.carry_rounds(now, None, actions, effects);
                     }
                 }
             }
             GossipMessage::Vote(v) => {
-                keep(effects, &GossipMessage::Vote(v.clone()));
-                if self.seen.insert(v.hash()) {
-                    self.held.votes.push(v.clone());
+                let event = consensus::Event::Vote(v.clone());
+                match v.payload.decision {
+                    DecisionId::Review { dispute_id } => self.feed_review(now, dispute_id, event, effects),
+                    DecisionId::Value => {
+                        let actions = self.certification.on(now, event);
+                        self.carry_rounds(now, None, actions, effects);
+                    }
                 }
-                let reviews: Vec<B256> = self.reviews.keys().copied().collect();
-                for dispute_id in reviews {
-                    self.feed_review(now, dispute_id, consensus::Event::Vote(v.clone()), effects);
-                }
-                let actions = self.certification.on(now, consensus::Event::Vote(v));
-                self.carry_rounds(now, None, actions, effects);
             }
             GossipMessage::ReviewVote(v) => {
-                if !self.seen.insert(v.hash()) {
+                // Held only for a dispute this node holds, and at most two per member and dispute
+                // (the second is evidence), so that one member cannot fill the store.
+                let dispute_id = v.payload.dispute_id;
+                let by_author = self
+                    .held
+                    .review_votes
+                    .iter()
+                    .filter(|h| h.signer == v.signer && h.payload.dispute_id == dispute_id);
+                if self.held_dispute(&dispute_id).is_none()
+                    || by_author.count() >= 2
+                    || !self.seen.insert(v.hash())
+                {
                     return;
                 }
                 keep(effects, &GossipMessage::ReviewVote(v.clone()));
@@ -448,12 +470,10 @@ impl SettlementDriver {
             return;
         }
         let actions = self.certification.on(now, consensus::Event::Tick);
-        let stuck = !self.certification.missing_inputs().is_empty()
-            || now >= self.spec.observe_at() + self.setup.consensus.round_timeout_secs / 2;
+        let started = self.certification.round().is_some();
+        let missing = !self.certification.missing_inputs().is_empty();
         self.carry_rounds(now, None, actions, effects);
-        if stuck {
-            catch_up(effects);
-        }
+        self.catch_up_undecided(now, started, missing, effects);
     }
 
     /// Ticks every review under way, and asks a peer for what a review still lacks once a
@@ -473,12 +493,22 @@ impl SettlementDriver {
         for dispute_id in open {
             self.feed_review(now, dispute_id, consensus::Event::Tick, effects);
             let machine = &self.reviews[&dispute_id];
-            let stuck = machine.certificate().is_none()
-                && (machine.round().is_some_and(|r| r > machine.review().first_round)
-                    || !machine.missing_inputs().is_empty());
-            if stuck {
-                catch_up(effects);
+            if machine.certificate().is_none() {
+                let (started, missing) = (machine.round().is_some(), !machine.missing_inputs().is_empty());
+                self.catch_up_undecided(now, started, missing, effects);
             }
+        }
+    }
+
+    /// A decision under way asks a peer for what it holds when a proposal lists inputs this
+    /// member lacks, and every half round once it runs: Tendermint waits for q votes to leave a
+    /// round, gossip is best effort, and a member that restarts or comes back has missed what
+    /// was sent meanwhile (Malachite's engine rebroadcasts for the same reason).
+    fn catch_up_undecided(&mut self, now: u64, started: bool, missing: bool, effects: &mut Vec<Effect>) {
+        let every = (self.setup.consensus.round_timeout_secs / 2).max(1);
+        if missing || (started && now >= self.last_catch_up.saturating_add(every)) {
+            self.last_catch_up = now;
+            catch_up(effects);
         }
     }
 
@@ -542,20 +572,35 @@ impl SettlementDriver {
         let id = self.id;
         for action in actions {
             match action {
+                consensus::Action::Hold(message) => {
+                    match &message {
+                        GossipMessage::Proposal(p) if self.seen.insert(p.hash()) => {
+                            self.held.proposals.push(p.clone());
+                        }
+                        GossipMessage::Vote(v) if self.seen.insert(v.hash()) => {
+                            self.held.votes.push(v.clone())
+                        }
+                        _ => {}
+                    }
+                    // This member's own messages were kept when signed; review votes are kept
+                    // on arrival (a review may start after they come).
+                    let kept =
+                        message.signer() == &self.my_key || matches!(message, GossipMessage::ReviewVote(_));
+                    if !kept {
+                        effects.push(Effect::Keep(Record::Message(message)));
+                    }
+                }
                 consensus::Action::Propose(proposal) => {
                     effects.push(Effect::Sign(Unsigned::Proposal(proposal)));
                 }
-                // A taken slot (a review may have used the round) skips the vote; the
-                // certification goes on in a later round.
+                // A taken slot (a restarted core asking again) skips the vote; the decision goes
+                // on without it.
                 consensus::Action::Vote(vote) => effects.push(Effect::Sign(Unsigned::Vote(vote))),
                 consensus::Action::Certified(certificate) => match review {
                     None => self.certified(now, certificate, effects),
                     Some(dispute_id) => self.review_certified(now, dispute_id, certificate, effects),
                 },
                 consensus::Action::Equivocation(evidence) => self.keep_equivocation(evidence, effects),
-                consensus::Action::RoundTimedOut { round, next_round, next_leader } => {
-                    tracing::info!(settlement = %id, ?review, round, next_round, next_leader, "round timed out");
-                }
                 consensus::Action::Rejected { from, reason } => {
                     tracing::warn!(settlement = %id, ?review, %from, %reason, "message rejected; not voting for it");
                 }
@@ -566,12 +611,13 @@ impl SettlementDriver {
     /// The first certificate: kept, announced, and the publication starts from it.
     fn certified(&mut self, now: u64, certificate: Certificate, effects: &mut Vec<Effect>) {
         let proposal = &certificate.proposal.payload;
-        tracing::info!(settlement = %self.id, round = proposal.round, value = %proposal.value, "certified");
+        tracing::info!(settlement = %self.id, round = certificate.round, value = %proposal.value, "certified");
         effects.push(Effect::Keep(Record::Certificate(certificate.clone())));
         effects.push(Effect::Event {
             kind: EventKind::Certified,
             detail: serde_json::json!({
-                "round": proposal.round,
+                "round": certificate.round,
+                "proposed_in": proposal.round,
                 "value": proposal.value,
                 "challenge_deadline": proposal.challenge_deadline,
             }),
@@ -591,12 +637,12 @@ impl SettlementDriver {
         effects: &mut Vec<Effect>,
     ) {
         let p = &certificate.proposal.payload;
-        tracing::info!(settlement = %self.id, %dispute_id, round = p.round, value = %p.value, "review certified");
+        tracing::info!(settlement = %self.id, %dispute_id, round = certificate.round, value = %p.value, "review certified");
         effects
             .push(Effect::Keep(Record::ReviewCertificate { dispute_id, certificate: certificate.clone() }));
         effects.push(Effect::Event {
             kind: EventKind::ReviewCertified,
-            detail: serde_json::json!({ "dispute_id": dispute_id, "round": p.round, "value": p.value }),
+            detail: serde_json::json!({ "dispute_id": dispute_id, "round": certificate.round, "value": p.value }),
         });
         let event = review_event(&self.setup.committee, &certificate, &self.held.review_votes);
         if !self.held.review_certificates.iter().any(|(d, _)| d == &dispute_id) {
@@ -713,16 +759,13 @@ impl SettlementDriver {
             return;
         }
         let id = self.id;
-        let timeout = self.setup.consensus.round_timeout_secs.max(1);
-        // The first round that begins after every member has folded the dispute in.
-        let first_round =
-            u32::try_from((at + self.settle_secs()).saturating_sub(self.spec.observe_at()) / timeout + 1)
-                .unwrap_or(u32::MAX);
+        // Its instance starts once every member has folded the dispute in: the same time for all.
+        let starts_at = at + self.settle_secs();
         let params = ConsensusParams {
             challenge_period_secs: self.setup.protocol.reopened_challenge_period_secs,
             ..self.setup.consensus
         };
-        let review = Review { target: ReviewTarget { dispute_id, contested }, first_round };
+        let review = Review { target: ReviewTarget { dispute_id, contested } };
         let mut machine = Certification::for_review(
             review,
             self.setup.committee.clone(),
@@ -730,21 +773,27 @@ impl SettlementDriver {
             self.setup.network_id,
             self.spec.clone(),
             params,
+            starts_at,
         );
+        // What the store holds of this review (after a restart): replayed without acting.
+        let decision = DecisionId::Review { dispute_id };
         for v in &self.held.review_votes {
-            machine.on(now, consensus::Event::ReviewVote(v.clone()));
+            machine.replay(now, consensus::Event::ReviewVote(v.clone()));
         }
-        for p in &self.held.proposals {
-            machine.on(now, consensus::Event::Proposal(p.clone()));
+        for p in self.held.proposals.iter().filter(|p| p.payload.decision() == decision) {
+            machine.replay(now, consensus::Event::Proposal(p.clone()));
         }
-        for v in &self.held.votes {
-            machine.on(now, consensus::Event::Vote(v.clone()));
+        for v in self.held.votes.iter().filter(|v| v.payload.decision == decision) {
+            machine.replay(now, consensus::Event::Vote(v.clone()));
+        }
+        if let Some((_, certificate)) = self.held.review_certificates.iter().find(|(d, _)| d == &dispute_id) {
+            machine.restore_decision(certificate.clone());
         }
         self.reviews.insert(dispute_id, machine);
-        tracing::info!(settlement = %id, dispute_round, %dispute_id, %contested, first_round, "review started");
+        tracing::info!(settlement = %id, dispute_round, %dispute_id, %contested, starts_at, "review started");
         effects.push(Effect::Event {
             kind: EventKind::ReviewStarted,
-            detail: serde_json::json!({ "dispute_round": dispute_round, "dispute_id": dispute_id, "first_round": first_round }),
+            detail: serde_json::json!({ "dispute_round": dispute_round, "dispute_id": dispute_id, "starts_at": starts_at }),
         });
         let own = self
             .held

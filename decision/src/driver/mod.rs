@@ -37,14 +37,14 @@ use fixd_dispute::{DisputeFiling, Finality, Refusal, ReviewVoteCast};
 use fixd_proto::eip712::{EthSignature, ReportSignature};
 use fixd_proto::gossip::GossipMessage;
 use fixd_proto::signing::Signed;
-use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
+use fixd_proto::types::certificate::{Certificate, DecisionId, RoundProposal, Vote, VoteStep};
 use fixd_proto::types::dispute::{RelayedDispute, RelayedRuling, ReviewVote};
 use fixd_proto::types::genesis::{Committee, ProtocolParams};
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::report::FinalReport;
 use fixd_proto::types::settlement::SettlementId;
 
-use crate::consensus::{ConsensusParams, Equivocation};
+use crate::consensus::{ConsensusParams, Equivocation, ProposalToSign};
 use crate::events::EventKind;
 use crate::publication::OnChain;
 
@@ -95,28 +95,42 @@ impl DriverSetup {
 #[serde(rename_all = "snake_case")]
 pub enum SignedKind {
     Observation,
+    /// A round proposal (with the fresh candidate inside it).
     Proposal,
-    Vote,
+    Prevote,
+    Precommit,
     ReviewVote,
     FinalReport,
 }
 
 impl SignedKind {
     /// All kinds, for tests and listings.
-    pub const ALL: [SignedKind; 5] = [
+    pub const ALL: [SignedKind; 6] = [
         SignedKind::Observation,
         SignedKind::Proposal,
-        SignedKind::Vote,
+        SignedKind::Prevote,
+        SignedKind::Precommit,
         SignedKind::ReviewVote,
         SignedKind::FinalReport,
     ];
+
+    /// The slot kind of a vote step.
+    pub fn of_step(step: VoteStep) -> Self {
+        match step {
+            VoteStep::Prevote => SignedKind::Prevote,
+            VoteStep::Precommit => SignedKind::Precommit,
+        }
+    }
 }
 
-/// The slot a member may sign at most one message for.
+/// The slot a member may sign at most one message for: per settlement, kind, decision and
+/// round. Observations, review votes and final reports belong to no Tendermint decision and use
+/// [`DecisionId::Value`]; a review vote's round is its dispute round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SigningSlot {
     pub settlement: SettlementId,
     pub kind: SignedKind,
+    pub decision: DecisionId,
     pub round: u32,
 }
 
@@ -130,8 +144,9 @@ pub const FINAL_REPORT_ROUND: u32 = crate::publication::FINAL_REPORT_ROUND;
 pub enum Unsigned {
     /// This node's observation of the window, as the observer computed it.
     Observation(Observation),
-    /// A round proposal (of the first certification or of a review).
-    Proposal(Proposal),
+    /// A round proposal (of the first value or of a review): sign a fresh candidate first,
+    /// then the round proposal around it.
+    Proposal(ProposalToSign),
     Vote(Vote),
     /// This member's review of a dispute round.
     ReviewVote {
@@ -154,15 +169,18 @@ impl Unsigned {
     /// The slot the signed message takes; `None` for relays, which are one per dispute id
     /// anyway (the store keeps the earliest).
     pub fn slot(&self, settlement: SettlementId) -> Option<SigningSlot> {
-        let (kind, round) = match self {
-            Unsigned::Observation(_) => (SignedKind::Observation, 0),
-            Unsigned::Proposal(p) => (SignedKind::Proposal, p.round),
-            Unsigned::Vote(v) => (SignedKind::Vote, v.round),
-            Unsigned::ReviewVote { dispute_round, .. } => (SignedKind::ReviewVote, u32::from(*dispute_round)),
-            Unsigned::Report { .. } => (SignedKind::FinalReport, FINAL_REPORT_ROUND),
+        let value = DecisionId::Value;
+        let (kind, decision, round) = match self {
+            Unsigned::Observation(_) => (SignedKind::Observation, value, 0),
+            Unsigned::Proposal(p) => (SignedKind::Proposal, DecisionId::of_source(p.source()), p.round),
+            Unsigned::Vote(v) => (SignedKind::of_step(v.step), v.decision, v.round),
+            Unsigned::ReviewVote { dispute_round, .. } => {
+                (SignedKind::ReviewVote, value, u32::from(*dispute_round))
+            }
+            Unsigned::Report { .. } => (SignedKind::FinalReport, value, FINAL_REPORT_ROUND),
             Unsigned::Dispute(_) | Unsigned::Ruling(_) => return None,
         };
-        Some(SigningSlot { settlement, kind, round })
+        Some(SigningSlot { settlement, kind, decision, round })
     }
 }
 
@@ -198,6 +216,8 @@ pub enum Input {
     Recomputed { dispute_round: u16, vote: ReviewVote },
     /// What the contract holds now (`None`: nothing published).
     Chain(Option<OnChain>),
+    /// A decision another member holds (catch-up), signatures unchecked.
+    Certificate(Certificate),
     /// Time passed.
     Tick,
 }
@@ -246,7 +266,7 @@ pub enum Effect {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Held {
     pub observations: Vec<Signed<Observation>>,
-    pub proposals: Vec<Signed<Proposal>>,
+    pub proposals: Vec<Signed<RoundProposal>>,
     pub votes: Vec<Signed<Vote>>,
     pub equivocations: Vec<Equivocation>,
     pub certificate: Option<Certificate>,
@@ -317,7 +337,8 @@ pub fn agreed_events(
 pub fn certified_event(certificate: &Certificate) -> crate::publication::Event {
     let proposal = &certificate.proposal.payload;
     crate::publication::Event::Certified {
-        round: proposal.round,
+        // The certification the value comes from (see the publication timeline): the first.
+        round: 0,
         proposal_hash: certificate.proposal.hash(),
         value: proposal.value,
         proposed_at: proposal.proposed_at,
@@ -362,7 +383,7 @@ pub fn review_event(
         .collect::<Option<Vec<_>>>()?;
     Some(crate::publication::Event::ReviewCertified {
         votes: casts,
-        round: proposal.round,
+        round: certificate.round,
         proposal_hash: certificate.proposal.hash(),
         value: proposal.value,
         proposed_at: proposal.proposed_at,

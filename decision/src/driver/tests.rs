@@ -206,7 +206,11 @@ impl Committee {
         let slot = unsigned.slot(id);
         let message = match unsigned {
             Unsigned::Observation(o) => GossipMessage::Observation(Signed::sign(&member.key, &network_id, o)),
-            Unsigned::Proposal(p) => GossipMessage::Proposal(Signed::sign(&member.key, &network_id, p)),
+            Unsigned::Proposal(p) => {
+                let key = member.key.clone();
+                let round_proposal = p.into_round_proposal(|fresh| Signed::sign(&key, &network_id, fresh));
+                GossipMessage::Proposal(Signed::sign(&member.key, &network_id, round_proposal))
+            }
             Unsigned::Vote(v) => GossipMessage::Vote(Signed::sign(&member.key, &network_id, v)),
             Unsigned::ReviewVote { vote, .. } => {
                 GossipMessage::ReviewVote(Signed::sign(&member.key, &network_id, vote))

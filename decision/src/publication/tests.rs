@@ -67,7 +67,8 @@ impl Fixture {
 
     fn certified(&self) -> Event {
         Event::Certified {
-            round: 1,
+            // The first certification (the driver's `certified_event`).
+            round: 0,
             proposal_hash: B256::repeat_byte(0xaa),
             value: value(),
             proposed_at: PROPOSED_AT,
@@ -76,11 +77,11 @@ impl Fixture {
 
     /// The leader of the certified round, who publishes in turn 0.
     fn leader(&self) -> usize {
-        self.committee.leader(&self.id, 1)
+        self.committee.leader(&self.id, 0)
     }
 
     fn report(&self) -> FinalReport {
-        FinalReport { settlement_id: self.id, value: value(), round: 1, outcomes: vec![] }
+        FinalReport { settlement_id: self.id, value: value(), round: 0, outcomes: vec![] }
     }
 
     fn signature(&self, member: usize, report: &FinalReport) -> Event {
@@ -113,7 +114,7 @@ fn every_member_opens_the_same_window_and_signs_the_same_report_at_its_close() {
     for arrival in [PROPOSED_AT, PROPOSED_AT + 7] {
         let mut m = fx.machine(2);
         let out = m.on(arrival, fx.certified());
-        assert_eq!(out, vec![Action::WindowOpened { round: 1, deadline }]);
+        assert_eq!(out, vec![Action::WindowOpened { round: 0, deadline }]);
         assert!(m.on(deadline - 1, Event::Tick).is_empty(), "still open one second before");
         let out = m.on(deadline, Event::Tick);
         let [Action::SignReport { report, finality }] = out.as_slice() else { panic!("{out:?}") };
@@ -415,7 +416,7 @@ fn timeline_an_upheld_review_certifies_the_reviewed_value_and_a_late_dispute_rev
         out.extend(m.on(now, Event::Tick));
     }
     let report = signs(&out).expect("final").clone();
-    assert_eq!((report.value, report.round), (reviewed, 7), "the review's certificate is in force");
+    assert_eq!((report.value, report.round), (reviewed, 1), "the review of dispute round 1 is in force");
     assert_eq!(report.outcomes[0].refund, BOND);
     assert!(!out.contains(&Action::Revised));
     // A dispute stamped in the past, arriving only now, changes the history already acted on.

@@ -240,13 +240,17 @@ fn run_with_pool(
             Agreed::Certified { round, proposal_hash, value } => {
                 feed(&mut machine, key.at, Event::Certified { round, proposal_hash, value }, &mut out);
             }
-            Agreed::Review { votes, round, proposal_hash, value } => {
+            Agreed::Review { votes, round: _, proposal_hash, value } => {
                 let mut reviewed = None;
                 for vote in votes {
                     reviewed = reviewed.or(feed(&mut machine, key.at, Event::ReviewVote(vote), &mut out));
                 }
-                // Upheld: the review's certificate is the new certified value.
+                // Upheld: the review's certificate is the new certified value. Each decision
+                // counts its own Tendermint rounds, so the value's round for the dispute machine
+                // and the final report is the certification it comes from: 0 for the first
+                // value, the dispute round for a review.
                 if reviewed == Some(value) {
+                    let round = u32::from(machine.dispute_round());
                     feed(&mut machine, key.at, Event::Certified { round, proposal_hash, value }, &mut out);
                 }
             }

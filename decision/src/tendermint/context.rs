@@ -281,6 +281,12 @@ impl Timeouts {
         Timeouts { propose: round / 2, prevote: round / 4, precommit: round / 4, step: round / 4 }
     }
 
+    /// The three timeouts of `round` together: how long a round lasts when nothing happens.
+    pub fn round_length(&self, round: u32) -> Duration {
+        let (base, step) = (self.propose + self.prevote + self.precommit, self.step.saturating_mul(3));
+        base + step.saturating_mul(round)
+    }
+
     /// How long to wait for `timeout`.
     pub fn duration(&self, timeout: Timeout) -> Duration {
         let base = match timeout.kind {

@@ -16,6 +16,7 @@ use super::{AdminPolicy, ApiError, ApiState, parse_id};
 use crate::events::NodeEvent;
 use crate::store::{SignedKind, SigningSlot};
 use fixd_decision::consensus::Equivocation;
+use fixd_proto::types::certificate::DecisionId;
 
 /// Where a settlement is, as this node sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +55,7 @@ impl Status {
             (Some(p), Some(f)) => p.publishes(f.report.value, required),
             _ => false,
         };
-        let observed =
-            store.signed(SigningSlot { settlement: *id, kind: SignedKind::Observation, round: 0 })?.is_some();
+        let observed = store.signed(crate::observer::observation_slot_of(*id))?.is_some();
         Ok(Status::of(published, final_record.is_some(), store.certificate(id)?.is_some(), observed))
     }
 
@@ -166,6 +166,8 @@ pub struct PublicationView {
 #[derive(Debug, Serialize)]
 pub struct SignedRecord {
     pub kind: SignedKind,
+    /// The decision a round proposal or vote belongs to (`value`, or a dispute's `review`).
+    pub decision: DecisionId,
     pub round: u32,
     pub hash: B256,
 }
@@ -174,18 +176,26 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     let id = spec.id();
     let observations = state.store.observations(&id)?;
     let mut signed = Vec::new();
-    let rounds = state.store.proposals(&id)?.into_iter().map(|p| p.payload.round);
-    let rounds: std::collections::BTreeSet<u32> =
-        rounds.chain(state.store.votes(&id)?.into_iter().map(|v| v.payload.round)).collect();
+    // The rounds of each decision that this node holds messages of.
+    let proposals = state.store.proposals(&id)?.into_iter().map(|p| (p.payload.decision(), p.payload.round));
+    let rounds: std::collections::BTreeSet<(DecisionId, u32)> = proposals
+        .chain(state.store.votes(&id)?.into_iter().map(|v| (v.payload.decision, v.payload.round)))
+        .collect();
     // Review votes are per dispute round (1 up to the rounds a committee reviews).
     let dispute_rounds = 1..=u32::from(state.genesis.params.max_rounds);
-    let slots = std::iter::once((SignedKind::Observation, 0))
-        .chain(rounds.iter().flat_map(|&r| [(SignedKind::Proposal, r), (SignedKind::Vote, r)]))
-        .chain(dispute_rounds.map(|k| (SignedKind::ReviewVote, k)))
-        .chain(std::iter::once((SignedKind::FinalReport, fixd_decision::publication::FINAL_REPORT_ROUND)));
-    for (kind, round) in slots {
-        if let Some(hash) = state.store.signed(SigningSlot { settlement: id, kind, round })? {
-            signed.push(SignedRecord { kind, round, hash });
+    let value = DecisionId::Value;
+    let round_kinds = [SignedKind::Proposal, SignedKind::Prevote, SignedKind::Precommit];
+    let slots = std::iter::once((SignedKind::Observation, value, 0))
+        .chain(rounds.iter().flat_map(|&(d, r)| round_kinds.map(|kind| (kind, d, r))))
+        .chain(dispute_rounds.map(|k| (SignedKind::ReviewVote, value, k)))
+        .chain(std::iter::once((
+            SignedKind::FinalReport,
+            value,
+            fixd_decision::publication::FINAL_REPORT_ROUND,
+        )));
+    for (kind, decision, round) in slots {
+        if let Some(hash) = state.store.signed(SigningSlot { settlement: id, kind, decision, round })? {
+            signed.push(SignedRecord { kind, decision, round, hash });
         }
     }
     let own = observations.iter().find(|o| o.signer == state.node.public_key).cloned();

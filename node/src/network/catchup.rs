@@ -12,7 +12,7 @@ use std::io;
 use fixd_proto::eip712::ReportSignature;
 use fixd_proto::encoding::{from_bcs, to_bcs};
 use fixd_proto::signing::Signed;
-use fixd_proto::types::certificate::{Proposal, Vote};
+use fixd_proto::types::certificate::{Certificate, RoundProposal, Vote};
 use fixd_proto::types::dispute::{RelayedDispute, RelayedRuling, ReviewVote};
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::SettlementId;
@@ -38,16 +38,19 @@ pub struct CatchupRequest {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatchupResponse {
     pub observations: Vec<Signed<Observation>>,
-    pub proposals: Vec<Signed<Proposal>>,
+    pub proposals: Vec<Signed<RoundProposal>>,
     pub votes: Vec<Signed<Vote>>,
     pub report_signatures: Vec<Signed<ReportSignature>>,
     pub disputes: Vec<Signed<RelayedDispute>>,
     pub review_votes: Vec<Signed<ReviewVote>>,
     pub rulings: Vec<Signed<RelayedRuling>>,
+    /// The decisions the peer holds (the first value, reviews): each is checked against the
+    /// inputs it lists, so a member that missed a decision's precommits still learns it.
+    pub certificates: Vec<Certificate>,
 }
 
 impl CatchupResponse {
-    /// The messages as if gossiped: observations first, then disputes, review votes,
+    /// The messages as if gossiped (certificates are not gossip; take them first): observations first, then disputes, review votes,
     /// proposals, votes, rulings and report signatures, so that what a message refers to comes
     /// before it.
     pub fn into_messages(self) -> Vec<GossipMessage> {
@@ -76,6 +79,7 @@ impl CatchupResponse {
             && self.disputes.is_empty()
             && self.review_votes.is_empty()
             && self.rulings.is_empty()
+            && self.certificates.is_empty()
     }
 }
 

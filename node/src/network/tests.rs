@@ -6,7 +6,7 @@ use std::time::Duration;
 use alloy_primitives::B256;
 use ed25519_dalek::SigningKey;
 use fixd_proto::signing::Signed;
-use fixd_proto::types::certificate::Vote;
+use fixd_proto::types::certificate::{DecisionId, Vote, VoteStep};
 use fixd_proto::types::genesis::Committee;
 use fixd_proto::types::settlement::SettlementId;
 use tokio::sync::mpsc;
@@ -139,7 +139,7 @@ async fn a_published_observation_reaches_every_member() {
         assert_eq!(got, msg);
     }
     // A vote travels on its own topic just as well.
-    let vote = Vote { settlement_id: SETTLEMENT, round: 0, proposal_hash: B256::repeat_byte(5) };
+    let vote = prevote();
     let vote = GossipMessage::Vote(Signed::sign(&key(2), &NET, vote));
     c.handle.publish(vote.clone()).await.unwrap();
     assert_eq!(next_message(&mut b, PATIENCE).await.map(|(_, m)| m), Some(vote));
@@ -204,7 +204,7 @@ async fn a_non_member_cannot_connect_or_deliver() {
 async fn catch_up_returns_the_providers_messages_which_then_validate() {
     let committee = committee(4);
     let GossipMessage::Observation(obs) = now_observation(&key(1)) else { unreachable!() };
-    let vote = Vote { settlement_id: SETTLEMENT, round: 0, proposal_hash: B256::repeat_byte(5) };
+    let vote = prevote();
     let held = CatchupResponse {
         observations: vec![obs],
         proposals: vec![],
@@ -289,4 +289,15 @@ async fn members_also_gossip_over_quic() {
     let msg = now_observation(&key(0));
     a.handle.publish(msg.clone()).await.unwrap();
     assert_eq!(next_message(&mut b, PATIENCE).await.map(|(_, m)| m), Some(msg));
+}
+
+/// A round-0 prevote of the first value, for a made-up candidate.
+fn prevote() -> Vote {
+    Vote {
+        settlement_id: SETTLEMENT,
+        decision: DecisionId::Value,
+        round: 0,
+        step: VoteStep::Prevote,
+        proposal_hash: Some(B256::repeat_byte(5)),
+    }
 }

@@ -180,7 +180,7 @@ pub(crate) mod tests {
     use alloy_primitives::Address;
     use ed25519_dalek::SigningKey;
     use fixd_proto::signing::Signed;
-    use fixd_proto::types::certificate::Vote;
+    use fixd_proto::types::certificate::{DecisionId, Vote, VoteStep};
     use fixd_proto::types::genesis::Member;
     use fixd_proto::types::observation::{Computation, NoValueReason, NodeValue, Observation};
 
@@ -287,7 +287,13 @@ pub(crate) mod tests {
             Verdict::Reject(RejectReason::BadSignature(SignatureError::Invalid(_)))
         ));
         // A signature for another network is as bad.
-        let vote = Vote { settlement_id: SETTLEMENT, round: 0, proposal_hash: B256::ZERO };
+        let vote = Vote {
+            settlement_id: SETTLEMENT,
+            decision: DecisionId::Value,
+            round: 0,
+            step: VoteStep::Prevote,
+            proposal_hash: Some(B256::ZERO),
+        };
         let bytes = GossipMessage::Vote(Signed::sign(&key(2), &B256::repeat_byte(1), vote)).encode();
         assert!(matches!(run(&bytes, None, &[]), Verdict::Reject(RejectReason::BadSignature(_))));
     }
@@ -318,7 +324,13 @@ pub(crate) mod tests {
 
     #[test]
     fn an_unknown_settlement_is_ignored() {
-        let vote = Vote { settlement_id: B256::repeat_byte(0x99), round: 0, proposal_hash: B256::ZERO };
+        let vote = Vote {
+            settlement_id: B256::repeat_byte(0x99),
+            decision: DecisionId::Value,
+            round: 0,
+            step: VoteStep::Prevote,
+            proposal_hash: Some(B256::ZERO),
+        };
         let bytes = GossipMessage::Vote(Signed::sign(&key(0), &NET, vote)).encode();
         assert_eq!(
             run(&bytes, None, &[]),

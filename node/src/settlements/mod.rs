@@ -96,6 +96,12 @@ impl CatchupProvider for StoreCatchup {
                 disputes: self.0.disputes(id)?,
                 review_votes: self.0.review_votes(id)?,
                 rulings: self.0.rulings(id)?,
+                certificates: self
+                    .0
+                    .certificate(id)?
+                    .into_iter()
+                    .chain(self.0.review_certificates(id)?.into_iter().map(|(_, certificate)| certificate))
+                    .collect(),
             })
         };
         read().unwrap_or_else(|error| {
@@ -385,8 +391,16 @@ impl Settlements {
     /// message is durable.
     async fn sign(&self, id: B256, unsigned: Unsigned) -> Result<Option<GossipMessage>, StoreError> {
         let message = sign_and_keep(&*self.services.store, &self.keys, &self.setup, id, unsigned)?;
-        if let Some(GossipMessage::ReviewVote(_)) = &message {
-            crate::test_faults::after_review_vote().await;
+        match &message {
+            Some(GossipMessage::ReviewVote(_)) => crate::test_faults::after_review_vote().await,
+            Some(GossipMessage::Vote(vote)) => {
+                for flood in
+                    crate::test_faults::flood(&self.keys.ed25519, &self.setup.network_id, &vote.payload)
+                {
+                    self.gossip(flood).await;
+                }
+            }
+            _ => {}
         }
         Ok(message)
     }
@@ -420,10 +434,15 @@ impl Settlements {
                 return Ok(());
             }
         };
+        let certificates = response.certificates.clone();
         for message in response.into_messages() {
             if let Ok(Verdict::Accept(message)) = network.check(message).await {
                 self.drive(id, Input::Gossip(message)).await?;
             }
+        }
+        // Checked by the decision's machine against the inputs it holds, like a vote.
+        for certificate in certificates {
+            self.drive(id, Input::Certificate(certificate)).await?;
         }
         Ok(())
     }
@@ -510,11 +529,14 @@ pub fn sign_and_keep(
     let message = match unsigned {
         Unsigned::Observation(o) => GossipMessage::Observation(Signed::sign(key, network_id, o)),
         Unsigned::Proposal(proposal) => {
-            let proposal = match proposal.source {
-                ProposalSource::Observations => crate::test_faults::tamper(proposal),
-                ProposalSource::Review { .. } => proposal,
-            };
-            GossipMessage::Proposal(Signed::sign(key, network_id, proposal))
+            let round_proposal = proposal.into_round_proposal(|fresh| {
+                let fresh = match fresh.source {
+                    ProposalSource::Observations => crate::test_faults::tamper(fresh),
+                    ProposalSource::Review { .. } => fresh,
+                };
+                Signed::sign(key, network_id, fresh)
+            });
+            GossipMessage::Proposal(Signed::sign(key, network_id, round_proposal))
         }
         Unsigned::Vote(vote) => GossipMessage::Vote(Signed::sign(key, network_id, vote)),
         Unsigned::ReviewVote { vote, .. } => GossipMessage::ReviewVote(Signed::sign(key, network_id, vote)),
@@ -553,9 +575,13 @@ pub fn sign_and_keep(
             tracing::info!(settlement = %id, hash = %o.hash(), value = ?o.payload.computation.value, "observation stored");
         }
         GossipMessage::Proposal(p) => {
-            tracing::info!(settlement = %id, round = p.payload.round, value = %p.payload.value, source = ?p.payload.source, "proposed");
+            let candidate = &p.payload.proposal.payload;
+            tracing::info!(settlement = %id, round = p.payload.round, pol_round = ?p.payload.pol_round, value = %candidate.value, source = ?candidate.source, "proposed");
         }
-        GossipMessage::Vote(v) => tracing::info!(settlement = %id, round = v.payload.round, "voted"),
+        GossipMessage::Vote(v) => {
+            let v = &v.payload;
+            tracing::info!(settlement = %id, decision = ?v.decision, round = v.round, step = ?v.step, proposal = ?v.proposal_hash, "voted");
+        }
         _ => {}
     }
     Ok(Some(message))

@@ -7,7 +7,7 @@ use ed25519_dalek::SigningKey;
 use fixd_decision::driver::{DriverSetup, SignedKind, SigningSlot, Unsigned};
 use fixd_proto::gossip::GossipMessage;
 use fixd_proto::signing::PublicKey;
-use fixd_proto::types::certificate::Vote;
+use fixd_proto::types::certificate::{DecisionId, Vote, VoteStep};
 use fixd_proto::types::genesis::{Genesis, Member, ProtocolParams};
 use fixd_proto::types::observation::{Computation, NodeValue, Observation};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
@@ -69,7 +69,8 @@ fn a_taken_observation_slot_signs_and_keeps_nothing() {
     let id = spec.id();
     let first = sign_and_keep(&store, &keys, &setup, id, observation(&spec, 2500)).unwrap();
     let Some(GossipMessage::Observation(first)) = first else { panic!("an empty slot signs: {first:?}") };
-    let slot = SigningSlot { settlement: id, kind: SignedKind::Observation, round: 0 };
+    let slot =
+        SigningSlot { settlement: id, kind: SignedKind::Observation, decision: DecisionId::Value, round: 0 };
     assert_eq!(store.signed(slot).unwrap(), Some(first.hash()));
 
     let other = sign_and_keep(&store, &keys, &setup, id, observation(&spec, 2501)).unwrap();
@@ -87,7 +88,13 @@ fn a_vote_in_a_taken_round_is_skipped_and_another_round_is_free() {
     let (keys, setup) = setup();
     let id = spec().id();
     let vote = |round, byte| {
-        Unsigned::Vote(Vote { settlement_id: id, round, proposal_hash: B256::repeat_byte(byte) })
+        Unsigned::Vote(Vote {
+            settlement_id: id,
+            decision: DecisionId::Value,
+            round,
+            step: VoteStep::Prevote,
+            proposal_hash: Some(B256::repeat_byte(byte)),
+        })
     };
     assert!(sign_and_keep(&store, &keys, &setup, id, vote(2, 1)).unwrap().is_some());
     assert_eq!(sign_and_keep(&store, &keys, &setup, id, vote(2, 2)).unwrap(), None, "one vote per round");

@@ -19,7 +19,7 @@ mod sled_store;
 use alloy_primitives::B256;
 use fixd_proto::eip712::ReportSignature;
 use fixd_proto::signing::Signed;
-use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
+use fixd_proto::types::certificate::{Certificate, RoundProposal, Vote};
 use fixd_proto::types::dispute::{RelayedDispute, RelayedRuling, ReviewVote};
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
@@ -38,7 +38,8 @@ pub struct FinalRecord {
 }
 
 /// The schema version this fixd reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: Tendermint round proposals and votes, keyed by decision (step for votes).
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub use fixd_decision::driver::{SignedKind, SigningSlot};
 
@@ -84,10 +85,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every stored observation of a settlement, in signer order.
     fn observations(&self, id: &SettlementId) -> Result<Vec<Signed<Observation>>, StoreError>;
 
-    /// Stores a signed proposal (any member's), keyed by settlement, round and signer.
-    fn put_proposal(&self, proposal: &Signed<Proposal>) -> Result<(), StoreError>;
-    /// Every stored proposal of a settlement, by round then signer.
-    fn proposals(&self, id: &SettlementId) -> Result<Vec<Signed<Proposal>>, StoreError>;
+    /// Stores a signed round proposal (any member's), keyed by settlement, decision, round and
+    /// signer.
+    fn put_proposal(&self, proposal: &Signed<RoundProposal>) -> Result<(), StoreError>;
+    /// Every stored round proposal of a settlement, by decision, round, then signer.
+    fn proposals(&self, id: &SettlementId) -> Result<Vec<Signed<RoundProposal>>, StoreError>;
     /// Stores a signed vote (any member's), keyed by settlement, round and signer.
     fn put_vote(&self, vote: &Signed<Vote>) -> Result<(), StoreError>;
     /// Every stored vote of a settlement, by round then signer.

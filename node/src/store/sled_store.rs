@@ -2,8 +2,10 @@
 //!
 //! Trees: `meta` (schema version), `settlements` (id → BCS spec), `trades` (id ‖ venue → BCS
 //! trades), `observations` (id ‖ signer → BCS signed observation), `proposals` and `votes`
-//! (id ‖ round ‖ signer → BCS signed message), `certificates` (id → BCS certificate), `signed`
-//! (id ‖ kind ‖ round → hash), `equivocations` (id ‖ kind ‖ round ‖ signer → BCS evidence),
+//! (id ‖ decision ‖ round ‖ step (votes) ‖ signer → BCS signed message; a decision is `0`, or
+//! `1 ‖ dispute id` for a review), `certificates` (id → BCS certificate), `signed` (id ‖ kind ‖
+//! decision ‖ round → hash), `equivocations` (id ‖ kind ‖ decision ‖ round ‖ step ‖ signer → BCS
+//! evidence),
 //! `finals` (id → BCS final record), `report_signatures` (id ‖ signer → BCS signed report
 //! signature), `publications` (id → BCS on-chain state as last read), `disputes` and `rulings`
 //! (id ‖ dispute id → BCS relayed message), `review_votes` (id ‖ dispute id ‖ signer ‖ hash → BCS
@@ -20,7 +22,7 @@ use alloy_primitives::B256;
 use fixd_proto::eip712::ReportSignature;
 use fixd_proto::encoding::{from_bcs, to_bcs};
 use fixd_proto::signing::Signed;
-use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
+use fixd_proto::types::certificate::{Certificate, DecisionId, RoundProposal, Vote, VoteStep};
 use fixd_proto::types::dispute::{RelayedDispute, RelayedRuling, ReviewVote};
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
@@ -132,11 +134,31 @@ fn venue_key(id: &SettlementId, venue: Venue) -> Vec<u8> {
     key
 }
 
-fn round_key(id: &SettlementId, round: u32, signer: &B256) -> Vec<u8> {
+/// `settlement ‖ decision ‖ round ‖ step ‖ signer`: one record per member and slot.
+fn round_key(
+    id: &SettlementId,
+    decision: &DecisionId,
+    round: u32,
+    step: Option<VoteStep>,
+    signer: &B256,
+) -> Vec<u8> {
     let mut key = id.to_vec();
+    push_decision(&mut key, decision);
     key.extend_from_slice(&round.to_be_bytes());
+    key.extend(step.map(|s| s as u8));
     key.extend_from_slice(signer.as_slice());
     key
+}
+
+/// A decision in a key: `0` for the first value, `1 ‖ dispute id` for a review.
+fn push_decision(key: &mut Vec<u8>, decision: &DecisionId) {
+    match decision {
+        DecisionId::Value => key.push(0),
+        DecisionId::Review { dispute_id } => {
+            key.push(1);
+            key.extend_from_slice(dispute_id.as_slice());
+        }
+    }
 }
 
 /// Every record of a tree under one settlement id, in key order.
@@ -196,6 +218,7 @@ fn dispute_key(settlement: &SettlementId, dispute_id: &B256) -> Vec<u8> {
 fn slot_key(slot: &SigningSlot) -> Vec<u8> {
     let mut key = slot.settlement.to_vec();
     key.push(slot.kind as u8);
+    push_decision(&mut key, &slot.decision);
     key.extend_from_slice(&slot.round.to_be_bytes());
     key
 }
@@ -239,17 +262,20 @@ impl Store for SledStore {
         scan(&self.observations, id)
     }
 
-    fn put_proposal(&self, proposal: &Signed<Proposal>) -> Result<(), StoreError> {
-        let key = round_key(&proposal.payload.settlement_id, proposal.payload.round, &proposal.signer.0);
+    fn put_proposal(&self, proposal: &Signed<RoundProposal>) -> Result<(), StoreError> {
+        let rp = &proposal.payload;
+        let id = &rp.proposal.payload.settlement_id;
+        let key = round_key(id, &rp.decision(), rp.round, None, &proposal.signer.0);
         insert_first(&self.proposals, key, to_bcs(proposal))
     }
 
-    fn proposals(&self, id: &SettlementId) -> Result<Vec<Signed<Proposal>>, StoreError> {
+    fn proposals(&self, id: &SettlementId) -> Result<Vec<Signed<RoundProposal>>, StoreError> {
         scan(&self.proposals, id)
     }
 
     fn put_vote(&self, vote: &Signed<Vote>) -> Result<(), StoreError> {
-        let key = round_key(&vote.payload.settlement_id, vote.payload.round, &vote.signer.0);
+        let v = &vote.payload;
+        let key = round_key(&v.settlement_id, &v.decision, v.round, Some(v.step), &vote.signer.0);
         insert_first(&self.votes, key, to_bcs(vote))
     }
 
@@ -299,10 +325,11 @@ impl Store for SledStore {
     }
 
     fn put_equivocation(&self, evidence: &Equivocation) -> Result<(), StoreError> {
-        let mut key = evidence.settlement_id().to_vec();
-        key.push(evidence.kind() as u8);
-        key.extend_from_slice(&evidence.round().to_be_bytes());
-        key.extend_from_slice(evidence.signer().0.as_slice());
+        let decision = evidence.first.decision().unwrap_or(DecisionId::Value);
+        let (round, step) = (evidence.round(), evidence.first.step());
+        let mut key = round_key(evidence.settlement_id(), &decision, round, step, &evidence.signer().0);
+        // The kind right after the settlement id.
+        key.insert(32, evidence.kind() as u8);
         insert_first(&self.equivocations, key, to_bcs(evidence))
     }
 
@@ -420,10 +447,14 @@ mod tests {
         {
             let store = SledStore::open(dir.path()).unwrap();
             let meta = store.db.open_tree("meta").unwrap();
-            meta.insert(SCHEMA_KEY, &2u32.to_le_bytes()).unwrap();
+            meta.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_le_bytes()).unwrap();
             store.durable().unwrap();
         }
         let err = SledStore::open(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("schema version 2") && err.contains("fresh --data-dir"), "{err}");
+        assert!(
+            err.contains(&format!("schema version {}", SCHEMA_VERSION + 1))
+                && err.contains("fresh --data-dir"),
+            "{err}"
+        );
     }
 }

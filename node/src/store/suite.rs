@@ -6,7 +6,9 @@ use std::path::Path;
 use alloy_primitives::B256;
 use ed25519_dalek::SigningKey;
 use fixd_proto::signing::{Signed, endorse};
-use fixd_proto::types::certificate::{Certificate, Proposal, ProposalSource, Vote};
+use fixd_proto::types::certificate::{
+    Certificate, DecisionId, Proposal, ProposalSource, RoundProposal, Vote, VoteStep,
+};
 use fixd_proto::types::observation::{Computation, NoValueReason, NodeValue, Observation};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
@@ -103,7 +105,7 @@ fn signing_slots_refuse_a_second_message<S: Store>(open: &impl Fn(&Path) -> S) {
     let store = open(dir.path());
     let id = spec(1).id();
     for kind in SignedKind::ALL {
-        let slot = SigningSlot { settlement: id, kind, round: 3 };
+        let slot = SigningSlot { settlement: id, kind, decision: DecisionId::Value, round: 3 };
         assert_eq!(store.signed(slot).unwrap(), None);
         store.record_signed(slot, B256::repeat_byte(1)).unwrap();
         store.record_signed(slot, B256::repeat_byte(1)).unwrap();
@@ -119,7 +121,12 @@ fn signing_slots_refuse_a_second_message<S: Store>(open: &impl Fn(&Path) -> S) {
 fn everything_survives_a_restart<S: Store>(open: &impl Fn(&Path) -> S) {
     let dir = tempfile::tempdir().unwrap();
     let s = spec(7);
-    let slot = SigningSlot { settlement: s.id(), kind: SignedKind::Observation, round: 0 };
+    let slot = SigningSlot {
+        settlement: s.id(),
+        kind: SignedKind::Observation,
+        decision: DecisionId::Value,
+        round: 0,
+    };
     {
         let store = open(dir.path());
         store.put_settlement(&s).unwrap();
@@ -150,18 +157,39 @@ fn proposals_votes_and_certificates_round_trip<S: Store>(open: &impl Fn(&Path) -
         challenge_deadline: 10,
         proposed_at: 5,
     };
-    let p0 = Signed::sign(&key(1), &B256::ZERO, proposal(0));
-    let p1 = Signed::sign(&key(2), &B256::ZERO, proposal(1));
-    let vote = |i: u8, round: u32| {
-        Signed::sign(&key(i), &B256::ZERO, Vote { settlement_id: s.id(), round, proposal_hash: p0.hash() })
+    let round_proposal = |signer: u8, round: u32| {
+        let candidate = Signed::sign(&key(signer), &B256::ZERO, proposal(round));
+        Signed::sign(
+            &key(signer),
+            &B256::ZERO,
+            RoundProposal { round, pol_round: None, proposal: candidate, polka: vec![] },
+        )
     };
-    let certificate =
-        Certificate { proposal: p0.clone(), votes: vec![endorse(&key(1), &B256::ZERO, &vote(1, 0).payload)] };
+    let (rp0, rp1) = (round_proposal(1, 0), round_proposal(2, 1));
+    let p0 = rp0.payload.proposal.clone();
+    let vote = |i: u8, round: u32| {
+        Signed::sign(
+            &key(i),
+            &B256::ZERO,
+            Vote {
+                settlement_id: s.id(),
+                decision: DecisionId::Value,
+                round,
+                step: VoteStep::Prevote,
+                proposal_hash: Some(p0.hash()),
+            },
+        )
+    };
+    let certificate = Certificate {
+        proposal: p0.clone(),
+        round: 0,
+        votes: vec![endorse(&key(1), &B256::ZERO, &vote(1, 0).payload)],
+    };
     {
         let store = open(dir.path());
         assert_eq!(store.certificate(&s.id()).unwrap(), None);
-        store.put_proposal(&p1).unwrap();
-        store.put_proposal(&p0).unwrap();
+        store.put_proposal(&rp1).unwrap();
+        store.put_proposal(&rp0).unwrap();
         store.put_vote(&vote(2, 0)).unwrap();
         store.put_vote(&vote(1, 0)).unwrap();
         store.put_vote(&vote(1, 0)).unwrap();
@@ -170,7 +198,7 @@ fn proposals_votes_and_certificates_round_trip<S: Store>(open: &impl Fn(&Path) -
         store.durable().unwrap();
     }
     let store = open(dir.path());
-    assert_eq!(store.proposals(&s.id()).unwrap(), vec![p0, p1], "by round");
+    assert_eq!(store.proposals(&s.id()).unwrap(), vec![rp0, rp1], "by round");
     assert_eq!(store.votes(&s.id()).unwrap().len(), 3, "one per (round, signer)");
     assert_eq!(store.certificate(&s.id()).unwrap(), Some(certificate));
     assert_eq!(store.proposals(&spec(10).id()).unwrap(), vec![]);
@@ -278,6 +306,7 @@ fn disputes_reviews_and_rulings_keep_the_first<S: Store>(open: &impl Fn(&Path) -
                 proposed_at: 0,
             },
         ),
+        round: 4,
         votes: vec![],
     };
     {

@@ -1,4 +1,5 @@
-//! Proposal, vote and certificate (DESIGN section 5.2-5.3).
+//! Proposal, round proposal, vote and certificate (DESIGN section 5.2-5.3): the messages of
+//! the Tendermint instance that decides each of a settlement's values.
 
 use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
@@ -18,10 +19,10 @@ pub enum ProposalSource {
     Review { dispute_id: B256 },
 }
 
-/// The round leader's proposed settlement value.
-///
-/// `round` counts every certification attempt of the settlement, including those reopened by an
-/// upheld dispute, so "one signature per (settlement, round)" holds for the whole lifetime.
+/// A candidate settlement value, built and signed by the leader of the round it was first
+/// proposed in (`round`). It is the value a decision decides: its id is its
+/// [`Signed::hash`], so a later round's leader re-proposes it unchanged
+/// ([`RoundProposal::pol_round`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Proposal {
     pub settlement_id: SettlementId,
@@ -38,25 +39,108 @@ pub struct Proposal {
     pub proposed_at: u64,
 }
 
-/// A member's endorsement of one proposal.
+/// Which of a settlement's decisions a vote or round proposal belongs to. Each is its own
+/// Tendermint instance, with rounds counted from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionId {
+    /// The first certified value, from the members' observations.
+    Value,
+    /// The review of one dispute round, from the members' review votes.
+    Review { dispute_id: B256 },
+}
+
+impl DecisionId {
+    /// The decision a proposal of this source is for.
+    pub fn of_source(source: &ProposalSource) -> Self {
+        match source {
+            ProposalSource::Observations => DecisionId::Value,
+            ProposalSource::Review { dispute_id } => DecisionId::Review { dispute_id: *dispute_id },
+        }
+    }
+}
+
+/// The two votes of a Tendermint round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoteStep {
+    Prevote,
+    Precommit,
+}
+
+/// A round leader's proposal of a candidate in its round: a fresh candidate it built and signed
+/// for this round (`pol_round` none, `proposal.round == round`, `polka` empty), or one that q
+/// members prevoted in round `pol_round < round`, re-proposed unchanged with those q prevotes
+/// (`polka`, sorted by signer): a member that missed some of them still sees the polka.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RoundProposal {
+    pub round: u32,
+    pub pol_round: Option<u32>,
+    pub proposal: Signed<Proposal>,
+    /// Signatures over the prevote `{settlement_id, decision, pol_round, prevote,
+    /// Some(proposal.hash())}`.
+    pub polka: Vec<Endorsement>,
+}
+
+impl RoundProposal {
+    /// The decision it is for, from its candidate's source.
+    pub fn decision(&self) -> DecisionId {
+        DecisionId::of_source(&self.proposal.payload.source)
+    }
+
+    /// The prevote each polka signature is over; `None` for a fresh proposal.
+    pub fn polka_prevote(&self) -> Option<Vote> {
+        Some(Vote {
+            settlement_id: self.proposal.payload.settlement_id,
+            decision: self.decision(),
+            round: self.pol_round?,
+            step: VoteStep::Prevote,
+            proposal_hash: Some(self.proposal.hash()),
+        })
+    }
+}
+
+/// A member's prevote or precommit in one round of one decision: for a candidate
+/// (`proposal_hash`, the [`Signed::hash`] of its `Signed<Proposal>`) or for nothing (nil).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Vote {
     pub settlement_id: SettlementId,
+    pub decision: DecisionId,
     pub round: u32,
-    /// `keccak256(BCS(Signed<Proposal>))`.
-    pub proposal_hash: B256,
+    pub step: VoteStep,
+    pub proposal_hash: Option<B256>,
 }
 
-/// A proposal and at least q distinct members' vote signatures over it.
+/// A decided candidate: at least q distinct members' precommits for it in one round.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Certificate {
     pub proposal: Signed<Proposal>,
-    /// Signatures over [`Vote`] `{settlement_id, round, proposal_hash}`, sorted by signer.
+    /// The round the precommits are of (at or after `proposal.round`).
+    pub round: u32,
+    /// Signatures over [`Vote`] `{settlement_id, decision of the proposal's source, round,
+    /// precommit, proposal_hash: Some(proposal.hash())}`, sorted by signer.
     pub votes: Vec<Endorsement>,
+}
+
+impl Certificate {
+    /// The precommit each of the certificate's signatures is over.
+    pub fn precommit(&self) -> Vote {
+        let p = &self.proposal.payload;
+        Vote {
+            settlement_id: p.settlement_id,
+            decision: DecisionId::of_source(&p.source),
+            round: self.round,
+            step: VoteStep::Precommit,
+            proposal_hash: Some(self.proposal.hash()),
+        }
+    }
 }
 
 impl Signable for Proposal {
     const TAG: &'static str = "fixd/v1/proposal";
+}
+impl Signable for RoundProposal {
+    const TAG: &'static str = "fixd/v1/round-proposal";
 }
 impl Signable for Vote {
     const TAG: &'static str = "fixd/v1/vote";

@@ -189,16 +189,16 @@ impl Committee {
         self.members.iter().position(|m| &m.eth_address == address)
     }
 
-    /// The round-r leader: `members[keccak256(settlement_id ‖ r_be32) mod n]`.
+    /// The round-r leader, a rotation from a first leader drawn from the settlement id:
+    /// `members[(keccak256(settlement_id)[..16] as a big-endian u128 + r) mod n]`. Every member
+    /// leads once in any n consecutive rounds, so f faulty leaders delay a decision by at most
+    /// f rounds (Tendermint's round-robin proposer).
     pub fn leader(&self, settlement_id: &B256, round: u32) -> usize {
-        let mut buf = [0u8; 36];
-        buf[..32].copy_from_slice(settlement_id.as_slice());
-        buf[32..].copy_from_slice(&round.to_be_bytes());
-        let h = alloy_primitives::keccak256(buf);
+        let h = alloy_primitives::keccak256(settlement_id);
         let n = self.n().max(1) as u128;
         // Reduce the top 16 bytes as a big-endian integer; the bias is below 2^-120.
-        let top = u128::from_be_bytes(h[..16].try_into().expect("16 bytes"));
-        (top % n) as usize
+        let first = u128::from_be_bytes(h[..16].try_into().expect("16 bytes")) % n;
+        ((first + u128::from(round)) % n) as usize
     }
 }
 
@@ -260,8 +260,9 @@ mod tests {
     fn leader_rotates_over_rounds() {
         let c = Committee::new((0..4).map(member).collect());
         let id = B256::repeat_byte(7);
-        let leaders: std::collections::BTreeSet<_> = (0..32).map(|r| c.leader(&id, r)).collect();
-        assert_eq!(leaders.len(), 4, "32 rounds reach every one of 4 members");
+        let leaders: std::collections::BTreeSet<_> = (0..4).map(|r| c.leader(&id, r)).collect();
+        assert_eq!(leaders.len(), 4, "any 4 rounds reach every one of 4 members");
+        assert_eq!(c.leader(&id, 5), (c.leader(&id, 0) + 5) % 4, "a rotation");
     }
 
     #[test]

@@ -37,7 +37,8 @@ pub struct BondOutcome {
 pub struct FinalReport {
     pub settlement_id: SettlementId,
     pub value: Wad,
-    /// The round of the certificate (or ruling) the value comes from.
+    /// The certification the value comes from: 0 for the first certified value, the dispute
+    /// round for a value a review certified (a ruling keeps the round of the value in force).
     pub round: u32,
     /// One entry per dispute, in filing order.
     pub outcomes: Vec<BondOutcome>,

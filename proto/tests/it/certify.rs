@@ -113,11 +113,8 @@ impl Fixture {
     }
 
     pub(crate) fn votes(&self, proposal: &Signed<Proposal>, voters: &[usize]) -> Vec<Endorsement> {
-        let vote = Vote {
-            settlement_id: proposal.payload.settlement_id,
-            round: proposal.payload.round,
-            proposal_hash: proposal.hash(),
-        };
+        let vote = Certificate { proposal: proposal.clone(), round: proposal.payload.round, votes: vec![] }
+            .precommit();
         let mut votes: Vec<Endorsement> =
             voters.iter().map(|&i| endorse(&self.keys[i], &self.network_id, &vote)).collect();
         votes.sort_by_key(|e| e.signer);
@@ -127,7 +124,7 @@ impl Fixture {
     fn certificate(&self, proposal: Proposal, voters: &[usize]) -> Certificate {
         let signed = self.sign(self.leader(proposal.round), proposal);
         let votes = self.votes(&signed, voters);
-        Certificate { proposal: signed, votes }
+        Certificate { round: signed.payload.round, proposal: signed, votes }
     }
 
     fn verify(
@@ -248,7 +245,7 @@ fn vote_faults_are_named() {
     assert_eq!(fx.verify(&missing, &obs), Err(CertifyError::TooFewVotes { have: 2, need: 3 }));
 
     let outsider = SigningKey::from_bytes(&[99; 32]);
-    let vote = Vote { settlement_id: fx.spec.id(), round: 0, proposal_hash: good.proposal.hash() };
+    let vote = good.precommit();
     let stranger = endorse(&outsider, &fx.network_id, &vote);
     let mut non_member = good.clone();
     non_member.votes.push(stranger);
@@ -287,7 +284,7 @@ fn proposal_faults_are_named() {
     let leader = fx.leader(0);
     let not_leader = (leader + 1) % 4;
 
-    let cert = Certificate { proposal: fx.sign(not_leader, fx.proposal(0, &obs)), votes: vec![] };
+    let cert = Certificate { proposal: fx.sign(not_leader, fx.proposal(0, &obs)), round: 0, votes: vec![] };
     assert_eq!(
         fx.verify(&cert, &obs),
         Err(CertifyError::WrongLeader {

@@ -1,7 +1,7 @@
 //! Encode/decode round trips, and decoders that never panic on any bytes.
 
 use fixd_proto::encoding::{DecodeError, from_bcs, to_bcs};
-use fixd_proto::types::certificate::{Certificate, Proposal, Vote};
+use fixd_proto::types::certificate::{Certificate, DecisionId, Proposal, Vote, VoteStep};
 use fixd_proto::types::genesis::Genesis;
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::report::FinalReport;
@@ -57,8 +57,13 @@ fn oversized_input_is_refused_before_decoding() {
 #[test]
 fn a_huge_length_prefix_is_an_error_not_an_allocation() {
     // A vector claiming 2^32 entries, with none present.
-    let mut bytes =
-        to_bcs(&Vote { settlement_id: Default::default(), round: 0, proposal_hash: Default::default() });
+    let mut bytes = to_bcs(&Vote {
+        settlement_id: Default::default(),
+        decision: DecisionId::Value,
+        round: 0,
+        step: VoteStep::Prevote,
+        proposal_hash: None,
+    });
     bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
     assert!(from_bcs::<Certificate>(&bytes).is_err());
     let err = from_bcs::<Vote>(&[1, 2, 3]).unwrap_err().to_string();
@@ -78,6 +83,8 @@ proptest! {
     fn proposal_round_trips(v in signed(proposal())) { round_trips(&v)?; }
     #[test]
     fn vote_round_trips(v in signed(vote())) { round_trips(&v)?; }
+    #[test]
+    fn round_proposal_round_trips(p in signed(round_proposal())) { round_trips(&p)?; }
     #[test]
     fn certificate_round_trips(v in certificate()) { round_trips(&v)?; }
     #[test]

@@ -77,7 +77,7 @@ fn exactly_q_review_votes_certify_their_median() {
     assert_eq!(p.payload.value, w("2490.3"));
     // Extra votes held but not listed are fine.
     fx.check_review(&p, &votes).unwrap();
-    let certificate = Certificate { votes: fx.votes(&p, &[0, 2, 3]), proposal: p };
+    let certificate = Certificate { votes: fx.votes(&p, &[0, 2, 3]), round: p.payload.round, proposal: p };
     let value =
         verify_review_certificate(&fx.committee, &fx.network_id, &fx.spec, &certificate, &target(), &votes);
     assert_eq!(value, Ok(w("2490.3")));
@@ -195,7 +195,7 @@ fn an_observations_certifier_refuses_a_review_proposal() {
     let fx = fixture();
     let votes = fx.review_votes();
     let p = fx.signed_review(fx.review_proposal(&votes[..3]));
-    let certificate = Certificate { votes: fx.votes(&p, &[0, 1, 2]), proposal: p };
+    let certificate = Certificate { votes: fx.votes(&p, &[0, 1, 2]), round: p.payload.round, proposal: p };
     assert_eq!(
         fixd_proto::certify::verify_certificate(
             &fx.committee,

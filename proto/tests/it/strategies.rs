@@ -3,7 +3,9 @@
 use alloy_primitives::{Address, B256};
 use fixd_proto::eip712::{EthSignature, SignedDispute};
 use fixd_proto::signing::{Endorsement, PublicKey, Signature, Signed};
-use fixd_proto::types::certificate::{Certificate, Proposal, ProposalSource, Vote};
+use fixd_proto::types::certificate::{
+    Certificate, DecisionId, Proposal, ProposalSource, RoundProposal, Vote, VoteStep,
+};
 use fixd_proto::types::dispute::{ArbitratorRuling, Dispute, DisputeReason, ReviewVote};
 use fixd_proto::types::genesis::{Genesis, Member, ProtocolParams};
 use fixd_proto::types::observation::{
@@ -14,6 +16,7 @@ use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
 use fixd_proto::value::Wad;
 use proptest::collection::vec;
+use proptest::option;
 use proptest::prelude::*;
 
 pub fn wad() -> impl Strategy<Value = Wad> {
@@ -142,16 +145,29 @@ pub fn proposal() -> impl Strategy<Value = Proposal> {
 }
 
 pub fn vote() -> impl Strategy<Value = Vote> {
-    (b256(), any::<u32>(), b256()).prop_map(|(settlement_id, round, proposal_hash)| Vote {
-        settlement_id,
-        round,
-        proposal_hash,
-    })
+    (b256(), decision_id(), any::<u32>(), any::<bool>(), option::of(b256())).prop_map(
+        |(settlement_id, decision, round, precommit, proposal_hash)| Vote {
+            settlement_id,
+            decision,
+            round,
+            step: if precommit { VoteStep::Precommit } else { VoteStep::Prevote },
+            proposal_hash,
+        },
+    )
+}
+
+pub fn decision_id() -> impl Strategy<Value = DecisionId> {
+    prop_oneof![Just(DecisionId::Value), b256().prop_map(|dispute_id| DecisionId::Review { dispute_id })]
+}
+
+pub fn round_proposal() -> impl Strategy<Value = RoundProposal> {
+    (any::<u32>(), option::of(any::<u32>()), signed(proposal()), vec(endorsement(), 0..4))
+        .prop_map(|(round, pol_round, proposal, polka)| RoundProposal { round, pol_round, proposal, polka })
 }
 
 pub fn certificate() -> impl Strategy<Value = Certificate> {
-    (signed(proposal()), vec(endorsement(), 0..8))
-        .prop_map(|(proposal, votes)| Certificate { proposal, votes })
+    (signed(proposal()), any::<u32>(), vec(endorsement(), 0..8))
+        .prop_map(|(proposal, round, votes)| Certificate { proposal, round, votes })
 }
 
 pub fn dispute_reason() -> impl Strategy<Value = DisputeReason> {
