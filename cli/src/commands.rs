@@ -123,7 +123,8 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             "verified": true,
             "settlement_id": bundle.spec.id(),
             "value": value,
-            "round": certificate.proposal.payload.round,
+            "round": certificate.round,
+            "proposed_in_round": certificate.proposal.payload.round,
             "votes": certificate.votes.len(),
             "source": certificate.proposal.payload.source,
             "observations": certificate.proposal.payload.inputs.len(),
@@ -134,7 +135,8 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     } else {
         println!("verified: settlement {} = {value} USD per ETH", bundle.spec.id());
         println!(
-            "  round {}, {} votes of {} members (quorum {}), {inputs} {source}",
+            "  decided in round {} (proposed in round {}), {} precommits of {} members (quorum {}), {inputs} {source}",
+            certificate.round,
             certificate.proposal.payload.round,
             certificate.votes.len(),
             bundle.genesis.members.len(),

@@ -6,17 +6,18 @@ use std::collections::{BTreeMap, HashMap};
 
 use alloy_primitives::{Address, B256};
 use ed25519_dalek::SigningKey;
-use fixd_proto::certify::verify_certificate;
+use fixd_proto::certify::{ReviewTarget, verify_certificate, verify_review_certificate};
 use fixd_proto::gossip::GossipMessage;
 use fixd_proto::signing::{PublicKey, Signed};
 use fixd_proto::types::certificate::{Certificate, DecisionId, Proposal, RoundProposal, Vote, VoteStep};
+use fixd_proto::types::dispute::ReviewVote;
 use fixd_proto::types::genesis::{Committee, Genesis, Member, ProtocolParams};
 use fixd_proto::types::observation::{Computation, NodeValue, Observation};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::value::Wad;
 
 use super::{
-    Action, Candidate, Certification, ConsensusParams, Event, ProposalToSign, ROUNDS_AHEAD,
+    Action, Candidate, Certification, ConsensusParams, Event, ProposalToSign, ROUNDS_AHEAD, Review,
     max_held_per_member,
 };
 
@@ -64,8 +65,65 @@ enum Strategy {
 const STRATEGIES: [Strategy; 5] =
     [Strategy::Silent, Strategy::Equivocate, Strategy::Partial, Strategy::WrongMedian, Strategy::Flood];
 
+/// The decision a simulated committee takes: the first value, or the review of one dispute.
+enum Machine {
+    Value(Certification),
+    Review(Certification<Review>),
+}
+
+impl Machine {
+    fn on(&mut self, now: u64, event: Event) -> Vec<Action> {
+        match self {
+            Machine::Value(m) => m.on(now, event),
+            Machine::Review(m) => m.on(now, event),
+        }
+    }
+
+    fn round(&self) -> Option<u32> {
+        match self {
+            Machine::Value(m) => m.round(),
+            Machine::Review(m) => m.round(),
+        }
+    }
+
+    fn held_messages(&self) -> usize {
+        match self {
+            Machine::Value(m) => m.held_messages(),
+            Machine::Review(m) => m.held_messages(),
+        }
+    }
+
+    fn decision(&self) -> DecisionId {
+        match self {
+            Machine::Value(m) => m.decision(),
+            Machine::Review(m) => m.decision(),
+        }
+    }
+
+    /// Checks a certificate as a third party would, against the inputs this member holds.
+    fn verify(&self, sim: &Sim, certificate: &Certificate) -> Result<Wad, fixd_proto::certify::CertifyError> {
+        let (committee, network_id, spec) = (&sim.committee, &sim.network_id, &sim.spec);
+        match self {
+            Machine::Value(m) => {
+                let inputs: Vec<_> = m.observations().cloned().collect();
+                verify_certificate(committee, network_id, spec, certificate, &inputs)
+            }
+            Machine::Review(m) => {
+                let inputs: Vec<_> = m.observations().cloned().collect();
+                let target = &m.review().target;
+                verify_review_certificate(committee, network_id, spec, certificate, target, &inputs)
+            }
+        }
+    }
+}
+
+/// The dispute every review simulation reviews, of a made-up contested proposal.
+fn review_target() -> ReviewTarget {
+    ReviewTarget { dispute_id: B256::repeat_byte(0xd1), contested: B256::repeat_byte(0xc0) }
+}
+
 struct Node {
-    machine: Certification,
+    machine: Machine,
     key: SigningKey,
     /// Signing slots: (kind, round) → hash (0 proposal, 1 prevote, 2 precommit).
     slots: HashMap<(u8, u32), B256>,
@@ -122,8 +180,14 @@ fn params() -> ConsensusParams {
 }
 
 impl Sim {
-    /// A committee of `n` whose members in `faulty` follow their strategy.
+    /// A committee of `n` deciding a first value, whose members in `faulty` follow their
+    /// strategy.
     fn new(n: usize, faulty: &[(usize, Strategy)], seed: u64) -> Self {
+        Sim::deciding(n, faulty, seed, false)
+    }
+
+    /// A committee of `n` deciding the first value, or (`review`) the review of a dispute.
+    fn deciding(n: usize, faulty: &[(usize, Strategy)], seed: u64, review: bool) -> Self {
         let (keys, genesis) = genesis(n);
         let spec = SettlementSpec {
             index: Index::EthUsd,
@@ -136,7 +200,28 @@ impl Sim {
             .into_iter()
             .enumerate()
             .map(|(me, key)| Node {
-                machine: Certification::new(committee.clone(), me, network_id, spec.clone(), params()),
+                machine: if review {
+                    let review = Review { target: review_target() };
+                    let (c, s) = (committee.clone(), spec.clone());
+                    let starts_at = spec.observe_at();
+                    Machine::Review(Certification::for_review(
+                        review,
+                        c,
+                        me,
+                        network_id,
+                        s,
+                        params(),
+                        starts_at,
+                    ))
+                } else {
+                    Machine::Value(Certification::new(
+                        committee.clone(),
+                        me,
+                        network_id,
+                        spec.clone(),
+                        params(),
+                    ))
+                },
                 key,
                 slots: HashMap::new(),
                 decided: None,
@@ -182,19 +267,34 @@ impl Sim {
             if self.nodes[me].fault.is_none() {
                 self.values.push(value);
             }
-            let observation = Observation {
-                settlement_id: self.spec.id(),
-                observed_at: self.now,
-                computation: Computation {
-                    partitions: vec![Some(value); 12],
-                    venues: vec![],
-                    value: NodeValue::Value(value),
-                },
-                trade_digest: B256::repeat_byte(me as u8),
+            let event = match self.nodes[me].machine {
+                Machine::Value(_) => Event::Observation(self.sign(
+                    me,
+                    Observation {
+                        settlement_id: self.spec.id(),
+                        observed_at: self.now,
+                        computation: Computation {
+                            partitions: vec![Some(value); 12],
+                            venues: vec![],
+                            value: NodeValue::Value(value),
+                        },
+                        trade_digest: B256::repeat_byte(me as u8),
+                    },
+                )),
+                Machine::Review(_) => Event::ReviewVote(self.sign(
+                    me,
+                    ReviewVote {
+                        settlement_id: self.spec.id(),
+                        dispute_id: review_target().dispute_id,
+                        proposal_hash: review_target().contested,
+                        median_recomputes: true,
+                        value: NodeValue::Value(value),
+                        trade_digest: B256::repeat_byte(me as u8),
+                    },
+                )),
             };
-            let signed = self.sign(me, observation);
-            self.send_all(me, Event::Observation(signed.clone()));
-            self.deliver(me, Event::Observation(signed));
+            self.send_all(me, event.clone());
+            self.deliver(me, event);
         }
     }
 
@@ -245,14 +345,7 @@ impl Sim {
                 Action::Propose(proposal) => self.propose(me, proposal),
                 Action::Vote(vote) => self.vote(me, vote),
                 Action::Certified(certificate) => {
-                    let inputs: Vec<_> = self.nodes[me].machine.observations().cloned().collect();
-                    let verdict = verify_certificate(
-                        &self.committee,
-                        &self.network_id,
-                        &self.spec,
-                        &certificate,
-                        &inputs,
-                    );
+                    let verdict = self.nodes[me].machine.verify(self, &certificate);
                     assert!(verdict.is_ok(), "member {me} decided on an invalid certificate: {verdict:?}");
                     if self.nodes[me].decided.is_none() {
                         self.nodes[me].decided = Some(certificate);
@@ -263,7 +356,8 @@ impl Sim {
                         GossipMessage::Observation(o) => Event::Observation(o),
                         GossipMessage::Proposal(p) => Event::Proposal(p),
                         GossipMessage::Vote(v) => Event::Vote(v),
-                        other => panic!("a first-value decision holds no {:?}", other.kind()),
+                        GossipMessage::ReviewVote(v) => Event::ReviewVote(v),
+                        other => panic!("a decision holds no {:?}", other.kind()),
                     };
                     self.nodes[me].store.push(event);
                 }
@@ -362,10 +456,11 @@ impl Sim {
         let flooders: Vec<usize> =
             (0..self.n()).filter(|&i| self.nodes[i].fault == Some(Strategy::Flood)).collect();
         for me in flooders {
+            let decision = self.nodes[me].machine.decision();
             for k in 0..count {
                 let vote = Vote {
                     settlement_id: self.spec.id(),
-                    decision: DecisionId::Value,
+                    decision,
                     round: 1 + (k * 7919) % 10_000,
                     step: if k % 2 == 0 { VoteStep::Prevote } else { VoteStep::Precommit },
                     proposal_hash: Some(B256::from(alloy_primitives::U256::from(k))),
@@ -439,7 +534,7 @@ impl Sim {
 }
 
 /// One seeded run: the committee observes, the network misbehaves for a while, then heals.
-fn run(n: usize, strategy: Strategy, seed: u64) -> Sim {
+fn run(n: usize, strategy: Strategy, seed: u64, review: bool) -> Sim {
     let f = (n - 1) / 3;
     let mut rng = Rng::new(seed ^ 0x5eed);
     let mut faulty = Vec::new();
@@ -449,7 +544,7 @@ fn run(n: usize, strategy: Strategy, seed: u64) -> Sim {
             faulty.push((m, strategy));
         }
     }
-    let mut sim = Sim::new(n, &faulty, seed);
+    let mut sim = Sim::deciding(n, &faulty, seed, review);
     sim.drop_per_mille = rng.below(150);
     sim.max_delay = rng.below(3);
     if rng.chance(300) {
@@ -464,25 +559,43 @@ fn run(n: usize, strategy: Strategy, seed: u64) -> Sim {
     sim.max_delay = 1;
     sim.run_until(heal + 400);
     sim.check();
-    assert!(sim.all_honest_decided(), "n={n} {strategy:?} seed {seed}: no decision after the network healed");
+    let what = if review { "review" } else { "value" };
+    assert!(
+        sim.all_honest_decided(),
+        "{what} n={n} {strategy:?} seed {seed}: no decision after the network healed"
+    );
     sim
 }
 
-/// Every strategy against a committee of `n`, `runs` seeded runs in all (more with
-/// `FIXD_SIM_SEEDS`, a count per strategy).
+/// Every strategy against a committee of `n` deciding a first value, `runs` seeded runs in all
+/// (more with `FIXD_SIM_SEEDS`, a count per strategy).
 fn campaign(n: usize, runs: u64) {
+    campaign_of(n, runs, false);
+}
+
+fn campaign_of(n: usize, runs: u64, review: bool) {
     let per_strategy = seeds(runs / STRATEGIES.len() as u64);
     let started = std::time::Instant::now();
     for (k, strategy) in STRATEGIES.into_iter().enumerate() {
         for seed in 0..per_strategy {
-            run(n, strategy, seed * STRATEGIES.len() as u64 + k as u64);
+            run(n, strategy, seed * STRATEGIES.len() as u64 + k as u64, review);
         }
     }
     let total = per_strategy * STRATEGIES.len() as u64;
-    eprintln!("n = {n}: {total} seeded runs in {:?}", started.elapsed());
+    eprintln!("n = {n}, review {review}: {total} seeded runs in {:?}", started.elapsed());
 }
 
-// 10,000 seeded runs in all, split so that each test takes a similar time.
+/// A dispute's review is the same protocol on review votes (exactly q listed): committees of
+/// 4, 7 and 10 decide one review whatever f members do.
+#[test]
+fn committees_of_4_to_10_agree_on_one_review_whatever_f_members_do() {
+    for (n, runs) in [(4, 500), (7, 300), (10, 200)] {
+        campaign_of(n, runs, true);
+    }
+}
+
+// 10,000 seeded runs of first values, and 1,000 of reviews, split so that each test takes a
+// similar time.
 #[test]
 fn committees_of_4_agree_and_decide_whatever_one_member_does() {
     campaign(4, 3_600);
@@ -570,7 +683,8 @@ fn a_member_that_missed_the_votes_takes_a_checked_certificate() {
     let certificate = sim.nodes[0].decided.clone().expect("decided");
     let (committee, network_id, spec) = (sim.committee.clone(), sim.network_id, sim.spec.clone());
     let mut late = Certification::new(committee, 1, network_id, spec, params());
-    for o in sim.nodes[0].machine.observations().cloned().collect::<Vec<_>>() {
+    let Machine::Value(first) = &sim.nodes[0].machine else { unreachable!("a first-value committee") };
+    for o in first.observations().cloned().collect::<Vec<_>>() {
         late.on(sim.now, Event::Observation(o));
     }
     let mut forged = certificate.clone();
