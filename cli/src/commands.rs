@@ -117,6 +117,8 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         fixd_proto::types::certificate::ProposalSource::Review { .. } => {
             ("review votes", bundle.review_votes.len())
         }
+        // verify_bundle refuses a report's certificate above.
+        fixd_proto::types::certificate::ProposalSource::Report { .. } => ("inputs", 0),
     };
     if args.json {
         let out = serde_json::json!({

@@ -1,9 +1,9 @@
 //! # fixd-decision
 //!
-//! What the committee decides about one settlement, as pure machines: certification in rounds
-//! (the first certificate and each dispute round's review), the publication timeline (the
-//! challenge window, the agreed dispute history, the final report and the publishing turns),
-//! and the settlement driver that owns them. No clock, no I/O, no tokio, no sled, no libp2p:
+//! What the committee decides about one settlement, as pure machines: one Tendermint instance
+//! per decision (the first value, each dispute round's review, the final report), the
+//! publication timeline (the challenge window, the agreed dispute history, the final report
+//! and the publishing turns), and the settlement driver that owns them. No clock, no I/O, no tokio, no sled, no libp2p:
 //! `now` and every input come in as arguments, and what to do comes back as effects that the
 //! node's settlement service (`fixd-node`) carries out.
 //!
@@ -14,6 +14,7 @@
 //!        ▼
 //!   driver::SettlementDriver ──▶ consensus::Certification ──▶ certificate
 //!        │   (one per settlement)  consensus::Certification<Review> per dispute round
+//!        │                         consensus::Certification<Reports>: the final report
 //!        │                         publication::Publication (fold of fixd_dispute over the
 //!        │                           agreed timeline: window, final report, turns)
 //!        ▼

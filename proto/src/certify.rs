@@ -67,6 +67,7 @@ use crate::types::certificate::{Certificate, Proposal, ProposalSource, RoundProp
 use crate::types::dispute::ReviewVote;
 use crate::types::genesis::{Committee, Genesis, GenesisError};
 use crate::types::observation::Observation;
+use crate::types::report::FinalReport;
 use crate::types::settlement::{SettlementId, SettlementSpec};
 use crate::value::Wad;
 
@@ -189,6 +190,11 @@ pub enum CertifyError {
         "a re-proposed candidate of round {candidate_round} cannot have a polka in the earlier round {pol_round}"
     )]
     PolkaBeforeCandidate { pol_round: u32, candidate_round: u32 },
+    #[error(
+        "the proposed final report (value {proposed:?}) is not the one this member's fold of the dispute history \
+         makes (value {ours:?}); it prevotes nil until they agree"
+    )]
+    OtherReport { proposed: Option<Wad>, ours: Option<Wad> },
 }
 
 /// A signature still to verify, with whose it is.
@@ -323,7 +329,7 @@ fn review_without_signatures(
     let p = &proposal.payload;
     let settlement_id = spec.id();
     match p.source {
-        ProposalSource::Observations => return Err(CertifyError::NotAReview),
+        ProposalSource::Observations | ProposalSource::Report { .. } => return Err(CertifyError::NotAReview),
         ProposalSource::Review { dispute_id } if dispute_id != target.dispute_id => {
             return Err(CertifyError::ReviewOfOtherDispute { expected: target.dispute_id, got: dispute_id });
         }
@@ -489,6 +495,41 @@ pub fn check_review_proposal_content(
     review_without_signatures(committee, network_id, spec, proposal, target, votes).map(drop)
 }
 
+/// Checks a final-report candidate (source [`ProposalSource::Report`]) without its
+/// signatures: for this settlement, by its round's leader, and listing no inputs. Whether its
+/// report is the right one is each member's own fold of the dispute history.
+pub fn check_report_proposal_content(
+    committee: &Committee,
+    network_id: &B256,
+    spec: &SettlementSpec,
+    proposal: &Signed<Proposal>,
+) -> Result<(), CertifyError> {
+    check_settlement(committee, spec, proposal)?;
+    if !matches!(proposal.payload.source, ProposalSource::Report { .. }) {
+        return Err(CertifyError::UnsupportedSource);
+    }
+    if !proposal.payload.inputs.is_empty() {
+        return Err(CertifyError::UnknownInput(proposal.payload.inputs[0]));
+    }
+    check_header(committee, network_id, proposal).map(drop)
+}
+
+/// Checks the certificate of a final report (q precommits for a report candidate) and returns
+/// the report the committee decided.
+pub fn verify_report_certificate(
+    committee: &Committee,
+    network_id: &B256,
+    spec: &SettlementSpec,
+    certificate: &Certificate,
+) -> Result<FinalReport, CertifyError> {
+    let proposal = &certificate.proposal;
+    check_report_proposal_content(committee, network_id, spec, proposal)?;
+    let mut pending = check_header(committee, network_id, proposal)?;
+    push_votes(committee, network_id, certificate, &mut pending)?;
+    verify_pending(&pending)?;
+    proposal.payload.report().ok_or(CertifyError::UnsupportedSource)
+}
+
 /// The node's deadline policy (DESIGN 5.2-5.3): an honest leader sets
 /// `challenge_deadline = proposed_at + challenge_period_secs` from one clock reading, so a member
 /// that has checked `proposed_at` against its own clock ([`check_proposal`] with `now`) knows the
@@ -628,6 +669,7 @@ pub fn verify_bundle(bundle: &ProofBundle) -> Result<Wad, CertifyError> {
         return Err(CertifyError::WrongSettlement { expected, got });
     }
     match bundle.certificate.proposal.payload.source {
+        ProposalSource::Report { .. } => Err(CertifyError::UnsupportedSource),
         ProposalSource::Observations => verify_certificate(
             &committee,
             &network_id,

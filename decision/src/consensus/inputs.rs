@@ -7,14 +7,15 @@ use std::fmt;
 
 use alloy_primitives::B256;
 use fixd_proto::certify::{
-    CertifyError, ReviewTarget, check_proposal_content, check_review_proposal_content, verify_certificate,
-    verify_review_certificate,
+    CertifyError, ReviewTarget, check_proposal_content, check_report_proposal_content,
+    check_review_proposal_content, verify_certificate, verify_report_certificate, verify_review_certificate,
 };
 use fixd_proto::signing::{Signable, Signed};
 use fixd_proto::types::certificate::{Certificate, Proposal, ProposalSource};
 use fixd_proto::types::dispute::ReviewVote;
 use fixd_proto::types::genesis::Committee;
 use fixd_proto::types::observation::Observation;
+use fixd_proto::types::report::FinalReport;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 use fixd_proto::value::Wad;
 
@@ -53,6 +54,15 @@ pub trait Inputs: Clone + fmt::Debug {
         proposal: &Signed<Proposal>,
         inputs: &[Signed<Self::Input>],
     ) -> Result<(), CertifyError>;
+    /// A candidate this member makes without inputs (its final report); `None` for kinds
+    /// that build theirs from inputs ([`Inputs::pick`]).
+    fn own_candidate(&self, _settlement_id: SettlementId, _round: u32, _now: u64) -> Option<Proposal> {
+        None
+    }
+    /// Whether this member can judge a proposal yet (a report: once its own fold is final).
+    fn ready(&self) -> bool {
+        true
+    }
     /// [`fixd_proto::certify::verify_certificate`] or its review counterpart.
     fn verify(
         &self,
@@ -209,5 +219,91 @@ impl Inputs for Review {
         inputs: &[Signed<ReviewVote>],
     ) -> Result<Wad, CertifyError> {
         verify_review_certificate(committee, network_id, spec, certificate, &self.target, inputs)
+    }
+}
+
+/// The committee's final report. No inputs: the candidate is the leader's own fold of the
+/// agreed dispute history, and a member prevotes only the report its own fold makes (so every
+/// dispute listed is one it holds and counts, and none it counts is left out).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reports {
+    /// The report this member's fold makes now; `None` before it is final.
+    pub own: Option<FinalReport>,
+}
+
+impl Inputs for Reports {
+    /// Unused: a report lists no inputs.
+    type Input = Observation;
+
+    fn input_of(_: Event) -> Option<Signed<Observation>> {
+        None
+    }
+
+    fn belongs(&self, _: &SettlementId, _: &Signed<Observation>) -> Result<(), Option<CertifyError>> {
+        Err(None)
+    }
+
+    fn value(_: &Observation) -> Option<Wad> {
+        None
+    }
+
+    fn evidence(o: Signed<Observation>) -> GossipMessage {
+        GossipMessage::Observation(o)
+    }
+
+    fn source(&self) -> ProposalSource {
+        ProposalSource::Report { round: 0, outcomes: Vec::new() }
+    }
+
+    fn pick(&self, _: usize, _: Vec<(B256, Wad)>) -> Option<Vec<(B256, Wad)>> {
+        None
+    }
+
+    fn own_candidate(&self, settlement_id: SettlementId, round: u32, now: u64) -> Option<Proposal> {
+        let report = self.own.as_ref()?;
+        Some(Proposal {
+            settlement_id,
+            round,
+            value: report.value,
+            source: ProposalSource::Report { round: report.round, outcomes: report.outcomes.clone() },
+            inputs: Vec::new(),
+            inputs_root: fixd_proto::merkle::merkle_root(&[]),
+            challenge_deadline: now,
+            proposed_at: now,
+        })
+    }
+
+    fn ready(&self) -> bool {
+        self.own.is_some()
+    }
+
+    fn check(
+        &self,
+        committee: &Committee,
+        network_id: &B256,
+        spec: &SettlementSpec,
+        proposal: &Signed<Proposal>,
+        _: &[Signed<Observation>],
+    ) -> Result<(), CertifyError> {
+        check_report_proposal_content(committee, network_id, spec, proposal)?;
+        let proposed = proposal.payload.report();
+        match (&proposed, &self.own) {
+            (Some(p), Some(own)) if p == own => Ok(()),
+            _ => Err(CertifyError::OtherReport {
+                proposed: proposed.map(|r| r.value),
+                ours: self.own.as_ref().map(|r| r.value),
+            }),
+        }
+    }
+
+    fn verify(
+        &self,
+        committee: &Committee,
+        network_id: &B256,
+        spec: &SettlementSpec,
+        certificate: &Certificate,
+        _: &[Signed<Observation>],
+    ) -> Result<Wad, CertifyError> {
+        verify_report_certificate(committee, network_id, spec, certificate).map(|r| r.value)
     }
 }

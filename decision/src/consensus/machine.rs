@@ -10,12 +10,15 @@ use fixd_proto::gossip::GossipMessage;
 use fixd_proto::merkle::merkle_root;
 use fixd_proto::methodology::settlement_value;
 use fixd_proto::signing::{Endorsement, PublicKey, Signed};
-use fixd_proto::types::certificate::{Certificate, DecisionId, Proposal, RoundProposal, Vote, VoteStep};
+use fixd_proto::types::certificate::{
+    Certificate, DecisionId, Proposal, ProposalSource, RoundProposal, Vote, VoteStep,
+};
 use fixd_proto::types::genesis::Committee;
+use fixd_proto::types::report::FinalReport;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 use malachitebft_core_types::{NilOrVal, Round, SignedMessage, Validity, VoteType};
 
-use super::inputs::{Inputs, Observations, Review};
+use super::inputs::{Inputs, Observations, Reports, Review};
 use super::{Action, Candidate, ConsensusParams, Equivocation, Event, ProposalToSign, ROUNDS_AHEAD};
 use crate::tendermint::{self, Decidable, Instance, Member, Output, Timeouts};
 
@@ -146,6 +149,29 @@ impl Certification<Review> {
     /// The review this machine decides.
     pub fn review(&self) -> &Review {
         &self.kind
+    }
+}
+
+impl Certification<Reports> {
+    /// The machine of member `me` deciding the settlement's final report. It starts once this
+    /// member's fold is final ([`Certification::set_own_report`]).
+    pub fn for_report(
+        committee: Committee,
+        me: usize,
+        network_id: B256,
+        spec: SettlementSpec,
+        params: ConsensusParams,
+    ) -> Self {
+        Self::with_inputs(Reports::default(), committee, me, network_id, spec, params, u64::MAX)
+    }
+
+    /// The report this member's fold makes now (`None`: not final), and when the decision starts
+    /// (the agreed moment of finality plus the fold's lag; kept once set).
+    pub fn set_own_report(&mut self, report: Option<FinalReport>, starts_at: u64) {
+        self.kind.own = report;
+        if self.starts_at == u64::MAX {
+            self.starts_at = starts_at;
+        }
     }
 }
 
@@ -487,7 +513,11 @@ impl<I: Inputs> Certification<I> {
         let ready: Vec<u32> = self
             .proposals
             .iter()
-            .filter(|(_, held)| !held.fed && self.inputs_of(&held.signed.payload.proposal.payload).is_some())
+            .filter(|(_, held)| {
+                !held.fed
+                    && self.kind.ready()
+                    && self.inputs_of(&held.signed.payload.proposal.payload).is_some()
+            })
             .map(|(round, _)| *round)
             .collect();
         for round in ready {
@@ -565,7 +595,11 @@ impl<I: Inputs> Certification<I> {
                     role: Role::Proposer,
                 })
             })
-            .and_then(|()| check_challenge_deadline(&candidate.payload, self.params.challenge_period_secs))
+            .and_then(|()| match candidate.payload.source {
+                // A report carries no challenge window.
+                ProposalSource::Report { .. } => Ok(()),
+                _ => check_challenge_deadline(&candidate.payload, self.params.challenge_period_secs),
+            })
             .and_then(|()| self.check_date(held));
         if let Err(reason) = verdict {
             out.push(Action::Rejected { from: candidate.signer, reason });
@@ -610,24 +644,29 @@ impl<I: Inputs> Certification<I> {
         if self.proposals.contains_key(&round) {
             return;
         }
-        let candidates = self
-            .observed
-            .iter()
-            .filter(|(member, _)| !self.input_equivocators.contains(member))
-            .filter_map(|(_, hash)| Some((*hash, I::value(&self.inputs[hash].payload)?)))
-            .collect();
-        let Some(picked) = self.kind.pick(self.committee.q(), candidates) else { return };
-        let (mut inputs, values): (Vec<B256>, Vec<_>) = picked.into_iter().unzip();
-        inputs.sort_unstable();
-        let proposal = Proposal {
-            settlement_id: self.settlement_id,
-            round,
-            value: settlement_value(&values).expect("at least q ≥ 1 values"),
-            source: self.kind.source(),
-            inputs_root: merkle_root(&inputs),
-            inputs,
-            challenge_deadline: now.saturating_add(self.params.challenge_period_secs),
-            proposed_at: now,
+        let proposal = match self.kind.own_candidate(self.settlement_id, round, now) {
+            Some(own) => own,
+            None => {
+                let candidates = self
+                    .observed
+                    .iter()
+                    .filter(|(member, _)| !self.input_equivocators.contains(member))
+                    .filter_map(|(_, hash)| Some((*hash, I::value(&self.inputs[hash].payload)?)))
+                    .collect();
+                let Some(picked) = self.kind.pick(self.committee.q(), candidates) else { return };
+                let (mut inputs, values): (Vec<B256>, Vec<_>) = picked.into_iter().unzip();
+                inputs.sort_unstable();
+                Proposal {
+                    settlement_id: self.settlement_id,
+                    round,
+                    value: settlement_value(&values).expect("at least q ≥ 1 values"),
+                    source: self.kind.source(),
+                    inputs_root: merkle_root(&inputs),
+                    inputs,
+                    challenge_deadline: now.saturating_add(self.params.challenge_period_secs),
+                    proposed_at: now,
+                }
+            }
         };
         // Asked once; the signed proposal comes back as an event and answers the core then.
         self.awaiting_value = None;

@@ -1,8 +1,10 @@
 //! One decision of one settlement (DESIGN 5.2-5.3, 5.6) as a pure state machine: the first
-//! certified value, or the review of one dispute round. Each is one Tendermint instance
-//! ([`crate::tendermint`], on Malachite's core) whose value is a candidate [`Proposal`]: a
-//! median of members' signed inputs (observations, or review votes), built and signed by the
-//! leader of the round it is first proposed in.
+//! certified value, the review of one dispute round, or the final report. Each is one
+//! Tendermint instance ([`crate::tendermint`], on Malachite's core) whose value is a candidate
+//! [`Proposal`], built and signed by the leader of the round it is first proposed in: a median
+//! of members' signed inputs (observations, or review votes), or the leader's final report
+//! ([`Reports`]: no inputs; a member prevotes only the report its own fold of the agreed
+//! dispute history makes, and signs the report (EIP-712) only once it is decided).
 //!
 //! ```text
 //!   network / store ── Event (input, round proposal, vote, certificate, tick) + now ──► Certification
@@ -69,7 +71,7 @@ use fixd_proto::types::certificate::{Certificate, Proposal, RoundProposal, Vote}
 use fixd_proto::types::genesis::ProtocolParams;
 use fixd_proto::types::observation::Observation;
 
-pub use inputs::{Inputs, Observations, Review};
+pub use inputs::{Inputs, Observations, Reports, Review};
 pub use machine::{Certification, max_held_per_member};
 
 /// How many rounds past its own a member admits messages for.

@@ -6,18 +6,21 @@ use std::collections::{BTreeMap, HashMap};
 
 use alloy_primitives::{Address, B256};
 use ed25519_dalek::SigningKey;
-use fixd_proto::certify::{ReviewTarget, verify_certificate, verify_review_certificate};
+use fixd_proto::certify::{
+    ReviewTarget, verify_certificate, verify_report_certificate, verify_review_certificate,
+};
 use fixd_proto::gossip::GossipMessage;
 use fixd_proto::signing::{PublicKey, Signed};
 use fixd_proto::types::certificate::{Certificate, DecisionId, Proposal, RoundProposal, Vote, VoteStep};
 use fixd_proto::types::dispute::ReviewVote;
 use fixd_proto::types::genesis::{Committee, Genesis, Member, ProtocolParams};
 use fixd_proto::types::observation::{Computation, NodeValue, Observation};
+use fixd_proto::types::report::{BondOutcome, FinalReport};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::value::Wad;
 
 use super::{
-    Action, Candidate, Certification, ConsensusParams, Event, ProposalToSign, ROUNDS_AHEAD, Review,
+    Action, Candidate, Certification, ConsensusParams, Event, ProposalToSign, ROUNDS_AHEAD, Reports, Review,
     max_held_per_member,
 };
 
@@ -65,10 +68,23 @@ enum Strategy {
 const STRATEGIES: [Strategy; 5] =
     [Strategy::Silent, Strategy::Equivocate, Strategy::Partial, Strategy::WrongMedian, Strategy::Flood];
 
-/// The decision a simulated committee takes: the first value, or the review of one dispute.
+/// What a simulated committee decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// The first value, from observations.
+    Value,
+    /// The review of one dispute, from review votes.
+    Review,
+    /// The final report: until the network heals, the upper half of the honest members has not
+    /// heard of the dispute the others hold, and their folds make another report.
+    Report,
+}
+
+/// The decision a simulated committee takes.
 enum Machine {
     Value(Certification),
     Review(Certification<Review>),
+    Report(Certification<Reports>),
 }
 
 impl Machine {
@@ -76,6 +92,7 @@ impl Machine {
         match self {
             Machine::Value(m) => m.on(now, event),
             Machine::Review(m) => m.on(now, event),
+            Machine::Report(m) => m.on(now, event),
         }
     }
 
@@ -83,6 +100,7 @@ impl Machine {
         match self {
             Machine::Value(m) => m.round(),
             Machine::Review(m) => m.round(),
+            Machine::Report(m) => m.round(),
         }
     }
 
@@ -90,6 +108,7 @@ impl Machine {
         match self {
             Machine::Value(m) => m.held_messages(),
             Machine::Review(m) => m.held_messages(),
+            Machine::Report(m) => m.held_messages(),
         }
     }
 
@@ -97,6 +116,7 @@ impl Machine {
         match self {
             Machine::Value(m) => m.decision(),
             Machine::Review(m) => m.decision(),
+            Machine::Report(m) => m.decision(),
         }
     }
 
@@ -112,6 +132,9 @@ impl Machine {
                 let inputs: Vec<_> = m.observations().cloned().collect();
                 let target = &m.review().target;
                 verify_review_certificate(committee, network_id, spec, certificate, target, &inputs)
+            }
+            Machine::Report(_) => {
+                verify_report_certificate(committee, network_id, spec, certificate).map(|r| r.value)
             }
         }
     }
@@ -183,11 +206,11 @@ impl Sim {
     /// A committee of `n` deciding a first value, whose members in `faulty` follow their
     /// strategy.
     fn new(n: usize, faulty: &[(usize, Strategy)], seed: u64) -> Self {
-        Sim::deciding(n, faulty, seed, false)
+        Sim::deciding(n, faulty, seed, Kind::Value)
     }
 
-    /// A committee of `n` deciding the first value, or (`review`) the review of a dispute.
-    fn deciding(n: usize, faulty: &[(usize, Strategy)], seed: u64, review: bool) -> Self {
+    /// A committee of `n` deciding `kind`.
+    fn deciding(n: usize, faulty: &[(usize, Strategy)], seed: u64, kind: Kind) -> Self {
         let (keys, genesis) = genesis(n);
         let spec = SettlementSpec {
             index: Index::EthUsd,
@@ -200,7 +223,10 @@ impl Sim {
             .into_iter()
             .enumerate()
             .map(|(me, key)| Node {
-                machine: if review {
+                machine: if kind == Kind::Report {
+                    let (c, s) = (committee.clone(), spec.clone());
+                    Machine::Report(Certification::for_report(c, me, network_id, s, params()))
+                } else if kind == Kind::Review {
                     let review = Review { target: review_target() };
                     let (c, s) = (committee.clone(), spec.clone());
                     let starts_at = spec.observe_at();
@@ -281,6 +307,15 @@ impl Sim {
                         trade_digest: B256::repeat_byte(me as u8),
                     },
                 )),
+                Machine::Report(_) => {
+                    // A report has no inputs: each member's fold makes its own.
+                    let own = self.report_of(me, false);
+                    let starts_at = self.now;
+                    if let Machine::Report(m) = &mut self.nodes[me].machine {
+                        m.set_own_report(Some(own), starts_at);
+                    }
+                    Event::Tick
+                }
                 Machine::Review(_) => Event::ReviewVote(self.sign(
                     me,
                     ReviewVote {
@@ -295,6 +330,34 @@ impl Sim {
             };
             self.send_all(me, event.clone());
             self.deliver(me, event);
+        }
+    }
+
+    /// The report member `me`'s fold makes: with the dispute the lower half of the committee
+    /// holds, or (the upper half, until `healed`) without it.
+    fn report_of(&self, me: usize, healed: bool) -> FinalReport {
+        let outcome = BondOutcome {
+            dispute_id: review_target().dispute_id,
+            bond: 10,
+            refund: 10,
+            ..Default::default()
+        };
+        let heard = healed || me < self.n() / 2;
+        FinalReport {
+            settlement_id: self.spec.id(),
+            value: Wad::from_raw(2_500_000),
+            round: 0,
+            outcomes: if heard { vec![outcome] } else { Vec::new() },
+        }
+    }
+
+    /// Every honest member hears of the dispute: one report.
+    fn heal_reports(&mut self) {
+        for me in 0..self.n() {
+            let report = self.report_of(me, true);
+            if let Machine::Report(m) = &mut self.nodes[me].machine {
+                m.set_own_report(Some(report), 0);
+            }
         }
     }
 
@@ -510,7 +573,9 @@ impl Sim {
             "honest members decided different candidates: {decided:?}"
         );
         for i in self.honest() {
-            if let Some(c) = &self.nodes[i].decided {
+            if let Some(c) = &self.nodes[i].decided
+                && !matches!(self.nodes[i].machine, Machine::Report(_))
+            {
                 let (low, high) = (self.values.iter().min().unwrap(), self.values.iter().max().unwrap());
                 let value = c.proposal.payload.value;
                 assert!(
@@ -534,7 +599,7 @@ impl Sim {
 }
 
 /// One seeded run: the committee observes, the network misbehaves for a while, then heals.
-fn run(n: usize, strategy: Strategy, seed: u64, review: bool) -> Sim {
+fn run(n: usize, strategy: Strategy, seed: u64, kind: Kind) -> Sim {
     let f = (n - 1) / 3;
     let mut rng = Rng::new(seed ^ 0x5eed);
     let mut faulty = Vec::new();
@@ -544,7 +609,7 @@ fn run(n: usize, strategy: Strategy, seed: u64, review: bool) -> Sim {
             faulty.push((m, strategy));
         }
     }
-    let mut sim = Sim::deciding(n, &faulty, seed, review);
+    let mut sim = Sim::deciding(n, &faulty, seed, kind);
     sim.drop_per_mille = rng.below(150);
     sim.max_delay = rng.below(3);
     if rng.chance(300) {
@@ -557,12 +622,12 @@ fn run(n: usize, strategy: Strategy, seed: u64, review: bool) -> Sim {
     sim.run_until(heal);
     sim.drop_per_mille = 0;
     sim.max_delay = 1;
+    sim.heal_reports();
     sim.run_until(heal + 400);
     sim.check();
-    let what = if review { "review" } else { "value" };
     assert!(
         sim.all_honest_decided(),
-        "{what} n={n} {strategy:?} seed {seed}: no decision after the network healed"
+        "{kind:?} n={n} {strategy:?} seed {seed}: no decision after the network healed"
     );
     sim
 }
@@ -570,19 +635,19 @@ fn run(n: usize, strategy: Strategy, seed: u64, review: bool) -> Sim {
 /// Every strategy against a committee of `n` deciding a first value, `runs` seeded runs in all
 /// (more with `FIXD_SIM_SEEDS`, a count per strategy).
 fn campaign(n: usize, runs: u64) {
-    campaign_of(n, runs, false);
+    campaign_of(n, runs, Kind::Value);
 }
 
-fn campaign_of(n: usize, runs: u64, review: bool) {
+fn campaign_of(n: usize, runs: u64, kind: Kind) {
     let per_strategy = seeds(runs / STRATEGIES.len() as u64);
     let started = std::time::Instant::now();
     for (k, strategy) in STRATEGIES.into_iter().enumerate() {
         for seed in 0..per_strategy {
-            run(n, strategy, seed * STRATEGIES.len() as u64 + k as u64, review);
+            run(n, strategy, seed * STRATEGIES.len() as u64 + k as u64, kind);
         }
     }
     let total = per_strategy * STRATEGIES.len() as u64;
-    eprintln!("n = {n}, review {review}: {total} seeded runs in {:?}", started.elapsed());
+    eprintln!("n = {n}, {kind:?}: {total} seeded runs in {:?}", started.elapsed());
 }
 
 /// A dispute's review is the same protocol on review votes (exactly q listed): committees of
@@ -590,7 +655,17 @@ fn campaign_of(n: usize, runs: u64, review: bool) {
 #[test]
 fn committees_of_4_to_10_agree_on_one_review_whatever_f_members_do() {
     for (n, runs) in [(4, 500), (7, 300), (10, 200)] {
-        campaign_of(n, runs, true);
+        campaign_of(n, runs, Kind::Review);
+    }
+}
+
+/// The final report is the same protocol on the members' own folds: before the network heals
+/// the honest members are split on a dispute (two reports), after it every honest fold makes
+/// one. They never sign two reports, and decide once healed.
+#[test]
+fn committees_of_4_to_10_agree_on_one_final_report_whatever_f_members_do() {
+    for (n, runs) in [(4, 300), (7, 150), (10, 50)] {
+        campaign_of(n, runs, Kind::Report);
     }
 }
 

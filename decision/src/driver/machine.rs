@@ -17,7 +17,7 @@ use super::{
     Accepted, DriverSetup, Effect, Held, Input, MAX_EVIDENCE_BYTES, Record, Rejected, Unsigned,
     agreed_events, dispute_event, review_event, ruling_event,
 };
-use crate::consensus::{self, Certification, ConsensusParams, Equivocation, Review};
+use crate::consensus::{self, Certification, ConsensusParams, Equivocation, Reports, Review};
 use crate::events::EventKind;
 use crate::publication::{self, Publication, PublicationParams};
 use fixd_proto::certify::ReviewTarget;
@@ -35,6 +35,8 @@ pub struct SettlementDriver {
     publication: Option<Publication>,
     /// The review certification of each dispute round under review, by dispute id.
     reviews: BTreeMap<B256, Certification<Review>>,
+    /// The final report's decision; it starts once this member's fold is final.
+    report: Certification<Reports>,
     /// What the store holds of the settlement, as far as the machines need it again.
     held: Held,
     /// The hashes of the held proposals, votes, review votes and report signatures: a message
@@ -73,14 +75,20 @@ impl SettlementDriver {
         for o in &held.observations {
             certification.replay(now, consensus::Event::Observation(o.clone()));
         }
-        for p in held.proposals.iter().filter(|p| p.payload.decision() == DecisionId::Value) {
-            certification.replay(now, consensus::Event::Proposal(p.clone()));
-        }
-        for v in held.votes.iter().filter(|v| v.payload.decision == DecisionId::Value) {
-            certification.replay(now, consensus::Event::Vote(v.clone()));
-        }
+        replay_rounds(&mut certification, &held, now);
         if let Some(certificate) = &held.certificate {
             certification.restore_decision(certificate.clone());
+        }
+        let mut report = Certification::for_report(
+            setup.committee.clone(),
+            setup.me,
+            setup.network_id,
+            spec.clone(),
+            setup.consensus,
+        );
+        replay_rounds(&mut report, &held, now);
+        if let Some(certificate) = &held.report_certificate {
+            report.restore_decision(certificate.clone());
         }
         // The second halves of kept evidence: the machine finds the equivocators again.
         for evidence in &held.equivocations {
@@ -104,6 +112,7 @@ impl SettlementDriver {
             certification,
             publication: None,
             reviews: BTreeMap::new(),
+            report,
             held,
             seen,
             signing: None,
@@ -163,11 +172,12 @@ impl SettlementDriver {
                 match DecisionId::of_source(&certificate.proposal.payload.source) {
                     DecisionId::Value => {
                         let actions = self.certification.on(now, event);
-                        self.carry_rounds(now, None, actions, &mut effects);
+                        self.carry_rounds(now, DecisionId::Value, actions, &mut effects);
                     }
                     DecisionId::Review { dispute_id } => {
                         self.feed_review(now, dispute_id, event, &mut effects)
                     }
+                    DecisionId::Report => self.feed_report(now, event, &mut effects),
                 }
             }
             Input::Tick => self.tick(now, &mut effects),
@@ -282,25 +292,27 @@ impl SettlementDriver {
                     });
                 }
                 let actions = self.certification.on(now, consensus::Event::Observation(o));
-                self.carry_rounds(now, None, actions, effects);
+                self.carry_rounds(now, DecisionId::Value, actions, effects);
             }
             GossipMessage::Proposal(p) => {
                 let event = consensus::Event::Proposal(p.clone());
                 match p.payload.decision() {
+                    DecisionId::Report => self.feed_report(now, event, effects),
                     DecisionId::Review { dispute_id } => self.feed_review(now, dispute_id, event, effects),
                     DecisionId::Value => {
                         let actions = self.certification.on(now, event);
-                        self.carry_rounds(now, None, actions, effects);
+                        self.carry_rounds(now, DecisionId::Value, actions, effects);
                     }
                 }
             }
             GossipMessage::Vote(v) => {
                 let event = consensus::Event::Vote(v.clone());
                 match v.payload.decision {
+                    DecisionId::Report => self.feed_report(now, event, effects),
                     DecisionId::Review { dispute_id } => self.feed_review(now, dispute_id, event, effects),
                     DecisionId::Value => {
                         let actions = self.certification.on(now, event);
-                        self.carry_rounds(now, None, actions, effects);
+                        self.carry_rounds(now, DecisionId::Value, actions, effects);
                     }
                 }
             }
@@ -453,6 +465,11 @@ impl SettlementDriver {
         }
         if self.held.certificate.is_some() {
             self.feed_publication(now, publication::Event::Tick, effects);
+            if self.report.certificate().is_none() {
+                self.feed_report(now, consensus::Event::Tick, effects);
+                let started = self.report.round().is_some();
+                self.catch_up_undecided(now, started, false, effects);
+            }
             let q = self.setup.committee.q();
             let publication = self.publication.as_ref().expect("fed above");
             let final_but_short = publication.report().is_some()
@@ -472,7 +489,7 @@ impl SettlementDriver {
         let actions = self.certification.on(now, consensus::Event::Tick);
         let started = self.certification.round().is_some();
         let missing = !self.certification.missing_inputs().is_empty();
-        self.carry_rounds(now, None, actions, effects);
+        self.carry_rounds(now, DecisionId::Value, actions, effects);
         self.catch_up_undecided(now, started, missing, effects);
     }
 
@@ -539,6 +556,10 @@ impl SettlementDriver {
             if let Some(state) = &held.on_chain {
                 actions.extend(machine.on(now, publication::Event::Chain(Some(state.clone()))));
             }
+            // The report the committee decided before a restart.
+            if let Some(report) = held.report_certificate.as_ref().and_then(|c| c.proposal.payload.report()) {
+                actions.extend(machine.decided(now, report));
+            }
             self.publication = Some(machine);
             self.carry_publication(now, actions, effects);
         }
@@ -565,7 +586,7 @@ impl SettlementDriver {
     fn carry_rounds(
         &mut self,
         now: u64,
-        review: Option<B256>,
+        decision: DecisionId,
         actions: Vec<consensus::Action>,
         effects: &mut Vec<Effect>,
     ) {
@@ -596,13 +617,16 @@ impl SettlementDriver {
                 // A taken slot (a restarted core asking again) skips the vote; the decision goes
                 // on without it.
                 consensus::Action::Vote(vote) => effects.push(Effect::Sign(Unsigned::Vote(vote))),
-                consensus::Action::Certified(certificate) => match review {
-                    None => self.certified(now, certificate, effects),
-                    Some(dispute_id) => self.review_certified(now, dispute_id, certificate, effects),
+                consensus::Action::Certified(certificate) => match decision {
+                    DecisionId::Value => self.certified(now, certificate, effects),
+                    DecisionId::Review { dispute_id } => {
+                        self.review_certified(now, dispute_id, certificate, effects);
+                    }
+                    DecisionId::Report => self.report_decided(now, certificate, effects),
                 },
                 consensus::Action::Equivocation(evidence) => self.keep_equivocation(evidence, effects),
                 consensus::Action::Rejected { from, reason } => {
-                    tracing::warn!(settlement = %id, ?review, %from, %reason, "message rejected; not voting for it");
+                    tracing::warn!(settlement = %id, ?decision, %from, %reason, "message rejected; not voting for it");
                 }
             }
         }
@@ -677,6 +701,11 @@ impl SettlementDriver {
                         kind: EventKind::ChallengeWindowOpened,
                         detail: serde_json::json!({ "round": round, "deadline": deadline }),
                     });
+                }
+                publication::Action::ReportReady { report, starts_at } => {
+                    tracing::info!(settlement = %id, value = ?report.as_ref().map(|r| r.value), starts_at, "final by this member's fold; the report decision runs");
+                    self.report.set_own_report(report, starts_at);
+                    self.feed_report(now, consensus::Event::Tick, effects);
                 }
                 publication::Action::SignReport { report, finality } => {
                     let signed_before = self
@@ -776,16 +805,10 @@ impl SettlementDriver {
             starts_at,
         );
         // What the store holds of this review (after a restart): replayed without acting.
-        let decision = DecisionId::Review { dispute_id };
         for v in &self.held.review_votes {
             machine.replay(now, consensus::Event::ReviewVote(v.clone()));
         }
-        for p in self.held.proposals.iter().filter(|p| p.payload.decision() == decision) {
-            machine.replay(now, consensus::Event::Proposal(p.clone()));
-        }
-        for v in self.held.votes.iter().filter(|v| v.payload.decision == decision) {
-            machine.replay(now, consensus::Event::Vote(v.clone()));
-        }
+        replay_rounds(&mut machine, &self.held, now);
         if let Some((_, certificate)) = self.held.review_certificates.iter().find(|(d, _)| d == &dispute_id) {
             machine.restore_decision(certificate.clone());
         }
@@ -819,7 +842,37 @@ impl SettlementDriver {
     ) {
         let Some(machine) = self.reviews.get_mut(&dispute_id) else { return };
         let actions = machine.on(now, event);
-        self.carry_rounds(now, Some(dispute_id), actions, effects);
+        self.carry_rounds(now, DecisionId::Review { dispute_id }, actions, effects);
+    }
+
+    /// Feeds the final report's decision and carries out what follows.
+    fn feed_report(&mut self, now: u64, event: consensus::Event, effects: &mut Vec<Effect>) {
+        let actions = self.report.on(now, event);
+        self.carry_rounds(now, DecisionId::Report, actions, effects);
+    }
+
+    /// The committee decided the final report: kept, and handed to the publication, which signs
+    /// it once this member is final too.
+    fn report_decided(&mut self, now: u64, certificate: Certificate, effects: &mut Vec<Effect>) {
+        let Some(report) = certificate.proposal.payload.report() else { return };
+        tracing::info!(settlement = %self.id, round = certificate.round, value = %report.value, outcomes = report.outcomes.len(), "final report decided");
+        effects.push(Effect::Keep(Record::ReportCertificate(certificate.clone())));
+        self.held.report_certificate.get_or_insert(certificate);
+        self.ensure_publication(now, effects);
+        let actions = self.publication.as_mut().expect("created above").decided(now, report);
+        self.carry_publication(now, actions, effects);
+    }
+}
+
+/// Replays the round proposals and votes the store holds of one decision into its machine,
+/// without acting (see [`Certification::replay`]).
+fn replay_rounds<I: consensus::Inputs>(machine: &mut Certification<I>, held: &Held, now: u64) {
+    let decision = machine.decision();
+    for p in held.proposals.iter().filter(|p| p.payload.decision() == decision) {
+        machine.replay(now, consensus::Event::Proposal(p.clone()));
+    }
+    for v in held.votes.iter().filter(|v| v.payload.decision == decision) {
+        machine.replay(now, consensus::Event::Vote(v.clone()));
     }
 }
 

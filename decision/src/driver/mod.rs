@@ -195,6 +195,8 @@ pub enum Record {
     Certificate(Certificate),
     /// A dispute round's review certificate (flush).
     ReviewCertificate { dispute_id: B256, certificate: Certificate },
+    /// The certificate of the committee's final report (flush).
+    ReportCertificate(Certificate),
     /// Evidence that a member signed two messages for one slot (flush).
     Equivocation(Equivocation),
     /// What the contract holds now.
@@ -271,6 +273,8 @@ pub struct Held {
     pub equivocations: Vec<Equivocation>,
     pub certificate: Option<Certificate>,
     pub review_certificates: Vec<(B256, Certificate)>,
+    /// The decided final report's certificate.
+    pub report_certificate: Option<Certificate>,
     pub review_votes: Vec<Signed<ReviewVote>>,
     pub disputes: Vec<Signed<RelayedDispute>>,
     pub rulings: Vec<Signed<RelayedRuling>>,

@@ -53,6 +53,9 @@ struct Committee {
     spec: SettlementSpec,
     queue: VecDeque<(usize, Input)>,
     now: u64,
+    /// Members that relayed disputes do not reach (yet), and what they did not get.
+    withhold_disputes_from: Vec<usize>,
+    withheld: Vec<(usize, Input)>,
 }
 
 fn setup_for(me: usize) -> (Vec<SigningKey>, Vec<PrivateKeySigner>, Genesis, DriverSetup) {
@@ -122,7 +125,15 @@ impl Committee {
             });
             setups.push(setup);
         }
-        Committee { members, setups, spec, queue: VecDeque::new(), now }
+        Committee {
+            members,
+            setups,
+            spec,
+            queue: VecDeque::new(),
+            now,
+            withhold_disputes_from: Vec::new(),
+            withheld: Vec::new(),
+        }
     }
 
     fn network_id(&self) -> B256 {
@@ -152,8 +163,42 @@ impl Committee {
 
     fn gossip(&mut self, from: usize, message: GossipMessage) {
         for to in (0..N).filter(|&to| to != from) {
-            self.queue.push_back((to, Input::Gossip(message.clone())));
+            let input = (to, Input::Gossip(message.clone()));
+            if matches!(message, GossipMessage::Dispute(_)) && self.withhold_disputes_from.contains(&to) {
+                self.withheld.push(input);
+            } else {
+                self.queue.push_back(input);
+            }
         }
+    }
+
+    /// Member `me` asks the next member for what it holds, as the node's catch-up does: its
+    /// messages as if gossiped, then its decisions. Withheld disputes stay withheld.
+    fn catch_up(&mut self, me: usize) {
+        let peer = (me + 1 + self.now as usize % (N - 1)) % N;
+        let held = &self.members[peer].held;
+        let messages = (held.observations.iter().cloned().map(GossipMessage::Observation))
+            .chain(held.disputes.iter().cloned().map(GossipMessage::Dispute))
+            .chain(held.review_votes.iter().cloned().map(GossipMessage::ReviewVote))
+            .chain(held.proposals.iter().cloned().map(GossipMessage::Proposal))
+            .chain(held.votes.iter().cloned().map(GossipMessage::Vote))
+            .chain(held.rulings.iter().cloned().map(GossipMessage::Ruling))
+            .filter(|m| {
+                !(matches!(m, GossipMessage::Dispute(_)) && self.withhold_disputes_from.contains(&me))
+            });
+        let certificates = (held.certificate.iter().cloned())
+            .chain(held.review_certificates.iter().map(|(_, c)| c.clone()))
+            .chain(held.report_certificate.iter().cloned());
+        let inputs: Vec<Input> =
+            messages.map(Input::Gossip).chain(certificates.map(Input::Certificate)).collect();
+        self.queue.extend(inputs.into_iter().map(|input| (me, input)));
+    }
+
+    /// What was withheld arrives now (a catch-up answer).
+    fn release_withheld(&mut self) {
+        self.withhold_disputes_from.clear();
+        self.queue.extend(std::mem::take(&mut self.withheld));
+        self.settle();
     }
 
     /// Delivers every queued input until none is left.
@@ -192,7 +237,7 @@ impl Committee {
                 Effect::Recompute { dispute_round, dispute_id, contested } => {
                     self.members[me].recomputes.push((dispute_round, dispute_id, contested));
                 }
-                Effect::CatchUp => {}
+                Effect::CatchUp => self.catch_up(me),
                 Effect::Event { kind, .. } => self.members[me].events.push(kind),
             }
         }
@@ -325,6 +370,7 @@ fn keep(held: &mut Held, record: Record) {
         Record::ReviewCertificate { dispute_id, certificate } => {
             held.review_certificates.push((dispute_id, certificate));
         }
+        Record::ReportCertificate(c) => held.report_certificate = held.report_certificate.take().or(Some(c)),
         Record::Equivocation(e) => held.equivocations.push(e),
         Record::OnChain(state) => held.on_chain = state,
     }
@@ -501,4 +547,49 @@ fn a_dispute_goes_to_review_and_a_member_restored_mid_review_votes_once() {
     assert!(reports[0].is_some(), "final after the reopened window");
     assert!(reports.windows(2).all(|w| w[0] == w[1]), "one final report");
     assert_eq!(reports[0].as_ref().unwrap().value, value, "a rejected dispute leaves the certified value");
+}
+
+/// The 2-2 report split: a dispute reaches two of four members before the window closes. The
+/// two that hold it go to review; the two that do not are final at once, with a report without
+/// it. No report gets q prevotes, so nobody signs one. Once the relay reaches the other two (a
+/// catch-up answer), every member folds the same history, and all sign one report.
+#[test]
+fn a_report_split_two_against_two_signs_nothing_until_the_members_agree() {
+    let mut c = Committee::new();
+    let value = c.certify();
+    c.withhold_disputes_from = vec![2, 3];
+    let (dispute, escrow) = c.disputer_dispute(4);
+    let (effects, answer) = c.members[0].driver.submit_dispute(c.now, dispute, escrow);
+    assert!(answer.is_ok(), "{answer:?}");
+    c.carry_out(0, effects);
+    c.settle();
+    c.tick(c.after_window());
+    for _ in 0..8 {
+        c.tick(c.now + ROUND);
+    }
+    for (i, m) in c.members.iter().enumerate() {
+        assert!(!m.events.contains(&EventKind::Final), "member {i} signed a report of a split committee");
+        assert!(m.held.report_signatures.is_empty());
+    }
+    assert!(c.members[0].events.contains(&EventKind::ReviewStarted));
+    assert!(!c.members[2].events.contains(&EventKind::ReviewStarted), "2 and 3 never heard of the dispute");
+
+    c.release_withheld();
+    c.tick(c.now + 1);
+    for i in 0..N {
+        c.answer_recomputes(i, value);
+    }
+    for _ in 0..(2 * PERIOD / ROUND + 8) {
+        c.tick(c.now + ROUND);
+    }
+    let reports: Vec<_> =
+        c.members.iter().map(|m| m.driver.publication().unwrap().report().cloned()).collect();
+    assert!(reports[0].is_some(), "final once the members agree");
+    assert!(reports.windows(2).all(|w| w[0] == w[1]), "one report: {reports:?}");
+    assert_eq!(reports[0].as_ref().unwrap().outcomes.len(), 1, "with the dispute every member now holds");
+    for (i, m) in c.members.iter().enumerate() {
+        assert!(m.events.contains(&EventKind::Final), "member {i}: {:?}", m.events);
+        assert_eq!(m.refused, 0, "member {i} was never asked to sign twice in a slot");
+        assert!(m.held.report_certificate.is_some(), "member {i} keeps the report's certificate");
+    }
 }

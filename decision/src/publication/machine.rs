@@ -35,6 +35,10 @@ pub struct Publication {
     timeline: Timeline,
     /// The dispute machine as of the last fold.
     disputes: SettlementDisputes,
+    /// This member's own finality, as its fold says now, with the moment turn 0 begins.
+    own: Option<(fixd_dispute::Finality, u64)>,
+    /// The report the committee decided, until this member is final too.
+    decided: Option<FinalReport>,
     done: Option<Final>,
     /// Each member's first signature, whatever report it signed.
     signatures: BTreeMap<usize, ReportSignature>,
@@ -66,6 +70,8 @@ impl Publication {
             params,
             disputes: SettlementDisputes::new(dispute_params.clone())?,
             timeline: Timeline::new(dispute_params)?,
+            own: None,
+            decided: None,
             done: None,
             signatures: BTreeMap::new(),
             asked_in_turn: None,
@@ -100,9 +106,10 @@ impl Publication {
         self.disputes = folded.machine;
         if folded.revised {
             out.push(Action::Revised);
-            if self.disputes.finality().is_none() {
-                // A late event took finality back: stop publishing the report it had made.
-                self.done = None;
+            if self.disputes.finality().is_none() && self.own.take().is_some() && self.done.is_none() {
+                // A late event took finality back before the committee decided: this member has
+                // no report to propose or prevote now. A decided report stays.
+                out.push(Action::ReportReady { report: None, starts_at: u64::MAX });
             }
         }
         self.carry(folded.new, &mut out);
@@ -168,18 +175,11 @@ impl Publication {
                         FinalBy::Ruling => finality.at,
                     };
                     let base = agreed.saturating_add(self.params.settle_secs);
-                    let leader = self.committee.leader(&self.settlement_id, report.round);
-                    let digest = report.eip712_digest(&self.domain);
-                    self.done = Some(Final { report: report.clone(), digest, base, leader });
-                    out.push(Action::SignReport { report, finality });
-                    // Signatures that came before this member was final may count now.
-                    let early: Vec<_> = self.signatures.keys().copied().collect();
-                    for member in early {
-                        if let Err(reason) = self.check(&self.signatures[&member]) {
-                            self.signatures.remove(&member);
-                            out.push(Action::Ignored { author: member, reason });
-                        }
+                    self.own = Some((finality, base));
+                    if self.done.is_none() {
+                        out.push(Action::ReportReady { report: Some(report), starts_at: base });
                     }
+                    self.maybe_sign(out);
                 }
                 fixd_dispute::Action::Fail { reason } if !self.failed => {
                     self.failed = true;
@@ -187,6 +187,50 @@ impl Publication {
                 }
                 fixd_dispute::Action::Fail { .. } => {}
                 other => out.push(Action::Disputes { at, action: other }),
+            }
+        }
+    }
+
+    /// The report the committee decided (its report decision's certificate): signed once this
+    /// member is final too. Nothing changes it afterwards.
+    pub fn decided(&mut self, now: u64, report: FinalReport) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.decided.is_none() && self.done.is_none() {
+            self.decided = Some(report);
+            self.maybe_sign(&mut out);
+            self.maybe_publish(now, &mut out);
+        }
+        out
+    }
+
+    /// The report this member's own fold makes now, before a decision.
+    pub fn own_report(&self) -> Option<FinalReport> {
+        self.own.as_ref().map(|(finality, _)| finality.report(self.settlement_id))
+    }
+
+    /// Signs the decided report once this member's fold is final too: its finality says how and
+    /// when (the report's value, round and outcomes are the committee's).
+    fn maybe_sign(&mut self, out: &mut Vec<Action>) {
+        if self.done.is_some() {
+            return;
+        }
+        let (Some(report), Some((own, base))) = (self.decided.clone(), self.own.clone()) else { return };
+        let finality = fixd_dispute::Finality {
+            value: report.value,
+            round: report.round,
+            outcomes: report.outcomes.clone(),
+            ..own
+        };
+        let leader = self.committee.leader(&self.settlement_id, report.round);
+        let digest = report.eip712_digest(&self.domain);
+        self.done = Some(Final { report: report.clone(), digest, base, leader });
+        out.push(Action::SignReport { report, finality });
+        // Signatures that came before this member was final may count now.
+        let early: Vec<_> = self.signatures.keys().copied().collect();
+        for member in early {
+            if let Err(reason) = self.check(&self.signatures[&member]) {
+                self.signatures.remove(&member);
+                out.push(Action::Ignored { author: member, reason });
             }
         }
     }

@@ -19,10 +19,13 @@
 //!   ([`timeline`]); the dispute machine is a fold of them that lags the clock by
 //!   `settle = max_clock_skew + round_timeout`. The [`crate::driver`] carries the dispute side
 //!   out: intake from the API and gossip, the committee review, rulings.
-//! - **Report.** When the dispute machine says final, the member signs the
-//!   [`FinalReport`] (the value, the round of its certificate, the bond outcomes) once, in the
-//!   store slot (settlement, final report), one per settlement whatever round its value comes
-//!   from: recorded and flushed before it is gossiped.
+//! - **Report.** When the dispute machine says final, the member's [`FinalReport`] (the value,
+//!   the certification it comes from, the bond outcomes) goes to the committee's report
+//!   decision ([`Action::ReportReady`]): one more Tendermint instance, whose leader proposes its
+//!   report and whose members prevote only the report their own fold makes. Once it is decided
+//!   ([`Publication::decided`]) the member signs that report once, in the store slot
+//!   (settlement, final report): recorded and flushed before it is gossiped. Nothing received
+//!   after the decision changes it.
 //! - **Signatures.** A gossiped report signature counts when its ed25519 author and its
 //!   recovered secp256k1 signer are the same member and it signs exactly this member's report.
 //!   The first valid signature of each member is kept; others are ignored.
@@ -136,8 +139,14 @@ pub enum Event {
 pub enum Action {
     /// The challenge window is open until `deadline` (exclusive).
     WindowOpened { round: u32, deadline: u64 },
-    /// The value is final: store the finality, sign this report with the member's secp256k1 key
-    /// (record the slot and flush first), gossip it and feed it back as [`Event::Signature`].
+    /// This member's fold says final: `report` is the report it would propose and prevote in
+    /// the committee's report decision, which starts at `starts_at` (the agreed moment of
+    /// finality plus the fold's lag). `None` when a late event took finality back before the
+    /// decision.
+    ReportReady { report: Option<FinalReport>, starts_at: u64 },
+    /// The committee decided the report and this member is final: store the finality, sign this
+    /// report with the member's secp256k1 key (record the slot and flush first), gossip it and
+    /// feed it back as [`Event::Signature`].
     SignReport { report: FinalReport, finality: fixd_dispute::Finality },
     /// Ask the chain service to publish `report` with these signatures (any order; the service
     /// sorts them) in turn `turn`.

@@ -49,20 +49,55 @@ fn protocol() -> ProtocolParams {
     }
 }
 
+/// A member whose committee decides at once the report its fold makes (the report decision
+/// itself is [`crate::consensus`]'s; these tests are about the publication around it).
+struct Deciding(Publication);
+
+impl Deciding {
+    fn on(&mut self, now: u64, event: Event) -> Vec<Action> {
+        self.on_all(now, vec![event])
+    }
+
+    fn on_all(&mut self, now: u64, events: Vec<Event>) -> Vec<Action> {
+        let mut out = self.0.on_all(now, events);
+        let ready: Vec<FinalReport> = out
+            .iter()
+            .filter_map(|a| match a {
+                Action::ReportReady { report: Some(report), .. } => Some(report.clone()),
+                _ => None,
+            })
+            .collect();
+        out.retain(|a| !matches!(a, Action::ReportReady { .. }));
+        for report in ready {
+            out.extend(self.0.decided(now, report));
+        }
+        out
+    }
+}
+
+impl std::ops::Deref for Deciding {
+    type Target = Publication;
+    fn deref(&self) -> &Publication {
+        &self.0
+    }
+}
+
 impl Fixture {
-    fn machine(&self, me: usize) -> Publication {
+    fn machine(&self, me: usize) -> Deciding {
         let dispute = DisputeParams::for_committee(&protocol(), MATURITY, &self.committee, 0);
-        Publication::new(
-            self.committee.clone(),
-            me,
-            self.id,
-            dispute,
-            // The fold does not lag the clock here; `timeline_*` tests cover the lag.
-            PublicationParams { settle_secs: 0, ..PublicationParams::from_protocol(&protocol()) },
-            CHAIN,
-            CONTRACT,
+        Deciding(
+            Publication::new(
+                self.committee.clone(),
+                me,
+                self.id,
+                dispute,
+                // The fold does not lag the clock here; `timeline_*` tests cover the lag.
+                PublicationParams { settle_secs: 0, ..PublicationParams::from_protocol(&protocol()) },
+                CHAIN,
+                CONTRACT,
+            )
+            .unwrap(),
         )
-        .unwrap()
     }
 
     fn certified(&self) -> Event {
@@ -280,11 +315,13 @@ const BOND: u128 = 100_000_000_000_000_000;
 
 impl Fixture {
     /// A machine whose fold lags the clock by [`SETTLE`].
-    fn lagging(&self, me: usize) -> Publication {
+    fn lagging(&self, me: usize) -> Deciding {
         let dispute = DisputeParams::for_committee(&protocol(), MATURITY, &self.committee, 0);
         let params =
             PublicationParams { settle_secs: SETTLE, ..PublicationParams::from_protocol(&protocol()) };
-        Publication::new(self.committee.clone(), me, self.id, dispute, params, CHAIN, CONTRACT).unwrap()
+        Deciding(
+            Publication::new(self.committee.clone(), me, self.id, dispute, params, CHAIN, CONTRACT).unwrap(),
+        )
     }
 
     fn dispute(&self, id: u8, bond_wei: u128, accepted_at: u64) -> Event {

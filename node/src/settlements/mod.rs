@@ -101,6 +101,7 @@ impl CatchupProvider for StoreCatchup {
                     .certificate(id)?
                     .into_iter()
                     .chain(self.0.review_certificates(id)?.into_iter().map(|(_, certificate)| certificate))
+                    .chain(self.0.report_certificate(id)?)
                     .collect(),
             })
         };
@@ -120,6 +121,7 @@ pub fn held(store: &dyn Store, id: &B256) -> Result<Held, StoreError> {
         equivocations: store.equivocations(id)?,
         certificate: store.certificate(id)?,
         review_certificates: store.review_certificates(id)?,
+        report_certificate: store.report_certificate(id)?,
         review_votes: store.review_votes(id)?,
         disputes: store.disputes(id)?,
         rulings: store.rulings(id)?,
@@ -378,6 +380,10 @@ impl Settlements {
                 store.put_review_certificate(&dispute_id, &certificate)?;
                 store.durable()?;
             }
+            Record::ReportCertificate(certificate) => {
+                store.put_report_certificate(&certificate)?;
+                store.durable()?;
+            }
             Record::Equivocation(evidence) => {
                 store.put_equivocation(&evidence)?;
                 store.durable()?;
@@ -532,7 +538,7 @@ pub fn sign_and_keep(
             let round_proposal = proposal.into_round_proposal(|fresh| {
                 let fresh = match fresh.source {
                     ProposalSource::Observations => crate::test_faults::tamper(fresh),
-                    ProposalSource::Review { .. } => fresh,
+                    ProposalSource::Review { .. } | ProposalSource::Report { .. } => fresh,
                 };
                 Signed::sign(key, network_id, fresh)
             });

@@ -51,6 +51,8 @@ pub async fn recompute(
                     verify_review_certificate(committee, network_id, spec, &c, &target, &votes).is_ok()
                 })
             }
+            // A report is not a value a dispute contests.
+            ProposalSource::Report { .. } => false,
         },
         None => false,
     };

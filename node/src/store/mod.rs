@@ -140,6 +140,10 @@ pub trait Store: Send + Sync + 'static {
     fn put_review_certificate(&self, dispute_id: &B256, certificate: &Certificate) -> Result<(), StoreError>;
     /// Every review certificate of a settlement, with the dispute it reviewed.
     fn review_certificates(&self, id: &SettlementId) -> Result<Vec<(B256, Certificate)>, StoreError>;
+    /// Stores the certificate of the committee's final report (the first stays).
+    fn put_report_certificate(&self, certificate: &Certificate) -> Result<(), StoreError>;
+    /// The certificate of the settlement's decided final report, if any.
+    fn report_certificate(&self, id: &SettlementId) -> Result<Option<Certificate>, StoreError>;
     /// Stores an arbitrator's ruling as relayed; per dispute id the earliest relay stays.
     /// Returns whether it was written.
     fn put_ruling(&self, ruling: &Signed<RelayedRuling>) -> Result<bool, StoreError>;

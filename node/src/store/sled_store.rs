@@ -9,7 +9,8 @@
 //! `finals` (id → BCS final record), `report_signatures` (id ‖ signer → BCS signed report
 //! signature), `publications` (id → BCS on-chain state as last read), `disputes` and `rulings`
 //! (id ‖ dispute id → BCS relayed message), `review_votes` (id ‖ dispute id ‖ signer ‖ hash → BCS
-//! signed vote), `review_certificates` (id ‖ dispute id → BCS (dispute id, certificate)).
+//! signed vote), `review_certificates` (id ‖ dispute id → BCS (dispute id, certificate)),
+//! `report_certificates` (id → BCS certificate of the decided final report).
 //! Values are BCS, so a record reads back exactly as written.
 //!
 //! Signed messages are written first-wins (`compare_and_swap` against an empty key): a second,
@@ -55,6 +56,7 @@ pub struct SledStore {
     disputes: sled::Tree,
     review_votes: sled::Tree,
     review_certificates: sled::Tree,
+    report_certificates: sled::Tree,
     rulings: sled::Tree,
 }
 
@@ -81,6 +83,7 @@ impl SledStore {
             disputes: tree("disputes")?,
             review_votes: tree("review_votes")?,
             review_certificates: tree("review_certificates")?,
+            report_certificates: tree("report_certificates")?,
             rulings: tree("rulings")?,
             db,
         };
@@ -150,7 +153,8 @@ fn round_key(
     key
 }
 
-/// A decision in a key: `0` for the first value, `1 ‖ dispute id` for a review.
+/// A decision in a key: `0` for the first value, `1 ‖ dispute id` for a review, `2` for the
+/// final report.
 fn push_decision(key: &mut Vec<u8>, decision: &DecisionId) {
     match decision {
         DecisionId::Value => key.push(0),
@@ -158,6 +162,7 @@ fn push_decision(key: &mut Vec<u8>, decision: &DecisionId) {
             key.push(1);
             key.extend_from_slice(dispute_id.as_slice());
         }
+        DecisionId::Report => key.push(2),
     }
 }
 
@@ -409,6 +414,15 @@ impl Store for SledStore {
 
     fn review_certificates(&self, id: &SettlementId) -> Result<Vec<(B256, Certificate)>, StoreError> {
         scan(&self.review_certificates, id)
+    }
+
+    fn put_report_certificate(&self, certificate: &Certificate) -> Result<(), StoreError> {
+        let id = certificate.proposal.payload.settlement_id;
+        insert_first(&self.report_certificates, id.to_vec(), to_bcs(certificate))
+    }
+
+    fn report_certificate(&self, id: &SettlementId) -> Result<Option<Certificate>, StoreError> {
+        get(&self.report_certificates, id.as_slice())
     }
 
     fn put_ruling(&self, ruling: &Signed<RelayedRuling>) -> Result<bool, StoreError> {

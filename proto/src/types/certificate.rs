@@ -5,6 +5,7 @@ use alloy_primitives::B256;
 use serde::{Deserialize, Serialize};
 
 use crate::signing::{Endorsement, Signable, Signed};
+use crate::types::report::{BondOutcome, FinalReport};
 use crate::types::settlement::SettlementId;
 use crate::value::Wad;
 
@@ -17,6 +18,10 @@ pub enum ProposalSource {
     Observations,
     /// The reviewed value of an upheld dispute (`inputs` are review-vote hashes).
     Review { dispute_id: B256 },
+    /// The settlement's final report, as its proposer's fold of the agreed dispute history makes
+    /// it: `value` is the report's value, `inputs` are empty. Members sign the report (EIP-712)
+    /// only once a decision of the committee has chosen it ([`Proposal::report`]).
+    Report { round: u32, outcomes: Vec<BondOutcome> },
 }
 
 /// A candidate settlement value, built and signed by the leader of the round it was first
@@ -39,6 +44,21 @@ pub struct Proposal {
     pub proposed_at: u64,
 }
 
+impl Proposal {
+    /// The final report a report candidate carries; `None` for a value's candidate.
+    pub fn report(&self) -> Option<FinalReport> {
+        match &self.source {
+            ProposalSource::Report { round, outcomes } => Some(FinalReport {
+                settlement_id: self.settlement_id,
+                value: self.value,
+                round: *round,
+                outcomes: outcomes.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Which of a settlement's decisions a vote or round proposal belongs to. Each is its own
 /// Tendermint instance, with rounds counted from 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -48,6 +68,8 @@ pub enum DecisionId {
     Value,
     /// The review of one dispute round, from the members' review votes.
     Review { dispute_id: B256 },
+    /// The final report.
+    Report,
 }
 
 impl DecisionId {
@@ -56,6 +78,7 @@ impl DecisionId {
         match source {
             ProposalSource::Observations => DecisionId::Value,
             ProposalSource::Review { dispute_id } => DecisionId::Review { dispute_id: *dispute_id },
+            ProposalSource::Report { .. } => DecisionId::Report,
         }
     }
 }
