@@ -470,3 +470,67 @@ proptest! {
         }
     }
 }
+
+/// A final-report candidate: no inputs, by its round's leader, and q precommits make the
+/// certificate members sign the EIP-712 report after. It certifies no settlement value, so a
+/// proof bundle refuses it.
+#[test]
+fn a_report_candidate_and_its_certificate_are_checked() {
+    use fixd_proto::certify::{check_report_proposal_content, verify_report_certificate};
+    use fixd_proto::types::report::{BondOutcome, FinalReport};
+    let fx = fixture();
+    let report = FinalReport {
+        settlement_id: fx.spec.id(),
+        value: Wad::parse("2600.5").unwrap(),
+        round: 1,
+        outcomes: vec![BondOutcome {
+            dispute_id: B256::repeat_byte(4),
+            bond: 10,
+            refund: 10,
+            ..Default::default()
+        }],
+    };
+    let candidate = |round: u32| Proposal {
+        settlement_id: fx.spec.id(),
+        round,
+        value: report.value,
+        source: ProposalSource::Report { round: report.round, outcomes: report.outcomes.clone() },
+        inputs: vec![],
+        inputs_root: merkle_root(&[]),
+        challenge_deadline: PROPOSED_AT,
+        proposed_at: PROPOSED_AT,
+    };
+    let check =
+        |p: &Signed<Proposal>| check_report_proposal_content(&fx.committee, &fx.network_id, &fx.spec, p);
+    let good = fx.sign(fx.leader(2), candidate(2));
+    assert_eq!(check(&good), Ok(()));
+    assert_eq!(good.payload.report(), Some(report.clone()), "the candidate carries the whole report");
+
+    let not_leader = (fx.leader(2) + 1) % 4;
+    let by_other = fx.sign(not_leader, candidate(2));
+    assert!(matches!(check(&by_other), Err(CertifyError::WrongLeader { round: 2, .. })));
+    let mut listing = candidate(2);
+    listing.inputs = vec![B256::repeat_byte(1)];
+    assert_eq!(check(&fx.sign(fx.leader(2), listing)), Err(CertifyError::UnknownInput(B256::repeat_byte(1))));
+    let mut observed = candidate(2);
+    observed.source = ProposalSource::Observations;
+    assert_eq!(check(&fx.sign(fx.leader(2), observed)), Err(CertifyError::UnsupportedSource));
+
+    // The fixture's precommits are of the candidate's round.
+    let certificate = Certificate { votes: fx.votes(&good, &[0, 1, 3]), round: 2, proposal: good.clone() };
+    let verify = |c: &Certificate| verify_report_certificate(&fx.committee, &fx.network_id, &fx.spec, c);
+    assert_eq!(verify(&certificate), Ok(report), "q precommits of round 2 decide it");
+    let mut short = certificate.clone();
+    short.votes.pop();
+    assert_eq!(verify(&short), Err(CertifyError::TooFewVotes { have: 2, need: 3 }));
+    let mut other_round = certificate.clone();
+    other_round.round = 3;
+    assert!(matches!(verify(&other_round), Err(CertifyError::BadSignature { role: Role::Voter, .. })));
+
+    let bundle = ProofBundle { certificate, ..fx.bundle() };
+    assert_eq!(
+        verify_bundle(&bundle),
+        Err(CertifyError::UnsupportedSource),
+        "a report is no settlement value"
+    );
+}
