@@ -243,7 +243,11 @@ impl SettlementDriver {
         effects: &mut Vec<Effect>,
     ) -> Result<u64, Rejected> {
         let dispute_id = ruling.ruling.dispute_id;
-        if self.held.rulings.iter().any(|r| r.payload.ruling.ruling.dispute_id == dispute_id) {
+        // Another member's relay of this ruling does not make the arbitrator's own submission a
+        // duplicate: that relay may be backdated, and only the fold says which relay counts.
+        let relayed = |r: &&Signed<RelayedRuling>| r.signer == self.my_key;
+        if self.held.rulings.iter().filter(relayed).any(|r| r.payload.ruling.ruling.dispute_id == dispute_id)
+        {
             return Err(Rejected::DuplicateRuling(dispute_id));
         }
         if self.held.certificate.is_none() {
@@ -389,7 +393,11 @@ impl SettlementDriver {
     fn check_relayed_dispute(&mut self, signed: Signed<RelayedDispute>, effects: &mut Vec<Effect>) {
         let d = &signed.payload.dispute;
         let (id, dispute_id) = (self.id, d.dispute.dispute_id);
-        if self.held_dispute(&dispute_id).is_some() {
+        let relayer = signed.signer;
+        let held = |r: &Signed<RelayedDispute>| {
+            r.payload.dispute.dispute.dispute_id == dispute_id && r.signer == relayer
+        };
+        if self.held.disputes.iter().any(held) {
             return;
         }
         if let Err(error) = verify_typed(&self.domain(), &d.dispute, &d.signature, d.dispute.disputer) {
@@ -431,17 +439,18 @@ impl SettlementDriver {
     }
 
     /// A relayed dispute or ruling: this member's own, a dispute whose bond checked, or a
-    /// ruling the arbitrator signed. Held (per dispute id the earliest relay, as the store
-    /// keeps), kept unless it is this member's own (kept when signed), and fed.
+    /// ruling the arbitrator signed. Held (one relay per member and dispute id, as the store
+    /// keeps; the fold takes them in agreed-time order), kept unless it is this member's own
+    /// (kept when signed), and fed.
     fn accept_relay(&mut self, now: u64, message: GossipMessage, effects: &mut Vec<Effect>) {
         let (fresh, event) = match &message {
             GossipMessage::Dispute(d) => {
-                let id_of = |r: &RelayedDispute| (r.dispute.dispute.dispute_id, r.accepted_at);
-                (hold_earliest(&mut self.held.disputes, d, id_of), dispute_event(&d.payload))
+                let id_of = |r: &RelayedDispute| r.dispute.dispute.dispute_id;
+                (hold_relay(&mut self.held.disputes, d, id_of), dispute_event(&d.payload))
             }
             GossipMessage::Ruling(r) => {
-                let id_of = |r: &RelayedRuling| (r.ruling.ruling.dispute_id, r.accepted_at);
-                (hold_earliest(&mut self.held.rulings, r, id_of), ruling_event(&r.payload))
+                let id_of = |r: &RelayedRuling| r.ruling.ruling.dispute_id;
+                (hold_relay(&mut self.held.rulings, r, id_of), ruling_event(&r.payload))
             }
             _ => return,
         };
@@ -876,21 +885,15 @@ fn replay_rounds<I: consensus::Inputs>(machine: &mut Certification<I>, held: &He
     }
 }
 
-/// Holds a relay unless one for the same dispute id comes no later (by `accepted_at`, then the
-/// relayer's key), as the store keeps them; says whether `relay` is now the one held.
-fn hold_earliest<T: Clone>(
-    held: &mut Vec<Signed<T>>,
-    relay: &Signed<T>,
-    id_of: impl Fn(&T) -> (B256, u64),
-) -> bool {
-    let (dispute_id, accepted_at) = id_of(&relay.payload);
-    let order = (accepted_at, relay.signer.0);
-    let position = held.iter().position(|r| id_of(&r.payload).0 == dispute_id);
-    if let Some(i) = position {
-        if (id_of(&held[i].payload).1, held[i].signer.0) <= order {
-            return false;
-        }
-        held.remove(i);
+/// Holds a relay unless its relayer's relay of that dispute id is held already; says whether it
+/// is new. Relays of one dispute by several members are all held (at most one each): the fold
+/// takes them in agreed-time order (a ruling dated before its arbitration is ignored there, a
+/// later relay of an accepted dispute is a duplicate), the same on every member that holds the
+/// same relays. No relay can keep another out, as the earliest-relay rule let a backdated one.
+fn hold_relay<T: Clone>(held: &mut Vec<Signed<T>>, relay: &Signed<T>, id_of: impl Fn(&T) -> B256) -> bool {
+    let dispute_id = id_of(&relay.payload);
+    if held.iter().any(|r| r.signer == relay.signer && id_of(&r.payload) == dispute_id) {
+        return false;
     }
     held.push(relay.clone());
     true
@@ -932,6 +935,10 @@ fn certification_event(message: GossipMessage) -> Option<consensus::Event> {
 fn dispute_machine_event(id: B256, at: u64, action: fixd_dispute::Action) -> Effect {
     let (kind, outcome) = match &action {
         fixd_dispute::Action::DisputeAccepted { .. } => (EventKind::DisputeAccepted, Some("accepted")),
+        // Another member's relay of a dispute already accepted: not a dispute of its own.
+        fixd_dispute::Action::DisputeRefused { reason: Refusal::Duplicate, .. } => {
+            (EventKind::DisputeMachine, None)
+        }
         fixd_dispute::Action::DisputeRefused { .. } => (EventKind::DisputeRefused, Some("refused")),
         fixd_dispute::Action::ReviewDecided { upheld: true, .. } => {
             (EventKind::ReviewDecided, Some("upheld"))

@@ -166,8 +166,8 @@ pub enum Unsigned {
 }
 
 impl Unsigned {
-    /// The slot the signed message takes; `None` for relays, which are one per dispute id
-    /// anyway (the store keeps the earliest).
+    /// The slot the signed message takes; `None` for relays, which are one per member and
+    /// dispute id anyway (the store keeps the first).
     pub fn slot(&self, settlement: SettlementId) -> Option<SigningSlot> {
         let value = DecisionId::Value;
         let (kind, decision, round) = match self {

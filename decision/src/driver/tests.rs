@@ -593,3 +593,41 @@ fn a_report_split_two_against_two_signs_nothing_until_the_members_agree() {
         assert!(m.held.report_certificate.is_some(), "member {i} keeps the report's certificate");
     }
 }
+
+/// The backdated ruling: a member relays the arbitrator's genuine ruling dated before the
+/// arbitration began, so that the fold ignores it. Another member's relay of the real ruling is
+/// held beside it (no relay keeps another out), and the arbitrator's own submission to a member
+/// that holds the backdated relay is not refused as a duplicate.
+#[test]
+fn a_backdated_ruling_keeps_neither_the_real_relay_nor_the_arbitrator_out() {
+    let mut c = Committee::new();
+    c.certify();
+    let ruling = ArbitratorRuling {
+        settlement_id: c.spec.id(),
+        dispute_id: B256::repeat_byte(4),
+        value: Wad::from_raw(2600),
+        upheld: true,
+    };
+    let domain = eip712::domain(c.setups[0].chain_id, c.setups[0].contract);
+    let signed = SignedRuling {
+        ruling: ruling.clone(),
+        signature: eip712::sign_typed(&arbitrator(), &domain, &ruling),
+    };
+    let relay = |c: &Committee, member: usize, accepted_at: u64| {
+        let relayed = fixd_proto::types::dispute::RelayedRuling { ruling: signed.clone(), accepted_at };
+        GossipMessage::Ruling(Signed::sign(&c.members[member].key, &c.network_id(), relayed))
+    };
+    let backdated = relay(&c, 1, c.spec.observe_at());
+    let real = relay(&c, 2, c.now);
+    for message in [backdated.clone(), real.clone()] {
+        let effects = c.members[0].driver.on(c.now, Input::Gossip(message.clone()));
+        assert!(
+            effects.contains(&Effect::Keep(Record::Message(message))),
+            "both relays are held: {effects:?}"
+        );
+    }
+    let second = relay(&c, 1, c.now);
+    assert!(c.members[0].driver.on(c.now, Input::Gossip(second)).is_empty(), "one relay per member");
+    let (_, answer) = c.members[0].driver.submit_ruling(c.now, signed.clone());
+    assert_eq!(answer, Err(Rejected::NotInArbitration(B256::repeat_byte(4))), "not refused as a duplicate");
+}

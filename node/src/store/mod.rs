@@ -124,8 +124,8 @@ pub trait Store: Send + Sync + 'static {
     /// What this node signed in `slot`, if anything.
     fn signed(&self, slot: SigningSlot) -> Result<Option<B256>, StoreError>;
 
-    /// Stores a dispute as its accepting member relayed it. Per dispute id the relay with the
-    /// earliest `accepted_at` stays (then the lowest signer). Returns whether it was written.
+    /// Stores a dispute as its accepting member relayed it, one relay per member and dispute id
+    /// (the first stays). Returns whether it was written.
     fn put_dispute(&self, dispute: &Signed<RelayedDispute>) -> Result<bool, StoreError>;
     /// Whether a dispute with this id is stored for the settlement.
     fn has_dispute(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError>;
@@ -144,8 +144,8 @@ pub trait Store: Send + Sync + 'static {
     fn put_report_certificate(&self, certificate: &Certificate) -> Result<(), StoreError>;
     /// The certificate of the settlement's decided final report, if any.
     fn report_certificate(&self, id: &SettlementId) -> Result<Option<Certificate>, StoreError>;
-    /// Stores an arbitrator's ruling as relayed; per dispute id the earliest relay stays.
-    /// Returns whether it was written.
+    /// Stores an arbitrator's ruling as relayed, one relay per member and dispute id (the first
+    /// stays). Returns whether it was written.
     fn put_ruling(&self, ruling: &Signed<RelayedRuling>) -> Result<bool, StoreError>;
     /// Whether a ruling on this dispute is stored for the settlement.
     fn has_ruling(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError>;

@@ -8,7 +8,7 @@
 //! evidence),
 //! `finals` (id → BCS final record), `report_signatures` (id ‖ signer → BCS signed report
 //! signature), `publications` (id → BCS on-chain state as last read), `disputes` and `rulings`
-//! (id ‖ dispute id → BCS relayed message), `review_votes` (id ‖ dispute id ‖ signer ‖ hash → BCS
+//! (id ‖ dispute id ‖ relayer → BCS relayed message, one per member that relayed it), `review_votes` (id ‖ dispute id ‖ signer ‖ hash → BCS
 //! signed vote), `review_certificates` (id ‖ dispute id → BCS (dispute id, certificate)),
 //! `report_certificates` (id → BCS certificate of the decided final report).
 //! Values are BCS, so a record reads back exactly as written.
@@ -194,25 +194,9 @@ fn insert_new(tree: &sled::Tree, key: Vec<u8>, value: Vec<u8>) -> Result<bool, S
     Ok(tree.compare_and_swap(key, None as Option<&[u8]>, Some(value)).map_err(backend)?.is_ok())
 }
 
-/// Writes `value` under `key` unless the key holds one that comes no later by `order`; says
-/// whether it was written. Two members may relay one dispute: every store keeps the earliest.
-fn insert_earliest<T, O>(
-    tree: &sled::Tree,
-    key: Vec<u8>,
-    value: &T,
-    order: impl Fn(&T) -> O,
-) -> Result<bool, StoreError>
-where
-    T: serde::Serialize + DeserializeOwned,
-    O: Ord,
-{
-    if let Some(existing) = get::<T>(tree, &key)?
-        && order(&existing) <= order(value)
-    {
-        return Ok(false);
-    }
-    tree.insert(key, to_bcs(value)).map_err(backend)?;
-    Ok(true)
+/// Whether any key of `tree` starts with `prefix`.
+fn has_prefix(tree: &sled::Tree, prefix: &[u8]) -> Result<bool, StoreError> {
+    Ok(tree.scan_prefix(prefix).next().transpose().map_err(backend)?.is_some())
 }
 
 /// `settlement ‖ dispute id`.
@@ -380,13 +364,13 @@ impl Store for SledStore {
 
     fn put_dispute(&self, dispute: &Signed<RelayedDispute>) -> Result<bool, StoreError> {
         let d = &dispute.payload.dispute.dispute;
-        let key = dispute_key(&d.settlement_id, &d.dispute_id);
-        let order = |r: &Signed<RelayedDispute>| (r.payload.accepted_at, r.signer.0);
-        insert_earliest(&self.disputes, key, dispute, order)
+        let mut key = dispute_key(&d.settlement_id, &d.dispute_id);
+        key.extend_from_slice(dispute.signer.0.as_slice());
+        insert_new(&self.disputes, key, to_bcs(dispute))
     }
 
     fn has_dispute(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError> {
-        self.disputes.contains_key(dispute_key(id, dispute_id)).map_err(backend)
+        has_prefix(&self.disputes, &dispute_key(id, dispute_id))
     }
 
     fn disputes(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedDispute>>, StoreError> {
@@ -427,13 +411,13 @@ impl Store for SledStore {
 
     fn put_ruling(&self, ruling: &Signed<RelayedRuling>) -> Result<bool, StoreError> {
         let r = &ruling.payload.ruling.ruling;
-        let key = dispute_key(&r.settlement_id, &r.dispute_id);
-        let order = |r: &Signed<RelayedRuling>| (r.payload.accepted_at, r.signer.0);
-        insert_earliest(&self.rulings, key, ruling, order)
+        let mut key = dispute_key(&r.settlement_id, &r.dispute_id);
+        key.extend_from_slice(ruling.signer.0.as_slice());
+        insert_new(&self.rulings, key, to_bcs(ruling))
     }
 
     fn has_ruling(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError> {
-        self.rulings.contains_key(dispute_key(id, dispute_id)).map_err(backend)
+        has_prefix(&self.rulings, &dispute_key(id, dispute_id))
     }
 
     fn rulings(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedRuling>>, StoreError> {

@@ -313,7 +313,10 @@ fn disputes_reviews_and_rulings_keep_the_first<S: Store>(open: &impl Fn(&Path) -
         let store = open(dir.path());
         assert!(store.put_dispute(&d2).unwrap());
         assert!(store.put_dispute(&d1).unwrap());
-        assert!(!store.put_dispute(&dispute(1, 11)).unwrap(), "a relay that is no earlier is not kept");
+        assert!(
+            !store.put_dispute(&dispute(1, 11)).unwrap(),
+            "a second relay of a dispute by one member is not kept"
+        );
         assert!(store.put_review_vote(&vote(1, true)).unwrap());
         assert!(!store.put_review_vote(&vote(1, true)).unwrap(), "the same vote again is not new");
         assert!(store.put_review_vote(&vote(1, false)).unwrap(), "a second, different vote is kept as well");
