@@ -529,3 +529,40 @@ fn timeline_keeps_the_earliest_relay_of_a_dispute_and_the_pool_of_the_first_acce
         "the reward is capped by the accepted dispute's pool"
     );
 }
+
+/// The backdated ruling: after two reviews the third dispute goes to the arbitrator. One member
+/// relays the genuine ruling dated before the arbitration began; the fold ignores it there, and
+/// the real relay, held beside it (the driver keeps one relay per member), decides.
+#[test]
+fn timeline_a_backdated_ruling_is_ignored_and_the_real_one_decides() {
+    let fx = fixture();
+    let mut m = fx.machine(0);
+    m.on(PROPOSED_AT, fx.certified());
+    let mut t = PROPOSED_AT;
+    for (id, bond) in [(1u8, BOND), (2, 2 * BOND)] {
+        t += 2;
+        m.on(t, fx.dispute(id, bond, t));
+        t += 1;
+        m.on(t, fx.review(id, value(), t));
+    }
+    t += 2;
+    m.on(t, fx.dispute(3, 4 * BOND, t));
+    assert_eq!(
+        m.disputes().phase(),
+        fixd_dispute::Phase::Arbitration,
+        "the third round goes to the arbitrator"
+    );
+    let ruled = Wad::parse("2611").unwrap();
+    let ruling = |accepted_at| Event::Ruling {
+        dispute_id: B256::repeat_byte(3),
+        value: ruled,
+        upheld: true,
+        accepted_at,
+    };
+    let backdated = m.on(t + 1, ruling(PROPOSED_AT + 1));
+    assert!(signs(&backdated).is_none(), "a ruling dated before the arbitration decides nothing");
+    let mut out = m.on(t + 2, ruling(t + 2));
+    out.extend(m.on(t + 3, Event::Tick));
+    let report = signs(&out).expect("the real ruling makes the value final");
+    assert_eq!(report.value, ruled);
+}

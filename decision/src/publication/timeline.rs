@@ -125,20 +125,14 @@ impl Timeline {
 
     /// Adds an event at agreed time `at`. Returns false if it is there already.
     ///
-    /// A dispute (or ruling) relayed by two members carries two agreed times; every member keeps
-    /// the earlier, so that all of them fold it at the same moment whichever relay came first.
+    /// A dispute (or ruling) relayed by two members carries two agreed times; both are kept, and
+    /// every member that holds the same relays folds them alike.
     pub fn insert(&mut self, at: u64, event: Agreed) -> bool {
         let key = Key { at, rank: event.rank(), tiebreak: event.tiebreak() };
-        if matches!(event, Agreed::Dispute { .. } | Agreed::Ruling { .. }) {
-            let same = self.events.keys().find(|k| k.rank == key.rank && k.tiebreak == key.tiebreak).copied();
-            match same {
-                Some(old) if old <= key => return false,
-                Some(old) => {
-                    self.events.remove(&old);
-                }
-                None => {}
-            }
-        }
+        // Several members' relays of one dispute or ruling are all folded, in agreed-time
+        // order: the machine takes a dispute's earliest relay and refuses the others as
+        // duplicates, and ignores a ruling dated before its arbitration, so a backdated relay
+        // cannot keep the real one out.
         self.events.insert(key, event).is_none()
     }
 
