@@ -10,17 +10,22 @@
 //! | `stall-after-review-vote` | the settlement service, after its review vote is durable | its task hangs before gossiping the vote |
 //! | `stall-before-publish` | the chain service, before sending `publish` | its task hangs, as if killed mid-publication |
 //! | `flood` | the settlement service, after its first prevote of a settlement | gossips 10,000 validly signed votes for far-future rounds and review votes for unknown disputes |
+//! | `backdate-rulings` | the settlement service, when it relays an arbitrator's ruling | dates the relay [`BACKDATE_SECS`] before it accepted the ruling |
 
 use alloy_primitives::B256;
 use ed25519_dalek::SigningKey;
 use fixd_proto::gossip::GossipMessage;
 use fixd_proto::signing::Signed;
 use fixd_proto::types::certificate::{DecisionId, Proposal, Vote, VoteStep};
-use fixd_proto::types::dispute::ReviewVote;
+use fixd_proto::types::dispute::{RelayedRuling, ReviewVote};
 use fixd_proto::types::observation::NodeValue;
 
 /// How many messages `flood` sends.
 pub const FLOOD_MESSAGES: u32 = 10_000;
+
+/// How far back `backdate-rulings` dates a relayed ruling: an hour, before any arbitration of a
+/// test's settlement began.
+pub const BACKDATE_SECS: u64 = 3600;
 
 /// The fault switched on for this process, if any.
 /// Whether fault `name` is switched on; if so, logs `test fault: {doing}` (tests wait for it).
@@ -44,6 +49,14 @@ pub fn tamper(mut proposal: Proposal) -> Proposal {
         proposal.value = fixd_proto::value::Wad::from_raw(proposal.value.raw().saturating_add(1));
     }
     proposal
+}
+
+/// `backdate-rulings`: the relay of an arbitrator's ruling as this node signs it.
+pub fn backdate(mut relayed: RelayedRuling) -> RelayedRuling {
+    if active("backdate-rulings", "relaying the arbitrator's ruling backdated") {
+        relayed.accepted_at = relayed.accepted_at.saturating_sub(BACKDATE_SECS);
+    }
+    relayed
 }
 
 /// `stall-after-review-vote`: never returns when on (only this task hangs; the runtime runs on).

@@ -380,16 +380,32 @@ fn a_trade_bust_is_disputed_upheld_and_the_corrected_value_published_with_the_bo
     assert_eq!(balance, pool, "nothing escrowed or credited is left");
 }
 
+/// What the arbitrator does in [`escalate_to_the_arbitrator`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arbitrator {
+    /// Upholds the third dispute with the certified value plus one wei.
+    Rules,
+    /// Rules the same, but first submits the ruling to a member that relays it backdated by an
+    /// hour (test fault `backdate-rulings`), then to an honest one.
+    RulesThroughABackdatingMember,
+    /// Stays silent: the hard deadline makes the certified value stand.
+    Silent,
+}
+
 /// Two committee reviews reject two disputes (bonds b, then 2b), and a third dispute (4b) goes
-/// to the arbitrator. With `ruling`, the arbitrator upholds it with the certified value plus one
-/// wei; without, it stays silent and the hard deadline makes the certified value stand.
-fn escalate_to_the_arbitrator(ruling: bool) {
+/// to the arbitrator, who acts as `arbitrator` says.
+fn escalate_to_the_arbitrator(mode: Arbitrator) {
+    let ruling = mode != Arbitrator::Silent;
     let hard_deadline_secs = 130;
     let params = ProtocolParams { hard_deadline_secs, ..params() };
     let arbitrator = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x94)).unwrap();
     let (spec, mut devnet) = setup_with(&[], &params, Some(arbitrator.address()));
     for i in 0..4 {
-        devnet.start_node(i);
+        if i == 0 && mode == Arbitrator::RulesThroughABackdatingMember {
+            devnet.start_node_with_env(0, &[("FIXD_TEST_FAULT", "backdate-rulings")]);
+        } else {
+            devnet.start_node(i);
+        }
     }
     let chain = devnet.chain.as_ref().unwrap();
     let path = format!("/v1/settlements/{}", spec.id());
@@ -423,13 +439,13 @@ fn escalate_to_the_arbitrator(ruling: bool) {
     let hard_deadline = state["hard_deadline"].as_u64().unwrap();
     assert_eq!(hard_deadline, spec.maturity + hard_deadline_secs);
     let ruled = fixd_proto::value::Wad::from_raw(v0.raw() + 1);
-    let arbitrate = || {
+    let arbitrate_at = |member: usize| {
         fixd()
             .args([
                 "arbitrate",
                 "--json",
                 "--api",
-                &devnet.node(1).api,
+                &devnet.node(member).api,
                 "--settlement",
                 &spec.id().to_string(),
             ])
@@ -438,14 +454,29 @@ fn escalate_to_the_arbitrator(ruling: bool) {
             .output()
             .unwrap()
     };
-    if ruling {
-        let out = arbitrate();
+    let arbitrate = || arbitrate_at(1);
+    let succeeded = |out: &std::process::Output| {
         assert!(
             out.status.success(),
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    };
+    if mode == Arbitrator::RulesThroughABackdatingMember {
+        succeeded(&arbitrate_at(0));
+        devnet
+            .node(0)
+            .proc
+            .wait_for_line("test fault: relaying the arbitrator's ruling backdated", Duration::from_secs(10));
+        // The honest members hold the backdated relay as late: it counts for none of them.
+        for i in 1..4 {
+            devnet.node(i).proc.wait_for_line("outside the receipt bound", Duration::from_secs(30));
+        }
+        // The arbitrator's own submission to an honest member is not a duplicate of it.
+        succeeded(&arbitrate());
+    } else if ruling {
+        succeeded(&arbitrate());
     } else {
         while now() <= hard_deadline {
             std::thread::sleep(Duration::from_millis(250));
@@ -497,12 +528,21 @@ fn escalate_to_the_arbitrator(ruling: bool) {
 
 #[test]
 fn two_reviews_then_the_arbitrator_rules_and_the_ruled_value_is_published() {
-    escalate_to_the_arbitrator(true);
+    escalate_to_the_arbitrator(Arbitrator::Rules);
+}
+
+/// A member relays the arbitrator's genuine ruling backdated by an hour, before arbitration
+/// began. The honest members hold that relay as late (outside the receipt bound); the arbitrator
+/// submits the ruling to an honest member too, and the real ruling decides: the ruled value is
+/// published with the same bond outcomes.
+#[test]
+fn a_member_backdates_a_ruling_and_the_real_ruling_still_decides() {
+    escalate_to_the_arbitrator(Arbitrator::RulesThroughABackdatingMember);
 }
 
 #[test]
 fn a_silent_arbitrator_lets_the_hard_deadline_publish_the_last_certified_value() {
-    escalate_to_the_arbitrator(false);
+    escalate_to_the_arbitrator(Arbitrator::Silent);
 }
 
 #[test]

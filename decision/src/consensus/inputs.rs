@@ -223,12 +223,14 @@ impl Inputs for Review {
 }
 
 /// The committee's final report. No inputs: the candidate is the leader's own fold of the
-/// agreed dispute history, and a member prevotes only the report its own fold makes (so every
-/// dispute listed is one it holds and counts, and none it counts is left out).
+/// agreed dispute history, and a member prevotes only a report its own fold makes: of the
+/// relays that reached it in time, alone or with some of those that reached it late (so every
+/// dispute listed is one it holds, and none that reached it in time is left out).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Reports {
-    /// The report this member's fold makes now; `None` before it is final.
-    pub own: Option<FinalReport>,
+    /// The reports this member's fold makes now, its own first (the one it proposes); empty
+    /// before it is final.
+    pub acceptable: Vec<FinalReport>,
 }
 
 impl Inputs for Reports {
@@ -260,7 +262,7 @@ impl Inputs for Reports {
     }
 
     fn own_candidate(&self, settlement_id: SettlementId, round: u32, now: u64) -> Option<Proposal> {
-        let report = self.own.as_ref()?;
+        let report = self.acceptable.first()?;
         Some(Proposal {
             settlement_id,
             round,
@@ -274,7 +276,7 @@ impl Inputs for Reports {
     }
 
     fn ready(&self) -> bool {
-        self.own.is_some()
+        !self.acceptable.is_empty()
     }
 
     fn check(
@@ -287,11 +289,11 @@ impl Inputs for Reports {
     ) -> Result<(), CertifyError> {
         check_report_proposal_content(committee, network_id, spec, proposal)?;
         let proposed = proposal.payload.report();
-        match (&proposed, &self.own) {
-            (Some(p), Some(own)) if p == own => Ok(()),
+        match &proposed {
+            Some(p) if self.acceptable.contains(p) => Ok(()),
             _ => Err(CertifyError::OtherReport {
                 proposed: proposed.map(|r| r.value),
-                ours: self.own.as_ref().map(|r| r.value),
+                ours: self.acceptable.first().map(|r| r.value),
             }),
         }
     }

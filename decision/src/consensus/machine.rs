@@ -154,7 +154,7 @@ impl Certification<Review> {
 
 impl Certification<Reports> {
     /// The machine of member `me` deciding the settlement's final report. It starts once this
-    /// member's fold is final ([`Certification::set_own_report`]).
+    /// member's fold is final ([`Certification::set_acceptable_reports`]).
     pub fn for_report(
         committee: Committee,
         me: usize,
@@ -165,10 +165,10 @@ impl Certification<Reports> {
         Self::with_inputs(Reports::default(), committee, me, network_id, spec, params, u64::MAX)
     }
 
-    /// The report this member's fold makes now (`None`: not final), and when the decision starts
-    /// (the agreed moment of finality plus the fold's lag; kept once set).
-    pub fn set_own_report(&mut self, report: Option<FinalReport>, starts_at: u64) {
-        self.kind.own = report;
+    /// The reports this member's fold makes now, its own first (empty: not final), and when the
+    /// decision starts (the agreed moment of finality plus the fold's lag; kept once set).
+    pub fn set_acceptable_reports(&mut self, reports: Vec<FinalReport>, starts_at: u64) {
+        self.kind.acceptable = reports;
         if self.starts_at == u64::MAX {
             self.starts_at = starts_at;
         }

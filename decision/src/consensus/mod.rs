@@ -3,8 +3,9 @@
 //! Tendermint instance ([`crate::tendermint`], on Malachite's core) whose value is a candidate
 //! [`Proposal`], built and signed by the leader of the round it is first proposed in: a median
 //! of members' signed inputs (observations, or review votes), or the leader's final report
-//! ([`Reports`]: no inputs; a member prevotes only the report its own fold of the agreed
-//! dispute history makes, and signs the report (EIP-712) only once it is decided).
+//! ([`Reports`]: no inputs; a member prevotes only a report its own fold of the agreed
+//! dispute history makes, with the relays that reached it in time and, if the report lists
+//! them, some that reached it late; it signs the report (EIP-712) only once it is decided).
 //!
 //! ```text
 //!   network / store ── Event (input, round proposal, vote, certificate, tick) + now ──► Certification

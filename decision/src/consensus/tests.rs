@@ -63,10 +63,24 @@ enum Strategy {
     WrongMedian,
     /// Floods validly signed votes for far-future rounds.
     Flood,
+    /// Releases what it signs late (three rounds) and backdates its fresh proposals by as much.
+    /// In a report decision it also relays a dispute of its own late: the honest members that
+    /// get the relay hold it as late, so they accept a report with it beside their own, and the
+    /// faulty member proposes that one.
+    LateRelay,
 }
 
-const STRATEGIES: [Strategy; 5] =
-    [Strategy::Silent, Strategy::Equivocate, Strategy::Partial, Strategy::WrongMedian, Strategy::Flood];
+const STRATEGIES: [Strategy; 6] = [
+    Strategy::Silent,
+    Strategy::Equivocate,
+    Strategy::Partial,
+    Strategy::WrongMedian,
+    Strategy::Flood,
+    Strategy::LateRelay,
+];
+
+/// How long a [`Strategy::LateRelay`] member holds its messages back, and backdates by.
+const LATE_SECS: u64 = 3 * ROUND_SECS;
 
 /// What a simulated committee decides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,6 +170,8 @@ struct Node {
     offset: u64,
     /// What its store holds (admitted messages and its own), for catch-up answers.
     store: Vec<Event>,
+    /// A report decision: whether a late member's relay reached this member (late).
+    heard_late: bool,
 }
 
 struct Sim {
@@ -254,6 +270,7 @@ impl Sim {
                 fault: faulty.iter().find(|(m, _)| *m == me).map(|(_, s)| *s),
                 offset: rng.below(2),
                 store: Vec::new(),
+                heard_late: rng.chance(500),
             })
             .collect();
         Sim {
@@ -309,10 +326,10 @@ impl Sim {
                 )),
                 Machine::Report(_) => {
                     // A report has no inputs: each member's fold makes its own.
-                    let own = self.report_of(me, false);
+                    let reports = self.acceptable_reports(me, false);
                     let starts_at = self.now;
                     if let Machine::Report(m) = &mut self.nodes[me].machine {
-                        m.set_own_report(Some(own), starts_at);
+                        m.set_acceptable_reports(reports, starts_at);
                     }
                     Event::Tick
                 }
@@ -351,12 +368,31 @@ impl Sim {
         }
     }
 
-    /// Every honest member hears of the dispute: one report.
+    /// The reports member `me` would prevote: its fold's own; with the late member's dispute
+    /// too if that relay reached it (late); only the one with it for the late member itself.
+    fn acceptable_reports(&self, me: usize, healed: bool) -> Vec<FinalReport> {
+        let own = self.report_of(me, healed);
+        let mut with_late = own.clone();
+        with_late.outcomes.push(BondOutcome {
+            dispute_id: B256::repeat_byte(0xd2),
+            bond: 20,
+            refund: 20,
+            ..Default::default()
+        });
+        let late_member = (0..self.n()).any(|i| self.nodes[i].fault == Some(Strategy::LateRelay));
+        match self.nodes[me].fault {
+            Some(Strategy::LateRelay) => vec![with_late],
+            None if late_member && self.nodes[me].heard_late => vec![own, with_late],
+            _ => vec![own],
+        }
+    }
+
+    /// Every honest member hears of the dispute: its fold's report is everyone's.
     fn heal_reports(&mut self) {
         for me in 0..self.n() {
-            let report = self.report_of(me, true);
+            let reports = self.acceptable_reports(me, true);
             if let Machine::Report(m) = &mut self.nodes[me].machine {
-                m.set_own_report(Some(report), 0);
+                m.set_acceptable_reports(reports, 0);
             }
         }
     }
@@ -374,7 +410,8 @@ impl Sim {
             if self.rng.chance(self.drop_per_mille) || (across && self.now < self.partition_until) {
                 continue;
             }
-            let at = self.now + self.rng.below(self.max_delay + 1);
+            let held_back = if self.nodes[from].fault == Some(Strategy::LateRelay) { LATE_SECS } else { 0 };
+            let at = self.now + held_back + self.rng.below(self.max_delay + 1);
             self.wire.push((at, to, event.clone()));
         }
     }
@@ -453,6 +490,12 @@ impl Sim {
         let candidate = match (&proposal.candidate, fault) {
             (Candidate::Fresh(fresh), Some(Strategy::WrongMedian)) => {
                 Candidate::Fresh(tampered(fresh.clone(), 7))
+            }
+            (Candidate::Fresh(fresh), Some(Strategy::LateRelay)) => {
+                let mut backdated = fresh.clone();
+                backdated.proposed_at -= LATE_SECS;
+                backdated.challenge_deadline -= LATE_SECS;
+                Candidate::Fresh(backdated)
             }
             _ => proposal.candidate.clone(),
         };
@@ -574,8 +617,19 @@ impl Sim {
         );
         for i in self.honest() {
             if let Some(c) = &self.nodes[i].decided
-                && !matches!(self.nodes[i].machine, Machine::Report(_))
+                && matches!(self.nodes[i].machine, Machine::Report(_))
             {
+                let report = c.proposal.payload.report();
+                let honest_accept = |healed| {
+                    self.honest().any(|h| {
+                        report.as_ref().is_some_and(|r| self.acceptable_reports(h, healed).contains(r))
+                    })
+                };
+                assert!(
+                    honest_accept(false) || honest_accept(true),
+                    "a report no honest member accepts: {report:?}"
+                );
+            } else if let Some(c) = &self.nodes[i].decided {
                 let (low, high) = (self.values.iter().min().unwrap(), self.values.iter().max().unwrap());
                 let value = c.proposal.payload.value;
                 assert!(

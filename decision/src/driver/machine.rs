@@ -15,7 +15,7 @@ use fixd_proto::types::settlement::SettlementSpec;
 
 use super::{
     Accepted, DriverSetup, Effect, Held, Input, MAX_EVIDENCE_BYTES, Record, Rejected, Unsigned,
-    agreed_events, dispute_event, review_event, ruling_event,
+    agreed_events, dispute_event, review_event, ruling_event, vouched,
 };
 use crate::consensus::{self, Certification, ConsensusParams, Equivocation, Reports, Review};
 use crate::events::EventKind;
@@ -101,6 +101,8 @@ impl SettlementDriver {
             .chain(held.review_votes.iter().map(Signed::hash))
             .chain(held.report_signatures.iter().map(Signed::hash))
             .collect();
+        let vouched = vouched(&setup.committee, &held);
+        held.late.retain(|h| !vouched.contains(h));
         // Replayed into the machines above; not needed again.
         held.observations = Vec::new();
         held.equivocations = Vec::new();
@@ -154,8 +156,8 @@ impl SettlementDriver {
         match input {
             Input::Gossip(message) => self.on_message(now, message, false, &mut effects),
             Input::Own(message) => self.on_message(now, message, true, &mut effects),
-            Input::BondChecked(relayed) => {
-                self.accept_relay(now, GossipMessage::Dispute(relayed), &mut effects);
+            Input::BondChecked { relayed, late } => {
+                self.accept_relay(now, GossipMessage::Dispute(relayed), late, &mut effects);
             }
             Input::Recomputed { dispute_round, vote } => {
                 effects.push(Effect::Sign(Unsigned::ReviewVote { dispute_round, vote }));
@@ -206,7 +208,16 @@ impl SettlementDriver {
         effects: &mut Vec<Effect>,
     ) -> Result<Accepted, Rejected> {
         let dispute_id = dispute.dispute.dispute_id;
-        if self.held_dispute(&dispute_id).is_some() {
+        // A relay that reached this member late does not count on its own, so it does not
+        // make the disputer's own submission a duplicate either.
+        let in_time = |d: &&Signed<RelayedDispute>| !self.held.late.contains(&d.hash());
+        if self
+            .held
+            .disputes
+            .iter()
+            .filter(in_time)
+            .any(|d| d.payload.dispute.dispute.dispute_id == dispute_id)
+        {
             return Err(Rejected::Duplicate(dispute_id));
         }
         if self.held.certificate.is_none() {
@@ -345,6 +356,7 @@ impl SettlementDriver {
                 }
                 self.held.review_votes.push(v.clone());
                 let dispute_id = v.payload.dispute_id;
+                self.count_vouched_relays(now, effects);
                 self.feed_review(now, dispute_id, consensus::Event::ReviewVote(v), effects);
             }
             GossipMessage::ReportSignature(signature) => {
@@ -364,12 +376,13 @@ impl SettlementDriver {
                 self.feed_publication(now, event, effects);
             }
             GossipMessage::Dispute(relayed) if own => {
-                self.accept_relay(now, GossipMessage::Dispute(relayed), effects);
+                self.accept_relay(now, GossipMessage::Dispute(relayed), false, effects);
             }
-            GossipMessage::Dispute(relayed) => self.check_relayed_dispute(relayed, effects),
+            GossipMessage::Dispute(relayed) => self.check_relayed_dispute(now, relayed, effects),
             GossipMessage::Ruling(relayed) => {
                 if own || self.ruling_is_the_arbitrators(&relayed) {
-                    self.accept_relay(now, GossipMessage::Ruling(relayed), effects);
+                    let late = !own && !self.in_time(now, relayed.payload.accepted_at);
+                    self.accept_relay(now, GossipMessage::Ruling(relayed), late, effects);
                 }
             }
         }
@@ -390,7 +403,7 @@ impl SettlementDriver {
 
     /// A relayed dispute from gossip: the disputer's signature and the relay's date here, the
     /// bond on this node's own RPC ([`Effect::CheckBond`]).
-    fn check_relayed_dispute(&mut self, signed: Signed<RelayedDispute>, effects: &mut Vec<Effect>) {
+    fn check_relayed_dispute(&mut self, now: u64, signed: Signed<RelayedDispute>, effects: &mut Vec<Effect>) {
         let d = &signed.payload.dispute;
         let (id, dispute_id) = (self.id, d.dispute.dispute_id);
         let relayer = signed.signer;
@@ -420,7 +433,17 @@ impl SettlementDriver {
         // An RPC that is down or behind is waited for, up to the hard deadline, after which no
         // dispute counts any more.
         let give_up_at = self.spec.maturity.saturating_add(self.setup.protocol.hard_deadline_secs);
-        effects.push(Effect::CheckBond { relayed: signed, give_up_at });
+        let late = !self.in_time(now, accepted_at);
+        effects.push(Effect::CheckBond { relayed: signed, give_up_at, late });
+    }
+
+    /// Whether a relay dated `accepted_at` that arrives at `now` reached this member in time:
+    /// within `max_clock_skew` of this clock, plus a round's length for the transport when it
+    /// is older (the window a fresh proposal's date must fall in).
+    fn in_time(&self, now: u64, accepted_at: u64) -> bool {
+        let consensus = &self.setup.consensus;
+        let oldest = now.saturating_sub(consensus.max_clock_skew_secs + consensus.round_timeout_secs);
+        (oldest..=now.saturating_add(consensus.max_clock_skew_secs)).contains(&accepted_at)
     }
 
     fn ruling_is_the_arbitrators(&self, signed: &Signed<RelayedRuling>) -> bool {
@@ -439,29 +462,63 @@ impl SettlementDriver {
     }
 
     /// A relayed dispute or ruling: this member's own, a dispute whose bond checked, or a
-    /// ruling the arbitrator signed. Held (one relay per member and dispute id, as the store
-    /// keeps; the fold takes them in agreed-time order), kept unless it is this member's own
-    /// (kept when signed), and fed.
-    fn accept_relay(&mut self, now: u64, message: GossipMessage, effects: &mut Vec<Effect>) {
+    /// ruling the arbitrator signed, in time or `late` (see the module docs). Held (one relay
+    /// per member and dispute id, as the store keeps; the fold takes them in agreed-time order),
+    /// kept unless it is this member's own (kept when signed), and fed.
+    fn accept_relay(&mut self, now: u64, message: GossipMessage, late: bool, effects: &mut Vec<Effect>) {
         let (fresh, event) = match &message {
             GossipMessage::Dispute(d) => {
                 let id_of = |r: &RelayedDispute| r.dispute.dispute.dispute_id;
-                (hold_relay(&mut self.held.disputes, d, id_of), dispute_event(&d.payload))
+                (hold_relay(&mut self.held.disputes, d, id_of), dispute_event(&d.payload, late))
             }
             GossipMessage::Ruling(r) => {
                 let id_of = |r: &RelayedRuling| r.ruling.ruling.dispute_id;
-                (hold_relay(&mut self.held.rulings, r, id_of), ruling_event(&r.payload))
+                (hold_relay(&mut self.held.rulings, r, id_of), ruling_event(&r.payload, late))
             }
             _ => return,
         };
         if !fresh {
             return;
         }
-        tracing::info!(settlement = %self.id, ?event, relayed_by = %message.signer(), "accepted");
+        if late {
+            tracing::warn!(settlement = %self.id, ?event, relayed_by = %message.signer(), now, "relay dated outside the receipt bound (backdated, or released late): held as late, counted only if the committee's report takes it");
+        } else {
+            tracing::info!(settlement = %self.id, ?event, relayed_by = %message.signer(), "accepted");
+        }
         if message.signer() != &self.my_key {
+            let hash = message.hash();
             effects.push(Effect::Keep(Record::Message(message)));
+            if late {
+                self.held.late.insert(hash);
+                effects.push(Effect::Keep(Record::LateRelay(hash)));
+            }
         }
         if self.held.certificate.is_some() {
+            self.feed_publication(now, event, effects);
+        }
+    }
+
+    /// Late relays of a dispute that f + 1 members have cast review votes on count on their own
+    /// from now on: at least one honest member folds that dispute, so the review needs this
+    /// member too (see [`super::vouched_relays`]).
+    fn count_vouched_relays(&mut self, now: u64, effects: &mut Vec<Effect>) {
+        let vouched = vouched(&self.setup.committee, &self.held);
+        if vouched.is_empty() {
+            return;
+        }
+        self.held.late.retain(|h| !vouched.contains(h));
+        if self.held.certificate.is_none() {
+            return;
+        }
+        let relays = (self.held.disputes.iter().filter(|d| vouched.contains(&d.hash())))
+            .map(|d| dispute_event(&d.payload, false))
+            .chain(
+                (self.held.rulings.iter().filter(|r| vouched.contains(&r.hash())))
+                    .map(|r| ruling_event(&r.payload, false)),
+            )
+            .collect::<Vec<_>>();
+        for event in relays {
+            tracing::info!(settlement = %self.id, ?event, "a late relay counts: f + 1 members review its dispute");
             self.feed_publication(now, event, effects);
         }
     }
@@ -553,6 +610,7 @@ impl SettlementDriver {
                     &held.review_votes,
                     &held.disputes,
                     &held.rulings,
+                    &held.late,
                 ),
             );
             for signature in &held.report_signatures {
@@ -711,9 +769,10 @@ impl SettlementDriver {
                         detail: serde_json::json!({ "round": round, "deadline": deadline }),
                     });
                 }
-                publication::Action::ReportReady { report, starts_at } => {
-                    tracing::info!(settlement = %id, value = ?report.as_ref().map(|r| r.value), starts_at, "final by this member's fold; the report decision runs");
-                    self.report.set_own_report(report, starts_at);
+                publication::Action::ReportReady { reports, starts_at } => {
+                    let values: Vec<_> = reports.iter().map(|r| r.value).collect();
+                    tracing::info!(settlement = %id, ?values, starts_at, "final by this member's fold; the report decision runs");
+                    self.report.set_acceptable_reports(reports, starts_at);
                     self.feed_report(now, consensus::Event::Tick, effects);
                 }
                 publication::Action::SignReport { report, finality } => {

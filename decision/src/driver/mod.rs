@@ -1,6 +1,6 @@
 //! One settlement from its first observation to a confirmed publication (DESIGN 5-6), as one
-//! pure [`SettlementDriver`]: it owns the settlement's first [`Certification`], the review
-//! certification of each dispute round and the [`Publication`], and routes every input to the
+//! pure [`SettlementDriver`]: it owns the settlement's first [`Certification`](crate::consensus::Certification), the review
+//! certification of each dispute round and the [`Publication`](crate::publication::Publication), and routes every input to the
 //! machine it belongs to. It takes [`Input`]s and returns [`Effect`]s; the node's settlement
 //! service (`fixd_node::settlements`) is the one executor that carries them out.
 //!
@@ -27,10 +27,21 @@
 //!
 //! The driver holds in memory what the store holds of its settlement ([`Held`]): a restarted
 //! node builds the driver from the store and goes on where it stopped.
+//!
+//! # Relays and the receipt bound
+//! A relayed dispute or ruling from another member is judged when it arrives (gossip or
+//! catch-up), on this member's clock: *in time* if its `accepted_at` lies within
+//! `[now − (max_clock_skew + round_timeout), now + max_clock_skew]`, else *late*
+//! ([`Record::LateRelay`]). Both are held, one per relaying member and dispute id; only relays in
+//! time are folded on their own, and a late one counts only through a decided report that takes
+//! it (see [`crate::publication`]). A late relay does not make the disputer's or arbitrator's
+//! own submission to this member a duplicate.
 
 mod machine;
 #[cfg(test)]
 mod tests;
+
+use std::collections::BTreeSet;
 
 use alloy_primitives::{Address, B256};
 use fixd_dispute::{DisputeFiling, Finality, Refusal, ReviewVoteCast};
@@ -199,6 +210,9 @@ pub enum Record {
     ReportCertificate(Certificate),
     /// Evidence that a member signed two messages for one slot (flush).
     Equivocation(Equivocation),
+    /// The hash of a relayed dispute or ruling kept as [`Record::Message`] that reached this
+    /// member outside the receipt bound.
+    LateRelay(B256),
     /// What the contract holds now.
     OnChain(Option<OnChain>),
 }
@@ -212,8 +226,9 @@ pub enum Input {
     /// A message this member signed and kept ([`Effect::Sign`] carried out), or this node's
     /// observation as the observer signed and kept it.
     Own(GossipMessage),
-    /// A relayed dispute whose bond this node read back on its own RPC, as relayed.
-    BondChecked(Signed<RelayedDispute>),
+    /// A relayed dispute whose bond this node read back on its own RPC, as relayed; `late` as
+    /// [`Effect::CheckBond`] said.
+    BondChecked { relayed: Signed<RelayedDispute>, late: bool },
     /// This member's recomputation for a review ([`Effect::Recompute`]), to sign.
     Recomputed { dispute_round: u16, vote: ReviewVote },
     /// What the contract holds now (`None`: nothing published).
@@ -241,10 +256,12 @@ pub enum Effect {
         turn: u64,
     },
     /// Read a relayed dispute's bond back on this node's RPC, until `give_up_at` at the latest;
-    /// answer with [`Input::BondChecked`] if it is as relayed.
+    /// answer with [`Input::BondChecked`] (and `late` as given) if it is as relayed.
     CheckBond {
         relayed: Signed<RelayedDispute>,
         give_up_at: u64,
+        /// Whether the relay reached this member outside the receipt bound.
+        late: bool,
     },
     /// Recompute the window for the review of `contested` (the venues' history, else this
     /// node's archive); answer with [`Input::Recomputed`].
@@ -278,6 +295,9 @@ pub struct Held {
     pub review_votes: Vec<Signed<ReviewVote>>,
     pub disputes: Vec<Signed<RelayedDispute>>,
     pub rulings: Vec<Signed<RelayedRuling>>,
+    /// The hashes of the held relays (disputes and rulings) that reached this member outside
+    /// the receipt bound: not folded on their own (see [`crate::publication`]).
+    pub late: BTreeSet<B256>,
     pub report_signatures: Vec<Signed<ReportSignature>>,
     pub on_chain: Option<OnChain>,
 }
@@ -326,15 +346,51 @@ pub fn agreed_events(
     review_votes: &[Signed<ReviewVote>],
     disputes: &[Signed<RelayedDispute>],
     rulings: &[Signed<RelayedRuling>],
+    late: &BTreeSet<B256>,
 ) -> Vec<crate::publication::Event> {
+    let vouched = vouched_relays(committee, review_votes, disputes, rulings, late);
+    let late = |hash: B256| late.contains(&hash) && !vouched.contains(&hash);
     let mut events = Vec::new();
     events.extend(certificate.map(certified_event));
     for (_, certificate) in review_certificates {
         events.extend(review_event(committee, certificate, review_votes));
     }
-    events.extend(disputes.iter().map(|d| dispute_event(&d.payload)));
-    events.extend(rulings.iter().map(|r| ruling_event(&r.payload)));
+    events.extend(disputes.iter().map(|d| dispute_event(&d.payload, late(d.hash()))));
+    events.extend(rulings.iter().map(|r| ruling_event(&r.payload, late(r.hash()))));
     events
+}
+
+/// The late relays (by hash) that count on their own all the same: those of a dispute that more
+/// than f members have cast review votes on. At least one of them is honest and folds the
+/// dispute, so the review needs this member too.
+pub fn vouched_relays(
+    committee: &Committee,
+    review_votes: &[Signed<ReviewVote>],
+    disputes: &[Signed<RelayedDispute>],
+    rulings: &[Signed<RelayedRuling>],
+    late: &BTreeSet<B256>,
+) -> BTreeSet<B256> {
+    let dispute_of = |hash: &B256| {
+        (disputes.iter().find(|d| &d.hash() == hash).map(|d| d.payload.dispute.dispute.dispute_id)).or_else(
+            || rulings.iter().find(|r| &r.hash() == hash).map(|r| r.payload.ruling.ruling.dispute_id),
+        )
+    };
+    let reviewers = |dispute_id: B256| {
+        let mut signers: Vec<_> =
+            review_votes.iter().filter(|v| v.payload.dispute_id == dispute_id).map(|v| v.signer).collect();
+        signers.sort_by_key(|s| s.0);
+        signers.dedup();
+        signers.len()
+    };
+    (late.iter())
+        .filter(|hash| dispute_of(hash).is_some_and(|id| reviewers(id) > committee.f()))
+        .copied()
+        .collect()
+}
+
+/// [`vouched_relays`] of what `held` holds.
+fn vouched(committee: &Committee, held: &Held) -> BTreeSet<B256> {
+    vouched_relays(committee, &held.review_votes, &held.disputes, &held.rulings, &held.late)
 }
 
 /// The first certificate as an agreed event.
@@ -350,22 +406,24 @@ pub fn certified_event(certificate: &Certificate) -> crate::publication::Event {
 }
 
 /// A relayed ruling as an agreed event, at its relay's time.
-pub fn ruling_event(relayed: &RelayedRuling) -> crate::publication::Event {
+pub fn ruling_event(relayed: &RelayedRuling, late: bool) -> crate::publication::Event {
     let ruling = &relayed.ruling.ruling;
     crate::publication::Event::Ruling {
         dispute_id: ruling.dispute_id,
         value: ruling.value,
         upheld: ruling.upheld,
         accepted_at: relayed.accepted_at,
+        late,
     }
 }
 
 /// A relayed dispute as an agreed event, at its relay's time.
-pub fn dispute_event(relayed: &RelayedDispute) -> crate::publication::Event {
+pub fn dispute_event(relayed: &RelayedDispute, late: bool) -> crate::publication::Event {
     crate::publication::Event::Dispute {
         filing: DisputeFiling::from(&relayed.dispute.dispute),
         pool_wei: relayed.escrow.pool_wei,
         accepted_at: relayed.accepted_at,
+        late,
     }
 }
 

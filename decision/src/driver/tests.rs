@@ -230,9 +230,9 @@ impl Committee {
                 Effect::Gossip(message) => self.gossip(me, message),
                 Effect::Watch => self.members[me].watching = true,
                 Effect::Publish { turn, .. } => self.members[me].published.push(turn),
-                Effect::CheckBond { relayed, .. } => {
+                Effect::CheckBond { relayed, late, .. } => {
                     self.members[me].bond_checks.push(relayed.payload.dispute.dispute.dispute_id);
-                    self.queue.push_back((me, Input::BondChecked(relayed)));
+                    self.queue.push_back((me, Input::BondChecked { relayed, late }));
                 }
                 Effect::Recompute { dispute_round, dispute_id, contested } => {
                     self.members[me].recomputes.push((dispute_round, dispute_id, contested));
@@ -327,6 +327,17 @@ impl Committee {
         self.proposed_at() + PERIOD + SKEW + ROUND + 1
     }
 
+    /// Member 0 accepts the disputer's dispute 4 and relays it; `members` do not get the relay
+    /// until [`Committee::release_withheld`].
+    fn dispute_withheld_from(&mut self, members: Vec<usize>) {
+        self.withhold_disputes_from = members;
+        let (dispute, escrow) = self.disputer_dispute(4);
+        let (effects, answer) = self.members[0].driver.submit_dispute(self.now, dispute, escrow);
+        assert!(answer.is_ok(), "{answer:?}");
+        self.carry_out(0, effects);
+        self.settle();
+    }
+
     fn disputer_dispute(&self, dispute_id: u8) -> (SignedDispute, DisputeEscrow) {
         let disputer = PrivateKeySigner::from_bytes(&B256::repeat_byte(0xd1)).unwrap();
         let certificate = self.members[0].driver.certification().certificate().unwrap();
@@ -373,6 +384,9 @@ fn keep(held: &mut Held, record: Record) {
         Record::ReportCertificate(c) => held.report_certificate = held.report_certificate.take().or(Some(c)),
         Record::Equivocation(e) => held.equivocations.push(e),
         Record::OnChain(state) => held.on_chain = state,
+        Record::LateRelay(hash) => {
+            held.late.insert(hash);
+        }
     }
 }
 
@@ -557,12 +571,7 @@ fn a_dispute_goes_to_review_and_a_member_restored_mid_review_votes_once() {
 fn a_report_split_two_against_two_signs_nothing_until_the_members_agree() {
     let mut c = Committee::new();
     let value = c.certify();
-    c.withhold_disputes_from = vec![2, 3];
-    let (dispute, escrow) = c.disputer_dispute(4);
-    let (effects, answer) = c.members[0].driver.submit_dispute(c.now, dispute, escrow);
-    assert!(answer.is_ok(), "{answer:?}");
-    c.carry_out(0, effects);
-    c.settle();
+    c.dispute_withheld_from(vec![2, 3]);
     c.tick(c.after_window());
     for _ in 0..8 {
         c.tick(c.now + ROUND);
@@ -622,12 +631,77 @@ fn a_backdated_ruling_keeps_neither_the_real_relay_nor_the_arbitrator_out() {
     for message in [backdated.clone(), real.clone()] {
         let effects = c.members[0].driver.on(c.now, Input::Gossip(message.clone()));
         assert!(
-            effects.contains(&Effect::Keep(Record::Message(message))),
+            effects.contains(&Effect::Keep(Record::Message(message.clone()))),
             "both relays are held: {effects:?}"
         );
+        let late = effects.contains(&Effect::Keep(Record::LateRelay(message.hash())));
+        assert_eq!(late, message == backdated, "only the backdated relay is held as late: {effects:?}");
     }
     let second = relay(&c, 1, c.now);
     assert!(c.members[0].driver.on(c.now, Input::Gossip(second)).is_empty(), "one relay per member");
     let (_, answer) = c.members[0].driver.submit_ruling(c.now, signed.clone());
     assert_eq!(answer, Err(Rejected::NotInArbitration(B256::repeat_byte(4))), "not refused as a duplicate");
+}
+
+/// A member accepts a dispute in the window and keeps its relay to itself until the window has
+/// closed. The relay then reaches the others outside the receipt bound: they hold it as late,
+/// do not fold it, and decide and sign the report without it. The withholding member folds the
+/// dispute (its review never gets f + 1 reviewers) and never signs another report.
+#[test]
+fn a_dispute_released_after_the_window_counts_for_no_one_else() {
+    let mut c = Committee::new();
+    let value = c.certify();
+    c.dispute_withheld_from(vec![1, 2, 3]);
+    c.tick(c.after_window());
+    c.release_withheld();
+    for _ in 0..8 {
+        c.tick(c.now + ROUND);
+    }
+    let relay_hash = c.members[0].held.disputes[0].hash();
+    for i in 1..N {
+        let m = &c.members[i];
+        assert!(m.held.late.contains(&relay_hash), "member {i} holds the relay as late");
+        assert!(!m.events.contains(&EventKind::ReviewStarted), "member {i} never reviews it");
+        assert!(m.events.contains(&EventKind::Final), "member {i}: {:?}", m.events);
+        let report = m.driver.publication().unwrap().report().cloned().unwrap();
+        assert_eq!((report.value, report.outcomes.len()), (value, 0), "member {i}: without the late dispute");
+        assert_eq!(m.refused, 0);
+    }
+    let reports: Vec<_> =
+        (1..N).map(|i| c.members[i].driver.publication().unwrap().report().cloned()).collect();
+    assert!(reports.windows(2).all(|w| w[0] == w[1]), "one report: {reports:?}");
+    assert!(c.members[0].events.contains(&EventKind::ReviewStarted));
+    assert!(!c.members[0].events.contains(&EventKind::Final), "the withholder signs nothing else");
+}
+
+/// A member cut off while a dispute went round gets its relay only later (a catch-up), outside
+/// the receipt bound. It holds the relay as late, but once f + 1 members have cast review votes
+/// on the dispute it counts it: it reviews with the others, and all sign one report with it.
+#[test]
+fn a_member_that_gets_a_relay_late_joins_the_review_others_vouch_for() {
+    let mut c = Committee::new();
+    let value = c.certify();
+    c.dispute_withheld_from(vec![3]);
+    c.tick(c.now + 3 * ROUND);
+    c.release_withheld();
+    let relay_hash = c.members[0].held.disputes[0].hash();
+    assert!(
+        c.members[3].held.disputes.iter().any(|d| d.hash() == relay_hash),
+        "member 3 holds the relay now"
+    );
+    for i in 0..N {
+        c.answer_recomputes(i, value);
+    }
+    for _ in 0..(2 * PERIOD / ROUND + 8) {
+        c.tick(c.now + ROUND);
+        for i in 0..N {
+            c.answer_recomputes(i, value);
+        }
+    }
+    assert!(c.members[3].events.contains(&EventKind::ReviewStarted), "vouched for by f + 1 reviewers");
+    let reports: Vec<_> =
+        c.members.iter().map(|m| m.driver.publication().unwrap().report().cloned()).collect();
+    assert!(reports[0].is_some(), "final: {:?}", c.members[0].events);
+    assert!(reports.windows(2).all(|w| w[0] == w[1]), "one report: {reports:?}");
+    assert_eq!(reports[0].as_ref().unwrap().outcomes.len(), 1, "with the dispute");
 }

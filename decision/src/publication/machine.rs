@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::timeline::{Timed, Timeline, agreed};
+use super::timeline::{Agreed, Timed, Timeline, agreed};
 use alloy_primitives::{Address, B256};
 use fixd_dispute::{DisputeParams, FinalBy, SettlementDisputes};
 use fixd_proto::eip712::{ReportSignature, TypedData, recover_digest};
@@ -23,6 +23,17 @@ struct Final {
     leader: usize,
 }
 
+/// When turn 0 of a publication begins, for `finality` reached in `disputes`: the moment of
+/// finality every member derives alike, plus the time the fold lags the clock by.
+fn base_of(disputes: &SettlementDisputes, finality: &fixd_dispute::Finality, settle_secs: u64) -> u64 {
+    let agreed = match finality.by {
+        FinalBy::WindowClosed => disputes.deadline().unwrap_or(finality.at),
+        FinalBy::HardDeadline => disputes.hard_deadline(),
+        FinalBy::Ruling => finality.at,
+    };
+    agreed.saturating_add(settle_secs)
+}
+
 /// One settlement's way from certificate to a confirmed publication.
 #[derive(Debug)]
 pub struct Publication {
@@ -33,10 +44,15 @@ pub struct Publication {
     params: PublicationParams,
     /// Every agreed event of the settlement's disputes.
     timeline: Timeline,
+    /// Relayed disputes and rulings that reached this member outside the receipt bound, with
+    /// their agreed times: not folded on their own, counted only in reports that take them.
+    late: Vec<(u64, Agreed)>,
     /// The dispute machine as of the last fold.
     disputes: SettlementDisputes,
     /// This member's own finality, as its fold says now, with the moment turn 0 begins.
     own: Option<(fixd_dispute::Finality, u64)>,
+    /// The reports last offered to the report decision ([`Action::ReportReady`]).
+    offered: Vec<FinalReport>,
     /// The report the committee decided, until this member is final too.
     decided: Option<FinalReport>,
     done: Option<Final>,
@@ -70,7 +86,9 @@ impl Publication {
             params,
             disputes: SettlementDisputes::new(dispute_params.clone())?,
             timeline: Timeline::new(dispute_params)?,
+            late: Vec::new(),
             own: None,
+            offered: Vec::new(),
             decided: None,
             done: None,
             signatures: BTreeMap::new(),
@@ -93,8 +111,16 @@ impl Publication {
     pub fn on_all(&mut self, now: u64, events: Vec<Event>) -> Vec<Action> {
         let mut out = Vec::new();
         for event in events {
+            let late = matches!(event, Event::Dispute { late: true, .. } | Event::Ruling { late: true, .. });
             match agreed(event) {
+                Ok(relay) if late => {
+                    if !self.late.contains(&relay) {
+                        self.late.push(relay);
+                    }
+                }
                 Ok((at, event)) => {
+                    // A late relay that now counts (see the driver's vouched relays).
+                    self.late.retain(|(t, e)| (*t, e) != (at, &event));
                     self.timeline.insert(at, event);
                 }
                 Err(Event::Signature { author, signature }) => self.on_signature(author, signature, &mut out),
@@ -102,19 +128,80 @@ impl Publication {
                 Err(_) => {}
             }
         }
-        let folded = self.timeline.fold(now.saturating_sub(self.params.settle_secs));
+        self.refold(now, &mut out);
+        self.maybe_publish(now, &mut out);
+        out
+    }
+
+    /// Folds the timeline at `now`'s horizon, carries out what is new, and offers the report
+    /// decision the reports this member would prevote if they changed.
+    fn refold(&mut self, now: u64, out: &mut Vec<Action>) {
+        let horizon = now.saturating_sub(self.params.settle_secs);
+        let folded = self.timeline.fold(horizon);
         self.disputes = folded.machine;
         if folded.revised {
             out.push(Action::Revised);
-            if self.disputes.finality().is_none() && self.own.take().is_some() && self.done.is_none() {
+            if self.disputes.finality().is_none() {
                 // A late event took finality back before the committee decided: this member has
-                // no report to propose or prevote now. A decided report stays.
-                out.push(Action::ReportReady { report: None, starts_at: u64::MAX });
+                // no report of its own now. A decided report stays.
+                self.own = None;
             }
         }
-        self.carry(folded.new, &mut out);
-        self.maybe_publish(now, &mut out);
+        self.carry(folded.new, out);
+        if self.done.is_some() || self.decided.is_some() {
+            return;
+        }
+        let acceptable = self.acceptable(horizon);
+        let reports: Vec<FinalReport> = acceptable.iter().map(|(r, _)| r.clone()).collect();
+        if reports != self.offered {
+            let starts_at = acceptable.first().map_or(u64::MAX, |(_, base)| *base);
+            self.offered = reports.clone();
+            out.push(Action::ReportReady { reports, starts_at });
+        }
+    }
+
+    /// The reports this member's fold makes at `horizon`, each with the moment its turn 0 would
+    /// begin: its own first (if final), then those it makes with the late relays of some
+    /// disputes ([`super::MAX_LATE_DISPUTES`]), each once.
+    fn acceptable(&self, horizon: u64) -> Vec<(FinalReport, u64)> {
+        let mut out: Vec<(FinalReport, u64)> =
+            self.own.iter().map(|(f, base)| (f.report(self.settlement_id), *base)).collect();
+        for extra in self.late_combinations() {
+            let machine = self.timeline.fold_with(&extra, horizon);
+            let Some(finality) = machine.finality() else { continue };
+            let report = finality.report(self.settlement_id);
+            if !out.iter().any(|(r, _)| r == &report) {
+                out.push((report, base_of(&machine, finality, self.params.settle_secs)));
+            }
+        }
         out
+    }
+
+    /// The late relays grouped by dispute, in every combination of disputes (at most
+    /// [`super::MAX_LATE_DISPUTES`] of them; past that, each dispute alone and all together).
+    fn late_combinations(&self) -> Vec<Vec<(u64, Agreed)>> {
+        let mut ids: Vec<B256> = self.late.iter().filter_map(|(_, e)| e.dispute_id()).collect();
+        ids.sort();
+        ids.dedup();
+        let of = |chosen: &[B256]| -> Vec<(u64, Agreed)> {
+            let takes = |(_, e): &&(u64, Agreed)| e.dispute_id().is_some_and(|id| chosen.contains(&id));
+            self.late.iter().filter(takes).cloned().collect()
+        };
+        if ids.len() <= super::MAX_LATE_DISPUTES {
+            (1..1u32 << ids.len())
+                .map(|mask| {
+                    let chosen: Vec<B256> = ids
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| mask >> i & 1 == 1)
+                        .map(|(_, id)| *id)
+                        .collect();
+                    of(&chosen)
+                })
+                .collect()
+        } else {
+            ids.iter().map(|id| of(&[*id])).chain([of(&ids)]).collect()
+        }
     }
 
     /// The dispute machine as the last fold left it.
@@ -166,19 +253,8 @@ impl Publication {
                     out.push(Action::StartReview { dispute_round, dispute_id, contested: proposal_hash, at });
                 }
                 fixd_dispute::Action::Finalize(finality) => {
-                    let report = finality.report(self.settlement_id);
-                    // The moment of finality every member derives alike, plus the time the
-                    // fold lags the clock by.
-                    let agreed = match finality.by {
-                        FinalBy::WindowClosed => self.disputes.deadline().unwrap_or(finality.at),
-                        FinalBy::HardDeadline => self.disputes.hard_deadline(),
-                        FinalBy::Ruling => finality.at,
-                    };
-                    let base = agreed.saturating_add(self.params.settle_secs);
+                    let base = base_of(&self.disputes, &finality, self.params.settle_secs);
                     self.own = Some((finality, base));
-                    if self.done.is_none() {
-                        out.push(Action::ReportReady { report: Some(report), starts_at: base });
-                    }
                     self.maybe_sign(out);
                 }
                 fixd_dispute::Action::Fail { reason } if !self.failed => {
@@ -193,13 +269,29 @@ impl Publication {
 
     /// The report the committee decided (its report decision's certificate): signed once this
     /// member is final too. Nothing changes it afterwards.
+    ///
+    /// A decided report that counts late relays takes them into this member's timeline: its fold
+    /// is then the committee's.
     pub fn decided(&mut self, now: u64, report: FinalReport) -> Vec<Action> {
         let mut out = Vec::new();
-        if self.decided.is_none() && self.done.is_none() {
-            self.decided = Some(report);
-            self.maybe_sign(&mut out);
-            self.maybe_publish(now, &mut out);
+        if self.decided.is_some() || self.done.is_some() {
+            return out;
         }
+        if self.own_report().as_ref() != Some(&report) {
+            let horizon = now.saturating_sub(self.params.settle_secs);
+            let taken = self.late_combinations().into_iter().find(|extra| {
+                let machine = self.timeline.fold_with(extra, horizon);
+                machine.finality().map(|f| f.report(self.settlement_id)).as_ref() == Some(&report)
+            });
+            for relay in taken.into_iter().flatten() {
+                self.late.retain(|l| l != &relay);
+                self.timeline.insert(relay.0, relay.1);
+            }
+        }
+        self.decided = Some(report);
+        self.refold(now, &mut out);
+        self.maybe_sign(&mut out);
+        self.maybe_publish(now, &mut out);
         out
     }
 

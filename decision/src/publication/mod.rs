@@ -19,10 +19,21 @@
 //!   ([`timeline`]); the dispute machine is a fold of them that lags the clock by
 //!   `settle = max_clock_skew + round_timeout`. The [`crate::driver`] carries the dispute side
 //!   out: intake from the API and gossip, the committee review, rulings.
+//! - **Relays in time.** A relayed dispute or ruling counts in a member's own fold only if it
+//!   reached the member in time: its `accepted_at` within `[received − (max_clock_skew +
+//!   round_timeout), received + max_clock_skew]` of the member's clock at receipt (the bound a
+//!   fresh proposal's date meets; the round timeout is the transport's share), and a dispute's
+//!   also within its bond's block bounds. A relay dated outside it (backdated, or released late)
+//!   is held as *late*: the member does not fold it on its own, but it accepts a report that
+//!   counts it. So a member that was cut off when a relay went round (it gets the relay from
+//!   catch-up) still prevotes the report of those that got it in time, and a relay nobody got in
+//!   time counts only if a report decision takes it.
 //! - **Report.** When the dispute machine says final, the member's [`FinalReport`] (the value,
 //!   the certification it comes from, the bond outcomes) goes to the committee's report
 //!   decision ([`Action::ReportReady`]): one more Tendermint instance, whose leader proposes its
-//!   report and whose members prevote only the report their own fold makes. Once it is decided
+//!   report and whose members prevote only a report their fold makes: of the relays in time,
+//!   alone or with late ones (every subset of the late relays' disputes, up to
+//!   [`MAX_LATE_DISPUTES`] of them; past that, each alone and all together). Once it is decided
 //!   ([`Publication::decided`]) the member signs that report once, in the store slot
 //!   (settlement, final report): recorded and flushed before it is gossiped. Nothing received
 //!   after the decision changes it.
@@ -52,6 +63,10 @@ use fixd_proto::value::Wad;
 use serde::{Deserialize, Serialize};
 
 pub use machine::Publication;
+
+/// How many disputes with late relays a member tries every combination of, when it judges a
+/// report ([`Action::ReportReady`]): 2^4 − 1 extra folds at most.
+pub const MAX_LATE_DISPUTES: usize = 4;
 
 /// The one slot of a member's final report per settlement: whatever round the report's value
 /// was certified in (a review replaces the first certificate's round), a member signs one.
@@ -120,10 +135,12 @@ pub enum Event {
         value: Wad,
         proposed_at: u64,
     },
-    /// A dispute whose signature and bond have been checked, at its agreed time.
-    Dispute { filing: fixd_dispute::DisputeFiling, pool_wei: u128, accepted_at: u64 },
-    /// An arbitrator's ruling whose signature has been checked, at its agreed time.
-    Ruling { dispute_id: B256, value: Wad, upheld: bool, accepted_at: u64 },
+    /// A dispute whose signature and bond have been checked, at its agreed time. `late`: its
+    /// relay reached this member outside the receipt bound (see [`Publication`]).
+    Dispute { filing: fixd_dispute::DisputeFiling, pool_wei: u128, accepted_at: u64, late: bool },
+    /// An arbitrator's ruling whose signature has been checked, at its agreed time. `late` as
+    /// for a dispute.
+    Ruling { dispute_id: B256, value: Wad, upheld: bool, accepted_at: u64, late: bool },
     /// A gossiped (or this member's own) report signature; the ed25519 wrapper has been
     /// verified by the network layer, `author` is its signer's committee index.
     Signature { author: usize, signature: fixd_proto::eip712::ReportSignature },
@@ -139,11 +156,12 @@ pub enum Event {
 pub enum Action {
     /// The challenge window is open until `deadline` (exclusive).
     WindowOpened { round: u32, deadline: u64 },
-    /// This member's fold says final: `report` is the report it would propose and prevote in
-    /// the committee's report decision, which starts at `starts_at` (the agreed moment of
-    /// finality plus the fold's lag). `None` when a late event took finality back before the
-    /// decision.
-    ReportReady { report: Option<FinalReport>, starts_at: u64 },
+    /// The reports this member would prevote in the committee's report decision changed:
+    /// `reports` are what its fold makes, its own (the one it proposes) first, then those it
+    /// makes with some of the relays that reached it late. The decision starts at `starts_at`
+    /// (the agreed moment of finality plus the fold's lag). Empty when a late event took
+    /// finality back before the decision.
+    ReportReady { reports: Vec<FinalReport>, starts_at: u64 },
     /// The committee decided the report and this member is final: store the finality, sign this
     /// report with the member's secp256k1 key (record the slot and flush first), gossip it and
     /// feed it back as [`Event::Signature`].

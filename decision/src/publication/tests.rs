@@ -63,7 +63,7 @@ impl Deciding {
         let ready: Vec<FinalReport> = out
             .iter()
             .filter_map(|a| match a {
-                Action::ReportReady { report: Some(report), .. } => Some(report.clone()),
+                Action::ReportReady { reports, .. } => reports.first().cloned(),
                 _ => None,
             })
             .collect();
@@ -336,7 +336,25 @@ impl Fixture {
             },
             pool_wei: 0,
             accepted_at,
+            late: false,
         }
+    }
+
+    /// Certifies, then two reviews reject disputes 1 and 2 and dispute 3 goes to the
+    /// arbitrator; returns the time dispute 3 was filed.
+    fn to_arbitration(&self, on: &mut dyn FnMut(u64, Event) -> Vec<Action>) -> u64 {
+        on(PROPOSED_AT, self.certified());
+        let mut t = PROPOSED_AT;
+        for (id, bond) in [(1u8, BOND), (2, 2 * BOND)] {
+            t += 2;
+            on(t, self.dispute(id, bond, t));
+            t += 1;
+            let out = on(t, self.review(id, value(), t));
+            assert!(signs(&out).is_none(), "not final while disputes go on");
+        }
+        t += 2;
+        on(t, self.dispute(3, 4 * BOND, t));
+        t
     }
 
     /// A review of dispute `id` by members 0..3 that all recompute `reviewed`.
@@ -508,7 +526,9 @@ fn timeline_keeps_the_earliest_relay_of_a_dispute_and_the_pool_of_the_first_acce
     assert_eq!(record.filed_at, PROPOSED_AT + 6, "the earliest relay counts");
     // A refused dispute (bond too small) filed first does not set the pool; the accepted one does.
     let with_pool = |id: u8, bond: u128, at: u64, pool_wei: u128| match fx.dispute(id, bond, at) {
-        Event::Dispute { filing, accepted_at, .. } => Event::Dispute { filing, pool_wei, accepted_at },
+        Event::Dispute { filing, accepted_at, late, .. } => {
+            Event::Dispute { filing, pool_wei, accepted_at, late }
+        }
         _ => unreachable!(),
     };
     let mut m = fx.lagging(0);
@@ -537,16 +557,7 @@ fn timeline_keeps_the_earliest_relay_of_a_dispute_and_the_pool_of_the_first_acce
 fn timeline_a_backdated_ruling_is_ignored_and_the_real_one_decides() {
     let fx = fixture();
     let mut m = fx.machine(0);
-    m.on(PROPOSED_AT, fx.certified());
-    let mut t = PROPOSED_AT;
-    for (id, bond) in [(1u8, BOND), (2, 2 * BOND)] {
-        t += 2;
-        m.on(t, fx.dispute(id, bond, t));
-        t += 1;
-        m.on(t, fx.review(id, value(), t));
-    }
-    t += 2;
-    m.on(t, fx.dispute(3, 4 * BOND, t));
+    let t = fx.to_arbitration(&mut |now, event| m.on(now, event));
     assert_eq!(
         m.disputes().phase(),
         fixd_dispute::Phase::Arbitration,
@@ -558,6 +569,7 @@ fn timeline_a_backdated_ruling_is_ignored_and_the_real_one_decides() {
         value: ruled,
         upheld: true,
         accepted_at,
+        late: false,
     };
     let backdated = m.on(t + 1, ruling(PROPOSED_AT + 1));
     assert!(signs(&backdated).is_none(), "a ruling dated before the arbitration decides nothing");
@@ -565,4 +577,43 @@ fn timeline_a_backdated_ruling_is_ignored_and_the_real_one_decides() {
     out.extend(m.on(t + 3, Event::Tick));
     let report = signs(&out).expect("the real ruling makes the value final");
     assert_eq!(report.value, ruled);
+}
+
+/// The arbitrator's ruling reached this member outside the receipt bound (it was cut off when
+/// the ruling went round, or a member backdated it): its own fold does not count it, so it is
+/// not final by the ruling. It offers the report that counts it all the same, and once the
+/// committee decides that report, it takes the ruling into its timeline and signs.
+#[test]
+fn timeline_a_late_ruling_counts_only_through_the_decided_report() {
+    let fx = fixture();
+    let mut m = fx.machine(0).0;
+    let t = fx.to_arbitration(&mut |now, event| m.on(now, event));
+    let ruled = Wad::parse("2611").unwrap();
+    let late = Event::Ruling {
+        dispute_id: B256::repeat_byte(3),
+        value: ruled,
+        upheld: true,
+        accepted_at: t + 1,
+        late: true,
+    };
+    let mut out = m.on(t + 1, late);
+    for now in t + 2..t + 3 + SETTLE {
+        out.extend(m.on(now, Event::Tick));
+    }
+    assert_eq!(
+        m.disputes().phase(),
+        fixd_dispute::Phase::Arbitration,
+        "its own fold still waits for a ruling"
+    );
+    assert!(m.own_report().is_none() && signs(&out).is_none());
+    let offered = out
+        .iter()
+        .rev()
+        .find_map(|a| if let Action::ReportReady { reports, .. } = a { Some(reports.clone()) } else { None })
+        .expect("the report with the late ruling is offered");
+    let [report] = offered.as_slice() else { panic!("{offered:?}") };
+    assert_eq!(report.value, ruled);
+    let out = m.decided(t + 3 + SETTLE, report.clone());
+    assert_eq!(signs(&out), Some(report), "decided: the ruling is taken and the report signed");
+    assert_eq!(m.disputes().phase(), fixd_dispute::Phase::Final);
 }

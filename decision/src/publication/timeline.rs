@@ -15,7 +15,9 @@
 //! holds every event stamped before it. An event that still arrives later (a restart, a
 //! partition) is folded in at its own time all the same: members that hold the same events
 //! reach the same state, and [`Timeline::fold`] says when the history it had already acted on
-//! changed.
+//! changed. (A relay dated outside the receiver's receipt bound is not on a member's timeline
+//! at all until a decided report takes it, or more than f members review its dispute: see
+//! [`super::Publication`] and [`crate::driver`].)
 
 use std::collections::BTreeMap;
 
@@ -37,8 +39,10 @@ pub fn agreed(event: super::Event) -> Result<(u64, Agreed), super::Event> {
         E::ReviewCertified { votes, round, proposal_hash, value, proposed_at } => {
             (proposed_at, Agreed::Review { votes, round, proposal_hash, value })
         }
-        E::Dispute { filing, pool_wei, accepted_at } => (accepted_at, Agreed::Dispute { filing, pool_wei }),
-        E::Ruling { dispute_id, value, upheld, accepted_at } => {
+        E::Dispute { filing, pool_wei, accepted_at, .. } => {
+            (accepted_at, Agreed::Dispute { filing, pool_wei })
+        }
+        E::Ruling { dispute_id, value, upheld, accepted_at, .. } => {
             (accepted_at, Agreed::Ruling { dispute_id, value, upheld })
         }
         other => return Err(other),
@@ -68,7 +72,22 @@ pub enum Agreed {
     Ruling { dispute_id: B256, value: Wad, upheld: bool },
 }
 
+impl Key {
+    fn of(at: u64, event: &Agreed) -> Key {
+        Key { at, rank: event.rank(), tiebreak: event.tiebreak() }
+    }
+}
+
 impl Agreed {
+    /// The dispute the event is about (`None` for the first certificate).
+    pub fn dispute_id(&self) -> Option<B256> {
+        match self {
+            Agreed::Certified { .. } | Agreed::Review { .. } => None,
+            Agreed::Dispute { filing, .. } => Some(filing.dispute_id),
+            Agreed::Ruling { dispute_id, .. } => Some(*dispute_id),
+        }
+    }
+
     fn rank(&self) -> u8 {
         match self {
             Agreed::Certified { .. } => 0,
@@ -128,7 +147,7 @@ impl Timeline {
     /// A dispute (or ruling) relayed by two members carries two agreed times; both are kept, and
     /// every member that holds the same relays folds them alike.
     pub fn insert(&mut self, at: u64, event: Agreed) -> bool {
-        let key = Key { at, rank: event.rank(), tiebreak: event.tiebreak() };
+        let key = Key::of(at, &event);
         // Several members' relays of one dispute or ruling are all folded, in agreed-time
         // order: the machine takes a dispute's earliest relay and refuses the others as
         // duplicates, and ignores a ruling dated before its arbitration, so a backdated relay
@@ -162,7 +181,7 @@ impl Timeline {
         let mut events = self.events.clone();
         let dispute_id = filing.dispute_id;
         let event = Agreed::Dispute { filing, pool_wei };
-        events.insert(Key { at, rank: event.rank(), tiebreak: event.tiebreak() }, event);
+        events.insert(Key::of(at, &event), event);
         let (_, actions) = run(&self.params, &events, at);
         for Timed { action, .. } in actions {
             match action {
@@ -174,6 +193,14 @@ impl Timeline {
             }
         }
         Err(Refusal::NotCertified)
+    }
+
+    /// The machine after every event up to `horizon` together with `extra` ones (relays that
+    /// reached this member late, see [`super::Publication`]). Changes nothing.
+    pub fn fold_with(&self, extra: &[(u64, Agreed)], horizon: u64) -> SettlementDisputes {
+        let mut events = self.events.clone();
+        events.extend(extra.iter().map(|(at, event)| (Key::of(*at, event), event.clone())));
+        run(&self.params, &events, horizon).0
     }
 
     /// The machine with every known event folded in, whatever its time: what the API shows

@@ -238,8 +238,18 @@ pub fn disputes_machine(
         &store.review_votes(&id)?,
         &store.disputes(&id)?,
         &store.rulings(&id)?,
+        &store.late_relays(&id)?,
     );
-    for event in events {
+    // As this member folds them: a relay that reached it late counts only once a decided
+    // report takes it (the report is shown beside this).
+    let in_time = |e: &fixd_decision::publication::Event| {
+        !matches!(
+            e,
+            fixd_decision::publication::Event::Dispute { late: true, .. }
+                | fixd_decision::publication::Event::Ruling { late: true, .. }
+        )
+    };
+    for event in events.into_iter().filter(in_time) {
         if let Ok((at, event)) = agreed(event) {
             timeline.insert(at, event);
         }

@@ -125,6 +125,7 @@ pub fn held(store: &dyn Store, id: &B256) -> Result<Held, StoreError> {
         review_votes: store.review_votes(id)?,
         disputes: store.disputes(id)?,
         rulings: store.rulings(id)?,
+        late: store.late_relays(id)?,
         report_signatures: store.report_signatures(id)?,
         on_chain: store.publication(id)?,
     })
@@ -343,7 +344,9 @@ impl Settlements {
                 Effect::Publish { report, signatures, turn: _ } => {
                     self.chain(ChainCommand::Publish { report, signatures }).await;
                 }
-                Effect::CheckBond { relayed, give_up_at } => self.check_bond(id, relayed, give_up_at),
+                Effect::CheckBond { relayed, give_up_at, late } => {
+                    self.check_bond(id, relayed, give_up_at, late)
+                }
                 Effect::Recompute { dispute_round, dispute_id, contested } => {
                     self.recompute(id, dispute_round, dispute_id, contested);
                 }
@@ -389,6 +392,10 @@ impl Settlements {
                 store.durable()?;
             }
             Record::OnChain(state) => store.put_publication(&id, state.as_ref())?,
+            Record::LateRelay(hash) => {
+                store.put_late_relay(&id, &hash)?;
+                store.durable()?;
+            }
         }
         Ok(())
     }
@@ -454,7 +461,7 @@ impl Settlements {
     }
 
     /// Reads a relayed dispute's bond back in a helper task, on this node's own RPC.
-    fn check_bond(&self, id: B256, relayed: Signed<RelayedDispute>, give_up_at: u64) {
+    fn check_bond(&self, id: B256, relayed: Signed<RelayedDispute>, give_up_at: u64, late: bool) {
         let Some(reader) = self.services.reader.clone() else { return };
         let inbox = self.inbox.clone();
         self.services.tasks.spawn("bond check", async move {
@@ -462,7 +469,7 @@ impl Settlements {
             while crate::clock::now() < give_up_at {
                 match reader.verify_bond(dispute).await {
                     Ok(escrow) if escrow == relayed.payload.escrow => {
-                        let _ = inbox.send((id, Input::BondChecked(relayed))).await;
+                        let _ = inbox.send((id, Input::BondChecked { relayed, late })).await;
                         return;
                     }
                     Ok(escrow) => {
@@ -557,7 +564,9 @@ pub fn sign_and_keep(
             GossipMessage::ReportSignature(Signed::sign(key, network_id, payload))
         }
         Unsigned::Dispute(relayed) => GossipMessage::Dispute(Signed::sign(key, network_id, relayed)),
-        Unsigned::Ruling(relayed) => GossipMessage::Ruling(Signed::sign(key, network_id, relayed)),
+        Unsigned::Ruling(relayed) => {
+            GossipMessage::Ruling(Signed::sign(key, network_id, crate::test_faults::backdate(relayed)))
+        }
     };
     let keep = |store: &dyn Store| -> Result<(), StoreError> {
         if let Some(record) = &finality {

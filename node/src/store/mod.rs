@@ -5,8 +5,8 @@
 //! - the raw trades of its window, per venue, as fetched (`trades`), so a dispute can replay them;
 //! - signed observations, this node's and its peers' (`observations`);
 //! - equivocation evidence: both of the different messages a member signed for one slot;
-//! - disputes as relayed by the member that accepted them, review votes, review certificates
-//!   and arbitrator rulings;
+//! - disputes as relayed by the members that accepted them, review votes, review certificates
+//!   and arbitrator rulings, and which relays reached this member late (`late_relays`);
 //! - what this node has signed (`signed`): one record per (settlement, kind, round), written
 //!   before the signature leaves the node, so a restarted node never signs two different things.
 //!
@@ -151,6 +151,11 @@ pub trait Store: Send + Sync + 'static {
     fn has_ruling(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError>;
     /// Every stored ruling of a settlement.
     fn rulings(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedRuling>>, StoreError>;
+    /// Marks the stored relay (dispute or ruling) with this hash as one that reached this member
+    /// outside the receipt bound ([`fixd_decision::driver`]).
+    fn put_late_relay(&self, id: &SettlementId, hash: &B256) -> Result<(), StoreError>;
+    /// The hashes of the settlement's relays marked late.
+    fn late_relays(&self, id: &SettlementId) -> Result<std::collections::BTreeSet<B256>, StoreError>;
 
     /// Flushes every write so far to disk. Call before any externally visible act.
     fn durable(&self) -> Result<(), StoreError>;

@@ -10,13 +10,16 @@
 //! signature), `publications` (id → BCS on-chain state as last read), `disputes` and `rulings`
 //! (id ‖ dispute id ‖ relayer → BCS relayed message, one per member that relayed it), `review_votes` (id ‖ dispute id ‖ signer ‖ hash → BCS
 //! signed vote), `review_certificates` (id ‖ dispute id → BCS (dispute id, certificate)),
-//! `report_certificates` (id → BCS certificate of the decided final report).
+//! `report_certificates` (id → BCS certificate of the decided final report), `late_relays`
+//! (id ‖ relay hash → empty: a held dispute or ruling relay that reached this member outside
+//! the receipt bound).
 //! Values are BCS, so a record reads back exactly as written.
 //!
 //! Signed messages are written first-wins (`compare_and_swap` against an empty key): a second,
 //! different message for the same key never replaces the first, and lives on only inside the
 //! equivocation evidence.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use alloy_primitives::B256;
@@ -58,6 +61,7 @@ pub struct SledStore {
     review_certificates: sled::Tree,
     report_certificates: sled::Tree,
     rulings: sled::Tree,
+    late_relays: sled::Tree,
 }
 
 impl SledStore {
@@ -85,6 +89,7 @@ impl SledStore {
             review_certificates: tree("review_certificates")?,
             report_certificates: tree("report_certificates")?,
             rulings: tree("rulings")?,
+            late_relays: tree("late_relays")?,
             db,
         };
         store.check_schema()?;
@@ -422,6 +427,20 @@ impl Store for SledStore {
 
     fn rulings(&self, id: &SettlementId) -> Result<Vec<Signed<RelayedRuling>>, StoreError> {
         scan(&self.rulings, id)
+    }
+
+    fn put_late_relay(&self, id: &SettlementId, hash: &B256) -> Result<(), StoreError> {
+        insert_first(&self.late_relays, dispute_key(id, hash), Vec::new())
+    }
+
+    fn late_relays(&self, id: &SettlementId) -> Result<BTreeSet<B256>, StoreError> {
+        self.late_relays
+            .scan_prefix(id.as_slice())
+            .map(|entry| {
+                let (key, _) = entry.map_err(backend)?;
+                Ok(B256::from_slice(&key[id.len()..]))
+            })
+            .collect()
     }
 
     fn durable(&self) -> Result<(), StoreError> {

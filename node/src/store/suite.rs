@@ -324,6 +324,8 @@ fn disputes_reviews_and_rulings_keep_the_first<S: Store>(open: &impl Fn(&Path) -
         store.put_review_certificate(&B256::repeat_byte(1), &certificate).unwrap();
         assert!(store.put_ruling(&ruling(true)).unwrap());
         assert!(!store.put_ruling(&ruling(false)).unwrap());
+        store.put_late_relay(&s.id(), &ruling(true).hash()).unwrap();
+        store.put_late_relay(&s.id(), &ruling(true).hash()).unwrap();
         store.durable().unwrap();
     }
     let store = open(dir.path());
@@ -333,6 +335,9 @@ fn disputes_reviews_and_rulings_keep_the_first<S: Store>(open: &impl Fn(&Path) -
     assert!(votes.contains(&vote(1, true)) && votes.contains(&vote(1, false)), "both of signer 1's votes");
     assert_eq!(store.review_certificates(&s.id()).unwrap(), vec![(B256::repeat_byte(1), certificate)]);
     assert_eq!(store.rulings(&s.id()).unwrap(), vec![ruling(true)]);
+    let late: Vec<B256> = store.late_relays(&s.id()).unwrap().into_iter().collect();
+    assert_eq!(late, vec![ruling(true).hash()], "a late relay's mark survives a restart, once");
+    assert!(store.late_relays(&spec(14).id()).unwrap().is_empty());
     assert_eq!(store.disputes(&spec(14).id()).unwrap(), vec![]);
     assert!(store.has_dispute(&s.id(), &B256::repeat_byte(2)).unwrap());
     assert!(!store.has_dispute(&s.id(), &B256::repeat_byte(3)).unwrap());
