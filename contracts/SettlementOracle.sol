@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.30;
 
+import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
 /// @title SettlementOracle: fixd's final settlement values and dispute bonds on-chain.
 /// @notice A committee of fixd members signs each settlement's `FinalReport` (EIP-712, one
 /// secp256k1 key per member). Anyone may `publish` a report that carries at least `threshold`
@@ -9,18 +12,33 @@ pragma solidity 0.8.30;
 ///
 /// Money (all ETH, all in this contract's balance):
 /// - A disputer escrows a bond with `postBond(settlementId, disputeId)` before publication.
+/// - A settlement's first bond reserves its possible reward from the free insurance pool:
+///   `rewardBp` of that bond, capped by what is free (and by 2^72 − 1 wei). The reservation is
+///   fixed from then until publication, so a node reads it at any block (`reservation`), and
+///   one settlement's rewards never take another's.
 /// - Each `BondOutcome` in the published report settles one escrow:
-///   `bond = refund + pooled + burned`. The disputer is paid `refund + reward`; `pooled` joins
-///   the insurance pool and `reward` comes out of it.
+///   `bond = refund + pooled + burned`. The disputer is paid `refund + reward`. Outcomes are
+///   applied in order against the settlement's budget: its reservation, plus each `pooled`
+///   as it comes, minus each `reward`. What is left of the budget returns to the free pool.
 /// - Burned ETH stays locked in this contract forever: no function can move it. It is counted
 ///   in `totalBurned`.
 /// - An escrow the report does not mention (a dispute the committee refused) goes back to its
 ///   disputer through `reclaimBond` once the settlement is published.
-/// - Payouts are pushed with a gas-capped call. If the call fails, the amount is credited to
-///   the recipient, who takes it with `withdraw`. A recipient can never block a publication.
+/// - Payouts are pushed with a gas-capped call, only after every state change of the
+///   transaction is done. If the call fails (the recipient reverts, runs out of gas, or tries
+///   to re-enter: every external entry point holds a transient re-entry guard), the amount is
+///   credited to the recipient, who takes it with `withdraw`. A recipient can never block a
+///   publication, whatever code it has or later delegates to (EIP-7702).
 ///
-/// Invariant: `balance = pool + totalBurned + Σ escrows + Σ credits`.
-contract SettlementOracle {
+/// Owner powers: ownership moves in two steps (`transferOwnership`, then `acceptOwnership`);
+/// a new committee is proposed, announced by `CommitteeProposed`, and applies only
+/// `committeeDelay` seconds later (`applyCommittee`, by anyone), until when the owner can
+/// cancel it. A report is checked against the committee in force at publication: the contract
+/// cannot know when a report's window closed without trusting the report itself, and the delay
+/// leaves the old committee time to publish what it certified (set it above the hard deadline).
+///
+/// Invariant: `balance = pool + totalReserved + totalEscrowed + totalCredits + totalBurned`.
+contract SettlementOracle is Ownable2Step, ReentrancyGuardTransient {
     // ------------------------------------------------------------------------------------
     // Types: field for field the structs of `proto/src/eip712.rs`.
     // ------------------------------------------------------------------------------------
@@ -42,11 +60,16 @@ contract SettlementOracle {
         BondOutcome[] outcomes;
     }
 
-    /// One storage slot per settlement.
+    /// One storage slot per settlement, so `publish` reads and writes the reservation with the
+    /// status at no extra cost.
     struct Settlement {
         uint128 value;
-        uint64 publishedAt;
+        uint40 publishedAt;
         uint8 status;
+        /// Whether a bond was posted (and the reservation made).
+        bool bonded;
+        /// The reward reserved for the settlement's disputes, wei, until publication.
+        uint72 reserved;
     }
 
     /// One storage slot per escrow. 2^96 wei is far more ETH than exists.
@@ -86,32 +109,46 @@ contract SettlementOracle {
     // State
     // ------------------------------------------------------------------------------------
 
-    address public owner;
-
-    /// The committee lives in the code of a data contract that `setCommittee` creates: the
-    /// ABI encoding of the ascending `address[]` (its first byte is 0x00, STOP, so calling it
-    /// does nothing). One EXTCODECOPY reads the whole committee for about 2,800 gas, where a
-    /// mapping would cost a cold SLOAD (2,100 gas) per signer. `threshold` shares the slot.
+    /// The committee in force, as the code of a data contract (see `storeCommittee`).
+    /// `threshold` shares the slot.
     address private committeeCode;
     /// How many members must sign a report.
     uint96 public threshold;
 
+    /// A proposed committee (its data contract), its threshold, and when it may apply.
+    address private pendingCommitteeCode;
+    uint64 public pendingCommitteeEta;
+    uint96 private pendingThreshold;
+
+    /// Seconds between proposing a committee and its taking effect.
+    uint256 public immutable committeeDelay;
+    /// The reward of an upheld dispute, in basis points of its bond (reserved at first bond).
+    uint256 public immutable rewardBp;
+
     mapping(bytes32 => Settlement) private settlements;
     mapping(bytes32 => mapping(bytes32 => Escrow)) private escrows;
 
-    /// Insurance pool, wei: pays the rewards of upheld disputes.
+    /// Free insurance pool, wei: what reservations draw from.
     uint256 public pool;
+    /// Σ reservations of unpublished settlements, wei.
+    uint256 public totalReserved;
+    /// Σ escrowed bonds, wei.
+    uint256 public totalEscrowed;
     /// Burned bond halves, wei, locked in this contract forever.
     uint256 public totalBurned;
     /// Payouts whose push failed, wei, waiting for `withdraw`.
     mapping(address => uint256) public credits;
+    /// Σ credits, wei.
+    uint256 public totalCredits;
 
     // ------------------------------------------------------------------------------------
     // Events
     // ------------------------------------------------------------------------------------
 
-    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
+    event CommitteeProposed(address[] members, uint256 threshold, uint256 eta);
+    event CommitteeCancelled(address[] members, uint256 threshold);
     event CommitteeSet(address[] members, uint256 threshold);
+    event RewardReserved(bytes32 indexed settlementId, uint256 amount);
     event ReportPublished(bytes32 indexed settlementId, uint256 value, uint32 round);
     event BondPosted(bytes32 indexed settlementId, bytes32 indexed disputeId, address indexed disputer, uint256 amount);
     event BondSettled(
@@ -134,8 +171,9 @@ contract SettlementOracle {
     // Errors
     // ------------------------------------------------------------------------------------
 
-    error NotOwner(address caller);
-    error ZeroAddress();
+    error NoPendingCommittee();
+    error CommitteeNotDue(uint256 eta, uint256 now_);
+    error RenounceDisabled();
     error CommitteeNotAscending(uint256 index);
     error CommitteeNotStored();
     error BadThreshold(uint256 threshold, uint256 members);
@@ -163,30 +201,87 @@ contract SettlementOracle {
     // Owner
     // ------------------------------------------------------------------------------------
 
-    constructor() {
-        owner = msg.sender;
+    /// Deploys with `initialOwner`, the first committee (`members` ascending, `threshold` more
+    /// than two thirds of them), the delay of later committee changes, and the reward rate.
+    constructor(
+        address initialOwner,
+        address[] memory members,
+        uint256 committeeThreshold,
+        uint256 committeeDelaySecs,
+        uint256 rewardBasisPoints
+    ) Ownable(initialOwner) {
         deployedChainId = block.chainid;
         deployedDomainSeparator = computeDomainSeparator();
-        emit OwnershipTransferred(address(0), msg.sender);
+        committeeDelay = committeeDelaySecs;
+        rewardBp = rewardBasisPoints;
+        committeeCode = storeCommittee(members, committeeThreshold);
+        threshold = uint96(committeeThreshold);
+        emit CommitteeSet(members, committeeThreshold);
     }
 
-    modifier onlyOwner() {
-        if (msg.sender != owner) revert NotOwner(msg.sender);
-        _;
+    /// Ownership is never given up: the committee could then never be replaced.
+    function renounceOwnership() public view override onlyOwner {
+        revert RenounceDisabled();
     }
 
-    function transferOwnership(address newOwner) external onlyOwner {
-        if (newOwner == address(0)) revert ZeroAddress();
-        emit OwnershipTransferred(owner, newOwner);
-        owner = newOwner;
+    /// Proposes a new committee (`newMembers` strictly ascending, so distinct and never the
+    /// zero address; `newThreshold` more than two thirds of them, so that two quorums always
+    /// share an honest member). It applies `committeeDelay` seconds from now, through
+    /// `applyCommittee`; until then the owner may cancel it. Replaces a pending proposal.
+    function proposeCommittee(address[] calldata newMembers, uint256 newThreshold)
+        external
+        onlyOwner
+        nonReentrant
+    {
+        pendingCommitteeCode = storeCommittee(newMembers, newThreshold);
+        pendingThreshold = uint96(newThreshold);
+        uint256 eta = block.timestamp + committeeDelay;
+        pendingCommitteeEta = uint64(eta);
+        emit CommitteeProposed(newMembers, newThreshold, eta);
     }
 
-    /// Replaces the committee. `newMembers` must be strictly ascending (so distinct and never
-    /// the zero address), and `newThreshold` a strict majority of them, so that two quorums
-    /// always share a member.
-    function setCommittee(address[] calldata newMembers, uint256 newThreshold) external onlyOwner {
+    /// Withdraws the pending committee.
+    function cancelCommittee() external onlyOwner nonReentrant {
+        address code = pendingCommitteeCode;
+        if (code == address(0)) revert NoPendingCommittee();
+        uint256 cancelled = pendingThreshold;
+        clearPending();
+        emit CommitteeCancelled(abi.decode(code.code, (address[])), cancelled);
+    }
+
+    /// Puts the pending committee in force once its delay has passed. Anyone may call it.
+    function applyCommittee() external nonReentrant {
+        address code = pendingCommitteeCode;
+        if (code == address(0)) revert NoPendingCommittee();
+        uint256 eta = pendingCommitteeEta;
+        if (block.timestamp < eta) revert CommitteeNotDue(eta, block.timestamp);
+        uint96 newThreshold = pendingThreshold;
+        committeeCode = code;
+        threshold = newThreshold;
+        clearPending();
+        emit CommitteeSet(abi.decode(code.code, (address[])), newThreshold);
+    }
+
+    /// The pending committee, its threshold and when it may apply (all zero if none).
+    function getPendingCommittee() external view returns (address[] memory members, uint256, uint256) {
+        address code = pendingCommitteeCode;
+        if (code != address(0)) members = abi.decode(code.code, (address[]));
+        return (members, pendingThreshold, pendingCommitteeEta);
+    }
+
+    function clearPending() private {
+        pendingCommitteeCode = address(0);
+        pendingThreshold = 0;
+        pendingCommitteeEta = 0;
+    }
+
+    /// Checks a committee and stores it as the code of a data contract: the ABI encoding of the
+    /// ascending `address[]` (its first byte is 0x00, STOP, so calling it does nothing). One
+    /// EXTCODECOPY reads the whole committee for about 2,800 gas, where a mapping would cost a
+    /// cold SLOAD (2,100 gas) per signer.
+    function storeCommittee(address[] memory newMembers, uint256 newThreshold) private returns (address code) {
         uint256 n = newMembers.length;
-        if (newThreshold == 0 || newThreshold > n || newThreshold * 2 <= n) {
+        if (newThreshold == 0 || newThreshold > n || newThreshold * 3 <= n * 2) {
             revert BadThreshold(newThreshold, n);
         }
         for (uint256 i = 1; i < n; i++) {
@@ -198,14 +293,10 @@ contract SettlementOracle {
         // Creation code that returns `data` as the new contract's code:
         // PUSH4 len, DUP1, PUSH1 14, PUSH1 0, CODECOPY, PUSH1 0, RETURN, then `data` (offset 14).
         bytes memory init = abi.encodePacked(hex"63", uint32(data.length), hex"80600e6000396000f3", data);
-        address code;
         assembly ("memory-safe") {
             code := create(0, add(init, 32), mload(init))
         }
         if (code == address(0)) revert CommitteeNotStored();
-        committeeCode = code;
-        threshold = uint96(newThreshold);
-        emit CommitteeSet(newMembers, newThreshold);
     }
 
     /// The committee, ascending, and the threshold.
@@ -230,27 +321,69 @@ contract SettlementOracle {
     /// `signatures` is the signatures packed back to back, 65 bytes each, `r ‖ s ‖ v` (v = 27
     /// or 28, low s), with no length prefixes or padding between them: at least `threshold`
     /// of them, by distinct members in strictly ascending order of address.
-    function publish(FinalReport calldata report, bytes calldata signatures) external {
+    function publish(FinalReport calldata report, bytes calldata signatures) external nonReentrant {
         bytes32 id = report.settlementId;
         Settlement storage settlement = settlements[id];
-        if (settlement.status != STATUS_UNKNOWN) revert AlreadyPublished(id);
+        Settlement memory before = settlement;
+        if (before.status != STATUS_UNKNOWN) revert AlreadyPublished(id);
         if (report.value > type(uint128).max) revert ValueTooLarge(report.value);
         checkSignatures(hashReport(report), signatures);
 
         settlement.value = uint128(report.value);
-        settlement.publishedAt = uint64(block.timestamp);
+        settlement.publishedAt = uint40(block.timestamp);
         settlement.status = STATUS_PUBLISHED;
+        settlement.reserved = 0;
         emit ReportPublished(id, report.value, report.round);
 
         BondOutcome[] calldata outcomes = report.outcomes;
+        if (outcomes.length == 0 && before.reserved == 0) return;
+        settleBonds(id, outcomes, before.reserved);
+        // Every state change is done: only now is anyone paid.
         for (uint256 i = 0; i < outcomes.length; ++i) {
-            settleBond(id, outcomes[i]);
+            pay(outcomes[i].disputer, outcomes[i].refund + outcomes[i].reward);
         }
+    }
+
+    /// Applies every outcome to its escrow and the settlement's budget (its reservation, plus
+    /// each `pooled`, minus each `reward`), then returns what is left of the budget to the free
+    /// pool. Pays nothing.
+    function settleBonds(bytes32 id, BondOutcome[] calldata outcomes, uint256 reserved) private {
+        uint256 budget = reserved;
+        uint256 burned = 0;
+        uint256 released = 0;
+        for (uint256 i = 0; i < outcomes.length; ++i) {
+            BondOutcome calldata o = outcomes[i];
+            Escrow memory escrow = escrows[id][o.disputeId];
+            if (escrow.disputer == address(0)) revert UnknownEscrow(id, o.disputeId);
+            if (escrow.disputer != o.disputer) revert WrongDisputer(o.disputeId, escrow.disputer, o.disputer);
+            if (escrow.amount != o.bond) revert WrongBond(o.disputeId, escrow.amount, o.bond);
+            // bond = refund + pooled + burned, written without a sum that could overflow.
+            if (o.refund > o.bond || o.pooled > o.bond - o.refund || o.burned != o.bond - o.refund - o.pooled) {
+                revert BondNotConserved(o.disputeId);
+            }
+            budget += o.pooled;
+            if (o.reward > budget) revert PoolTooSmall(o.disputeId, o.reward, budget);
+            budget -= o.reward;
+            delete escrows[id][o.disputeId];
+            burned += o.burned;
+            released += o.bond;
+            emit BondSettled(id, o.disputeId, o.disputer, o.refund, o.reward, o.pooled, o.burned);
+        }
+        if (reserved != 0) totalReserved -= reserved;
+        if (budget != 0) pool += budget;
+        if (burned != 0) totalBurned += burned;
+        if (released != 0) totalEscrowed -= released;
     }
 
     function getSettlement(bytes32 id) external view returns (uint256 value, uint64 publishedAt, uint8 status) {
         Settlement memory settlement = settlements[id];
         return (settlement.value, settlement.publishedAt, settlement.status);
+    }
+
+    /// The reward reserved for a settlement's disputes: set by its first bond, fixed until
+    /// publication (then 0). What a node caps the settlement's rewards by.
+    function reservation(bytes32 id) external view returns (uint256) {
+        return settlements[id].reserved;
     }
 
     /// The EIP-712 digest the members sign: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct)`.
@@ -365,16 +498,30 @@ contract SettlementOracle {
     // ------------------------------------------------------------------------------------
 
     /// Escrows `msg.value` as the bond of dispute `disputeId` against settlement
-    /// `settlementId`. One escrow per (settlement, dispute), before publication only.
-    function postBond(bytes32 settlementId, bytes32 disputeId) external payable {
-        if (settlements[settlementId].status != STATUS_UNKNOWN) revert AlreadyPublished(settlementId);
+    /// `settlementId`. One escrow per (settlement, dispute), before publication only. The
+    /// settlement's first bond reserves its reward budget from the free pool.
+    function postBond(bytes32 settlementId, bytes32 disputeId) external payable nonReentrant {
+        Settlement storage settlement = settlements[settlementId];
+        if (settlement.status != STATUS_UNKNOWN) revert AlreadyPublished(settlementId);
         if (msg.value == 0) revert ZeroAmount();
         if (msg.value > type(uint96).max) revert BondTooLarge(msg.value);
         Escrow storage escrow = escrows[settlementId][disputeId];
         if (escrow.disputer != address(0)) revert EscrowExists(settlementId, disputeId);
         escrow.disputer = msg.sender;
         escrow.amount = uint96(msg.value);
+        totalEscrowed += msg.value;
         emit BondPosted(settlementId, disputeId, msg.sender, msg.value);
+        if (!settlement.bonded) {
+            uint256 free = pool;
+            uint256 reserve = msg.value * rewardBp / 10_000;
+            if (reserve > free) reserve = free;
+            if (reserve > type(uint72).max) reserve = type(uint72).max;
+            settlement.bonded = true;
+            settlement.reserved = uint72(reserve);
+            pool = free - reserve;
+            totalReserved += reserve;
+            emit RewardReserved(settlementId, reserve);
+        }
     }
 
     function getEscrow(bytes32 settlementId, bytes32 disputeId)
@@ -388,53 +535,36 @@ contract SettlementOracle {
 
     /// Returns an escrow that the published report did not settle (a refused dispute) to its
     /// disputer. Anyone may call it.
-    function reclaimBond(bytes32 settlementId, bytes32 disputeId) external {
+    function reclaimBond(bytes32 settlementId, bytes32 disputeId) external nonReentrant {
         if (settlements[settlementId].status == STATUS_UNKNOWN) revert NotPublished(settlementId);
         Escrow memory escrow = escrows[settlementId][disputeId];
         if (escrow.disputer == address(0)) revert UnknownEscrow(settlementId, disputeId);
         delete escrows[settlementId][disputeId];
+        totalEscrowed -= escrow.amount;
         emit BondReclaimed(settlementId, disputeId, escrow.disputer, escrow.amount);
         pay(escrow.disputer, escrow.amount);
     }
 
-    /// Adds `msg.value` to the insurance pool.
-    function fundPool() external payable {
+    /// Adds `msg.value` to the free insurance pool.
+    function fundPool() external payable nonReentrant {
         if (msg.value == 0) revert ZeroAmount();
         pool += msg.value;
         emit PoolFunded(msg.sender, msg.value);
     }
 
     /// Sends the caller's credited payouts to `to`.
-    function withdraw(address payable to) external {
+    function withdraw(address payable to) external nonReentrant {
         uint256 amount = credits[msg.sender];
         if (amount == 0) revert NothingToWithdraw();
         credits[msg.sender] = 0;
+        totalCredits -= amount;
         emit Withdrawn(msg.sender, to, amount);
         (bool ok,) = to.call{value: amount}("");
         if (!ok) revert TransferFailed(to, amount);
     }
 
-    function settleBond(bytes32 settlementId, BondOutcome calldata o) private {
-        Escrow memory escrow = escrows[settlementId][o.disputeId];
-        if (escrow.disputer == address(0)) revert UnknownEscrow(settlementId, o.disputeId);
-        if (escrow.disputer != o.disputer) revert WrongDisputer(o.disputeId, escrow.disputer, o.disputer);
-        if (escrow.amount != o.bond) revert WrongBond(o.disputeId, escrow.amount, o.bond);
-        // bond = refund + pooled + burned, written without a sum that could overflow.
-        if (o.refund > o.bond || o.pooled > o.bond - o.refund || o.burned != o.bond - o.refund - o.pooled) {
-            revert BondNotConserved(o.disputeId);
-        }
-        uint256 available = pool + o.pooled;
-        if (o.reward > available) revert PoolTooSmall(o.disputeId, o.reward, available);
-
-        delete escrows[settlementId][o.disputeId];
-        pool = available - o.reward;
-        totalBurned += o.burned;
-        emit BondSettled(settlementId, o.disputeId, o.disputer, o.refund, o.reward, o.pooled, o.burned);
-        pay(o.disputer, o.refund + o.reward);
-    }
-
     /// Pushes `amount` to `to` with `PAYOUT_GAS` and no return data copied; on failure credits
-    /// it for `withdraw`.
+    /// it for `withdraw`. Called only once every other state change of the transaction is done.
     function pay(address to, uint256 amount) private {
         if (amount == 0) return;
         bool ok;
@@ -444,6 +574,7 @@ contract SettlementOracle {
         }
         if (!ok) {
             credits[to] += amount;
+            totalCredits += amount;
             emit PayoutCredited(to, amount);
         }
     }

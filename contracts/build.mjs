@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Compiles contracts/SettlementOracle.sol with the pinned solc (npm `solc`, installed into
-// .tools/ by scripts/install-tools.sh) and writes contracts/out/SettlementOracle.json: the ABI,
-// the creation and runtime bytecode, the compiler version and the settings.
+// .tools/ by scripts/install-tools.sh) against the pinned OpenZeppelin Contracts (npm
+// `@openzeppelin/contracts`, same place) and writes contracts/out/SettlementOracle.json: the ABI,
+// the creation and runtime bytecode, the compiler version, the settings and the library version.
+// It also builds the test-only actor contracts/test/Payee.sol into contracts/out/Payee.json.
 //
 //   node contracts/build.mjs           write the artifact
 //   node contracts/build.mjs --check   exit 1 if the committed artifact differs from a fresh build
@@ -14,7 +16,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const SOLC_VERSION = "0.8.30";
-const CONTRACT = "SettlementOracle";
+/// Each contract built, with its source under contracts/. `Payee` is a test-only actor (a
+/// disputer with code) for the contract tests and the invariant run; nothing deploys it
+/// elsewhere.
+const CONTRACTS = [
+  { name: "SettlementOracle", source: "SettlementOracle.sol" },
+  { name: "Payee", source: "test/Payee.sol" },
+];
 const SETTINGS = {
   evmVersion: "prague",
   optimizer: { enabled: true, runs: 10000 },
@@ -25,7 +33,7 @@ const SETTINGS = {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..");
-const artifactPath = join(here, "out", `${CONTRACT}.json`);
+const artifactPath = (name) => join(here, "out", `${name}.json`);
 
 function loadSolc() {
   const require = createRequire(join(root, ".tools", "package.json"));
@@ -43,28 +51,49 @@ function loadSolc() {
   return solc;
 }
 
-function build() {
+/// Resolves `@openzeppelin/contracts/...` imports from .tools/node_modules, nothing else.
+function findImports(path) {
+  if (!path.startsWith("@openzeppelin/contracts/")) return { error: `import ${path} is not allowed` };
+  try {
+    return { contents: readFileSync(join(root, ".tools", "node_modules", path), "utf8") };
+  } catch {
+    return { error: `${path} is not installed in .tools/; run scripts/install-tools.sh` };
+  }
+}
+
+function openZeppelinVersion() {
+  const manifest = join(root, ".tools", "node_modules", "@openzeppelin", "contracts", "package.json");
+  return JSON.parse(readFileSync(manifest, "utf8")).version;
+}
+
+function build({ name, source }) {
   const solc = loadSolc();
-  const file = `${CONTRACT}.sol`;
   const input = {
     language: "Solidity",
-    sources: { [file]: { content: readFileSync(join(here, file), "utf8") } },
+    sources: { [source]: { content: readFileSync(join(here, source), "utf8") } },
     settings: SETTINGS,
   };
-  const output = JSON.parse(solc.compile(JSON.stringify(input)));
-  const problems = output.errors ?? [];
+  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
+  // solc warns at every TSTORE; the one in OpenZeppelin's re-entry guard is the intended use
+  // (the guard is cleared at the end of each call), so that warning alone is let through.
+  const guardWarning = (p) =>
+    p.severity === "warning" &&
+    p.sourceLocation?.file === "@openzeppelin/contracts/utils/TransientSlot.sol" &&
+    p.message.startsWith("Transient storage as defined by EIP-1153");
+  const problems = (output.errors ?? []).filter((p) => !guardWarning(p));
   for (const p of problems) console.error(p.formattedMessage);
   if (problems.some((p) => p.severity === "error")) process.exit(1);
   if (problems.length > 0) {
     console.error("error: solc warnings are errors here; fix them");
     process.exit(1);
   }
-  const compiled = output.contracts[file][CONTRACT];
+  const compiled = output.contracts[source][name];
   const { outputSelection, ...settings } = SETTINGS;
   const artifact = {
-    contractName: CONTRACT,
-    sourceName: `contracts/${file}`,
+    contractName: name,
+    sourceName: `contracts/${source}`,
     compiler: { name: "solc", version: solc.version(), settings },
+    libraries: { "@openzeppelin/contracts": openZeppelinVersion() },
     abi: compiled.abi,
     bytecode: `0x${compiled.evm.bytecode.object}`,
     deployedBytecode: `0x${compiled.evm.deployedBytecode.object}`,
@@ -73,24 +102,30 @@ function build() {
 }
 
 const mode = process.argv[2] ?? "--write";
-const fresh = build();
-if (mode === "--stdout") {
-  process.stdout.write(fresh);
-} else if (mode === "--check") {
-  let committed = "";
-  try {
-    committed = readFileSync(artifactPath, "utf8");
-  } catch {}
-  if (committed !== fresh) {
-    console.error(`error: ${artifactPath} is stale; run node contracts/build.mjs and commit it`);
-    process.exit(1);
+let stale = false;
+for (const contract of CONTRACTS) {
+  const fresh = build(contract);
+  const path = artifactPath(contract.name);
+  if (mode === "--stdout") {
+    process.stdout.write(fresh);
+  } else if (mode === "--check") {
+    let committed = "";
+    try {
+      committed = readFileSync(path, "utf8");
+    } catch {}
+    if (committed !== fresh) {
+      console.error(`error: ${path} is stale; run node contracts/build.mjs and commit it`);
+      stale = true;
+    } else {
+      console.error(`${path} matches a fresh build with solc ${SOLC_VERSION}`);
+    }
+  } else if (mode === "--write") {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, fresh);
+    console.error(`wrote ${path}`);
+  } else {
+    console.error("usage: node contracts/build.mjs [--write | --check | --stdout]");
+    process.exit(2);
   }
-  console.error(`${artifactPath} matches a fresh build with solc ${SOLC_VERSION}`);
-} else if (mode === "--write") {
-  mkdirSync(dirname(artifactPath), { recursive: true });
-  writeFileSync(artifactPath, fresh);
-  console.error(`wrote ${artifactPath}`);
-} else {
-  console.error("usage: node contracts/build.mjs [--write | --check | --stdout]");
-  process.exit(2);
 }
+if (stale) process.exit(1);

@@ -71,6 +71,18 @@ pub fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
         committee.q(),
         g.network_id()
     );
+    let mut addresses: Vec<_> = committee.members().iter().map(|m| m.eth_address).collect();
+    addresses.sort();
+    let signers: Vec<String> = addresses.iter().map(ToString::to_string).collect();
+    println!(
+        "deploy SettlementOracle with constructor(initialOwner, [{}], {}, committeeDelaySecs, {}): \
+         the report signers ascending, the quorum, a committee delay above the hard deadline ({} s), \
+         and reward_bp",
+        signers.join(", "),
+        committee.q(),
+        g.params.reward_bp,
+        g.params.hard_deadline_secs
+    );
     Ok(())
 }
 

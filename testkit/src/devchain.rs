@@ -1,6 +1,6 @@
-//! Setting up a dev chain (anvil) for a devnet or a test: deploy `SettlementOracle`, register
-//! the committee with its threshold, and fund the members' accounts so they can pay the gas of
-//! `publish`.
+//! Setting up a dev chain (anvil) for a devnet or a test: deploy `SettlementOracle` with the
+//! committee, its threshold and the reward rate, and fund the members' accounts so they can pay
+//! the gas of `publish`.
 
 use std::time::Duration;
 
@@ -10,7 +10,11 @@ use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::signers::local::PrivateKeySigner;
 
-use fixd_node::chain::{ChainError, SettlementOracle, deploy};
+use fixd_node::chain::contract::Deployment;
+use fixd_node::chain::{ChainError, deploy};
+
+/// A dev chain's committee delay: committee changes apply a minute after they are proposed.
+pub const DEV_COMMITTEE_DELAY_SECS: u64 = 60;
 
 /// The private key of anvil's first dev account (public knowledge: anvil prints it at start).
 /// It deploys the contract and funds the members on a dev chain, never anywhere else.
@@ -35,24 +39,29 @@ pub fn dev_provider(rpc_url: &str) -> Result<DynProvider, ChainError> {
     Ok(ProviderBuilder::new().wallet(EthereumWallet::from(key)).connect_http(url).erased())
 }
 
-/// Deploys the oracle from anvil's first dev account, registers `members` (any order) with
-/// `threshold`, and sends each member `fund_wei`. Waits up to `timeout` for each receipt.
+/// Deploys the oracle from anvil's first dev account (its owner) for `members` (any order) with
+/// `threshold` and `reward_bp`, and sends each member `fund_wei`. Waits up to `timeout` for
+/// each receipt.
 pub async fn setup(
     rpc_url: &str,
     members: &[Address],
     threshold: usize,
+    reward_bp: u32,
     fund_wei: u128,
     timeout: Duration,
 ) -> Result<DevChain, ChainError> {
     let provider = dev_provider(rpc_url)?;
     let chain_id =
         provider.get_chain_id().await.map_err(|e| ChainError::Setup(format!("eth_chainId: {e}")))?;
-    let contract = deploy(&provider, timeout).await?;
-    let oracle = SettlementOracle::new(contract, provider.clone());
-    let mut sorted = members.to_vec();
-    sorted.sort();
-    let pending = oracle.setCommittee(sorted, U256::from(threshold)).send().await?;
-    let mut receipts = vec![pending];
+    let deployment = Deployment {
+        owner: dev_key().address(),
+        members: members.to_vec(),
+        threshold,
+        committee_delay_secs: DEV_COMMITTEE_DELAY_SECS,
+        reward_bp,
+    };
+    let contract = deploy(&provider, &deployment, timeout).await?;
+    let mut receipts = Vec::new();
     for member in members {
         let tx = TransactionRequest::default().with_to(*member).with_value(U256::from(fund_wei));
         let pending = provider

@@ -505,6 +505,7 @@ impl TestChain {
                 &rpc,
                 members,
                 threshold,
+                fixd_proto::types::genesis::ProtocolParams::default().reward_bp,
                 100 * 10u128.pow(18),
                 Duration::from_secs(30),
             ))

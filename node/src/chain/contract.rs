@@ -56,10 +56,41 @@ pub fn ordered_signatures(signatures: &[(Address, EthSignature)]) -> Bytes {
     sorted.iter().flat_map(|(_, signature)| signature.as_slice().iter().copied()).collect::<Vec<u8>>().into()
 }
 
-/// Deploys `SettlementOracle` from the provider's default sender, which becomes its owner, and
-/// waits up to `timeout` for the receipt.
-pub async fn deploy<P: Provider>(provider: &P, timeout: Duration) -> Result<Address, ChainError> {
-    let pending = SettlementOracle::deploy_builder(provider).send().await?;
+/// How the contract is deployed: its owner, first committee and rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployment {
+    /// Proposes committee changes and moves ownership (in two steps).
+    pub owner: Address,
+    /// The committee's report signers, any order (sorted here).
+    pub members: Vec<Address>,
+    /// Signatures a report needs: the committee's q.
+    pub threshold: usize,
+    /// Seconds between proposing a committee and its taking effect. Production: above the
+    /// hard deadline, so the old committee can publish what it certified.
+    pub committee_delay_secs: u64,
+    /// The genesis `reward_bp`: a settlement's first bond reserves this share of itself.
+    pub reward_bp: u32,
+}
+
+/// Deploys `SettlementOracle` from the provider's default sender with `deployment`'s owner,
+/// committee and rules, and waits up to `timeout` for the receipt.
+pub async fn deploy<P: Provider>(
+    provider: &P,
+    deployment: &Deployment,
+    timeout: Duration,
+) -> Result<Address, ChainError> {
+    let mut members = deployment.members.clone();
+    members.sort();
+    let pending = SettlementOracle::deploy_builder(
+        provider,
+        deployment.owner,
+        members,
+        alloy::primitives::U256::from(deployment.threshold),
+        alloy::primitives::U256::from(deployment.committee_delay_secs),
+        alloy::primitives::U256::from(deployment.reward_bp),
+    )
+    .send()
+    .await?;
     let tx = *pending.tx_hash();
     let receipt = successful_receipt(pending, timeout).await?;
     receipt.contract_address.ok_or(ChainError::NoContract(tx))

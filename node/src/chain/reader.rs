@@ -16,7 +16,6 @@
 
 use std::time::Duration;
 
-use alloy::eips::BlockId;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use fixd_proto::types::dispute::{Dispute, DisputeEscrow};
@@ -140,13 +139,15 @@ impl ChainReader {
         if held.disputer != dispute.disputer || u128::try_from(held.amount).ok() != Some(dispute.bond_wei) {
             return Err(BondError::EscrowGone);
         }
-        let pool = self.rpc("pool", self.oracle.pool().call().block(BlockId::number(block_number))).await?;
+        // Fixed by the settlement's first bond until publication: any block after this one
+        // gives the same, so no historical state is needed.
+        let reserved = self.rpc("reservation", self.oracle.reservation(dispute.settlement_id).call()).await?;
         Ok(DisputeEscrow {
             block_number,
             block_hash,
             block_timestamp: block.header.timestamp,
             log_index: log.log_index.unwrap_or_default(),
-            pool_wei: u128::try_from(pool).unwrap_or(u128::MAX),
+            pool_wei: u128::try_from(reserved).unwrap_or(u128::MAX),
         })
     }
 }

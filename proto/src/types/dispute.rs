@@ -81,7 +81,8 @@ pub struct DisputeEscrow {
     pub block_timestamp: u64,
     /// The `BondPosted` log's index in its block.
     pub log_index: u64,
-    /// `pool()` at the bond's block, wei.
+    /// The settlement's reward reservation (`reservation(settlementId)`), wei: made by its first
+    /// bond and fixed until publication, the budget its rewards are capped by.
     #[serde(with = "crate::value::wei")]
     pub pool_wei: u128,
 }

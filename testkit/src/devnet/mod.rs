@@ -277,10 +277,17 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     }
     let addresses: Vec<Address> = members.iter().map(|m| m.eth_address).collect();
     let quorum = fixd_proto::types::genesis::Committee::new(members.clone()).q();
-    let chain =
-        crate::devchain::setup(&rpc, &addresses, quorum, 100 * 10u128.pow(18), Duration::from_secs(30))
-            .await
-            .context("setting up the dev chain")?;
+    let reward_bp = ProtocolParams::default().reward_bp;
+    let chain = crate::devchain::setup(
+        &rpc,
+        &addresses,
+        quorum,
+        reward_bp,
+        100 * 10u128.pow(18),
+        Duration::from_secs(30),
+    )
+    .await
+    .context("setting up the dev chain")?;
     display.milestone(&format!(
         "anvil on {rpc} (chain {}); SettlementOracle at {} for {n} members, threshold {quorum}",
         chain.chain_id, chain.contract
