@@ -149,8 +149,9 @@ pub enum SettlementCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
-    /// Schedule a settlement of ETH-USD at a maturity (an admin act: the node's API must be on
-    /// loopback, or pass its admin token).
+    /// Schedule a settlement of ETH-USD at a maturity (an admin act: pass the node's admin
+    /// token, or call a loopback node whose config sets api.admin_loopback_without_token, as the
+    /// devnet's do).
     Schedule {
         /// Maturity, unix seconds UTC.
         #[arg(long)]

@@ -50,9 +50,21 @@ pub struct ApiConfig {
     /// Per-request timeout. Default `10s`.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
-    /// Bearer token for admin routes (scheduling). Without one, admin routes are served only
-    /// when `listen` is a loopback address. Default: none.
+    /// Bearer token for admin routes (scheduling), compared in constant time. Without one,
+    /// admin routes are refused, unless `admin_loopback_without_token` lets local callers in.
+    /// Default: none.
     pub admin_token: Option<String>,
+    /// On a loopback `listen`, serve admin routes without the token. Only for a machine whose
+    /// every local user and process may schedule (the devnet sets it). Default false.
+    pub admin_loopback_without_token: bool,
+    /// `Host` header names (with or without `:port`) that admin routes answer to, besides the
+    /// loopback names `127.0.0.1`, `localhost` and `[::1]`, which are always allowed: a request
+    /// naming another host is refused, so that DNS rebinding or a confused proxy cannot reach
+    /// them. Default: none.
+    pub admin_hosts: Vec<String>,
+    /// How many settlements that have not matured yet the node holds at most; scheduling more
+    /// is refused (429). Default 10000.
+    pub max_scheduled: usize,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +74,9 @@ impl Default for ApiConfig {
             max_body_bytes: 65_536,
             request_timeout: Duration::from_secs(10),
             admin_token: None,
+            admin_loopback_without_token: false,
+            admin_hosts: Vec::new(),
+            max_scheduled: 10_000,
         }
     }
 }

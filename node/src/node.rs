@@ -181,7 +181,8 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
                 chain_tx,
                 Some(metrics.clone()),
             )?;
-            tracing::info!(rpc_url = %url, contract = %genesis.contract, sender = %keys.eth_address(), "publishing to the chain");
+            let shown = crate::chain::redact::redact_url(url);
+            tracing::info!(rpc_url = %shown, contract = %genesis.contract, sender = %keys.eth_address(), "publishing to the chain");
             let token = cancel.clone();
             tasks.service("chain", service.run(commands, token));
             Some(handle)
@@ -241,7 +242,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         genesis: Arc::new(genesis),
         venues,
         events,
-        admin: AdminPolicy::new(config.api.listen, config.api.admin_token.clone()),
+        admin: AdminPolicy::new(&config.api),
         network: Some(network.clone()),
         chain,
         metrics,

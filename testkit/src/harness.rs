@@ -219,7 +219,7 @@ pub fn write_config_full(
     rpc_url: Option<&str>,
 ) -> PathBuf {
     let mut text = format!(
-        "data_dir = \"data\"\ngenesis = {genesis:?}\nkeys_dir = \".\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n\
+        "data_dir = \"data\"\ngenesis = {genesis:?}\nkeys_dir = \".\"\n\n[api]\nlisten = \"127.0.0.1:0\"\nadmin_loopback_without_token = true\n\n\
          [observer]\ntick = \"250ms\"\n\n[p2p]\nlisten = {p2p_listen:?}\ndial_interval = \"1s\"\n\n"
     );
     if let Some(url) = rpc_url {

@@ -72,6 +72,13 @@ impl Proc {
         }
     }
 
+    /// Every output line not yet taken by [`Proc::wait_for_line`] or an earlier call, without
+    /// waiting.
+    pub fn lines_so_far(&self) -> Vec<String> {
+        let lines = self.lines.as_ref().unwrap_or_else(|| panic!("{}: output goes to a log file", self.name));
+        lines.try_iter().collect()
+    }
+
     /// An error naming the process if it has exited.
     pub fn check_alive(&mut self) -> Result<(), String> {
         match self.child.try_wait() {

@@ -11,6 +11,7 @@ mod devnet;
 mod disputes;
 mod docker;
 mod observation;
+mod outsiders;
 mod publication;
 
 /// A counter from a node's `/metrics`, parsed as Prometheus text: the sample of `metric` whose

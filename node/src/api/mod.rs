@@ -20,8 +20,11 @@
 //! (405), unknown routes (404). A 5xx means the node itself failed (its store), or cannot serve
 //! the request now (503: no chain RPC to check a bond), never that the request was bad.
 //!
-//! Admin routes need `Authorization: Bearer <api.admin_token>` when a token is configured;
-//! without one they are served only when the API listens on a loopback address.
+//! Admin routes need `Authorization: Bearer <api.admin_token>` (compared in constant time), and
+//! a `Host` header that names a loopback host or one of `api.admin_hosts`. On a loopback bind,
+//! `api.admin_loopback_without_token = true` lets local callers in without the token (the
+//! devnet's setting; off by default). Scheduling stops at `api.max_scheduled` settlements that
+//! have not matured yet.
 
 mod disputes;
 mod error;
@@ -81,26 +84,87 @@ impl std::fmt::Debug for ApiState {
     }
 }
 
-/// Who may use admin routes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum AdminPolicy {
-    /// Requests must carry `Authorization: Bearer <token>`.
-    Token(String),
-    /// No token configured and the API is on loopback: local callers are trusted.
-    Loopback,
-    /// No token and a public bind: admin routes are refused.
-    Closed,
+/// Who may use admin routes, and how much they may schedule.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminPolicy {
+    /// `api.admin_token`: requests carry `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// A loopback bind with `api.admin_loopback_without_token`: local callers need no token.
+    pub loopback_without_token: bool,
+    /// `api.admin_hosts`: `Host` names admitted besides the loopback names.
+    pub hosts: Vec<String>,
+    /// `api.max_scheduled`.
+    pub max_scheduled: usize,
+}
+
+impl std::fmt::Debug for AdminPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminPolicy")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("loopback_without_token", &self.loopback_without_token)
+            .field("hosts", &self.hosts)
+            .field("max_scheduled", &self.max_scheduled)
+            .finish()
+    }
 }
 
 impl AdminPolicy {
-    /// The policy for a listen address and an optional token.
-    pub fn new(listen: std::net::SocketAddr, token: Option<String>) -> Self {
-        match token {
-            Some(token) => AdminPolicy::Token(token),
-            None if listen.ip().is_loopback() => AdminPolicy::Loopback,
-            None => AdminPolicy::Closed,
+    /// The policy of an `[api]` config.
+    pub fn new(api: &crate::config::ApiConfig) -> Self {
+        AdminPolicy {
+            token: api.admin_token.clone(),
+            loopback_without_token: api.admin_loopback_without_token && api.listen.ip().is_loopback(),
+            hosts: api.admin_hosts.clone(),
+            max_scheduled: api.max_scheduled,
         }
     }
+
+    /// Whether a request with these headers may use an admin route; the refusal says what to do.
+    pub fn authorise(&self, headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+        let host = headers.get(axum::http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !self.admits_host(host) {
+            return Err(ApiError::forbidden(
+                "host_not_allowed",
+                format!(
+                    "admin routes do not answer to Host {host:?}: call the node on 127.0.0.1 or localhost, \
+                     or list the name in api.admin_hosts"
+                ),
+            ));
+        }
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match (&self.token, given) {
+            (Some(token), Some(given)) if constant_time_eq(token.as_bytes(), given.as_bytes()) => Ok(()),
+            (_, None) if self.loopback_without_token => Ok(()),
+            (Some(_), _) => {
+                Err(ApiError::unauthorized("admin_token", "send Authorization: Bearer <api.admin_token>"))
+            }
+            (None, _) => Err(ApiError::unauthorized(
+                "admin_token",
+                "admin routes need a token: set api.admin_token and send Authorization: Bearer <token> \
+                 (on a loopback bind, api.admin_loopback_without_token = true lets local callers in)",
+            )),
+        }
+    }
+
+    /// A loopback name (any port) or one of `hosts` (as written, or its name without the port).
+    fn admits_host(&self, host: &str) -> bool {
+        let name = match host.rsplit_once(':') {
+            Some((name, port)) if !name.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => name,
+            _ => host,
+        };
+        let name = name.to_ascii_lowercase();
+        matches!(name.as_str(), "127.0.0.1" | "localhost" | "[::1]")
+            || self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(&name))
+    }
+}
+
+/// Equal bytes, in a time that depends on the lengths only ([`subtle`]).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 /// Static facts about this node, shown by `/v1/health`.

@@ -12,7 +12,7 @@ use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use serde::{Deserialize, Serialize};
 
-use super::{AdminPolicy, ApiError, ApiState, parse_id};
+use super::{ApiError, ApiState, parse_id};
 use crate::events::NodeEvent;
 use crate::store::{SignedKind, SigningSlot};
 use fixd_decision::consensus::Equivocation;
@@ -369,39 +369,28 @@ pub struct ScheduleRequest {
     pub params: MethodologyParams,
 }
 
-fn authorise(policy: &AdminPolicy, headers: &HeaderMap) -> Result<(), ApiError> {
-    match policy {
-        AdminPolicy::Loopback => Ok(()),
-        AdminPolicy::Closed => Err(ApiError::forbidden(
-            "admin_closed",
-            "admin routes are closed: the API listens on a public address without api.admin_token; \
-             set a token or bind the API to 127.0.0.1",
-        )),
-        AdminPolicy::Token(token) => {
-            let given = headers
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if given == Some(token.as_str()) {
-                Ok(())
-            } else {
-                Err(ApiError::unauthorized("admin_token", "send Authorization: Bearer <api.admin_token>"))
-            }
-        }
-    }
-}
-
 pub async fn schedule(
     State(state): State<ApiState>,
     headers: HeaderMap,
     body: Result<Json<ScheduleRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<SettlementView>), ApiError> {
-    authorise(&state.admin, &headers)?;
+    state.admin.authorise(&headers)?;
     let Json(request) = body.map_err(ApiError::from_json)?;
     request.params.validate().map_err(|e| ApiError::unprocessable("bad_params", e.to_string()))?;
     let spec = SettlementSpec { index: Index::EthUsd, maturity: request.maturity, params: request.params };
     let known = state.store.settlement(&spec.id())?.is_some();
     if !known {
+        let now = crate::clock::now();
+        let pending = state.store.settlements()?.iter().filter(|s| s.maturity > now).count();
+        if pending >= state.admin.max_scheduled {
+            return Err(ApiError::too_many(
+                "too_many_scheduled",
+                format!(
+                    "this node holds {pending} settlements that have not matured, its api.max_scheduled; \
+                     schedule more once some have matured, or raise the limit"
+                ),
+            ));
+        }
         state.store.put_settlement(&spec)?;
         state.store.durable()?;
         state.events.publish(NodeEvent {

@@ -19,6 +19,16 @@ struct Api {
     _dir: tempfile::TempDir,
 }
 
+/// The admin policy of a loopback bind: with `token`, or open to local callers without one.
+fn admin(token: Option<&str>) -> AdminPolicy {
+    AdminPolicy {
+        token: token.map(String::from),
+        loopback_without_token: token.is_none(),
+        hosts: vec![],
+        max_scheduled: 10_000,
+    }
+}
+
 async fn serve(admin: AdminPolicy) -> Api {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
@@ -96,7 +106,7 @@ fn short_params() -> Value {
 
 #[tokio::test]
 async fn scheduling_listing_filtering_and_showing() {
-    let api = serve(AdminPolicy::Loopback).await;
+    let api = serve(admin(None)).await;
     let (status, created) = api
         .post(
             "/v1/settlements",
@@ -138,7 +148,7 @@ async fn scheduling_listing_filtering_and_showing() {
 
 #[tokio::test]
 async fn bad_input_is_a_json_4xx_and_nothing_is_lost() {
-    let api = serve(AdminPolicy::Loopback).await;
+    let api = serve(admin(None)).await;
     let (status, created) =
         api.post("/v1/settlements", json!({ "maturity": 4_000_000_000u64 }).to_string(), None).await;
     assert_eq!(status, 201);
@@ -189,29 +199,75 @@ async fn bad_input_is_a_json_4xx_and_nothing_is_lost() {
 }
 
 #[tokio::test]
-async fn admin_routes_need_the_token_or_a_loopback_bind() {
-    let api = serve(AdminPolicy::Token("s3cret".into())).await;
-    let body = json!({ "maturity": 4_000_000_000u64 }).to_string();
-    let (status, reply) = api.post("/v1/settlements", body.clone(), None).await;
+async fn admin_routes_need_the_token_a_loopback_host_and_room_to_schedule() {
+    let api = serve(admin(Some("s3cret"))).await;
+    let body = |maturity: u64| json!({ "maturity": maturity }).to_string();
+    let (status, reply) = api.post("/v1/settlements", body(4_000_000_000), None).await;
     assert_eq!(status, 401);
     assert!(is_error(&reply, "admin_token"));
-    let (status, _) = api.post("/v1/settlements", body.clone(), Some("wrong")).await;
+    let (status, _) = api.post("/v1/settlements", body(4_000_000_000), Some("wrong")).await;
     assert_eq!(status, 401);
-    let (status, _) = api.post("/v1/settlements", body.clone(), Some("s3cret")).await;
+    let (status, _) = api.post("/v1/settlements", body(4_000_000_000), Some("s3cre")).await;
+    assert_eq!(status, 401, "a prefix of the token is not the token");
+    // A forged Host (DNS rebinding, a confused proxy) is refused, token or not.
+    let forged = |token: Option<&'static str>| {
+        let mut r = api
+            .client
+            .post(format!("{}/v1/settlements", api.url))
+            .header("host", "attacker.example:8080")
+            .header("content-type", "application/json")
+            .body(body(4_000_000_000));
+        if let Some(token) = token {
+            r = r.bearer_auth(token);
+        }
+        r.send()
+    };
+    for token in [None, Some("s3cret")] {
+        let r = forged(token).await.unwrap();
+        assert_eq!(r.status().as_u16(), 403);
+        assert!(is_error(&r.json().await.unwrap(), "host_not_allowed"));
+    }
+    let (status, _) = api.post("/v1/settlements", body(4_000_000_000), Some("s3cret")).await;
     assert_eq!(status, 201);
 
-    let closed = serve(AdminPolicy::Closed).await;
-    let (status, reply) = closed.post("/v1/settlements", body, None).await;
-    assert_eq!(status, 403);
-    assert!(is_error(&reply, "admin_closed"));
-    assert_eq!(AdminPolicy::new("0.0.0.0:80".parse().unwrap(), None), AdminPolicy::Closed);
-    assert_eq!(AdminPolicy::new("127.0.0.1:80".parse().unwrap(), None), AdminPolicy::Loopback);
+    // Without a token, a loopback bind admits local callers only when told to.
+    let closed = serve(AdminPolicy { loopback_without_token: false, ..admin(None) }).await;
+    let (status, reply) = closed.post("/v1/settlements", body(4_000_000_000), None).await;
+    assert_eq!(status, 401);
+    assert!(reply["message"].as_str().unwrap().contains("admin_loopback_without_token"), "{reply}");
+    let public: crate::config::ApiConfig =
+        toml::from_str("listen = \"0.0.0.0:80\"\nadmin_loopback_without_token = true").unwrap();
+    assert!(!AdminPolicy::new(&public).loopback_without_token, "never on a public bind");
+    let local: crate::config::ApiConfig =
+        toml::from_str("listen = \"127.0.0.1:80\"\nadmin_loopback_without_token = true").unwrap();
+    assert!(AdminPolicy::new(&local).loopback_without_token);
+    assert!(
+        !format!(
+            "{:?}",
+            AdminPolicy::new(&crate::config::ApiConfig { admin_token: Some("s3cret".into()), ..local })
+        )
+        .contains("s3cret")
+    );
+
+    // Scheduling stops at max_scheduled settlements not yet matured.
+    let bounded = serve(AdminPolicy { max_scheduled: 2, ..admin(None) }).await;
+    for k in 0..2 {
+        assert_eq!(bounded.post("/v1/settlements", body(4_000_000_000 + k), None).await.0, 201);
+    }
+    let (status, reply) = bounded.post("/v1/settlements", body(4_000_000_100), None).await;
+    assert_eq!(status, 429);
+    assert!(is_error(&reply, "too_many_scheduled"));
+    assert_eq!(
+        bounded.post("/v1/settlements", body(4_000_000_001), None).await.0,
+        200,
+        "a known one is fine"
+    );
 }
 
 #[tokio::test]
 async fn the_event_stream_carries_state_changes() {
     use futures::StreamExt;
-    let api = serve(AdminPolicy::Loopback).await;
+    let api = serve(admin(None)).await;
     let response = api.client.get(format!("{}/v1/events", api.url)).send().await.unwrap();
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut stream = response.bytes_stream();

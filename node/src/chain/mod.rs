@@ -12,6 +12,7 @@
 
 pub mod contract;
 pub mod reader;
+pub mod redact;
 pub mod service;
 
 use std::time::Duration;

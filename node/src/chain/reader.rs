@@ -70,8 +70,9 @@ impl ChainReader {
         rpc_timeout: Duration,
         confirmations: u64,
     ) -> Result<Self, super::ChainError> {
-        let url =
-            rpc_url.parse().map_err(|e| super::ChainError::Setup(format!("RPC URL {rpc_url:?}: {e}")))?;
+        let url = rpc_url
+            .parse()
+            .map_err(|e| super::ChainError::Setup(format!("chain.rpc_url is not a URL ({e})")))?;
         let provider = ProviderBuilder::new().connect_http(url).erased();
         let oracle = SettlementOracle::new(contract, provider.clone());
         Ok(ChainReader { provider, oracle, rpc_timeout, confirmations: confirmations.max(1) })

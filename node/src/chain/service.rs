@@ -63,6 +63,7 @@ pub type ChainUpdate = (SettlementId, Option<OnChain>);
 /// The chain as this node last saw it, for the status API.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ChainStatus {
+    /// `scheme://host[:port]` of `chain.rpc_url`: its path, query and user info may hold a key.
     pub rpc_url: String,
     pub chain_id: u64,
     pub contract: Address,
@@ -147,8 +148,9 @@ impl std::fmt::Debug for ChainService {
 /// Why the chain service cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainStartError {
-    #[error("chain.rpc_url {url:?} is not a URL: {reason}; use e.g. http://127.0.0.1:8545")]
-    BadUrl { url: String, reason: String },
+    /// The URL itself is not repeated: it may hold a provider's key.
+    #[error("chain.rpc_url is not a URL ({reason}); use e.g. http://127.0.0.1:8545")]
+    BadUrl { reason: String },
 }
 
 /// An RPC call with a timeout; the error says which call failed and how.
@@ -159,7 +161,8 @@ pub(crate) async fn timed<T, E: std::fmt::Display>(
 ) -> Result<T, String> {
     match tokio::time::timeout(limit, call.into_future()).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(format!("{what}: {e}")),
+        // The client's errors quote the URL, which may hold a provider's key.
+        Ok(Err(e)) => Err(super::redact::redact_urls_in(&format!("{what}: {e}"))),
         Err(_) => Err(format!("{what}: no answer within {limit:?}")),
     }
 }
@@ -175,9 +178,8 @@ impl ChainService {
         updates: mpsc::Sender<ChainUpdate>,
         metrics: Option<crate::metrics::Metrics>,
     ) -> Result<(ChainService, ChainHandle, mpsc::Receiver<ChainCommand>), ChainStartError> {
-        let url = rpc_url
-            .parse::<reqwest::Url>()
-            .map_err(|e| ChainStartError::BadUrl { url: rpc_url.into(), reason: e.to_string() })?;
+        let url =
+            rpc_url.parse::<reqwest::Url>().map_err(|e| ChainStartError::BadUrl { reason: e.to_string() })?;
         let sender = key.address();
         let provider = ProviderBuilder::new()
             .with_chain_id(chain_id)
@@ -186,7 +188,7 @@ impl ChainService {
             .erased();
         let oracle = SettlementOracle::new(contract, provider.clone());
         let status = Arc::new(Mutex::new(ChainStatus {
-            rpc_url: rpc_url.into(),
+            rpc_url: super::redact::redact_url(rpc_url),
             chain_id,
             contract,
             sender,
@@ -465,7 +467,7 @@ impl ChainService {
                         Ok(())
                     }
                     Some(other) => Err(format!("publish would revert with {other:?}")),
-                    None => Err(format!("eth_call publish: {error}")),
+                    None => Err(super::redact::redact_urls_in(&format!("eth_call publish: {error}"))),
                 };
             }
             Ok(Ok(_)) => {}

@@ -150,7 +150,8 @@ fn node_config(layout: &Layout, venues: &str, rpc: &str, maturity: u64) -> Strin
     let (api, p2p) = (&layout.api_listen, &layout.p2p_listen);
     let mut text = format!(
         "# Written by fixd devnet.\ndata_dir = \"data\"\ngenesis = \"../genesis.toml\"\nkeys_dir = \".\"\n\n\
-         [api]\nlisten = \"{api}\"\n\n[observer]\ntick = \"250ms\"\n\n\
+         [api]\nlisten = \"{api}\"\n# The devnet's machine is yours: schedule from it without a token.\n\
+         admin_loopback_without_token = true\n\n[observer]\ntick = \"250ms\"\n\n\
          [p2p]\nlisten = [\"{p2p}\"]\ndial_interval = \"1s\"\n\n\
          [chain]\nrpc_url = \"{rpc}\"\npoll_interval = \"500ms\"\nrpc_timeout = \"3s\"\n\n"
     );
