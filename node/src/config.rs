@@ -117,6 +117,11 @@ pub struct ChainConfig {
     /// Longest wait between retries while the RPC endpoint fails. Default `10s`.
     #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
+    /// The highest `maxFeePerGas` this node ever offers, wei: first sends and every
+    /// replacement are capped by it. At the cap the node stops raising, says so in its log and
+    /// at `/v1/status` (`chain.fee_capped`), and waits for the base fee to fall. Default
+    /// 500 gwei.
+    pub max_fee_per_gas: u128,
 }
 
 impl Default for ChainConfig {
@@ -127,6 +132,7 @@ impl Default for ChainConfig {
             rpc_timeout: Duration::from_secs(5),
             replace_after: Duration::from_secs(30),
             max_backoff: Duration::from_secs(10),
+            max_fee_per_gas: 500_000_000_000,
         }
     }
 }

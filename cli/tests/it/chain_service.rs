@@ -1,7 +1,8 @@
 //! The chain service alone against a real anvil whose mining the test controls: a publish
 //! transaction that sits unmined is replaced (same nonce, higher fees) and the replacement is
 //! what lands; a reorg that removes the publication is seen, and publishing again lands it once
-//! more on the new chain.
+//! more on the new chain; a base fee that soars past `chain.max_fee_per_gas` gets one
+//! replacement up to the cap and no further.
 
 use std::time::{Duration, Instant};
 
@@ -59,6 +60,7 @@ fn a_stuck_publish_is_replaced_and_a_reorged_one_is_published_again() {
         rpc_timeout: Duration::from_secs(2),
         replace_after: Duration::from_secs(2),
         max_backoff: Duration::from_secs(1),
+        ..ChainConfig::default()
     };
     let (metrics, _) = Metrics::new();
     let (updates_tx, mut updates) = mpsc::channel(64);
@@ -129,5 +131,117 @@ fn a_stuck_publish_is_replaced_and_a_reorged_one_is_published_again() {
     let quiet =
         runtime.block_on(async { tokio::time::timeout(Duration::from_secs(2), updates.recv()).await });
     assert!(quiet.is_err(), "still watched after 64 confirmations: {quiet:?}");
+    cancel.cancel();
+}
+
+/// The base fee soars past `chain.max_fee_per_gas` while a publish waits: the transaction is
+/// replaced up to the cap, then no further, and the status says so. Once the base fee falls,
+/// the capped transaction lands.
+#[test]
+fn a_soaring_base_fee_raises_a_publish_to_the_cap_and_no_further() {
+    const GWEI: u128 = 1_000_000_000;
+    let cap = 10 * GWEI;
+    let keys: Vec<PrivateKeySigner> =
+        (1..=4u8).map(|b| PrivateKeySigner::from_bytes(&B256::repeat_byte(b)).unwrap()).collect();
+    let addresses: Vec<_> = keys.iter().map(|k| k.address()).collect();
+    let chain = TestChain::start(&addresses, 3);
+    let domain = eip712::domain(chain.dev.chain_id, chain.dev.contract);
+    let report = FinalReport {
+        settlement_id: B256::repeat_byte(0x5f),
+        value: Wad::parse("2750.5").unwrap(),
+        round: 0,
+        outcomes: vec![],
+    };
+    let signatures: Vec<_> =
+        keys[..3].iter().map(|k| (k.address(), eip712::sign_typed(k, &domain, &report))).collect();
+    chain.rpc("evm_setIntervalMining", json!([0]));
+    chain.rpc("evm_setAutomine", json!([false]));
+    chain.rpc("anvil_setNextBlockBaseFeePerGas", json!([format!("{:#x}", GWEI)]));
+    chain.rpc("evm_mine", json!([]));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = ChainConfig {
+        rpc_url: Some(chain.rpc.clone()),
+        poll_interval: Duration::from_millis(200),
+        rpc_timeout: Duration::from_secs(2),
+        replace_after: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(1),
+        max_fee_per_gas: cap,
+    };
+    let (metrics, _) = Metrics::new();
+    let (updates_tx, mut updates) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let count = |state: &str| {
+        let text = metrics.encode(&[], &[]).unwrap();
+        let line = format!("fixd_chain_transactions_total{{state=\"{state}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(line.as_str())).map_or(0, |v| v.parse::<u64>().unwrap())
+    };
+    let pending_max_fee = || {
+        let pool = chain.rpc("txpool_content", json!([]));
+        let by_sender = pool["pending"].as_object().unwrap().values().next().cloned().unwrap_or_default();
+        let tx = by_sender.as_object().and_then(|m| m.values().next().cloned()).unwrap_or_default();
+        u128::from_str_radix(tx["maxFeePerGas"].as_str().unwrap_or("0x0").trim_start_matches("0x"), 16)
+            .unwrap()
+    };
+    let (service, handle, commands) = ChainService::new(
+        config,
+        &chain.rpc,
+        chain.dev.chain_id,
+        chain.dev.contract,
+        keys[0].clone(),
+        updates_tx,
+        Some(metrics.clone()),
+    )
+    .unwrap();
+    runtime.spawn(service.run(commands, cancel.clone()));
+    runtime.block_on(handle.send(ChainCommand::Publish { report: report.clone(), signatures }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count("sent") == 0 {
+        assert!(Instant::now() < deadline, "nothing was sent");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let first = pending_max_fee();
+    assert!(first > 0 && first < cap, "first offer {first} under the cap {cap}");
+
+    // The base fee rises to 6 gwei: the stuck offer is replaced, up to the cap (10 gwei).
+    chain.rpc("anvil_setNextBlockBaseFeePerGas", json!([format!("{:#x}", 6 * GWEI)]));
+    chain.rpc("evm_mine", json!([]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while handle.status().fee_capped.is_empty() {
+        assert!(Instant::now() < deadline, "never reported at the cap: {:?}", handle.status());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(pending_max_fee(), cap, "raised up to the cap");
+    // Raised by a replacement, or sent again if anvil dropped the offer under the base fee.
+    let offers = count("sent") + count("replaced");
+    assert!(offers >= 2, "the stuck offer was raised");
+    // It soars to 100 gwei: nothing is offered past the cap, however long it waits.
+    chain.rpc("anvil_setNextBlockBaseFeePerGas", json!([format!("{:#x}", 100 * GWEI)]));
+    chain.rpc("evm_mine", json!([]));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(count("sent") + count("replaced"), offers, "nothing offered past the cap");
+    // anvil drops an offer under the base fee from its pool; the node does not send another.
+    assert!([0, cap].contains(&pending_max_fee()), "pending at most at the cap");
+    let status = handle.status();
+    assert_eq!((status.fee_capped, status.max_fee_per_gas), (vec![report.settlement_id], cap));
+
+    // The base fee falls: the capped transaction lands.
+    chain.rpc("anvil_setNextBlockBaseFeePerGas", json!([format!("{:#x}", GWEI)]));
+    chain.rpc("evm_mine", json!([]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while chain.get_settlement(report.settlement_id).2 != 1 {
+        assert!(Instant::now() < deadline, "not published once the base fee fell");
+        chain.rpc("evm_mine", json!([]));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let (_, on_chain) =
+        runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));
+    let on_chain = on_chain.unwrap();
+    assert_eq!(on_chain.value, report.value);
+    let landed = chain.rpc("eth_getTransactionByHash", json!([on_chain.tx_hash]));
+    let fee =
+        u128::from_str_radix(landed["maxFeePerGas"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!(fee <= cap, "landed offering {fee}, over the cap {cap}");
+    assert!(count("sent") + count("replaced") <= offers + 1, "one more offer at most, once the fee fell");
     cancel.cancel();
 }

@@ -25,6 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use alloy::eips::BlockNumberOrTag;
 use alloy::network::EthereumWallet;
 use alloy::primitives::{Address, B256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
@@ -74,6 +75,11 @@ pub struct ChainStatus {
     pub last_error: Option<String>,
     /// Publications this node is sending now.
     pub sending: Vec<SettlementId>,
+    /// `chain.max_fee_per_gas`, wei.
+    pub max_fee_per_gas: u128,
+    /// Publications whose transaction offers `max_fee_per_gas` and waits for the base fee to
+    /// fall: raising the cap (and restarting) is the operator's call.
+    pub fee_capped: Vec<SettlementId>,
 }
 
 /// The handle other tasks use.
@@ -122,6 +128,8 @@ struct Job {
     sent: Option<Sent>,
     next_try: Instant,
     backoff: Duration,
+    /// The sent transaction offers `chain.max_fee_per_gas` already: it waits, unraised.
+    at_fee_cap: bool,
 }
 
 /// The chain service. See the module docs.
@@ -192,6 +200,7 @@ impl ChainService {
             chain_id,
             contract,
             sender,
+            max_fee_per_gas: config.max_fee_per_gas,
             ..ChainStatus::default()
         }));
         let (tx, rx) = mpsc::channel(64);
@@ -278,6 +287,7 @@ impl ChainService {
                         sent: None,
                         next_try: Instant::now(),
                         backoff: Duration::from_secs(1),
+                        at_fee_cap: false,
                     },
                 );
             }
@@ -364,7 +374,11 @@ impl ChainService {
             }
         }
         let sending = self.jobs.keys().copied().collect();
-        self.set_status(|s| s.sending = sending);
+        let capped = self.jobs.iter().filter(|(_, j)| j.at_fee_cap).map(|(id, _)| *id).collect();
+        self.set_status(|s| {
+            s.sending = sending;
+            s.fee_capped = capped;
+        });
     }
 
     /// What the contract holds for `id`: the value and the `ReportPublished` log's transaction.
@@ -442,6 +456,18 @@ impl ChainService {
                 return self.send(id, None).await;
             }
             if sent.at.elapsed() >= self.config.replace_after {
+                let cap = self.config.max_fee_per_gas;
+                if !can_raise(sent.max_fee, cap) {
+                    let job = self.jobs.get_mut(&id).expect("exists");
+                    if !job.at_fee_cap {
+                        tracing::warn!(settlement = %id, tx = %sent.hash, max_fee = sent.max_fee, cap, "publish transaction stuck at chain.max_fee_per_gas; not raising it further, waiting for the base fee to fall (raise the cap to pay more)");
+                    }
+                    job.at_fee_cap = true;
+                    if let Some(sent) = job.sent.as_mut() {
+                        sent.at = Instant::now();
+                    }
+                    return Ok(());
+                }
                 tracing::warn!(settlement = %id, tx = %sent.hash, nonce = sent.nonce, "publish transaction stuck; replacing it");
                 return self.send(id, Some(sent)).await;
             }
@@ -473,12 +499,13 @@ impl ChainService {
             Ok(Ok(_)) => {}
         }
         let fees = self.rpc("fee estimate", self.provider.estimate_eip1559_fees()).await?;
+        let cap = self.config.max_fee_per_gas;
         let (nonce, max_fee, priority_fee) = match &replacing {
-            Some(old) => (
-                old.nonce,
-                fees.max_fee_per_gas.max(old.max_fee * 2),
-                fees.max_priority_fee_per_gas.max(old.priority_fee * 2).max(1),
-            ),
+            Some(old) => {
+                let max_fee = fees.max_fee_per_gas.max(old.max_fee.saturating_mul(2)).min(cap);
+                let priority = fees.max_priority_fee_per_gas.max(old.priority_fee.saturating_mul(2)).max(1);
+                (old.nonce, max_fee, priority.min(max_fee))
+            }
             None => {
                 let nonce = self
                     .rpc(
@@ -486,9 +513,32 @@ impl ChainService {
                         self.provider.get_transaction_count(self.sender).pending(),
                     )
                     .await?;
-                (nonce, fees.max_fee_per_gas, fees.max_priority_fee_per_gas)
+                let max_fee = fees.max_fee_per_gas.min(cap);
+                (nonce, max_fee, fees.max_priority_fee_per_gas.min(max_fee))
             }
         };
+        if max_fee == cap {
+            // At the cap: an offer under the base fee cannot be included (and some nodes refuse
+            // it), so it waits for the base fee to fall instead of being sent.
+            let head = self
+                .rpc("eth_getBlockByNumber", self.provider.get_block_by_number(BlockNumberOrTag::Latest))
+                .await?;
+            let base_fee = head.and_then(|b| b.header.base_fee_per_gas).map_or(0, u128::from);
+            if base_fee > cap {
+                let job = self.jobs.get_mut(&id).expect("exists");
+                if !job.at_fee_cap {
+                    tracing::warn!(settlement = %id, base_fee, cap, "the base fee is above chain.max_fee_per_gas; not offering more, waiting for it to fall (raise the cap to pay more)");
+                }
+                job.at_fee_cap = true;
+                return match job.sent.as_mut() {
+                    Some(sent) => {
+                        sent.at = Instant::now();
+                        Ok(())
+                    }
+                    None => Err(format!("the base fee {base_fee} wei is above chain.max_fee_per_gas {cap}")),
+                };
+            }
+        }
         let gas = self.rpc("eth_estimateGas", call.estimate_gas()).await?;
         let call = call
             .nonce(nonce)
@@ -503,7 +553,14 @@ impl ChainService {
         self.count(if replacing.is_some() { "replaced" } else { "sent" });
         let job = self.jobs.get_mut(&id).expect("exists");
         job.sent = Some(Sent { hash, nonce, max_fee, priority_fee, at: Instant::now() });
+        job.at_fee_cap = false;
         job.backoff = Duration::from_secs(1);
         Ok(())
     }
+}
+
+/// Whether a transaction offering `max_fee` can still be replaced under `cap`: nodes take a
+/// replacement only if it raises the fees by at least 10%.
+fn can_raise(max_fee: u128, cap: u128) -> bool {
+    max_fee.saturating_add(max_fee / 10).max(max_fee + 1) <= cap
 }
