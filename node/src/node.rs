@@ -225,6 +225,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         venues: venues.clone(),
         tick: config.observer.tick,
         settlements: own_tx,
+        lost: Default::default(),
     };
     let token = cancel.clone();
     tasks.service("observer", observer.run(token));

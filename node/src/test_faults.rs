@@ -10,6 +10,7 @@
 //! | `stall-after-review-vote` | the settlement service, after its review vote is durable | its task hangs before gossiping the vote |
 //! | `stall-before-publish` | the chain service, before sending `publish` | its task hangs, as if killed mid-publication |
 //! | `flood` | the settlement service, after its first prevote of a settlement | gossips 10,000 validly signed votes for far-future rounds and review votes for unknown disputes |
+//! | `crash-after-observation-slot` | the settlement service, when it signs its observation | flushes the slot record, then aborts before the observation is stored |
 //! | `backdate-rulings` | the settlement service, when it relays an arbitrator's ruling | dates the relay [`BACKDATE_SECS`] before it accepted the ruling |
 
 use alloy_primitives::B256;
@@ -57,6 +58,20 @@ pub fn backdate(mut relayed: RelayedRuling) -> RelayedRuling {
         relayed.accepted_at = relayed.accepted_at.saturating_sub(BACKDATE_SECS);
     }
     relayed
+}
+
+/// `crash-after-observation-slot`: called once the slot of `message` is recorded and before the
+/// message is stored; for an observation, flushes the slot and aborts the process when on.
+pub fn after_slot(store: &dyn crate::store::Store, message: &GossipMessage) {
+    if matches!(message, GossipMessage::Observation(_))
+        && active(
+            "crash-after-observation-slot",
+            "crashing between the observation's slot and the observation",
+        )
+    {
+        let _ = store.durable();
+        std::process::abort();
+    }
 }
 
 /// `stall-after-review-vote`: never returns when on (only this task hangs; the runtime runs on).

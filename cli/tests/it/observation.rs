@@ -188,3 +188,39 @@ fn an_observation_survives_sigkill() {
     assert_eq!(view["signed"][0]["hash"], serde_json::to_value(observation.hash()).unwrap());
     assert_eq!(observation.payload.computation, compute(&spec, &wall_trades(&clock)).unwrap());
 }
+
+/// The node aborts after its observation's slot is on disk and before the observation is
+/// (test fault `crash-after-observation-slot`). The restarted node finds the slot's hash with no
+/// observation behind it, rebuilds the observation from its archived trades, signs the very
+/// same bytes again (the slot takes them), and keeps serving.
+#[test]
+fn a_crash_between_the_slot_and_the_observation_is_healed_from_the_archive() {
+    let s = setup();
+    let (clock, maturity) = clock_and_maturity();
+    let replay = Replay::start(clock, &[]);
+    let spec = spec(maturity, crate::harness::short_params(3));
+    let config =
+        write_config(&s.member, &s.genesis, &replay.url, &[Scheduled { maturity, params: spec.params }]);
+    let mut node =
+        Node::start_with_env("node-0", &config, &[("FIXD_TEST_FAULT", "crash-after-observation-slot")]);
+    node.proc.wait_for_line("test fault: crashing between the observation's slot", Duration::from_secs(150));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while node.proc.check_alive().is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the node did not crash");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let node = Node::start("node-0-restarted", &config);
+    node.proc.wait_for_line("signed it again from the archive", Duration::from_secs(30));
+    let path = format!("/v1/settlements/{}", spec.id());
+    let view = node.wait_for(&path, Duration::from_secs(30), |v| !v["observation"].is_null());
+    let observation: Signed<Observation> = serde_json::from_value(view["observation"].clone()).unwrap();
+    assert_eq!(observation.verify(&s.network_id), Ok(()));
+    assert_eq!(
+        view["signed"][0]["hash"],
+        serde_json::to_value(observation.hash()).unwrap(),
+        "the slot's own"
+    );
+    assert_eq!(observation.payload.computation, compute(&spec, &wall_trades(&clock)).unwrap());
+    assert_eq!(node.get("/v1/health").0, 200, "the node keeps serving");
+}

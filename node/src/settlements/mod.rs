@@ -569,6 +569,7 @@ pub fn sign_and_keep(
         }
     };
     let keep = |store: &dyn Store| -> Result<(), StoreError> {
+        crate::test_faults::after_slot(store, &message);
         if let Some(record) = &finality {
             store.put_final(record)?;
         }
