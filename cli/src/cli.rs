@@ -88,6 +88,9 @@ pub struct GenesisArgs {
     /// Address of the SettlementOracle contract.
     #[arg(long, default_value_t = Address::ZERO)]
     pub contract: Address,
+    /// The block the contract was deployed in: nodes read its logs from there on, in chunks.
+    #[arg(long, default_value_t = 0)]
+    pub contract_block: u64,
     /// Address of the arbitrator of escalated disputes.
     #[arg(long, default_value_t = Address::ZERO)]
     pub arbitrator: Address,

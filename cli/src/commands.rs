@@ -59,8 +59,15 @@ pub fn genesis(args: &GenesisArgs) -> anyhow::Result<()> {
         }
         None => ProtocolParams::default(),
     };
-    let g =
-        genesis::build(args.network.clone(), args.chain_id, args.contract, args.arbitrator, members, params)?;
+    let g = genesis::build(
+        args.network.clone(),
+        args.chain_id,
+        args.contract,
+        args.contract_block,
+        args.arbitrator,
+        members,
+        params,
+    )?;
     genesis::save(&args.out, &g)?;
     let committee = g.committee();
     println!(

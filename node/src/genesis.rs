@@ -77,11 +77,12 @@ pub fn build(
     network: String,
     chain_id: u64,
     contract: Address,
+    contract_block: u64,
     arbitrator: Address,
     members: Vec<Member>,
     params: ProtocolParams,
 ) -> Result<Genesis, GenesisError> {
-    let genesis = Genesis { network, chain_id, contract, arbitrator, members, params };
+    let genesis = Genesis { network, chain_id, contract, contract_block, arbitrator, members, params };
     genesis.validate()?;
     Ok(genesis)
 }
@@ -116,7 +117,7 @@ mod tests {
         let keys: Vec<Keys> = (0..n).map(|_| Keys::generate().unwrap()).collect();
         let members = keys.iter().enumerate().map(|(i, k)| k.member(&format!("node-{i}"), vec![])).collect();
         let genesis =
-            build("t".into(), 31337, Address::ZERO, Address::ZERO, members, ProtocolParams::default())
+            build("t".into(), 31337, Address::ZERO, 0, Address::ZERO, members, ProtocolParams::default())
                 .unwrap();
         (keys, genesis)
     }

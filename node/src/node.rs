@@ -175,8 +175,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
             let (service, handle, commands) = crate::chain::ChainService::new(
                 config.chain.clone(),
                 url,
-                genesis.chain_id,
-                genesis.contract,
+                crate::chain::service::Oracle::of(&genesis),
                 keys.secp256k1.clone(),
                 chain_tx,
                 Some(metrics.clone()),

@@ -25,6 +25,8 @@ pub const ANVIL_DEV_KEY: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5ef
 pub struct DevChain {
     pub chain_id: u64,
     pub contract: Address,
+    /// The block the contract was deployed in.
+    pub contract_block: u64,
 }
 
 /// anvil's first dev account.
@@ -60,7 +62,7 @@ pub async fn setup(
         committee_delay_secs: DEV_COMMITTEE_DELAY_SECS,
         reward_bp,
     };
-    let contract = deploy(&provider, &deployment, timeout).await?;
+    let (contract, contract_block) = deploy(&provider, &deployment, timeout).await?;
     let mut receipts = Vec::new();
     for member in members {
         let tx = TransactionRequest::default().with_to(*member).with_value(U256::from(fund_wei));
@@ -73,5 +75,5 @@ pub async fn setup(
     for pending in receipts {
         fixd_node::chain::contract::successful_receipt(pending, timeout).await?;
     }
-    Ok(DevChain { chain_id, contract })
+    Ok(DevChain { chain_id, contract, contract_block })
 }

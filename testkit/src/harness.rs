@@ -154,6 +154,7 @@ pub fn build_genesis_on(
     cmd.arg("genesis").arg("--out").arg(&path);
     if let Some(chain) = chain {
         cmd.args(["--chain-id", &chain.chain_id.to_string(), "--contract", &chain.contract.to_string()]);
+        cmd.args(["--contract-block", &chain.contract_block.to_string()]);
     }
     if let Some(params) = params {
         cmd.arg("--params").arg(params);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::B256;
 use alloy::signers::local::PrivateKeySigner;
+use fixd_node::chain::service::Oracle;
 use fixd_node::chain::{ChainCommand, ChainService, ChainUpdate};
 use fixd_node::config::ChainConfig;
 use fixd_node::metrics::Metrics;
@@ -75,8 +76,11 @@ fn a_stuck_publish_is_replaced_and_a_reorged_one_is_published_again() {
     let (service, handle, commands) = ChainService::new(
         config,
         &chain.rpc,
-        chain.dev.chain_id,
-        chain.dev.contract,
+        Oracle {
+            chain_id: chain.dev.chain_id,
+            contract: chain.dev.contract,
+            contract_block: chain.dev.contract_block,
+        },
         keys[0].clone(),
         updates_tx,
         Some(metrics.clone()),
@@ -136,7 +140,8 @@ fn a_stuck_publish_is_replaced_and_a_reorged_one_is_published_again() {
 
 /// The base fee soars past `chain.max_fee_per_gas` while a publish waits: the transaction is
 /// replaced up to the cap, then no further, and the status says so. Once the base fee falls,
-/// the capped transaction lands.
+/// the capped transaction lands. 2,100 blocks later, a fresh service still finds it, searching
+/// the logs back from the head in chunks.
 #[test]
 fn a_soaring_base_fee_raises_a_publish_to_the_cap_and_no_further() {
     const GWEI: u128 = 1_000_000_000;
@@ -186,8 +191,11 @@ fn a_soaring_base_fee_raises_a_publish_to_the_cap_and_no_further() {
     let (service, handle, commands) = ChainService::new(
         config,
         &chain.rpc,
-        chain.dev.chain_id,
-        chain.dev.contract,
+        Oracle {
+            chain_id: chain.dev.chain_id,
+            contract: chain.dev.contract,
+            contract_block: chain.dev.contract_block,
+        },
         keys[0].clone(),
         updates_tx,
         Some(metrics.clone()),
@@ -243,5 +251,38 @@ fn a_soaring_base_fee_raises_a_publish_to_the_cap_and_no_further() {
         u128::from_str_radix(landed["maxFeePerGas"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
     assert!(fee <= cap, "landed offering {fee}, over the cap {cap}");
     assert!(count("sent") + count("replaced") <= offers + 1, "one more offer at most, once the fee fell");
+    cancel.cancel();
+
+    // 2,100 blocks later a fresh service finds the publication: its log is searched from the
+    // head back to the contract's block, in chunks of LOG_CHUNK_BLOCKS (2,000), never from block 0.
+    for _ in 0..3 {
+        chain.rpc("anvil_mine", json!([700]));
+    }
+    let (updates_tx, mut updates) = mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (service, handle, commands) = ChainService::new(
+        ChainConfig {
+            rpc_url: Some(chain.rpc.clone()),
+            poll_interval: Duration::from_millis(200),
+            ..ChainConfig::default()
+        },
+        &chain.rpc,
+        Oracle {
+            chain_id: chain.dev.chain_id,
+            contract: chain.dev.contract,
+            contract_block: chain.dev.contract_block,
+        },
+        keys[0].clone(),
+        updates_tx,
+        None,
+    )
+    .unwrap();
+    runtime.spawn(service.run(commands, cancel.clone()));
+    runtime.block_on(handle.send(ChainCommand::Watch(report.settlement_id)));
+    let (_, found) =
+        runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));
+    let found = found.unwrap();
+    assert_eq!(found.tx_hash, on_chain.tx_hash, "the same publication, found 2,100 blocks back");
+    assert!(found.confirmations > fixd_node::chain::service::LOG_CHUNK_BLOCKS, "in an earlier chunk than the head's");
     cancel.cancel();
 }

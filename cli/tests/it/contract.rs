@@ -69,7 +69,7 @@ impl Chain {
             committee_delay_secs: COMMITTEE_DELAY,
             reward_bp: REWARD_BP,
         };
-        let address = deploy(&provider, &deployment, Duration::from_secs(30)).await.expect("deploys");
+        let (address, _) = deploy(&provider, &deployment, Duration::from_secs(30)).await.expect("deploys");
         let oracle = SettlementOracle::new(address, provider.clone());
         let chain_id = anvil.chain_id();
         Chain {

@@ -207,6 +207,7 @@ fn genesis(n: usize) -> (Vec<SigningKey>, Genesis) {
         network: "fixd-sim".into(),
         chain_id: 31337,
         contract: Address::ZERO,
+        contract_block: 0,
         arbitrator: Address::ZERO,
         members,
         params: ProtocolParams::default(),

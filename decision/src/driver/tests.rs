@@ -83,6 +83,7 @@ fn setup_for(me: usize) -> (Vec<SigningKey>, Vec<PrivateKeySigner>, Genesis, Dri
         network: "fixd-driver-test".into(),
         chain_id: 31337,
         contract: Address::repeat_byte(0xc0),
+        contract_block: 0,
         arbitrator: arbitrator().address(),
         members,
         params,

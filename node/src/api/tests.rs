@@ -38,6 +38,7 @@ async fn serve(admin: AdminPolicy) -> Api {
         network: "api-test".into(),
         chain_id: 31337,
         contract: Address::ZERO,
+        contract_block: 0,
         arbitrator: Address::ZERO,
         members: vec![keys.member("node-0", vec![])],
         params: ProtocolParams::default(),

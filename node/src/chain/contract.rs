@@ -73,12 +73,13 @@ pub struct Deployment {
 }
 
 /// Deploys `SettlementOracle` from the provider's default sender with `deployment`'s owner,
-/// committee and rules, and waits up to `timeout` for the receipt.
+/// committee and rules, and waits up to `timeout` for the receipt. Returns the contract's
+/// address and the block it was deployed in (the genesis `contract_block`).
 pub async fn deploy<P: Provider>(
     provider: &P,
     deployment: &Deployment,
     timeout: Duration,
-) -> Result<Address, ChainError> {
+) -> Result<(Address, u64), ChainError> {
     let mut members = deployment.members.clone();
     members.sort();
     let pending = SettlementOracle::deploy_builder(
@@ -93,7 +94,8 @@ pub async fn deploy<P: Provider>(
     .await?;
     let tx = *pending.tx_hash();
     let receipt = successful_receipt(pending, timeout).await?;
-    receipt.contract_address.ok_or(ChainError::NoContract(tx))
+    let address = receipt.contract_address.ok_or(ChainError::NoContract(tx))?;
+    Ok((address, receipt.block_number.unwrap_or_default()))
 }
 
 /// Waits up to `timeout` for a sent transaction's receipt; a revert is an error.

@@ -58,6 +58,25 @@ pub enum ChainCommand {
     Publish { report: FinalReport, signatures: Vec<(Address, EthSignature)> },
 }
 
+/// Where the contract is: the genesis `chain_id`, `contract` and `contract_block`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Oracle {
+    pub chain_id: u64,
+    pub contract: Address,
+    /// The block it was deployed in: logs are searched from there on.
+    pub contract_block: u64,
+}
+
+impl Oracle {
+    pub fn of(genesis: &fixd_proto::types::genesis::Genesis) -> Self {
+        Oracle {
+            chain_id: genesis.chain_id,
+            contract: genesis.contract,
+            contract_block: genesis.contract_block,
+        }
+    }
+}
+
 /// One settlement's on-chain state, as read.
 pub type ChainUpdate = (SettlementId, Option<OnChain>);
 
@@ -138,6 +157,8 @@ pub struct ChainService {
     oracle: SettlementOracleInstance<DynProvider>,
     sender: Address,
     config: ChainConfig,
+    /// The genesis `contract_block`: logs are searched from there on.
+    contract_block: u64,
     watched: BTreeSet<SettlementId>,
     last: BTreeMap<SettlementId, Option<OnChain>>,
     found: BTreeMap<SettlementId, Found>,
@@ -180,12 +201,12 @@ impl ChainService {
     pub fn new(
         config: ChainConfig,
         rpc_url: &str,
-        chain_id: u64,
-        contract: Address,
+        oracle: Oracle,
         key: PrivateKeySigner,
         updates: mpsc::Sender<ChainUpdate>,
         metrics: Option<crate::metrics::Metrics>,
     ) -> Result<(ChainService, ChainHandle, mpsc::Receiver<ChainCommand>), ChainStartError> {
+        let Oracle { chain_id, contract, contract_block } = oracle;
         let url =
             rpc_url.parse::<reqwest::Url>().map_err(|e| ChainStartError::BadUrl { reason: e.to_string() })?;
         let sender = key.address();
@@ -209,6 +230,7 @@ impl ChainService {
             oracle,
             sender,
             config,
+            contract_block,
             watched: BTreeSet::new(),
             last: BTreeMap::new(),
             found: BTreeMap::new(),
@@ -409,13 +431,7 @@ impl ChainService {
             // A reorg replaced its block: search again.
             self.found.remove(&id);
         }
-        let filter = Filter::new()
-            .address(*self.oracle.address())
-            .event_signature(SettlementOracle::ReportPublished::SIGNATURE_HASH)
-            .topic1(id)
-            .from_block(0u64);
-        let logs = self.rpc("eth_getLogs", self.provider.get_logs(&filter)).await?;
-        let Some(log) = logs.last() else {
+        let Some(log) = self.find_published_log(id).await? else {
             return Err("getSettlement says published but no ReportPublished log is found yet".into());
         };
         let (Some(tx_hash), Some(block_number), Some(block_hash)) =
@@ -428,6 +444,32 @@ impl ChainService {
         let found = Found { tx_hash, block_number, block_hash, publisher };
         self.found.insert(id, found.clone());
         Ok(Some(at(&found)))
+    }
+
+    /// The settlement's latest `ReportPublished` log, searched from the head back to the
+    /// contract's block in chunks of [`LOG_CHUNK_BLOCKS`] (providers refuse wider ranges).
+    async fn find_published_log(
+        &mut self,
+        id: SettlementId,
+    ) -> Result<Option<alloy::rpc::types::Log>, String> {
+        let mut to = self.rpc("eth_blockNumber", self.provider.get_block_number()).await?;
+        loop {
+            let from = to.saturating_sub(LOG_CHUNK_BLOCKS - 1).max(self.contract_block);
+            let filter = Filter::new()
+                .address(*self.oracle.address())
+                .event_signature(SettlementOracle::ReportPublished::SIGNATURE_HASH)
+                .topic1(id)
+                .from_block(from)
+                .to_block(to);
+            let logs = self.rpc("eth_getLogs", self.provider.get_logs(&filter)).await?;
+            if let Some(log) = logs.last() {
+                return Ok(Some(log.clone()));
+            }
+            if from <= self.contract_block {
+                return Ok(None);
+            }
+            to = from - 1;
+        }
     }
 
     /// One step of a publication: send, or check on what was sent.
@@ -558,6 +600,10 @@ impl ChainService {
         Ok(())
     }
 }
+
+/// The widest block range of one `eth_getLogs` call: providers cap it (2,000 is under every
+/// common cap).
+pub const LOG_CHUNK_BLOCKS: u64 = 2_000;
 
 /// Whether a transaction offering `max_fee` can still be replaced under `cap`: nodes take a
 /// replacement only if it raises the fees by at least 10%.

@@ -163,6 +163,7 @@ mod tests {
             network: "t".into(),
             chain_id: 1,
             contract: Address::ZERO,
+            contract_block: 0,
             arbitrator: Address::ZERO,
             members: keys
                 .iter()

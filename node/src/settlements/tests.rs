@@ -32,6 +32,7 @@ fn setup() -> (MemberKeys, DriverSetup) {
         network: "fixd-sign-test".into(),
         chain_id: 31337,
         contract: Address::repeat_byte(0xc0),
+        contract_block: 0,
         arbitrator: Address::ZERO,
         members: vec![member],
         params,

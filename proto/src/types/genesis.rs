@@ -79,6 +79,10 @@ pub struct Genesis {
     pub chain_id: u64,
     /// The `SettlementOracle` contract.
     pub contract: Address,
+    /// The block the contract was deployed in: its logs are read from there on, in chunks, never
+    /// from block 0 (providers cap the range of `eth_getLogs`). 0 when unknown.
+    #[serde(default)]
+    pub contract_block: u64,
     /// The arbitrator of escalated disputes.
     pub arbitrator: Address,
     pub members: Vec<Member>,
@@ -246,6 +250,7 @@ mod tests {
                 network: "t".into(),
                 chain_id: 1,
                 contract: Address::ZERO,
+                contract_block: 0,
                 arbitrator: Address::ZERO,
                 members: (1..=n).map(member).collect(),
                 params: ProtocolParams::default(),
@@ -271,6 +276,7 @@ mod tests {
             network: "t".into(),
             chain_id: 1,
             contract: Address::ZERO,
+            contract_block: 0,
             arbitrator: Address::ZERO,
             members: (1..=4).map(member).collect(),
             params: ProtocolParams::default(),

@@ -48,6 +48,7 @@ pub(crate) fn fixture() -> Fixture {
         network: "fixd-test".into(),
         chain_id: 31337,
         contract: Address::repeat_byte(0xcc),
+        contract_block: 0,
         arbitrator: Address::repeat_byte(0xaa),
         members,
         params: ProtocolParams::default(),

@@ -274,6 +274,7 @@ pub fn genesis() -> impl Strategy<Value = Genesis> {
             network,
             chain_id,
             contract,
+            contract_block: chain_id % 1000,
             arbitrator,
             members,
             params: ProtocolParams {

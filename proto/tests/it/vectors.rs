@@ -86,6 +86,7 @@ fn genesis() -> Genesis {
         network: "fixd-vectors".into(),
         chain_id: 31337,
         contract: Address::repeat_byte(0xcc),
+        contract_block: 0,
         arbitrator: eth_key(0xa0).address(),
         members: (1..=4)
             .map(|i| Member {

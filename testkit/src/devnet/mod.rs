@@ -298,6 +298,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         "fixd-devnet".into(),
         chain.chain_id,
         chain.contract,
+        chain.contract_block,
         arbitrator,
         members,
         protocol(args.challenge_secs),
