@@ -283,6 +283,9 @@ fn a_soaring_base_fee_raises_a_publish_to_the_cap_and_no_further() {
         runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));
     let found = found.unwrap();
     assert_eq!(found.tx_hash, on_chain.tx_hash, "the same publication, found 2,100 blocks back");
-    assert!(found.confirmations > fixd_node::chain::service::LOG_CHUNK_BLOCKS, "in an earlier chunk than the head's");
+    assert!(
+        found.confirmations > fixd_node::chain::service::LOG_CHUNK_BLOCKS,
+        "in an earlier chunk than the head's"
+    );
     cancel.cancel();
 }
