@@ -1,0 +1,169 @@
+//! The concrete calls of a run: who calls which entry point with what, down to each signature's
+//! key and flaw. [`crate::plan`] makes them from drawn steps; the model judges them; the
+//! harness sends them.
+
+use alloy_primitives::{Address, U256};
+
+use crate::world::{ActorId, world};
+
+/// Who can receive ETH in a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Party {
+    Actor(ActorId),
+    /// The relayer: an EOA that accepts everything.
+    Relayer,
+    /// The oracle itself, which has no `receive` and refuses ETH sent to it.
+    Oracle,
+}
+
+impl Party {
+    pub fn address(self) -> Address {
+        match self {
+            Party::Actor(actor) => actor.address(),
+            Party::Relayer => world().relayer.address(),
+            Party::Oracle => world().oracle,
+        }
+    }
+}
+
+/// One signature of a publication, as built: by which committee key, and how it is spoiled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignatureSpec {
+    /// Index of the committee key (`world().keys`).
+    pub key: u8,
+    /// Signs another digest than the report's.
+    pub wrong_digest: bool,
+    /// Replaced by its high-`s` twin (`s' = n − s`, `v` flipped): valid ECDSA, refused (EIP-2).
+    pub high_s: bool,
+    /// `v` is neither 27 nor 28.
+    pub bad_v: bool,
+}
+
+/// One `BondOutcome` of a publication. `dispute` may name a dispute without an escrow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutcomeSpec {
+    pub dispute: u8,
+    pub disputer: ActorId,
+    pub bond: u128,
+    pub refund: u128,
+    pub reward: u128,
+    pub pooled: u128,
+    pub burned: u128,
+}
+
+impl OutcomeSpec {
+    /// The conserving split of `bond`: `refund` and `pooled` given, the rest burned; `reward`
+    /// from the settlement's budget.
+    pub fn conserving(
+        dispute: u8,
+        disputer: ActorId,
+        bond: u128,
+        refund: u128,
+        pooled: u128,
+        reward: u128,
+    ) -> Self {
+        OutcomeSpec { dispute, disputer, bond, refund, reward, pooled, burned: bond - refund - pooled }
+    }
+}
+
+/// A `publish` call, concrete up to the signing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Publication {
+    pub settlement: u8,
+    pub value: U256,
+    pub round: u32,
+    pub outcomes: Vec<OutcomeSpec>,
+    pub signatures: Vec<SignatureSpec>,
+    /// One byte too many (or, if false and `truncated`, one too few) in `signatures`.
+    pub extra_byte: bool,
+    pub truncated: bool,
+}
+
+/// A concrete call, by a concrete actor. Only EOAs (actors 0 to 4) send transactions; a
+/// `Payee` contract acts through the relayer where it has a function for it (`post`,
+/// `withdrawTo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Call {
+    /// `postBond{amount}` by an EOA, or `Payee.post{amount}` through the relayer.
+    PostBond {
+        by: ActorId,
+        settlement: u8,
+        dispute: u8,
+        amount: u128,
+    },
+    FundPool {
+        by: ActorId,
+        amount: u128,
+    },
+    /// `publish`, sent by the relayer (anyone may publish).
+    Publish(Publication),
+    ReclaimBond {
+        by: ActorId,
+        settlement: u8,
+        dispute: u8,
+    },
+    /// `withdraw(to)` by an EOA, or `Payee.withdrawTo(to)` through the relayer.
+    Withdraw {
+        by: ActorId,
+        to: Party,
+    },
+    /// `Payee.arm(oracle, mode, …)` at `target`, sent by the relayer.
+    Arm {
+        target: ActorId,
+        mode: u8,
+        settlement: u8,
+        dispute: u8,
+    },
+    /// An EIP-7702 authorization by `eoa`: delegate to `Payee` (`on`) or clear.
+    Delegate {
+        eoa: ActorId,
+        on: bool,
+    },
+    ProposeCommittee {
+        by: ActorId,
+        members: Vec<Address>,
+        threshold: u64,
+    },
+    CancelCommittee {
+        by: ActorId,
+    },
+    ApplyCommittee {
+        by: ActorId,
+    },
+    TransferOwnership {
+        by: ActorId,
+        to: Option<ActorId>,
+    },
+    AcceptOwnership {
+        by: ActorId,
+    },
+    RenounceOwnership {
+        by: ActorId,
+    },
+    /// Moves the clock; no transaction.
+    Warp {
+        seconds: u64,
+    },
+}
+
+impl Call {
+    /// The entry point, for reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Call::PostBond { .. } => "postBond",
+            Call::FundPool { .. } => "fundPool",
+            Call::Publish(_) => "publish",
+            Call::ReclaimBond { .. } => "reclaimBond",
+            Call::Withdraw { .. } => "withdraw",
+            Call::Arm { .. } => "Payee.arm",
+            Call::Delegate { .. } => "EIP-7702",
+            Call::ProposeCommittee { .. } => "proposeCommittee",
+            Call::CancelCommittee { .. } => "cancelCommittee",
+            Call::ApplyCommittee { .. } => "applyCommittee",
+            Call::TransferOwnership { .. } => "transferOwnership",
+            Call::AcceptOwnership { .. } => "acceptOwnership",
+            Call::RenounceOwnership { .. } => "renounceOwnership",
+            Call::Warp { .. } => "(clock)",
+        }
+    }
+}
