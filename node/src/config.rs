@@ -65,6 +65,9 @@ pub struct ApiConfig {
     /// How many settlements that have not matured yet the node holds at most; scheduling more
     /// is refused (429). Default 10000.
     pub max_scheduled: usize,
+    /// How many `/v1/events` streams the node holds open at once; one more is refused with 503
+    /// and `Retry-After`. Default 256.
+    pub max_event_streams: usize,
 }
 
 impl Default for ApiConfig {
@@ -77,6 +80,7 @@ impl Default for ApiConfig {
             admin_loopback_without_token: false,
             admin_hosts: Vec::new(),
             max_scheduled: 10_000,
+            max_event_streams: 256,
         }
     }
 }

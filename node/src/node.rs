@@ -247,6 +247,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         chain,
         metrics,
         disputes: Some(crate::api::DisputeDesk { settlements: commands_tx, reader }),
+        event_streams: Arc::new(tokio::sync::Semaphore::new(config.api.max_event_streams)),
     };
     let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {

@@ -88,6 +88,44 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Every error the router answers, as JSON: extractor rejections (a repeated or malformed query
+/// parameter, a path that is not UTF-8) and the empty 408 of the timeout layer come as plain
+/// text or nothing, and are rewritten as `{"error", "message"}` with the same status.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let message = match text {
+        Ok(text) if !text.trim().is_empty() => text,
+        _ if status == StatusCode::REQUEST_TIMEOUT => {
+            "the request took longer than api.request_timeout; try again".to_owned()
+        }
+        _ => status.canonical_reason().unwrap_or("refused").to_owned(),
+    };
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "not_json",
+        _ if status.is_server_error() => "internal",
+        _ => "refused",
+    };
+    let mut answer = ApiError::new(status, code, message).into_response();
+    for (name, value) in parts.headers.iter().filter(|(n, _)| *n == axum::http::header::RETRY_AFTER) {
+        answer.headers_mut().insert(name, value.clone());
+    }
+    answer
+}
+
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::not_found("no_such_route", format!("no route {uri}; see /v1/openapi.json for the API"))
 }

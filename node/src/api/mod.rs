@@ -68,6 +68,8 @@ pub struct ApiState {
     pub metrics: crate::metrics::Metrics,
     /// Where disputes and rulings go; `None` in tests without a settlement service.
     pub disputes: Option<DisputeDesk>,
+    /// One permit per open `/v1/events` stream: `api.max_event_streams` of them.
+    pub event_streams: Arc<tokio::sync::Semaphore>,
 }
 
 /// What the dispute routes need besides the store.
@@ -194,6 +196,7 @@ pub fn router(state: ApiState, max_body_bytes: usize, timeout: Duration) -> Rout
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(state)
 }
 

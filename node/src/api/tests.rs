@@ -61,6 +61,7 @@ async fn serve(admin: AdminPolicy) -> Api {
         chain: None,
         metrics: crate::metrics::Metrics::new().0,
         disputes: None,
+        event_streams: Arc::new(tokio::sync::Semaphore::new(2)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -283,4 +284,56 @@ async fn the_event_stream_carries_state_changes() {
     let data: Value =
         serde_json::from_str(text.split("data: ").nth(1).unwrap().lines().next().unwrap()).unwrap();
     assert_eq!(data["detail"]["maturity"], 4_000_000_000u64);
+}
+
+/// Every 4xx is JSON, the ones the extractors and the timeout layer make too: a repeated query
+/// parameter, a path that is not UTF-8, an empty 408.
+#[tokio::test]
+async fn rejections_of_the_extractors_and_the_timeout_are_json() {
+    let api = serve(admin(None)).await;
+    for path in
+        ["/v1/settlements?status=final&status=published", "/v1/settlements/%ff", "/v1/settlements?status"]
+    {
+        let r = api.client.get(format!("{}{path}", api.url)).send().await.unwrap();
+        let status = r.status().as_u16();
+        let kind = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!((400..500).contains(&status), "{path}: {status}");
+        assert!(kind.starts_with("application/json"), "{path}: {kind}");
+        assert!(body["error"].is_string() && body["message"].is_string(), "{path}: {body}");
+    }
+    let empty = axum::response::IntoResponse::into_response(axum::http::StatusCode::REQUEST_TIMEOUT);
+    let answered = super::error::json_errors(empty).await;
+    assert_eq!(answered.status(), 408);
+    let bytes = axum::body::to_bytes(answered.into_body(), 4096).await.unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"], "timeout", "{body}");
+    api.still_serving().await;
+}
+
+/// At most `api.max_event_streams` event streams (2 here): the next is refused with a JSON 503
+/// and `Retry-After`, and a stream that closes frees its place.
+#[tokio::test]
+async fn event_streams_are_bounded_and_a_closed_one_frees_its_place() {
+    let api = serve(admin(None)).await;
+    let open = || api.client.get(format!("{}/v1/events", api.url)).send();
+    let first = open().await.unwrap();
+    let second = open().await.unwrap();
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let third = open().await.unwrap();
+    assert_eq!(third.status().as_u16(), 503);
+    assert_eq!(third.headers().get("retry-after").unwrap(), "10");
+    assert!(is_error(&third.json().await.unwrap(), "too_many_streams"));
+    drop(first);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = open().await.unwrap();
+        if again.status().as_u16() == 200 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "a closed stream never freed its place");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(second);
+    api.still_serving().await;
 }
