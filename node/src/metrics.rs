@@ -98,6 +98,12 @@ pub struct Metrics {
     venue_last_millis: Family<VenueLabels, Gauge>,
     settlements: Family<StatusLabels, Gauge>,
     disputes: Family<OutcomeLabels, Counter>,
+    bond_checks_dropped: Family<ReasonLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
 }
 
 impl Metrics {
@@ -142,6 +148,12 @@ impl Metrics {
         registry.register("settlements", "Settlements this node knows, by status", settlements.clone());
         let disputes = Family::default();
         registry.register("disputes", "Disputes by outcome", disputes.clone());
+        let bond_checks_dropped = Family::default();
+        registry.register(
+            "bond_checks_dropped",
+            "Relayed disputes dropped by their bond check (too_many, unknown, wrong_escrow, bad_bond)",
+            bond_checks_dropped.clone(),
+        );
         let libp2p = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
         let metrics = Metrics {
             registry: Arc::new(Mutex::new(registry)),
@@ -156,6 +168,7 @@ impl Metrics {
             venue_last_millis,
             settlements,
             disputes,
+            bond_checks_dropped,
         };
         (metrics, libp2p)
     }
@@ -166,6 +179,10 @@ impl Metrics {
 
     pub fn dispute(&self, outcome: &'static str) {
         self.disputes.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn bond_check_dropped(&self, reason: &'static str) {
+        self.bond_checks_dropped.get_or_create(&ReasonLabels { reason }).inc();
     }
 
     pub fn transaction(&self, state: &'static str) {

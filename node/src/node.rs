@@ -212,6 +212,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         reader: reader.clone(),
         venues: venues.clone(),
         tasks: tasks.spawner(),
+        metrics: metrics.clone(),
     };
     let (commands_tx, commands_rx) = tokio::sync::mpsc::channel(64);
     let settlements =

@@ -20,6 +20,7 @@
 //! that signs: it records the slot, stores the message and flushes before anything can send
 //! it; a slot taken by another message is skipped (see [`record_signed_and_keep`]).
 
+mod bonds;
 mod review;
 #[cfg(test)]
 mod tests;
@@ -154,6 +155,8 @@ pub struct Services {
     pub venues: Vec<VenueAdapter>,
     /// Where bond checks and review recomputations run, so that they stop with the node.
     pub tasks: TaskSpawner,
+    /// Dropped bond checks are counted (`fixd_bond_checks_dropped_total{reason}`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Services {
@@ -189,6 +192,8 @@ pub struct Settlements {
     inbox: mpsc::Sender<Inbox>,
     inbox_rx: Option<mpsc::Receiver<Inbox>>,
     catch_up_turn: usize,
+    /// Bond checks in flight, shared with their tasks ([`bonds`]).
+    bond_checks: std::sync::Arc<std::sync::Mutex<bonds::BondChecks>>,
 }
 
 impl std::fmt::Debug for Settlements {
@@ -212,6 +217,7 @@ impl Settlements {
             inbox,
             inbox_rx: Some(inbox_rx),
             catch_up_turn: 0,
+            bond_checks: Default::default(),
         }
     }
 
@@ -463,30 +469,59 @@ impl Settlements {
     /// Reads a relayed dispute's bond back in a helper task, on this node's own RPC.
     fn check_bond(&self, id: B256, relayed: Signed<RelayedDispute>, give_up_at: u64, late: bool) {
         let Some(reader) = self.services.reader.clone() else { return };
-        let inbox = self.inbox.clone();
+        let dispute_id = relayed.payload.dispute.dispute.dispute_id;
+        let key = bonds::BondChecks::key(id, &relayed);
+        let admitted = self.bond_checks.lock().expect("bond checks lock").admit(id, relayed.clone(), late);
+        match admitted {
+            bonds::Admission::Start => {}
+            bonds::Admission::Joined => return,
+            bonds::Admission::Full(bound) => {
+                tracing::warn!(settlement = %id, dispute = %dispute_id, bound, "relayed dispute dropped: too many bond checks");
+                self.services.metrics.bond_check_dropped("too_many");
+                return;
+            }
+        }
+        let (inbox, checks, metrics) =
+            (self.inbox.clone(), self.bond_checks.clone(), self.services.metrics.clone());
         self.services.tasks.spawn("bond check", async move {
             let dispute = &relayed.payload.dispute.dispute;
-            while crate::clock::now() < give_up_at {
+            let started = std::time::Instant::now();
+            let mut attempt = 0;
+            let verdict = loop {
+                if crate::clock::now() >= give_up_at || started.elapsed() >= bonds::MAX_WAIT {
+                    break Err("unknown");
+                }
                 match reader.verify_bond(dispute).await {
-                    Ok(escrow) if escrow == relayed.payload.escrow => {
-                        let _ = inbox.send((id, Input::BondChecked { relayed, late })).await;
-                        return;
-                    }
+                    Ok(escrow) if escrow == relayed.payload.escrow => break Ok(()),
                     Ok(escrow) => {
                         tracing::warn!(dispute = %dispute.dispute_id, ?escrow, relayed = ?relayed.payload.escrow, "relayed dispute names another escrow than the chain shows; ignored");
-                        return;
+                        break Err("wrong_escrow");
                     }
                     // NotFound too: this node's RPC may not have the block yet.
                     Err(BondError::Unconfirmed { .. } | BondError::Rpc(_) | BondError::NotFound(_)) => {
-                        tokio::time::sleep(Duration::from_secs(2)).await;
+                        tokio::time::sleep(bonds::backoff(attempt)).await;
+                        attempt += 1;
                     }
                     Err(error) => {
                         tracing::warn!(dispute = %dispute.dispute_id, %error, "relayed dispute's bond does not check; ignored");
-                        return;
+                        break Err("bad_bond");
                     }
                 }
+            };
+            let waiting = checks.lock().expect("bond checks lock").finish(&key);
+            match verdict {
+                Ok(()) => {
+                    for (relayed, late) in waiting {
+                        let _ = inbox.send((id, Input::BondChecked { relayed, late })).await;
+                    }
+                }
+                Err(reason) => {
+                    if reason == "unknown" {
+                        tracing::warn!(dispute = %dispute.dispute_id, waited = ?started.elapsed(), "relayed dispute dropped: its bond is still unknown after the bounded wait");
+                    }
+                    metrics.bond_check_dropped(reason);
+                }
             }
-            tracing::warn!(dispute = %dispute.dispute_id, "gave up checking a relayed dispute's bond at the hard deadline");
         });
     }
 
