@@ -33,60 +33,90 @@ async fn next(updates: &mut mpsc::Receiver<ChainUpdate>, done: impl Fn(&ChainUpd
     }
 }
 
-#[test]
-fn a_stuck_publish_is_replaced_and_a_reorged_one_is_published_again() {
+/// A committee of four on an anvil that mines only when told, and a report of `settlement`
+/// signed by three of them.
+struct Fixture {
+    keys: Vec<PrivateKeySigner>,
+    chain: TestChain,
+    report: FinalReport,
+    signatures: Vec<(alloy::primitives::Address, fixd_proto::eip712::EthSignature)>,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn fixture(settlement: u8) -> Fixture {
     let keys: Vec<PrivateKeySigner> =
         (1..=4u8).map(|b| PrivateKeySigner::from_bytes(&B256::repeat_byte(b)).unwrap()).collect();
     let addresses: Vec<_> = keys.iter().map(|k| k.address()).collect();
     let chain = TestChain::start(&addresses, 3);
     let domain = eip712::domain(chain.dev.chain_id, chain.dev.contract);
     let report = FinalReport {
-        settlement_id: B256::repeat_byte(0x5e),
+        settlement_id: B256::repeat_byte(settlement),
         value: Wad::parse("2750.5").unwrap(),
         round: 0,
         outcomes: vec![],
     };
-    let signatures: Vec<_> =
+    let signatures =
         keys[..3].iter().map(|k| (k.address(), eip712::sign_typed(k, &domain, &report))).collect();
-
     // Nothing is mined unless the test says so.
     chain.rpc("evm_setIntervalMining", json!([0]));
     chain.rpc("evm_setAutomine", json!([false]));
-    let before = chain.rpc("evm_snapshot", json!([]));
-
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    Fixture { keys, chain, report, signatures, runtime }
+}
+
+/// A chain service running on the fixture's runtime (the anvil controls are blocking calls
+/// between), sending from the first member.
+struct Running {
+    handle: fixd_node::chain::ChainHandle,
+    updates: mpsc::Receiver<ChainUpdate>,
+    cancel: tokio_util::sync::CancellationToken,
+    metrics: Metrics,
+}
+
+impl Fixture {
+    fn start(&self, config: ChainConfig) -> Running {
+        let (metrics, _) = Metrics::new();
+        let (updates_tx, updates) = mpsc::channel(64);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let dev = &self.chain.dev;
+        let oracle =
+            Oracle { chain_id: dev.chain_id, contract: dev.contract, contract_block: dev.contract_block };
+        let (service, handle, commands) = ChainService::new(
+            ChainConfig { rpc_url: Some(self.chain.rpc.clone()), ..config },
+            &self.chain.rpc,
+            oracle,
+            self.keys[0].clone(),
+            updates_tx,
+            Some(metrics.clone()),
+        )
+        .unwrap();
+        self.runtime.spawn(service.run(commands, cancel.clone()));
+        Running { handle, updates, cancel, metrics }
+    }
+}
+
+/// `fixd_chain_transactions_total{state}`.
+fn transactions(metrics: &Metrics, state: &str) -> u64 {
+    let text = metrics.encode(&[], &[]).unwrap();
+    let line = format!("fixd_chain_transactions_total{{state=\"{state}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(line.as_str())).map_or(0, |v| v.parse::<u64>().unwrap())
+}
+
+#[test]
+fn a_stuck_publish_is_replaced_and_a_reorged_one_is_published_again() {
+    let fx = fixture(0x5e);
+    let (chain, report, runtime) = (&fx.chain, &fx.report, &fx.runtime);
+    let before = chain.rpc("evm_snapshot", json!([]));
     let config = ChainConfig {
-        rpc_url: Some(chain.rpc.clone()),
         poll_interval: Duration::from_millis(200),
         rpc_timeout: Duration::from_secs(2),
         replace_after: Duration::from_secs(2),
         max_backoff: Duration::from_secs(1),
         ..ChainConfig::default()
     };
-    let (metrics, _) = Metrics::new();
-    let (updates_tx, mut updates) = mpsc::channel(64);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let publish = ChainCommand::Publish { report: report.clone(), signatures: signatures.clone() };
-    let count = |state: &str| {
-        let text = metrics.encode(&[], &[]).unwrap();
-        let line = format!("fixd_chain_transactions_total{{state=\"{state}\"}} ");
-        text.lines().find_map(|l| l.strip_prefix(line.as_str())).map_or(0, |v| v.parse::<u64>().unwrap())
-    };
-    // The service runs on the test's runtime; the anvil controls are blocking calls between.
-    let (service, handle, commands) = ChainService::new(
-        config,
-        &chain.rpc,
-        Oracle {
-            chain_id: chain.dev.chain_id,
-            contract: chain.dev.contract,
-            contract_block: chain.dev.contract_block,
-        },
-        keys[0].clone(),
-        updates_tx,
-        Some(metrics.clone()),
-    )
-    .unwrap();
-    runtime.spawn(service.run(commands, cancel.clone()));
+    let Running { handle, mut updates, cancel, metrics } = fx.start(config);
+    let count = |state: &str| transactions(&metrics, state);
+    let publish = ChainCommand::Publish { report: report.clone(), signatures: fx.signatures.clone() };
     runtime.block_on(handle.send(publish.clone()));
     // The transaction sits in the mempool; after replace_after it is replaced.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -100,7 +130,7 @@ fn a_stuck_publish_is_replaced_and_a_reorged_one_is_published_again() {
         runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));
     let first = first.unwrap();
     assert_eq!(first.value, report.value);
-    assert_eq!(first.publisher, keys[0].address());
+    assert_eq!(first.publisher, fx.keys[0].address());
     assert_eq!(chain.publications(report.settlement_id), vec![first.tx_hash], "one publication");
     assert_eq!(count("mined"), 1, "the replacement is the one that landed");
 
@@ -146,41 +176,20 @@ fn a_stuck_publish_is_replaced_and_a_reorged_one_is_published_again() {
 fn a_soaring_base_fee_raises_a_publish_to_the_cap_and_no_further() {
     const GWEI: u128 = 1_000_000_000;
     let cap = 10 * GWEI;
-    let keys: Vec<PrivateKeySigner> =
-        (1..=4u8).map(|b| PrivateKeySigner::from_bytes(&B256::repeat_byte(b)).unwrap()).collect();
-    let addresses: Vec<_> = keys.iter().map(|k| k.address()).collect();
-    let chain = TestChain::start(&addresses, 3);
-    let domain = eip712::domain(chain.dev.chain_id, chain.dev.contract);
-    let report = FinalReport {
-        settlement_id: B256::repeat_byte(0x5f),
-        value: Wad::parse("2750.5").unwrap(),
-        round: 0,
-        outcomes: vec![],
-    };
-    let signatures: Vec<_> =
-        keys[..3].iter().map(|k| (k.address(), eip712::sign_typed(k, &domain, &report))).collect();
-    chain.rpc("evm_setIntervalMining", json!([0]));
-    chain.rpc("evm_setAutomine", json!([false]));
+    let fx = fixture(0x5f);
+    let (chain, report, runtime) = (&fx.chain, &fx.report, &fx.runtime);
     chain.rpc("anvil_setNextBlockBaseFeePerGas", json!([format!("{:#x}", GWEI)]));
     chain.rpc("evm_mine", json!([]));
-
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     let config = ChainConfig {
-        rpc_url: Some(chain.rpc.clone()),
         poll_interval: Duration::from_millis(200),
         rpc_timeout: Duration::from_secs(2),
         replace_after: Duration::from_secs(1),
         max_backoff: Duration::from_secs(1),
         max_fee_per_gas: cap,
+        ..ChainConfig::default()
     };
-    let (metrics, _) = Metrics::new();
-    let (updates_tx, mut updates) = mpsc::channel(64);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let count = |state: &str| {
-        let text = metrics.encode(&[], &[]).unwrap();
-        let line = format!("fixd_chain_transactions_total{{state=\"{state}\"}} ");
-        text.lines().find_map(|l| l.strip_prefix(line.as_str())).map_or(0, |v| v.parse::<u64>().unwrap())
-    };
+    let Running { handle, mut updates, cancel, metrics } = fx.start(config);
+    let count = |state: &str| transactions(&metrics, state);
     let pending_max_fee = || {
         let pool = chain.rpc("txpool_content", json!([]));
         let by_sender = pool["pending"].as_object().unwrap().values().next().cloned().unwrap_or_default();
@@ -188,21 +197,9 @@ fn a_soaring_base_fee_raises_a_publish_to_the_cap_and_no_further() {
         u128::from_str_radix(tx["maxFeePerGas"].as_str().unwrap_or("0x0").trim_start_matches("0x"), 16)
             .unwrap()
     };
-    let (service, handle, commands) = ChainService::new(
-        config,
-        &chain.rpc,
-        Oracle {
-            chain_id: chain.dev.chain_id,
-            contract: chain.dev.contract,
-            contract_block: chain.dev.contract_block,
-        },
-        keys[0].clone(),
-        updates_tx,
-        Some(metrics.clone()),
-    )
-    .unwrap();
-    runtime.spawn(service.run(commands, cancel.clone()));
-    runtime.block_on(handle.send(ChainCommand::Publish { report: report.clone(), signatures }));
+    runtime.block_on(
+        handle.send(ChainCommand::Publish { report: report.clone(), signatures: fx.signatures.clone() }),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while count("sent") == 0 {
         assert!(Instant::now() < deadline, "nothing was sent");
@@ -258,26 +255,8 @@ fn a_soaring_base_fee_raises_a_publish_to_the_cap_and_no_further() {
     for _ in 0..3 {
         chain.rpc("anvil_mine", json!([700]));
     }
-    let (updates_tx, mut updates) = mpsc::channel(64);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let (service, handle, commands) = ChainService::new(
-        ChainConfig {
-            rpc_url: Some(chain.rpc.clone()),
-            poll_interval: Duration::from_millis(200),
-            ..ChainConfig::default()
-        },
-        &chain.rpc,
-        Oracle {
-            chain_id: chain.dev.chain_id,
-            contract: chain.dev.contract,
-            contract_block: chain.dev.contract_block,
-        },
-        keys[0].clone(),
-        updates_tx,
-        None,
-    )
-    .unwrap();
-    runtime.spawn(service.run(commands, cancel.clone()));
+    let Running { handle, mut updates, cancel, .. } =
+        fx.start(ChainConfig { poll_interval: Duration::from_millis(200), ..ChainConfig::default() });
     runtime.block_on(handle.send(ChainCommand::Watch(report.settlement_id)));
     let (_, found) =
         runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));

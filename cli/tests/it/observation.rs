@@ -47,6 +47,18 @@ fn clock_and_maturity() -> (ReplayClock, u64) {
     (ReplayClock { replay_start: REPLAY_START, wall_start, speed: SPEED }, wall_start + 60)
 }
 
+/// One member with the replay venues and one settlement on short windows in its config: the
+/// setup, the clock, the venues (kept running), the spec and the config's path.
+fn one_settlement() -> (Setup, ReplayClock, Replay, SettlementSpec, std::path::PathBuf) {
+    let s = setup();
+    let (clock, maturity) = clock_and_maturity();
+    let replay = Replay::start(clock, &[]);
+    let spec = spec(maturity, crate::harness::short_params(3));
+    let config =
+        write_config(&s.member, &s.genesis, &replay.url, &[Scheduled { maturity, params: spec.params }]);
+    (s, clock, replay, spec, config)
+}
+
 fn spec(maturity: u64, params: MethodologyParams) -> SettlementSpec {
     SettlementSpec { index: Index::EthUsd, maturity, params }
 }
@@ -82,12 +94,7 @@ fn deviation_bp(a: &NodeValue, b: &NodeValue) -> u128 {
 
 #[test]
 fn a_node_signs_exactly_what_the_methodology_gives() {
-    let s = setup();
-    let (clock, maturity) = clock_and_maturity();
-    let replay = Replay::start(clock, &[]);
-    let spec = spec(maturity, crate::harness::short_params(3));
-    let config =
-        write_config(&s.member, &s.genesis, &replay.url, &[Scheduled { maturity, params: spec.params }]);
+    let (s, clock, _replay, spec, config) = one_settlement();
     let node = Node::start("node-0", &config);
 
     let (observation, view) = observed(&node, &spec);
@@ -169,12 +176,7 @@ fn faulty_venues_never_make_a_wrong_number() {
 /// observation and its "signed" record are still there, and the node does not sign again.
 #[test]
 fn an_observation_survives_sigkill() {
-    let s = setup();
-    let (clock, maturity) = clock_and_maturity();
-    let replay = Replay::start(clock, &[]);
-    let spec = spec(maturity, crate::harness::short_params(3));
-    let config =
-        write_config(&s.member, &s.genesis, &replay.url, &[Scheduled { maturity, params: spec.params }]);
+    let (s, clock, _replay, spec, config) = one_settlement();
     let mut node = Node::start("node-0", &config);
     node.proc.wait_for_line("observation stored", Duration::from_secs(150));
     node.proc.kill();
@@ -195,12 +197,7 @@ fn an_observation_survives_sigkill() {
 /// same bytes again (the slot takes them), and keeps serving.
 #[test]
 fn a_crash_between_the_slot_and_the_observation_is_healed_from_the_archive() {
-    let s = setup();
-    let (clock, maturity) = clock_and_maturity();
-    let replay = Replay::start(clock, &[]);
-    let spec = spec(maturity, crate::harness::short_params(3));
-    let config =
-        write_config(&s.member, &s.genesis, &replay.url, &[Scheduled { maturity, params: spec.params }]);
+    let (s, clock, _replay, spec, config) = one_settlement();
     let mut node =
         Node::start_with_env("node-0", &config, &[("FIXD_TEST_FAULT", "crash-after-observation-slot")]);
     node.proc.wait_for_line("test fault: crashing between the observation's slot", Duration::from_secs(150));
