@@ -11,6 +11,7 @@
 //! | `stall-before-publish` | the chain service, before sending `publish` | its task hangs, as if killed mid-publication |
 //! | `flood` | the settlement service, after its first prevote of a settlement | gossips 10,000 validly signed votes for far-future rounds and review votes for unknown disputes |
 //! | `crash-after-observation-slot` | the settlement service, when it signs its observation | flushes the slot record, then aborts before the observation is stored |
+//! | `withhold-catch-up` | the network service, when a peer asks it to catch up | accepts the request and never answers it, as a hung peer |
 //! | `backdate-rulings` | the settlement service, when it relays an arbitrator's ruling | dates the relay [`BACKDATE_SECS`] before it accepted the ruling |
 
 use alloy_primitives::B256;
@@ -79,6 +80,11 @@ pub async fn after_review_vote() {
     if active("stall-after-review-vote", "stalling after the review vote") {
         std::future::pending::<()>().await;
     }
+}
+
+/// `withhold-catch-up`: whether to accept a catch-up request and never answer it.
+pub fn withhold_catch_up() -> bool {
+    active("withhold-catch-up", "accepting a catch-up request and never answering it")
 }
 
 /// `stall-before-publish`: never returns when on.

@@ -66,6 +66,7 @@ impl NetworkService {
             catchup_timeout: config.catchup_timeout,
             max_catchup_bytes: config.max_catchup_bytes,
             protocol_version: format!("/fixd/{}/1", hex::encode(&config.network_id[..8])),
+            connection_limits: config.connection_limits.limits(),
         };
         let transport_err = |e: &dyn std::fmt::Display| NetworkError::Transport(e.to_string());
         let behaviour =
@@ -422,6 +423,14 @@ impl EventLoop {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request { request, channel, .. } => {
                     debug!(%peer, settlement = %request.settlement_id, "serving catch-up");
+                    if crate::test_faults::withhold_catch_up() {
+                        // Holds the channel open and never answers: the requester times out.
+                        self.serving.spawn(async move {
+                            let _held = channel;
+                            std::future::pending().await
+                        });
+                        return;
+                    }
                     let provider = self.provider.clone();
                     self.serving.spawn_blocking(move || (channel, provider.catch_up(&request.settlement_id)));
                 }

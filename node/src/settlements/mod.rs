@@ -21,6 +21,7 @@
 //! it; a slot taken by another message is skipped (see [`record_signed_and_keep`]).
 
 mod bonds;
+mod catchup;
 mod review;
 #[cfg(test)]
 mod tests;
@@ -177,6 +178,40 @@ pub struct Inlets {
     pub commands: mpsc::Receiver<Command>,
 }
 
+/// Asks peer number `turn` (of those connected) for what it holds of settlement `id` and feeds
+/// what passes validation to the service's inbox. The hashes of what was fed, or `None` if no
+/// peer answered.
+async fn ask_a_peer(
+    network: &NetworkHandle,
+    inbox: &mpsc::Sender<Inbox>,
+    id: B256,
+    turn: usize,
+) -> Option<Vec<B256>> {
+    let peers = network.connected_peers().await.unwrap_or_default();
+    let peer = *peers.get(turn % peers.len().max(1))?;
+    let response = match network.catch_up(peer, id).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::debug!(settlement = %id, %peer, %error, "catch-up failed");
+            return None;
+        }
+    };
+    let mut fed = Vec::new();
+    let certificates = response.certificates.clone();
+    for message in response.into_messages() {
+        if let Ok(Verdict::Accept(message)) = network.check(message).await {
+            fed.push(message.hash());
+            inbox.send((id, Input::Gossip(message))).await.ok()?;
+        }
+    }
+    // Checked by the decision's machine against the inputs it holds, like a vote.
+    for certificate in certificates {
+        fed.push(fixd_proto::hash::hash_bcs(&certificate));
+        inbox.send((id, Input::Certificate(certificate))).await.ok()?;
+    }
+    Some(fed)
+}
+
 /// An answer of a helper task: an input for one settlement's driver.
 type Inbox = (B256, Input);
 
@@ -192,6 +227,8 @@ pub struct Settlements {
     inbox: mpsc::Sender<Inbox>,
     inbox_rx: Option<mpsc::Receiver<Inbox>>,
     catch_up_turn: usize,
+    /// Catch-ups in flight and their backoff, shared with their tasks ([`catchup`]).
+    catch_ups: std::sync::Arc<std::sync::Mutex<catchup::CatchUps>>,
     /// Bond checks in flight, shared with their tasks ([`bonds`]).
     bond_checks: std::sync::Arc<std::sync::Mutex<bonds::BondChecks>>,
 }
@@ -217,6 +254,7 @@ impl Settlements {
             inbox,
             inbox_rx: Some(inbox_rx),
             catch_up_turn: 0,
+            catch_ups: Default::default(),
             bond_checks: Default::default(),
         }
     }
@@ -295,6 +333,7 @@ impl Settlements {
                 continue;
             }
             if self.drivers.get(&spec.id()).is_some_and(SettlementDriver::is_published) {
+                self.catch_ups.lock().expect("catch-ups lock").forget(&spec.id());
                 continue;
             }
             self.drive(spec.id(), Input::Tick).await?;
@@ -356,7 +395,7 @@ impl Settlements {
                 Effect::Recompute { dispute_round, dispute_id, contested } => {
                     self.recompute(id, dispute_round, dispute_id, contested);
                 }
-                Effect::CatchUp => Box::pin(self.catch_up(id)).await?,
+                Effect::CatchUp => self.catch_up(id),
                 Effect::Event { kind, detail } => {
                     self.services.events.publish(NodeEvent {
                         settlement_id: id,
@@ -436,34 +475,20 @@ impl Settlements {
         }
     }
 
-    /// Asks the next connected peer, in turn, for what it holds of a settlement, and feeds what
-    /// passes validation.
-    async fn catch_up(&mut self, id: B256) -> Result<(), StoreError> {
-        let network = self.services.network.clone();
-        let peers = network.connected_peers().await.unwrap_or_default();
-        if peers.is_empty() {
-            return Ok(());
+    /// Asks the next connected peer, in turn, for what it holds of a settlement, in a helper
+    /// task ([`catchup`]): what passes validation comes back through the inbox, like gossip.
+    fn catch_up(&mut self, id: B256) {
+        if !self.catch_ups.lock().expect("catch-ups lock").start(id, std::time::Instant::now()) {
+            return;
         }
         self.catch_up_turn = self.catch_up_turn.wrapping_add(1);
-        let peer = peers[self.catch_up_turn % peers.len()];
-        let response = match network.catch_up(peer, id).await {
-            Ok(response) => response,
-            Err(error) => {
-                tracing::debug!(settlement = %id, %peer, %error, "catch-up failed");
-                return Ok(());
-            }
-        };
-        let certificates = response.certificates.clone();
-        for message in response.into_messages() {
-            if let Ok(Verdict::Accept(message)) = network.check(message).await {
-                self.drive(id, Input::Gossip(message)).await?;
-            }
-        }
-        // Checked by the decision's machine against the inputs it holds, like a vote.
-        for certificate in certificates {
-            self.drive(id, Input::Certificate(certificate)).await?;
-        }
-        Ok(())
+        let turn = self.catch_up_turn;
+        let (network, inbox, catch_ups) =
+            (self.services.network.clone(), self.inbox.clone(), self.catch_ups.clone());
+        self.services.tasks.spawn("catch-up", async move {
+            let answer = ask_a_peer(&network, &inbox, id, turn).await;
+            catch_ups.lock().expect("catch-ups lock").finish(id, std::time::Instant::now(), answer);
+        });
     }
 
     /// Reads a relayed dispute's bond back in a helper task, on this node's own RPC.
