@@ -13,12 +13,14 @@
 
 use std::time::Duration;
 
+use std::borrow::Cow;
+
 use fixd_proto::types::venue::{Trade, Venue};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::client::RawResponse;
-use super::parse::{Digits, Page, json_error, malformed, seconds_to_ms, snippet, wad};
+use super::parse::{self, Digits, ErrorFields, Field, Page, malformed, seconds_to_ms, snippet, wad};
 use super::{PageWalk, Query, VenueError};
 
 const VENUE: Venue = Venue::Bitstamp;
@@ -31,30 +33,22 @@ pub const SPAN_MARGIN: Duration = Duration::from_secs(60);
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 86_400_000;
 
+/// One trade as Bitstamp sends it; its decimals are borrowed from the body when they can be.
 #[derive(Deserialize)]
-struct Row {
+struct Row<'a> {
     date: Digits,
     tid: Digits,
-    amount: String,
-    price: String,
+    #[serde(borrow)]
+    amount: Cow<'a, str>,
+    #[serde(borrow)]
+    price: Cow<'a, str>,
 }
 
-/// Parses a 2xx trades body (newest first). There is never a cursor.
+/// Parses a 2xx trades body (newest first), streaming its rows ([`parse::parse_rows`]). There
+/// is never a cursor.
 pub fn parse_trades(body: &[u8]) -> Result<Page, VenueError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| json_error(VENUE, body, &e))?;
-    let rows = match value {
-        Value::Array(rows) => rows,
-        Value::Object(obj) => {
-            return Err(match error_message(&obj) {
-                Some(message) => VenueError::Api { venue: VENUE, message },
-                None => malformed(VENUE, format!("expected an array of trades: {}", snippet(body))),
-            });
-        }
-        _ => return Err(malformed(VENUE, format!("expected an array of trades: {}", snippet(body)))),
-    };
-    let mut trades = Vec::with_capacity(rows.len());
-    for (i, row) in rows.into_iter().enumerate() {
-        let row = Row::deserialize(row).map_err(|e| malformed(VENUE, format!("trade {i}: {e}")))?;
+    let decode = |i: usize, raw: &RawValue| {
+        let row: Row<'_> = parse::row(VENUE, i, raw)?;
         let time_ms =
             row.date.to_u64().and_then(seconds_to_ms).ok_or_else(|| {
                 malformed(VENUE, format!("trade {i}: date {} is not unix seconds", row.date))
@@ -63,48 +57,40 @@ pub fn parse_trades(body: &[u8]) -> Result<Page, VenueError> {
             .tid
             .to_u64()
             .ok_or_else(|| malformed(VENUE, format!("trade {i}: tid {} is not an id", row.tid)))?;
-        trades.push(Trade {
+        Ok(Trade {
             venue: VENUE,
             id: id.to_string(),
             time_ms,
             price: wad(VENUE, i, "price", &row.price)?,
             size: wad(VENUE, i, "amount", &row.amount)?,
-        });
-    }
+        })
+    };
+    let trades = parse::parse_rows(VENUE, body, decode, |fields| match error_message(fields) {
+        Some(message) => VenueError::Api { venue: VENUE, message },
+        None => malformed(VENUE, format!("expected an array of trades: {}", snippet(body))),
+    })?;
     Ok(Page { trades, cursor: None })
 }
 
 /// `reason` (a string, or an object of string lists) and `code` of an error body.
-fn error_message(obj: &serde_json::Map<String, Value>) -> Option<String> {
-    if obj.get("status").and_then(Value::as_str) != Some("error") {
+fn error_message(fields: &ErrorFields) -> Option<String> {
+    if fields.str("status") != Some("error") {
         return None;
     }
-    let reason = match obj.get("reason") {
-        Some(Value::String(s)) => s.clone(),
-        Some(other @ (Value::Object(_) | Value::Array(_))) => flatten(other).join("; "),
+    let reason = match fields.get("reason") {
+        Some(Field::Text(s)) => s.clone(),
+        Some(list @ Field::List(_)) => list.flatten().join("; "),
         _ => "no reason given".to_owned(),
     };
-    Some(match obj.get("code").and_then(Value::as_str) {
+    Some(match fields.str("code") {
         Some(code) => format!("{reason} (code {code})"),
         None => reason,
     })
 }
 
-fn flatten(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items.iter().flat_map(flatten).collect(),
-        Value::Object(map) => map.values().flat_map(flatten).collect(),
-        other => vec![other.to_string()],
-    }
-}
-
 /// The error of a non-2xx answer: the venue's reason and code when the body has them.
 pub fn parse_error(status: u16, body: &[u8]) -> VenueError {
-    let message = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(obj)) => error_message(&obj),
-        _ => None,
-    };
+    let message = ErrorFields::parse(body).and_then(|fields| error_message(&fields));
     VenueError::Http { venue: VENUE, status, message: message.unwrap_or_else(|| snippet(body)) }
 }
 

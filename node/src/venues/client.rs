@@ -160,13 +160,22 @@ impl HttpClient {
         let mut response = self.http.get(url).query(query).send().await.map_err(fail)?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let mut body = Vec::new();
+        let too_large = || {
+            malformed(
+                self.venue,
+                format!("body of {shown} is larger than {MAX_BODY_BYTES} bytes; refusing to read it"),
+            )
+        };
+        // Sized once from Content-Length when the venue sends it, so the buffer never grows
+        // by copying; a body announced larger than the cap is not read at all.
+        let announced = response.content_length().map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        if announced > MAX_BODY_BYTES {
+            return Err(too_large());
+        }
+        let mut body = Vec::with_capacity(announced);
         while let Some(chunk) = response.chunk().await.map_err(fail)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(malformed(
-                    self.venue,
-                    format!("body of {shown} is larger than {MAX_BODY_BYTES} bytes; refusing to read it"),
-                ));
+                return Err(too_large());
             }
             body.extend_from_slice(&chunk);
         }

@@ -12,11 +12,14 @@
 //! (`limit=1&after=<id>`): galloping back from the newest id, then bisecting, ~2·log2(distance)
 //! probes instead of walking every page in between.
 
+use std::borrow::Cow;
+
 use fixd_proto::types::venue::{Trade, Venue};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::client::RawResponse;
-use super::parse::{Page, json_error, malformed, rfc3339_to_ms, snippet, wad};
+use super::parse::{self, ErrorFields, Page, malformed, rfc3339_to_ms, snippet, wad};
 use super::{PageWalk, Query, VenueError};
 
 const VENUE: Venue = Venue::Coinbase;
@@ -26,47 +29,47 @@ pub const PATH: &str = "/products/ETH-USD/trades";
 /// Trades per page: the endpoint's maximum.
 pub const PAGE_LIMIT: u64 = 1_000;
 
+/// One trade as Coinbase sends it; its strings are borrowed from the body when they can be.
 #[derive(Deserialize)]
-struct Row {
-    time: String,
+struct Row<'a> {
+    #[serde(borrow)]
+    time: Cow<'a, str>,
     trade_id: u64,
-    price: String,
-    size: String,
+    #[serde(borrow)]
+    price: Cow<'a, str>,
+    #[serde(borrow)]
+    size: Cow<'a, str>,
 }
 
-/// Parses a 2xx trades body. The cursor is the oldest trade id of the page (what `CB-AFTER`
-/// holds), or `None` for an empty page.
+/// Parses a 2xx trades body, streaming its rows ([`parse::parse_rows`]). The cursor is the
+/// oldest trade id of the page (what `CB-AFTER` holds), or `None` for an empty page.
 pub fn parse_trades(body: &[u8]) -> Result<Page, VenueError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| json_error(VENUE, body, &e))?;
-    let rows = match value {
-        serde_json::Value::Array(rows) => rows,
-        serde_json::Value::Object(obj) => return Err(api_error(&obj).unwrap_or_else(|| shape_error(body))),
-        _ => return Err(shape_error(body)),
-    };
-    let mut trades = Vec::with_capacity(rows.len());
     let mut oldest_id: Option<u64> = None;
-    for (i, row) in rows.into_iter().enumerate() {
-        let row = Row::deserialize(row).map_err(|e| malformed(VENUE, format!("trade {i}: {e}")))?;
+    let decode = |i: usize, raw: &RawValue| {
+        let row: Row<'_> = parse::row(VENUE, i, raw)?;
         let time_ms = rfc3339_to_ms(&row.time).ok_or_else(|| {
             malformed(VENUE, format!("trade {i}: time {:?} is not an RFC 3339 UTC time", row.time))
         })?;
-        trades.push(Trade {
+        let trade = Trade {
             venue: VENUE,
             id: row.trade_id.to_string(),
             time_ms,
             price: wad(VENUE, i, "price", &row.price)?,
             size: wad(VENUE, i, "size", &row.size)?,
-        });
+        };
         oldest_id = Some(oldest_id.map_or(row.trade_id, |o| o.min(row.trade_id)));
-    }
+        Ok(trade)
+    };
+    let trades = parse::parse_rows(VENUE, body, decode, |fields| {
+        api_error(fields).unwrap_or_else(|| shape_error(body))
+    })?;
     Ok(Page { trades, cursor: oldest_id })
 }
 
 /// The error of a non-2xx answer: the venue's `message` when the body has it.
 pub fn parse_error(status: u16, body: &[u8]) -> VenueError {
-    let message = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
+    let message = ErrorFields::parse(body)
+        .and_then(|fields| fields.str("message").map(str::to_owned))
         .unwrap_or_else(|| snippet(body));
     VenueError::Http { venue: VENUE, status, message }
 }
@@ -89,8 +92,8 @@ pub(crate) fn parse_response(response: &RawResponse) -> Result<Page, VenueError>
     Ok(page)
 }
 
-fn api_error(obj: &serde_json::Map<String, serde_json::Value>) -> Option<VenueError> {
-    let message = obj.get("message")?.as_str()?;
+fn api_error(fields: &ErrorFields) -> Option<VenueError> {
+    let message = fields.str("message")?;
     Some(VenueError::Api { venue: VENUE, message: message.to_owned() })
 }
 

@@ -56,6 +56,12 @@ pub enum VenueError {
     )]
     PageCap { venue: Venue, pages: u32, start_ms: u64, end_ms: u64 },
 
+    /// The window holds more trades than one fetch keeps ([`crate::venues::MAX_FETCH_TRADES`]).
+    #[error(
+        "{venue}: window [{start_ms}, {end_ms}] ms holds more than {limit} trades, more than one fetch keeps; the venue is flooding its pages, or the window is far longer than an observation window (shorten window_secs)"
+    )]
+    TooManyTrades { venue: Venue, limit: usize, start_ms: u64, end_ms: u64 },
+
     /// The venue's public API does not serve trades that old (Bitstamp: the last 24 hours).
     #[error(
         "{venue}: the public API only serves the last {}, but the window starts {} ago; this venue cannot be used for this window",
@@ -81,6 +87,7 @@ impl VenueError {
             | VenueError::Busy { venue, .. }
             | VenueError::Malformed { venue, .. }
             | VenueError::PageCap { venue, .. }
+            | VenueError::TooManyTrades { venue, .. }
             | VenueError::WindowTooOld { venue, .. }
             | VenueError::InvalidRange { venue, .. } => *venue,
         }
@@ -97,6 +104,7 @@ impl VenueError {
             | VenueError::Api { .. }
             | VenueError::Malformed { .. }
             | VenueError::PageCap { .. }
+            | VenueError::TooManyTrades { .. }
             | VenueError::WindowTooOld { .. }
             | VenueError::InvalidRange { .. } => false,
         }

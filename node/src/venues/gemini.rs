@@ -9,12 +9,14 @@
 //! past it, so that trades sharing that ms across a page boundary are not lost; duplicates are
 //! dropped by id). A page whose trades all share the asked ms moves on by one ms.
 
+use std::borrow::Cow;
+
 use fixd_proto::types::venue::{Trade, Venue};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::client::RawResponse;
-use super::parse::{Page, json_error, malformed, snippet, wad};
+use super::parse::{self, ErrorFields, Page, malformed, snippet, wad};
 use super::{PageWalk, Query, VenueError};
 
 const VENUE: Venue = Venue::Gemini;
@@ -27,51 +29,47 @@ pub const PAGE_LIMIT: u64 = 500;
 /// `reason`s that mean "busy, ask again later".
 const BUSY_REASONS: [&str; 4] = ["RateLimited", "RateLimit", "Maintenance", "System"];
 
+/// One trade as Gemini sends it; its strings are borrowed from the body when they can be.
 #[derive(Deserialize)]
-struct Row {
+struct Row<'a> {
     timestampms: u64,
     tid: u64,
-    price: String,
-    amount: String,
+    #[serde(borrow)]
+    price: Cow<'a, str>,
+    #[serde(borrow)]
+    amount: Cow<'a, str>,
 }
 
-/// Parses a 2xx trades body (newest first). There is no cursor: the walk pages by time.
+/// Parses a 2xx trades body (newest first), streaming its rows ([`parse::parse_rows`]). There
+/// is no cursor: the walk pages by time.
 pub fn parse_trades(body: &[u8]) -> Result<Page, VenueError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| json_error(VENUE, body, &e))?;
-    let rows = match value {
-        Value::Array(rows) => rows,
-        Value::Object(obj) => {
-            return Err(match error_parts(&obj) {
-                Some((reason, message)) if BUSY_REASONS.contains(&reason.as_str()) => {
-                    VenueError::Busy { venue: VENUE, message }
-                }
-                Some((_, message)) => VenueError::Api { venue: VENUE, message },
-                None => malformed(VENUE, format!("expected an array of trades: {}", snippet(body))),
-            });
-        }
-        _ => return Err(malformed(VENUE, format!("expected an array of trades: {}", snippet(body)))),
-    };
-    let mut trades = Vec::with_capacity(rows.len());
-    for (i, row) in rows.into_iter().enumerate() {
-        let row = Row::deserialize(row).map_err(|e| malformed(VENUE, format!("trade {i}: {e}")))?;
-        trades.push(Trade {
+    let decode = |i: usize, raw: &RawValue| {
+        let row: Row<'_> = parse::row(VENUE, i, raw)?;
+        Ok(Trade {
             venue: VENUE,
             id: row.tid.to_string(),
             time_ms: row.timestampms,
             price: wad(VENUE, i, "price", &row.price)?,
             size: wad(VENUE, i, "amount", &row.amount)?,
-        });
-    }
+        })
+    };
+    let trades = parse::parse_rows(VENUE, body, decode, |fields| match error_parts(fields) {
+        Some((reason, message)) if BUSY_REASONS.contains(&reason.as_str()) => {
+            VenueError::Busy { venue: VENUE, message }
+        }
+        Some((_, message)) => VenueError::Api { venue: VENUE, message },
+        None => malformed(VENUE, format!("expected an array of trades: {}", snippet(body))),
+    })?;
     Ok(Page { trades, cursor: None })
 }
 
 /// `(reason, "reason: message")` of an error body.
-fn error_parts(obj: &serde_json::Map<String, Value>) -> Option<(String, String)> {
-    if obj.get("result").and_then(Value::as_str) != Some("error") {
+fn error_parts(fields: &ErrorFields) -> Option<(String, String)> {
+    if fields.str("result") != Some("error") {
         return None;
     }
-    let reason = obj.get("reason").and_then(Value::as_str).unwrap_or("Error").to_owned();
-    let message = match obj.get("message").and_then(Value::as_str) {
+    let reason = fields.str("reason").unwrap_or("Error").to_owned();
+    let message = match fields.str("message") {
         Some(message) => format!("{reason}: {message}"),
         None => reason.clone(),
     };
@@ -80,10 +78,7 @@ fn error_parts(obj: &serde_json::Map<String, Value>) -> Option<(String, String)>
 
 /// The error of a non-2xx answer: the venue's reason and message when the body has them.
 pub fn parse_error(status: u16, body: &[u8]) -> VenueError {
-    let message = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(obj)) => error_parts(&obj).map(|(_, message)| message),
-        _ => None,
-    };
+    let message = ErrorFields::parse(body).and_then(|fields| error_parts(&fields)).map(|(_, m)| m);
     VenueError::Http { venue: VENUE, status, message: message.unwrap_or_else(|| snippet(body)) }
 }
 

@@ -7,15 +7,22 @@
 //! non-empty `error` array: `{"error":["EQuery:Unknown asset pair"]}`.
 //!
 //! The time is a JSON float of seconds with up to 7 decimals (17 significant digits), more than
-//! an `f64` holds, so it is read from the JSON text itself: [`mark_fractional_numbers`] wraps
-//! every non-integer number token in a marker object before `serde_json` sees it, and the
-//! decimal text is converted to ms with integer maths.
+//! an `f64` holds, so it is read from the JSON text itself: each row is streamed as the raw text
+//! of its elements (borrowed from the body, no copy and no JSON tree), and the time's decimal
+//! text is converted to ms with integer maths.
+
+use std::borrow::Cow;
 
 use fixd_proto::types::venue::{Trade, Venue};
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de;
+use serde_json::value::RawValue;
 
 use super::client::RawResponse;
-use super::parse::{Page, decimal_seconds_to_ms, json_error, malformed, seconds_to_ms, snippet, wad};
+use super::parse::{
+    ErrorFields, Failure, Field, Page, RowStream, decimal_seconds_to_ms, malformed, snippet, stream,
+    stream_error, wad,
+};
 use super::{PageWalk, Query, VenueError};
 
 const VENUE: Venue = Venue::Kraken;
@@ -27,122 +34,293 @@ pub const PAIR: &str = "XETHZUSD";
 /// Trades per page: the endpoint's maximum.
 pub const PAGE_LIMIT: u64 = 1_000;
 
-/// The key of the marker object that carries a non-integer number's exact text.
-const NUMBER_MARK: &str = "$fixd:number";
-
 /// Error prefixes that mean "busy, ask again later" rather than "wrong request".
 const BUSY_ERRORS: [&str; 4] =
     ["EService:", "EGeneral:Too many requests", "EAPI:Rate limit", "EGeneral:Temporary"];
 
 /// Parses a 2xx trades body: the trades, oldest first, and `last` as the cursor. A non-empty
 /// `error` array is [`VenueError::Busy`] for rate limits and outages, [`VenueError::Api`]
-/// otherwise.
+/// otherwise. The rows are streamed: each is decoded into a [`Trade`] as it is read, from the
+/// raw text of its elements, so the time's exact decimal text is at hand.
 pub fn parse_trades(body: &[u8]) -> Result<Page, VenueError> {
-    let marked = mark_fractional_numbers(body);
-    let value: Value = serde_json::from_slice(&marked).map_err(|e| json_error(VENUE, body, &e))?;
-    let Value::Object(top) = value else {
-        return Err(malformed(VENUE, format!("expected an object with error and result: {}", snippet(body))));
-    };
-    if let Some(error) = api_error(&top)? {
-        return Err(error);
+    let mut trades = Vec::new();
+    let mut failure = Failure::default();
+    let mut state =
+        State { trades: Some(&mut trades), failure: Some(&mut failure), at: At::Top, ..State::default() };
+    let read = stream(body, Top(&mut state));
+    let (at, outcome) = (state.at, state.outcome());
+    match read {
+        Ok(()) => {}
+        Err(err) => {
+            return Err(stream_error(VENUE, body, &err, failure, || match at {
+                At::Top => {
+                    malformed(VENUE, format!("expected an object with error and result: {}", snippet(body)))
+                }
+                At::Result => malformed(VENUE, "no \"result\" object"),
+                At::Pair => pair_error(),
+            }));
+        }
     }
-    let Some(Value::Object(result)) = top.get("result") else {
-        return Err(malformed(VENUE, "no \"result\" object"));
-    };
-    let cursor = match result.get("last") {
-        Some(Value::String(s)) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s.parse().ok(),
-        Some(Value::Number(n)) => n.as_u64(),
-        _ => None,
-    };
-    let Some(cursor) = cursor else {
-        return Err(malformed(VENUE, "result.last is missing or not a ns timestamp"));
-    };
-    let mut pairs = result.iter().filter(|(key, _)| *key != "last");
-    let (Some((_, Value::Array(rows))), None) = (pairs.next(), pairs.next()) else {
-        return Err(malformed(VENUE, "result must hold exactly one pair's array of trades besides \"last\""));
-    };
-    let trades = rows.iter().enumerate().map(|(i, row)| parse_row(i, row)).collect::<Result<_, _>>()?;
+    let cursor = outcome?;
     Ok(Page { trades, cursor: Some(cursor) })
 }
 
-/// `[price, volume, time, side, type, misc, trade_id]`.
-fn parse_row(i: usize, row: &Value) -> Result<Trade, VenueError> {
-    let bad = |what: &str| malformed(VENUE, format!("trade {i}: {what}"));
-    let Some(fields) = row.as_array() else {
-        return Err(bad("expected an array [price, volume, time, side, type, misc, trade_id]"));
+fn pair_error() -> VenueError {
+    malformed(VENUE, "result must hold exactly one pair's array of trades besides \"last\"")
+}
+
+/// Where in the body a JSON type error happened.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum At {
+    #[default]
+    Top,
+    Result,
+    Pair,
+}
+
+/// What has been read of a trades body so far.
+#[derive(Debug, Default)]
+struct State<'s> {
+    trades: Option<&'s mut Vec<Trade>>,
+    failure: Option<&'s mut Failure>,
+    at: At,
+    errors: Option<Field>,
+    result: bool,
+    /// `Some(None)`: `last` was there but is not a ns time.
+    last: Option<Option<u64>>,
+    pairs: usize,
+}
+
+impl State<'_> {
+    /// The cursor, or what is wrong with the body (checked in the order the venue's errors
+    /// take precedence: its `error` array first).
+    fn outcome(&self) -> Result<u64, VenueError> {
+        let Some(Field::List(errors)) = &self.errors else {
+            return Err(malformed(VENUE, "no \"error\" array"));
+        };
+        if !errors.is_empty() {
+            let messages: Vec<String> = errors.iter().map(Field::describe).collect();
+            let message = messages.join("; ");
+            let busy = messages.iter().any(|m| BUSY_ERRORS.iter().any(|prefix| m.starts_with(prefix)));
+            return Err(if busy {
+                VenueError::Busy { venue: VENUE, message }
+            } else {
+                VenueError::Api { venue: VENUE, message }
+            });
+        }
+        if !self.result {
+            return Err(malformed(VENUE, "no \"result\" object"));
+        }
+        let Some(Some(cursor)) = self.last else {
+            return Err(malformed(VENUE, "result.last is missing or not a ns timestamp"));
+        };
+        if self.pairs != 1 {
+            return Err(pair_error());
+        }
+        Ok(cursor)
+    }
+
+    fn stop<E: de::Error>(&mut self, error: VenueError) -> E {
+        self.failure.as_deref_mut().expect("set by parse_trades").stop(error)
+    }
+}
+
+/// The whole body: `{"error":[...],"result":{...}}`.
+struct Top<'a, 's>(&'a mut State<'s>);
+
+impl<'de> de::DeserializeSeed<'de> for Top<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for Top<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object with error and result")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "error" if self.0.errors.is_none() => self.0.errors = Some(map.next_value::<Field>()?),
+                "result" if !self.0.result => {
+                    self.0.at = At::Result;
+                    map.next_value_seed(ResultObject(&mut *self.0))?;
+                    self.0.result = true;
+                    self.0.at = At::Top;
+                }
+                _ => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `result`: `{"XETHZUSD":[rows...],"last":"<ns>"}`.
+struct ResultObject<'a, 's>(&'a mut State<'s>);
+
+impl<'de> de::DeserializeSeed<'de> for ResultObject<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for ResultObject<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the result object")
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let state = self.0;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == "last" {
+                let raw = map.next_value::<&'de RawValue>()?;
+                state.last = Some(ns_cursor(raw));
+                continue;
+            }
+            state.pairs += 1;
+            if state.pairs > 1 {
+                return Err(state.stop(pair_error()));
+            }
+            state.at = At::Pair;
+            let rows = RowStream {
+                venue: VENUE,
+                decode: parse_row,
+                trades: state.trades.as_deref_mut().expect("set by parse_trades"),
+                failure: state.failure.as_deref_mut().expect("set by parse_trades"),
+                row: std::marker::PhantomData,
+            };
+            map.next_value_seed(rows)?;
+            state.at = At::Result;
+        }
+        Ok(())
+    }
+}
+
+/// `last`: a string of digits or an integer, in ns.
+fn ns_cursor(raw: &RawValue) -> Option<u64> {
+    let text = raw.get();
+    let digits = match serde_json::from_str::<Cow<'_, str>>(text) {
+        Ok(s) => s.into_owned(),
+        Err(_) => text.to_owned(),
     };
-    if fields.len() < 7 {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// One row, `[price, volume, time, side, type, misc, trade_id]`: the first seven elements as
+/// raw JSON text borrowed from the body, and how many elements it had.
+struct RawRow<'a> {
+    fields: [Option<&'a RawValue>; 7],
+    len: usize,
+}
+
+impl<'de> Deserialize<'de> for RawRow<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(RawRowVisitor)
+    }
+}
+
+struct RawRowVisitor;
+
+impl<'de> de::Visitor<'de> for RawRowVisitor {
+    type Value = RawRow<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array [price, volume, time, side, type, misc, trade_id]")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawRow<'de>, A::Error> {
+        let mut row = RawRow { fields: [None; 7], len: 0 };
+        while row.len < row.fields.len() {
+            match seq.next_element::<&'de RawValue>()? {
+                Some(raw) => row.fields[row.len] = Some(raw),
+                None => return Ok(row),
+            }
+            row.len += 1;
+        }
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {
+            row.len = row.len.saturating_add(1);
+        }
+        Ok(row)
+    }
+}
+
+/// Decodes one row into a trade.
+fn parse_row(i: usize, row: RawRow<'_>) -> Result<Trade, VenueError> {
+    let bad = |what: &str| malformed(VENUE, format!("trade {i}: {what}"));
+    let [Some(price), Some(volume), Some(time), _, _, _, Some(trade_id)] = row.fields else {
         return Err(bad(&format!(
             "{} elements, expected 7 [price, volume, time, side, type, misc, trade_id]",
-            fields.len()
+            row.len
         )));
-    }
-    let text = |at: usize, name: &str| match &fields[at] {
-        Value::String(s) => Ok(s.as_str()),
-        other => Err(bad(&format!("{name} must be a decimal string, got {}", describe(other)))),
     };
-    let time_ms = match &fields[2] {
-        Value::Number(n) => n.as_u64().and_then(seconds_to_ms),
-        Value::Object(o) if o.len() == 1 => {
-            o.get(NUMBER_MARK).and_then(Value::as_str).and_then(decimal_seconds_to_ms)
-        }
-        _ => None,
+    let text = |raw: &RawValue, name: &str| match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
+        Ok(s) => Ok(s),
+        Err(_) => Err(bad(&format!("{name} must be a decimal string, got {}", describe(raw)))),
     };
+    // A number's exact text: `1749743999.8277369` has more digits than an f64 holds.
+    let time_ms = if time.get().starts_with('"') { None } else { decimal_seconds_to_ms(time.get()) };
     let Some(time_ms) = time_ms else {
         return Err(bad(&format!(
             "time {} is not non-negative seconds like 1749743999.8277369",
-            describe(&fields[2])
+            describe(time)
         )));
     };
-    let Some(id) = fields[6].as_u64() else {
-        return Err(bad(&format!("trade_id must be an integer, got {}", describe(&fields[6]))));
+    let id = trade_id.get();
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(&format!("trade_id must be an integer, got {}", describe(trade_id))));
+    }
+    let Ok(id) = id.parse::<u64>() else {
+        return Err(bad(&format!("trade_id must be an integer, got {}", describe(trade_id))));
     };
     Ok(Trade {
         venue: VENUE,
         id: id.to_string(),
         time_ms,
-        price: wad(VENUE, i, "price", text(0, "price")?)?,
-        size: wad(VENUE, i, "volume", text(1, "volume")?)?,
+        price: wad(VENUE, i, "price", &text(price, "price")?)?,
+        size: wad(VENUE, i, "volume", &text(volume, "volume")?)?,
     })
 }
 
-/// A JSON value for an error message, with marked numbers shown as the number they were.
-fn describe(value: &Value) -> String {
-    match value {
-        Value::Object(o) if o.len() == 1 && o.contains_key(NUMBER_MARK) => {
-            format!("number {}", o[NUMBER_MARK].as_str().unwrap_or_default())
-        }
-        Value::Number(n) => format!("number {n}"),
-        Value::String(s) => format!("string {s:?}"),
-        other => other.to_string(),
+/// A raw JSON value for an error message: `number 2719.12`, `string "1.5"`, or its text.
+fn describe(raw: &RawValue) -> String {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'"') => match serde_json::from_str::<Cow<'_, str>>(text) {
+            Ok(s) => format!("string {s:?}"),
+            Err(_) => text.to_owned(),
+        },
+        Some(b'-' | b'0'..=b'9') => format!("number {text}"),
+        _ => snippet(text.as_bytes()),
     }
-}
-
-/// The venue error of a body's `error` array, if it is non-empty.
-fn api_error(top: &serde_json::Map<String, Value>) -> Result<Option<VenueError>, VenueError> {
-    let Some(Value::Array(errors)) = top.get("error") else {
-        return Err(malformed(VENUE, "no \"error\" array"));
-    };
-    if errors.is_empty() {
-        return Ok(None);
-    }
-    let messages: Vec<String> =
-        errors.iter().map(|e| e.as_str().map_or_else(|| describe(e), str::to_owned)).collect();
-    let message = messages.join("; ");
-    let busy = messages.iter().any(|m| BUSY_ERRORS.iter().any(|prefix| m.starts_with(prefix)));
-    Ok(Some(if busy {
-        VenueError::Busy { venue: VENUE, message }
-    } else {
-        VenueError::Api { venue: VENUE, message }
-    }))
 }
 
 /// The error of a non-2xx answer: the `error` array when the body has one.
 pub fn parse_error(status: u16, body: &[u8]) -> VenueError {
-    let messages = serde_json::from_slice::<Value>(body).ok().and_then(|v| match v.get("error") {
-        Some(Value::Array(errors)) if !errors.is_empty() => {
-            Some(errors.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
-        }
+    let messages = ErrorFields::parse(body).and_then(|fields| match fields.get("error") {
+        Some(Field::List(errors)) if !errors.is_empty() => Some(
+            errors
+                .iter()
+                .filter_map(|e| match e {
+                    Field::Text(s) => Some(s.as_str()),
+                    Field::Other(_) | Field::List(_) => None,
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
         _ => None,
     });
     VenueError::Http { venue: VENUE, status, message: messages.unwrap_or_else(|| snippet(body)) }
@@ -153,61 +331,6 @@ pub(crate) fn parse_response(response: &RawResponse) -> Result<Page, VenueError>
         return Err(parse_error(response.status, &response.body));
     }
     parse_trades(&response.body)
-}
-
-/// Rewrites every JSON number token that has a fraction or an exponent, outside strings, as
-/// `{"$fixd:number":"<token>"}`, so that its exact text survives decoding without
-/// `serde_json`'s `arbitrary_precision` feature. Integers and everything else are copied as
-/// they are; invalid JSON stays invalid (a token is only ever quoted, never repaired into a
-/// different value).
-pub fn mark_fractional_numbers(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len() + 256);
-    let mut i = 0;
-    let mut in_string = false;
-    while i < input.len() {
-        let b = input[i];
-        if in_string {
-            out.push(b);
-            if b == b'\\' {
-                if let Some(&next) = input.get(i + 1) {
-                    out.push(next);
-                    i += 1;
-                }
-            } else if b == b'"' {
-                in_string = false;
-            }
-            i += 1;
-            continue;
-        }
-        match b {
-            b'"' => {
-                in_string = true;
-                out.push(b);
-                i += 1;
-            }
-            b'-' | b'0'..=b'9' => {
-                let start = i;
-                while i < input.len() && matches!(input[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
-                    i += 1;
-                }
-                let token = &input[start..i];
-                if token.iter().any(|c| matches!(c, b'.' | b'e' | b'E')) {
-                    out.extend_from_slice(b"{\"");
-                    out.extend_from_slice(NUMBER_MARK.as_bytes());
-                    out.extend_from_slice(b"\":\"");
-                    out.extend_from_slice(token);
-                    out.extend_from_slice(b"\"}");
-                } else {
-                    out.extend_from_slice(token);
-                }
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// The paging plan of one Kraken fetch: forward from the window start with `since`.
@@ -373,12 +496,29 @@ mod tests {
     }
 
     #[test]
-    fn marking_keeps_strings_and_integers() {
-        let body = br#"{"a":"1.5 \"2.5\"","b":[1.25,-3,4e2,0.0],"c":true}"#;
-        let marked = String::from_utf8(mark_fractional_numbers(body)).unwrap();
+    fn rows_are_read_from_their_raw_text() {
+        // Escaped strings, unknown fields (with fractional numbers in them) and whitespace.
+        let body = br#"{"x":[1.25,-3,4e2,{"y":0.5}],"error":[],"result":{"XETHZUSD":[ [ "2720\u002e55" , "0.5", 1749743819.9999999 ,"s","l","",7,"extra"]],"last":1749743820000000000}}"#;
+        let page = parse_trades(body).unwrap();
+        assert_eq!(page.cursor, Some(1_749_743_820_000_000_000));
+        assert_eq!(page.trades[0].price, Wad::parse("2720.55").unwrap());
+        assert_eq!((page.trades[0].time_ms, page.trades[0].id.as_str()), (1_749_743_819_999, "7"));
+        let string_id = br#"{"error":[],"result":{"XETHZUSD":[["1","1",1,"b","l","","7"]],"last":"1"}}"#;
         assert_eq!(
-            marked,
-            r#"{"a":"1.5 \"2.5\"","b":[{"$fixd:number":"1.25"},-3,{"$fixd:number":"4e2"},{"$fixd:number":"0.0"}],"c":true}"#
+            detail(parse_trades(string_id).unwrap_err()),
+            "trade 0: trade_id must be an integer, got string \"7\""
+        );
+        let not_a_row = br#"{"error":[],"result":{"XETHZUSD":[{"price":"1"}],"last":"1"}}"#;
+        assert!(detail(parse_trades(not_a_row).unwrap_err()).starts_with("trade 0: invalid type: map"));
+        assert_eq!(
+            detail(parse_trades(br#"[]"#).unwrap_err()),
+            "expected an object with error and result: []"
+        );
+        assert_eq!(detail(parse_trades(br#"{"error":[],"result":[]}"#).unwrap_err()), "no \"result\" object");
+        let pair_not_array = br#"{"error":[],"result":{"XETHZUSD":{},"last":"1"}}"#;
+        assert!(
+            detail(parse_trades(pair_not_array).unwrap_err())
+                .starts_with("result must hold exactly one pair")
         );
     }
 
@@ -428,9 +568,14 @@ mod tests {
         }
 
         #[test]
-        fn marking_never_changes_valid_json_without_fractions(v in proptest::collection::vec(any::<i64>(), 0..20), s in "\\PC{0,20}") {
-            let body = serde_json::to_vec(&serde_json::json!({"ints": v, "text": s})).unwrap();
-            prop_assert_eq!(mark_fractional_numbers(&body), body);
+        fn unknown_fields_never_change_the_page(v in proptest::collection::vec(any::<i64>(), 0..20), s in "\\PC{0,20}") {
+            let row = serde_json::json!(["2720.55", "1", 1_749_743_819u64, "s", "l", "", 7]);
+            let plain = serde_json::json!({"error": [], "result": {"XETHZUSD": [row.clone()], "last": "1"}});
+            let noisy = serde_json::json!({
+                "ints": v, "text": s, "error": [], "result": {"XETHZUSD": [row], "last": "1"},
+            });
+            let (plain, noisy) = (serde_json::to_vec(&plain).unwrap(), serde_json::to_vec(&noisy).unwrap());
+            prop_assert_eq!(parse_trades(&plain).unwrap(), parse_trades(&noisy).unwrap_or_default());
         }
     }
 }

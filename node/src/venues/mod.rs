@@ -40,6 +40,27 @@
 //!   (with a one-minute margin), `time=day` within the last day, else
 //!   [`VenueError::WindowTooOld`].
 //! - **Health** is counted per HTTP attempt ([`VenueHealth`]).
+//!
+//! ## Memory: at most [`FETCH_MEMORY_BOUND`] (80 MiB) per fetch
+//! A venue is not trusted with the node's memory. One fetch holds at most:
+//! - the body being read: at most [`MAX_BODY_BYTES`] (32 MiB); a longer body is refused as it
+//!   arrives (or at once, from its `Content-Length`), and the buffer is sized from
+//!   `Content-Length` so that it never grows by copying;
+//! - the rows of one page: pages are **streamed** into typed rows (`serde` visitors over the
+//!   body, each row decoded into a [`Trade`] as it is read, strings borrowed from the body; no
+//!   JSON tree of the page, and Kraken's float times are read from their raw text). A page
+//!   with more than [`MAX_PAGE_ROWS`] (100,000) trades is refused as malformed at the first row
+//!   past it: about 14 MB at ~112 bytes a trade (its `Vec` slot and its id string);
+//! - the window's trades kept so far: only the trades inside the window are kept past their
+//!   page, and a fetch that would keep more than [`MAX_FETCH_TRADES`] (250,000) fails with
+//!   [`VenueError::TooManyTrades`]: about 29 MB.
+//!
+//! So 32 MiB + 14 MB + 29 MB ≈ 73 MiB, under 80 MiB with the allocator's slack. A page of
+//! millions of tiny trades costs its 32 MiB body and 100,000 rows, then it is refused and the
+//! venue is left out of the observation. The node fetches its venues concurrently, so its
+//! observer needs at most one bound per enabled venue (4 × 80 MiB) above its resting size.
+//! Error bodies are read the same bounded way: only the fields of the venue's error shape, at
+//! most 16 strings of at most 1 KiB each.
 
 mod bitstamp;
 mod client;
@@ -67,7 +88,11 @@ pub use client::{MAX_BODY_BYTES, RawResponse, backoff_delay, unix_ms_now};
 pub use config::{MAX_BACKOFF, VenueConfig, VenuesConfig};
 pub use error::VenueError;
 pub use health::VenueHealth;
-pub use parse::Page;
+pub use parse::{MAX_FETCH_TRADES, MAX_PAGE_ROWS, Page};
+
+/// The most memory one fetch of one venue holds (see the module docs): the body being read,
+/// one page's rows and the window's trades kept so far.
+pub const FETCH_MEMORY_BOUND: usize = 80 * 1024 * 1024;
 
 /// The pure parsers of each venue, for fuzz targets, replay tools and tests: bytes of a 2xx
 /// body in, a [`Page`] or a [`VenueError`] out; and the venue error of a non-2xx answer.
@@ -76,9 +101,7 @@ pub mod parsers {
         pub use super::super::coinbase::{PAGE_LIMIT, PATH, parse_error, parse_trades};
     }
     pub mod kraken {
-        pub use super::super::kraken::{
-            PAGE_LIMIT, PAIR, PATH, mark_fractional_numbers, parse_error, parse_trades,
-        };
+        pub use super::super::kraken::{PAGE_LIMIT, PAIR, PATH, parse_error, parse_trades};
     }
     pub mod bitstamp {
         pub use super::super::bitstamp::{PATH, SPAN_MARGIN, parse_error, parse_trades, time_param};
@@ -193,7 +216,12 @@ impl VenueAdapter {
             requests += 1;
             let page = self.inner.client.get(path, &query, parse).await?;
             walk.on_page(&page)?;
-            trades.extend(page.trades);
+            // Only the window's trades are kept past the page: a page is at most
+            // MAX_PAGE_ROWS rows, and the fetch keeps at most MAX_FETCH_TRADES.
+            trades.extend(page.trades.into_iter().filter(|t| (start_ms..=end_ms).contains(&t.time_ms)));
+            if trades.len() > MAX_FETCH_TRADES {
+                return Err(VenueError::TooManyTrades { venue, limit: MAX_FETCH_TRADES, start_ms, end_ms });
+            }
         }
         let trades = normalise(trades, start_ms, end_ms);
         tracing::debug!(%venue, start_ms, end_ms, requests, trades = trades.len(), "fetched venue trades");
@@ -243,6 +271,21 @@ mod tests {
             vec![trade("10", 5), trade("9", 5), trade("10", 5), trade("11", 4), trade("1", 3), trade("2", 7)];
         let ids: Vec<_> = normalise(trades, 4, 6).into_iter().map(|t| t.id).collect();
         assert_eq!(ids, ["11", "9", "10"]);
+    }
+
+    #[test]
+    fn the_written_memory_bound_covers_its_parts() {
+        // A trade's `Vec` slot, and its id's heap block (ids are at most 20 digits: one
+        // 32-byte allocator chunk).
+        let trade = std::mem::size_of::<Trade>() + 32;
+        assert!(trade <= 112, "{trade}");
+        // Vecs grow to the next power of two.
+        let page = MAX_PAGE_ROWS.next_power_of_two() * std::mem::size_of::<Trade>() + MAX_PAGE_ROWS * 32;
+        let window =
+            MAX_FETCH_TRADES.next_power_of_two() * std::mem::size_of::<Trade>() + MAX_FETCH_TRADES * 32;
+        let total = MAX_BODY_BYTES + page + window;
+        assert!(total < FETCH_MEMORY_BOUND, "{total} bytes");
+        assert!(FETCH_MEMORY_BOUND - total > 4 * 1024 * 1024, "leave the allocator some slack: {total}");
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Pure parsing helpers shared by the venue parsers: exact times and decimals, and errors that
 //! show what was wrong with a body.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use fixd_proto::types::venue::{Trade, Venue};
 use fixd_proto::value::Wad;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::VenueError;
 
@@ -50,6 +54,416 @@ pub(crate) fn snippet(body: &[u8]) -> String {
         }
     }
     if out.is_empty() { "(empty body)".to_owned() } else { out }
+}
+
+/// The most trades one page may hold. No venue's page comes near it: Coinbase and Kraken answer
+/// at most 1,000 trades a page, Gemini 500, and a whole day of Bitstamp ETH-USD is tens of
+/// thousands. A page with more is refused as malformed while it is read, at the first row past
+/// the cap, so a page of millions of tiny trades never holds more than this many rows.
+pub const MAX_PAGE_ROWS: usize = 100_000;
+
+/// The most trades one fetch keeps (the trades inside the window, over all its pages). A fetch
+/// whose window holds more fails with [`VenueError::TooManyTrades`].
+pub const MAX_FETCH_TRADES: usize = 250_000;
+
+/// Why a streamed parse stopped, kept beside the `serde_json` error that unwound it: the row it
+/// was reading, and the venue error that the page's own rules raised (a bad decimal, too many
+/// rows, an error body).
+#[derive(Debug, Default)]
+pub(crate) struct Failure {
+    pub row: Option<usize>,
+    pub error: Option<VenueError>,
+}
+
+impl Failure {
+    /// Records `error` and returns the `serde` error that stops the parse.
+    pub(crate) fn stop<E: serde::de::Error>(&mut self, error: VenueError) -> E {
+        let text = error.to_string();
+        self.error = Some(error);
+        E::custom(text)
+    }
+}
+
+/// The venue error of a streamed parse that failed with `err`: the error the page's rules
+/// raised, else a row's decoding error ("trade 3: missing field `price`"), else `shape` for a
+/// body of the wrong JSON type, else what the body looked like ([`json_error`]).
+pub(crate) fn stream_error(
+    venue: Venue,
+    body: &[u8],
+    err: &serde_json::Error,
+    failure: Failure,
+    shape: impl FnOnce() -> VenueError,
+) -> VenueError {
+    if let Some(error) = failure.error {
+        return error;
+    }
+    if err.is_data() {
+        return match failure.row {
+            Some(row) => malformed(venue, format!("trade {row}: {}", without_position(err))),
+            None => shape(),
+        };
+    }
+    json_error(venue, body, err)
+}
+
+/// A `serde_json` error's message without its " at line L column C".
+fn without_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    text.strip_suffix(&suffix).map_or_else(|| text.clone(), str::to_owned)
+}
+
+/// Parses all of `body` with `seed`: trailing bytes after the JSON value are an error.
+pub(crate) fn stream<'de, S: serde::de::DeserializeSeed<'de>>(
+    body: &'de [u8],
+    seed: S,
+) -> Result<S::Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = seed.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// Reads a JSON array of `R` rows one at a time, turning each into a [`Trade`] with `decode`
+/// as soon as it is read: the page is never held as a JSON tree, and at most
+/// [`MAX_PAGE_ROWS`] rows are decoded.
+pub(crate) struct RowStream<'s, R, F> {
+    pub venue: Venue,
+    pub decode: F,
+    pub trades: &'s mut Vec<Trade>,
+    pub failure: &'s mut Failure,
+    pub row: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<'de, R, F> serde::de::DeserializeSeed<'de> for RowStream<'_, R, F>
+where
+    R: Deserialize<'de>,
+    F: FnMut(usize, R) -> Result<Trade, VenueError>,
+{
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, R, F> serde::de::Visitor<'de> for RowStream<'_, R, F>
+where
+    R: Deserialize<'de>,
+    F: FnMut(usize, R) -> Result<Trade, VenueError>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of trades")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        for i in 0.. {
+            if i == MAX_PAGE_ROWS {
+                if seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                    let error = too_many_rows(self.venue);
+                    return Err(self.failure.stop(error));
+                }
+                break;
+            }
+            self.failure.row = Some(i);
+            let Some(row) = seq.next_element::<R>()? else { break };
+            match (self.decode)(i, row) {
+                Ok(trade) => self.trades.push(trade),
+                Err(error) => return Err(self.failure.stop(error)),
+            }
+        }
+        self.failure.row = None;
+        Ok(())
+    }
+}
+
+/// Parses a page that is a JSON array of `R` rows, newest or oldest first, decoding each row
+/// with `decode` as it is read ([`RowStream`]). A JSON object is the venue's error shape:
+/// `on_object` says which error it is. Any other JSON is refused as "expected an array of
+/// trades".
+pub(crate) fn parse_rows<'de, R, F>(
+    venue: Venue,
+    body: &'de [u8],
+    decode: F,
+    on_object: impl FnOnce(&ErrorFields) -> VenueError,
+) -> Result<Vec<Trade>, VenueError>
+where
+    R: Deserialize<'de>,
+    F: FnMut(usize, R) -> Result<Trade, VenueError>,
+{
+    let mut trades = Vec::new();
+    let mut failure = Failure::default();
+    let seed = ArrayPage {
+        rows: RowStream {
+            venue,
+            decode,
+            trades: &mut trades,
+            failure: &mut failure,
+            row: std::marker::PhantomData,
+        },
+        on_object,
+    };
+    match stream(body, seed) {
+        Ok(()) => Ok(trades),
+        Err(err) => Err(stream_error(venue, body, &err, failure, || {
+            malformed(venue, format!("expected an array of trades: {}", snippet(body)))
+        })),
+    }
+}
+
+struct ArrayPage<'s, R, F, O> {
+    rows: RowStream<'s, R, F>,
+    on_object: O,
+}
+
+impl<'de, R, F, O> serde::de::DeserializeSeed<'de> for ArrayPage<'_, R, F, O>
+where
+    R: Deserialize<'de>,
+    F: FnMut(usize, R) -> Result<Trade, VenueError>,
+    O: FnOnce(&ErrorFields) -> VenueError,
+{
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, R, F, O> serde::de::Visitor<'de> for ArrayPage<'_, R, F, O>
+where
+    R: Deserialize<'de>,
+    F: FnMut(usize, R) -> Result<Trade, VenueError>,
+    O: FnOnce(&ErrorFields) -> VenueError,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of trades")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        serde::de::Visitor::visit_seq(self.rows, seq)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let fields = read_error_fields(&mut map)?;
+        let error = (self.on_object)(&fields);
+        Err(self.rows.failure.stop(error))
+    }
+}
+
+/// Decodes one row object, read as its raw text, into `R`. On failure the message names the
+/// first bad field in key order (`"trade 3: missing field `price`"`), whatever order the venue
+/// sent its fields in.
+pub(crate) fn row<'a, R: Deserialize<'a>>(
+    venue: Venue,
+    i: usize,
+    raw: &'a RawValue,
+) -> Result<R, VenueError> {
+    let bad = |e: &serde_json::Error| malformed(venue, format!("trade {i}: {}", without_position(e)));
+    serde_json::from_str(raw.get()).or_else(|first| {
+        // Again, field by field in key order, for a message that does not depend on the order.
+        let Ok(fields) = serde_json::from_str::<BTreeMap<Cow<'a, str>, &'a RawValue>>(raw.get()) else {
+            return Err(bad(&first));
+        };
+        let fields = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(fields.into_iter());
+        R::deserialize(fields).map_err(|e| bad(&e))
+    })
+}
+
+/// The error of a page with more than [`MAX_PAGE_ROWS`] trades.
+pub(crate) fn too_many_rows(venue: Venue) -> VenueError {
+    malformed(
+        venue,
+        format!(
+            "the page holds more than {MAX_PAGE_ROWS} trades, more than any {venue} page; refused while reading it"
+        ),
+    )
+}
+
+/// The fields of a venue's error object that the venues' error shapes use, read without
+/// building a JSON tree: each named field's value as [`Field`], every other field skipped.
+#[derive(Debug, Default)]
+pub(crate) struct ErrorFields {
+    fields: Vec<(&'static str, Field)>,
+}
+
+impl ErrorFields {
+    /// The value of field `name`, if the object had it.
+    pub(crate) fn get(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The field's value if it is a string.
+    pub(crate) fn str(&self, name: &str) -> Option<&str> {
+        match self.get(name)? {
+            Field::Text(s) => Some(s),
+            Field::Other(_) | Field::List(_) => None,
+        }
+    }
+
+    /// Reads the error object in `body`, or `None` when the body is not a JSON object.
+    pub(crate) fn parse(body: &[u8]) -> Option<ErrorFields> {
+        stream(body, ErrorFieldsSeed).ok()
+    }
+}
+
+/// Field names the venues' error bodies use.
+const ERROR_FIELD_NAMES: [&str; 6] = ["message", "result", "reason", "code", "status", "error"];
+
+/// The most strings kept of one error field; the rest is skipped.
+const MAX_ERROR_STRINGS: usize = 16;
+/// The most bytes kept of one error string.
+const MAX_ERROR_TEXT: usize = 1_024;
+
+/// One field of an error object: a string, anything else as its JSON text (numbers, `true`,
+/// `null`), or the strings of an array or object, flattened (at most 16 of them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    Text(String),
+    Other(String),
+    List(Vec<Field>),
+}
+
+impl Field {
+    /// Every string in it, and the text of every other value, in order.
+    pub(crate) fn flatten(&self) -> Vec<String> {
+        match self {
+            Field::Text(s) | Field::Other(s) => vec![s.clone()],
+            Field::List(items) => items.iter().flat_map(Field::flatten).collect(),
+        }
+    }
+
+    /// As an error message shows it: a string as it is, anything else described.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Field::Text(s) => s.clone(),
+            Field::Other(s) => s.clone(),
+            Field::List(items) => {
+                format!("[{}]", items.iter().map(Field::describe).collect::<Vec<_>>().join(","))
+            }
+        }
+    }
+}
+
+fn clip(mut text: String) -> String {
+    if text.len() > MAX_ERROR_TEXT {
+        let mut cut = MAX_ERROR_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FieldVisitor {
+    type Value = Field;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Field, E> {
+        Ok(Field::Text(clip(v.to_owned())))
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Field, E> {
+        Ok(Field::Other(v.to_string()))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Field, E> {
+        Ok(Field::Other(v.to_string()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Field, E> {
+        Ok(Field::Other(v.to_string()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Field, E> {
+        Ok(Field::Other(serde_json::Number::from_f64(v).map_or_else(|| "null".to_owned(), |n| n.to_string())))
+    }
+
+    fn visit_unit<E>(self) -> Result<Field, E> {
+        Ok(Field::Other("null".to_owned()))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
+        let mut items = Vec::new();
+        while items.len() < MAX_ERROR_STRINGS {
+            match seq.next_element::<Field>()? {
+                Some(item) => items.push(item),
+                None => return Ok(Field::List(items)),
+            }
+        }
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Field::List(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
+        let mut items = Vec::new();
+        while items.len() < MAX_ERROR_STRINGS {
+            match map.next_entry::<serde::de::IgnoredAny, Field>()? {
+                Some((_, item)) => items.push(item),
+                None => return Ok(Field::List(items)),
+            }
+        }
+        while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Field::List(items))
+    }
+}
+
+struct ErrorFieldsSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for ErrorFieldsSeed {
+    type Value = ErrorFields;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<ErrorFields, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ErrorFieldsSeed {
+    type Value = ErrorFields;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an error object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ErrorFields, A::Error> {
+        read_error_fields(&mut map)
+    }
+}
+
+/// Reads the rest of an object as [`ErrorFields`]: the named fields kept (the first of each),
+/// every other value skipped.
+pub(crate) fn read_error_fields<'de, A: serde::de::MapAccess<'de>>(
+    map: &mut A,
+) -> Result<ErrorFields, A::Error> {
+    let mut out = ErrorFields::default();
+    while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        match ERROR_FIELD_NAMES.iter().find(|n| **n == key) {
+            Some(name) if out.get(name).is_none() => {
+                let value = map.next_value::<Field>()?;
+                out.fields.push((name, value));
+            }
+            _ => {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Parses a venue's decimal string exactly, naming the field and row on failure.
@@ -239,6 +653,62 @@ mod tests {
         assert!(detail.starts_with("truncated JSON"), "{detail}");
         assert_eq!(snippet(b"  \n "), "(empty body)");
         assert_eq!(snippet(&[b'a'; 500]).chars().count(), 161);
+    }
+
+    /// A body of `rows` minimal trades in each venue's shape.
+    fn tiny_page(venue: Venue, rows: usize) -> Vec<u8> {
+        let row = match venue {
+            Venue::Coinbase => r#"{"time":"2025-06-12T15:59:59Z","trade_id":1,"price":"1","size":"1"}"#,
+            Venue::Kraken => r#"["1","1",1,"b","l","",1]"#,
+            Venue::Bitstamp => r#"{"date":1,"tid":1,"amount":"1","price":"1"}"#,
+            Venue::Gemini => r#"{"timestampms":1,"tid":1,"price":"1","amount":"1"}"#,
+        };
+        let rows = vec![row; rows].join(",");
+        match venue {
+            Venue::Kraken => format!(r#"{{"error":[],"result":{{"XETHZUSD":[{rows}],"last":"1"}}}}"#),
+            _ => format!("[{rows}]"),
+        }
+        .into_bytes()
+    }
+
+    fn parse_page(venue: Venue, body: &[u8]) -> Result<Page, VenueError> {
+        use crate::venues::parsers;
+        match venue {
+            Venue::Coinbase => parsers::coinbase::parse_trades(body),
+            Venue::Kraken => parsers::kraken::parse_trades(body),
+            Venue::Bitstamp => parsers::bitstamp::parse_trades(body),
+            Venue::Gemini => parsers::gemini::parse_trades(body),
+        }
+    }
+
+    #[test]
+    fn a_page_past_the_row_cap_is_refused_while_it_is_read() {
+        for venue in Venue::ALL {
+            let full = parse_page(venue, &tiny_page(venue, MAX_PAGE_ROWS)).unwrap();
+            assert_eq!(full.trades.len(), MAX_PAGE_ROWS, "{venue}");
+            let err = parse_page(venue, &tiny_page(venue, MAX_PAGE_ROWS + 1)).unwrap_err();
+            assert_eq!(err, too_many_rows(venue), "{venue}");
+            assert!(err.to_string().contains("more than 100000 trades"), "{err}");
+            assert!(!err.is_retryable());
+        }
+    }
+
+    #[test]
+    fn error_objects_are_read_bounded_and_without_a_tree() {
+        let many = format!(
+            r#"{{"message":"m","reason":[{}],"other":[{}]}}"#,
+            vec!["\"r\""; 1000].join(","),
+            vec!["1"; 1000].join(",")
+        );
+        let fields = ErrorFields::parse(many.as_bytes()).unwrap();
+        assert_eq!(fields.str("message"), Some("m"));
+        let Some(Field::List(reasons)) = fields.get("reason") else { panic!("{fields:?}") };
+        assert_eq!(reasons.len(), MAX_ERROR_STRINGS);
+        assert_eq!(fields.get("other"), None, "unknown fields are skipped");
+        let long = format!(r#"{{"message":"{}"}}"#, "x".repeat(10_000));
+        let fields = ErrorFields::parse(long.as_bytes()).unwrap();
+        assert_eq!(fields.str("message").unwrap().len(), MAX_ERROR_TEXT + '…'.len_utf8());
+        assert!(ErrorFields::parse(b"[1,2]").is_none());
     }
 
     proptest! {
