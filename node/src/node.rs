@@ -220,13 +220,8 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
     let inlets = crate::settlements::Inlets { gossip, own: own_rx, chain: chain_rx, commands: commands_rx };
     let token = cancel.clone();
     tasks.service("settlements", settlements.run(inlets, token));
-    let observer = Observer {
-        store: store.clone(),
-        venues: venues.clone(),
-        tick: config.observer.tick,
-        settlements: own_tx,
-        lost: Default::default(),
-    };
+    let member = keys.ed25519.verifying_key().to_bytes();
+    let observer = Observer::new(store.clone(), venues.clone(), config.observer.tick, own_tx, member);
     let token = cancel.clone();
     tasks.service("observer", observer.run(token));
 

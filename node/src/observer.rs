@@ -16,7 +16,18 @@
 //!
 //! A venue that fails (HTTP error, garbage, timeout) contributes no trades; the methodology then
 //! works with the rest, or yields "no value" with its reason. The node never signs a number
-//! computed from a body it could not parse.
+//! computed from a body it could not parse. Every venue left out (a failed fetch, no trade in
+//! the window, or dropped by the methodology) is kept with its reason beside the observation
+//! ([`crate::venues::LeftOut`], store `left_out`), and the settlement view shows them.
+//!
+//! **When members fetch.** Not all at `M + grace`, which would hit each venue with the whole
+//! committee at once: each member fetches at its own moment in the grace period,
+//! [`fetch_at_ms`]: from `M + grace/2`, plus a jitter below `min(grace/4, 30 s)` drawn from a
+//! hash of the member's key and the settlement id, so members spread out and a member keeps its
+//! moment. An observer (re)started after that moment fetches at its start plus the same jitter,
+//! so a committee restarted together does not fetch in lockstep either. The observation is
+//! still dated `M + grace` and signed no earlier (peers refuse messages dated in their future):
+//! one fetched early waits in memory until then.
 //!
 //! **A crash between the slot and the observation.** The slot record can reach the disk without
 //! the observation (a crash between the two writes). At the next pass the slot holds a hash
@@ -33,11 +44,11 @@ use fixd_proto::methodology;
 use fixd_proto::signing::Signed;
 use fixd_proto::types::observation::Observation;
 use fixd_proto::types::settlement::SettlementSpec;
-use fixd_proto::types::venue::Trade;
+use fixd_proto::types::venue::{Trade, Venue};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{SignedKind, SigningSlot, Store, StoreError};
-use crate::venues::VenueAdapter;
+use crate::venues::{LeftOut, VenueAdapter};
 use fixd_proto::types::certificate::DecisionId;
 
 /// This node's observation as the observer computed it, for the settlement service to sign.
@@ -57,6 +68,12 @@ pub struct Observer {
     pub settlements: tokio::sync::mpsc::Sender<OwnObservation>,
     /// Settlements whose observation a crash lost and the archive cannot rebuild.
     pub lost: std::sync::Mutex<std::collections::BTreeSet<alloy_primitives::B256>>,
+    /// This member's public key: the seed of its fetch jitter.
+    pub member: [u8; 32],
+    /// When this observer started, unix ms: a settlement overdue then is fetched after it.
+    pub started_ms: u64,
+    /// Observations computed before `M + grace`, waiting to be signed then.
+    pub pending: std::sync::Mutex<std::collections::BTreeMap<alloy_primitives::B256, Observation>>,
 }
 
 impl std::fmt::Debug for Observer {
@@ -80,6 +97,39 @@ pub fn is_due(spec: &SettlementSpec, now: u64) -> bool {
     now >= spec.observe_at()
 }
 
+/// The longest fetch jitter.
+pub const MAX_FETCH_JITTER_MS: u64 = 30_000;
+
+/// How far apart a committee's members fetch one settlement: `min(grace/4, 30 s)`.
+pub fn fetch_spread_ms(spec: &SettlementSpec) -> u64 {
+    (spec.params.grace_secs.saturating_mul(1000) / 4).min(MAX_FETCH_JITTER_MS)
+}
+
+/// This member's jitter for one settlement, below [`fetch_spread_ms`]: from a hash of its key
+/// and the settlement id, so that members differ and a member keeps its moment.
+pub fn fetch_jitter_ms(spec: &SettlementSpec, member: &[u8; 32]) -> u64 {
+    let spread = fetch_spread_ms(spec);
+    if spread == 0 {
+        return 0;
+    }
+    let mut input = member.to_vec();
+    input.extend_from_slice(spec.id().as_slice());
+    let hash = alloy_primitives::keccak256(&input);
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&hash[..8]);
+    u64::from_be_bytes(head) % spread
+}
+
+/// When this member starts fetching a settlement's window, unix ms: `M + grace/2` plus its
+/// jitter, inside the grace period; or, for an observer started after that, its start plus the
+/// same jitter.
+pub fn fetch_at_ms(spec: &SettlementSpec, member: &[u8; 32], started_ms: u64) -> u64 {
+    let jitter = fetch_jitter_ms(spec, member);
+    let grace_ms = spec.params.grace_secs.saturating_mul(1000);
+    let planned = spec.maturity.saturating_mul(1000).saturating_add(grace_ms / 2).saturating_add(jitter);
+    if started_ms > planned { started_ms.saturating_add(jitter) } else { planned }
+}
+
 /// The observation of `spec` over `trades`. Deterministic: the same trades give the same bytes.
 pub fn observe(
     spec: &SettlementSpec,
@@ -95,6 +145,26 @@ pub fn observe(
 }
 
 impl Observer {
+    /// An observer for the member with public key `member`, started now.
+    pub fn new(
+        store: Arc<dyn Store>,
+        venues: Vec<VenueAdapter>,
+        tick: Duration,
+        settlements: tokio::sync::mpsc::Sender<OwnObservation>,
+        member: [u8; 32],
+    ) -> Observer {
+        Observer {
+            store,
+            venues,
+            tick,
+            settlements,
+            lost: Default::default(),
+            member,
+            started_ms: crate::clock::now_ms(),
+            pending: Default::default(),
+        }
+    }
+
     /// Runs until cancelled.
     pub async fn run(self, cancel: CancellationToken) -> anyhow::Result<()> {
         let mut interval = tokio::time::interval(self.tick);
@@ -102,22 +172,41 @@ impl Observer {
         loop {
             tokio::select! {
                 () = cancel.cancelled() => return Ok(()),
-                _ = interval.tick() => self.pass(crate::clock::now()).await?,
+                _ = interval.tick() => self.pass_at(crate::clock::now_ms()).await?,
             }
         }
     }
 
-    /// Observes every settlement that is due and not yet observed.
+    /// [`Self::pass_at`] at `now` unix seconds.
     pub async fn pass(&self, now: u64) -> Result<(), StoreError> {
+        self.pass_at(now.saturating_mul(1000)).await
+    }
+
+    /// Fetches every settlement whose fetch moment has come and that is not yet observed, and
+    /// signs every observation whose time (`M + grace`) has come.
+    pub async fn pass_at(&self, now_ms: u64) -> Result<(), StoreError> {
         for spec in self.store.settlements()? {
-            if !is_due(&spec, now) {
+            if now_ms < fetch_at_ms(&spec, &self.member, self.started_ms) {
                 continue;
             }
+            let due = is_due(&spec, now_ms / 1000);
             match self.store.signed(observation_slot(&spec))? {
                 None => {
-                    self.observe_and_store(&spec).await?;
+                    let pending = self.pending.lock().expect("pending lock").get(&spec.id()).cloned();
+                    let observation = match pending {
+                        Some(observation) => Some(observation),
+                        None => self.fetch_and_compute(&spec).await?,
+                    };
+                    let Some(observation) = observation else { continue };
+                    if due || is_due(&spec, crate::clock::now()) {
+                        self.pending.lock().expect("pending lock").remove(&spec.id());
+                        self.sign(observation).await;
+                    } else {
+                        self.pending.lock().expect("pending lock").insert(spec.id(), observation);
+                    }
                 }
-                Some(hash) => self.recover(&spec, hash).await?,
+                Some(hash) if due => self.recover(&spec, hash).await?,
+                Some(_) => {}
             }
         }
         Ok(())
@@ -169,11 +258,21 @@ impl Observer {
         &self,
         spec: &SettlementSpec,
     ) -> Result<Option<Signed<Observation>>, StoreError> {
+        match self.fetch_and_compute(spec).await? {
+            Some(observation) => Ok(self.sign(observation).await),
+            None => Ok(None),
+        }
+    }
+
+    /// Fetches and archives the window's trades, computes the observation, and keeps the
+    /// venues it left out. `None` when the settlement's parameters are unusable (logged).
+    async fn fetch_and_compute(&self, spec: &SettlementSpec) -> Result<Option<Observation>, StoreError> {
         let id = spec.id();
         let (start_ms, end_ms) = window_ms(spec);
         let fetches =
             self.venues.iter().map(|v| async move { (v.venue(), v.trades_between(start_ms, end_ms).await) });
         let mut trades = Vec::new();
+        let mut failed = Vec::new();
         for (venue, result) in futures::future::join_all(fetches).await {
             match result {
                 Ok(venue_trades) => {
@@ -182,7 +281,8 @@ impl Observer {
                     trades.extend(venue_trades);
                 }
                 Err(error) => {
-                    tracing::warn!(settlement = %id, %venue, %error, "venue left out of this observation")
+                    tracing::warn!(settlement = %id, %venue, %error, "venue left out of this observation");
+                    failed.push(LeftOut::failed(&error));
                 }
             }
         }
@@ -193,7 +293,13 @@ impl Observer {
                 return Ok(None);
             }
         };
-        Ok(self.sign(observation).await)
+        let asked: Vec<Venue> = self.venues.iter().map(VenueAdapter::venue).collect();
+        let left_out = LeftOut::of_observation(&asked, &failed, &observation.computation);
+        for l in left_out.iter().filter(|l| !failed.iter().any(|f| f.venue == l.venue)) {
+            tracing::info!(settlement = %id, venue = %l.venue, reason = ?l.reason, detail = %l.detail, "venue left out of this observation");
+        }
+        self.store.put_left_out(&id, &left_out)?;
+        Ok(Some(observation))
     }
 }
 
@@ -236,18 +342,83 @@ mod tests {
             }
             asked
         });
-        let observer = Observer {
-            store,
-            venues: vec![],
-            tick: Duration::from_secs(1),
-            settlements: tx,
-            lost: Default::default(),
-        };
+        let observer = Observer::new(store, vec![], Duration::from_secs(1), tx, [7; 32]);
         let now = spec.observe_at() + 1;
         observer.pass(now).await.unwrap();
         observer.pass(now + 1).await.unwrap();
         assert_eq!(*observer.lost.lock().unwrap(), BTreeSet::from([spec.id()]));
         drop(observer);
         assert_eq!(asked.await.unwrap(), 1, "asked to sign once, then given up");
+    }
+
+    fn spec_at(maturity: u64, grace_secs: u64) -> SettlementSpec {
+        SettlementSpec {
+            index: Index::EthUsd,
+            maturity,
+            params: MethodologyParams { grace_secs, ..MethodologyParams::default() },
+        }
+    }
+
+    #[test]
+    fn members_fetch_at_their_own_moment_inside_the_grace() {
+        let spec = spec_at(1_800_000_000, 120);
+        let (m, observe_at) = (spec.maturity * 1000, spec.observe_at() * 1000);
+        let moments: BTreeSet<u64> = (0..16u8).map(|k| fetch_at_ms(&spec, &[k; 32], 0)).collect();
+        assert!(moments.len() >= 12, "members spread out: {moments:?}");
+        for at in &moments {
+            assert!((m + 60_000..m + 90_000).contains(at), "{at}: inside the grace, before M + grace");
+            assert!(*at < observe_at);
+        }
+        // A member keeps its moment; a short grace keeps the jitter inside it.
+        assert_eq!(fetch_at_ms(&spec, &[3; 32], 0), fetch_at_ms(&spec, &[3; 32], 0));
+        let short = spec_at(1_800_000_000, 5);
+        for k in 0..16u8 {
+            let at = fetch_at_ms(&short, &[k; 32], 0) - short.maturity * 1000;
+            assert!((2_500..3_750).contains(&at), "{at}");
+        }
+        assert_eq!(fetch_at_ms(&spec_at(1_800_000_000, 0), &[1; 32], 0), 1_800_000_000_000);
+        // A long grace: the jitter stays under 30 s.
+        let long = spec_at(1_800_000_000, 3_600);
+        assert!(fetch_jitter_ms(&long, &[9; 32]) < MAX_FETCH_JITTER_MS);
+    }
+
+    #[test]
+    fn a_restarted_committee_does_not_fetch_in_lockstep() {
+        let spec = spec_at(1_800_000_000, 120);
+        let restart = spec.observe_at() * 1000 + 3_600_000;
+        let moments: BTreeSet<u64> = (0..16u8).map(|k| fetch_at_ms(&spec, &[k; 32], restart)).collect();
+        assert!(moments.len() >= 12, "{moments:?}");
+        assert!(moments.iter().all(|at| (restart..restart + 30_000).contains(at)), "{moments:?}");
+    }
+
+    /// An observation fetched at the member's moment inside the grace waits until `M + grace`
+    /// to be signed, and is signed once then.
+    #[tokio::test]
+    async fn an_early_fetch_is_signed_at_m_plus_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
+        let spec = spec_at(1_800_000_000, 120);
+        store.put_settlement(&spec).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<OwnObservation>(4);
+        let mut observer = Observer::new(store.clone(), vec![], Duration::from_secs(1), tx, [5; 32]);
+        observer.started_ms = 0;
+        let fetch_at = fetch_at_ms(&spec, &[5; 32], 0);
+        observer.pass_at(fetch_at - 1).await.unwrap();
+        assert!(observer.pending.lock().unwrap().is_empty(), "not fetched before its moment");
+        observer.pass_at(fetch_at).await.unwrap();
+        assert!(rx.try_recv().is_err(), "not signed before M + grace");
+        assert_eq!(observer.pending.lock().unwrap().len(), 1);
+        let signer = tokio::spawn(async move {
+            let own = rx.recv().await.unwrap();
+            assert_eq!(own.observation.observed_at, 1_800_000_120);
+            let _ = own.signed.send(None);
+            rx
+        });
+        observer.pass_at(spec.observe_at() * 1000).await.unwrap();
+        let mut rx = signer.await.unwrap();
+        assert!(observer.pending.lock().unwrap().is_empty());
+        assert!(rx.try_recv().is_err(), "asked once");
+        // No venue was asked, so none is left out.
+        assert_eq!(store.left_out(&spec.id()).unwrap(), vec![]);
     }
 }

@@ -18,6 +18,8 @@ use crate::store::{SignedKind, SigningSlot};
 use fixd_decision::consensus::Equivocation;
 use fixd_proto::types::certificate::DecisionId;
 
+mod waiting;
+
 /// Where a settlement is, as this node sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -85,6 +87,9 @@ pub struct SettlementView {
     pub observe_at: u64,
     /// This node's signed observation, once made.
     pub observation: Option<Signed<Observation>>,
+    /// The venues this node's observation left out, and why (a failed fetch, no trade in the
+    /// window, or dropped by the methodology); node-local, not part of the signed observation.
+    pub left_out: Vec<crate::venues::LeftOut>,
     /// Every signed observation this node holds, its own and its peers'.
     pub observations: Vec<Signed<Observation>>,
     /// What this node has recorded as signed: kind, round and message hash.
@@ -259,30 +264,21 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     });
     let phase = disputes.as_ref().map(fixd_dispute::SettlementDisputes::phase);
     let with_value = observations.iter().filter(|o| o.payload.computation.value.value().is_some()).count();
-    let waiting_for = match (&certificate, &final_report, &publication) {
-        _ if published || crate::clock::now() < spec.observe_at() => None,
-        (None, _, _) if with_value < quorum => {
-            Some(format!("no quorum: {with_value} of the {quorum} members' observations with a value needed"))
-        }
-        (None, _, _) => {
-            Some(format!("a proposal and {quorum} votes: {with_value} observations with a value are in"))
-        }
-        (Some(_), None, _) => Some(match phase {
-            Some(fixd_dispute::Phase::Review | fixd_dispute::Phase::Recertifying) => {
-                "the committee's review of a dispute".to_owned()
-            }
-            Some(fixd_dispute::Phase::Arbitration) => format!(
-                "the arbitrator's ruling, or the hard deadline at {}",
-                spec.maturity.saturating_add(params.hard_deadline_secs)
-            ),
-            _ => format!("the challenge window to close at {}", challenge_deadline.unwrap_or_default()),
-        }),
-        (Some(_), Some(f), None) if f.signatures.len() < quorum => {
-            Some(format!("report signatures: {} of the {quorum} needed", f.signatures.len()))
-        }
-        (Some(_), Some(_), None) => Some("the publishing member's transaction".into()),
-        (Some(_), Some(_), Some(p)) => Some(format!("confirmations: {} of {required}", p.confirmations)),
-    };
+    let waiting_for = waiting::waiting_for(&waiting::Progress {
+        now: crate::clock::now(),
+        observe_at: spec.observe_at(),
+        published,
+        with_value,
+        quorum,
+        certified: certificate.is_some(),
+        phase,
+        challenge_deadline,
+        hard_deadline: spec.maturity.saturating_add(params.hard_deadline_secs),
+        settle_secs: fixd_decision::publication::PublicationParams::from_protocol(params).settle_secs,
+        report_signatures: final_report.as_ref().map(|f| f.signatures.len()),
+        confirmations: publication.as_ref().map(|p| p.confirmations),
+        confirmations_required: required,
+    });
     let status = Status::of(published, final_report.is_some(), certificate.is_some(), own.is_some());
     Ok(SettlementView {
         id,
@@ -292,6 +288,7 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
         observe_at: spec.observe_at(),
         spec,
         observation: own,
+        left_out: state.store.left_out(&id)?,
         observations,
         signed,
         // The value in force: an upheld review's replaces the first certificate's.

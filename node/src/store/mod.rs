@@ -7,6 +7,7 @@
 //! - equivocation evidence: both of the different messages a member signed for one slot;
 //! - disputes as relayed by the members that accepted them, review votes, review certificates
 //!   and arbitrator rulings, and which relays reached this member late (`late_relays`);
+//! - the venues this node's observation left out, and why (`left_out`, node-local);
 //! - what this node has signed (`signed`): one record per (settlement, kind, round), written
 //!   before the signature leaves the node, so a restarted node never signs two different things.
 //!
@@ -156,6 +157,12 @@ pub trait Store: Send + Sync + 'static {
     fn put_late_relay(&self, id: &SettlementId, hash: &B256) -> Result<(), StoreError>;
     /// The hashes of the settlement's relays marked late.
     fn late_relays(&self, id: &SettlementId) -> Result<std::collections::BTreeSet<B256>, StoreError>;
+
+    /// Keeps the venues this node's observation of `id` left out, and why (node-local: the
+    /// signed observation does not carry it). Replaces an earlier record.
+    fn put_left_out(&self, id: &SettlementId, left_out: &[crate::venues::LeftOut]) -> Result<(), StoreError>;
+    /// The venues this node's observation of `id` left out; empty before it observed.
+    fn left_out(&self, id: &SettlementId) -> Result<Vec<crate::venues::LeftOut>, StoreError>;
 
     /// Flushes every write so far to disk. Call before any externally visible act.
     fn durable(&self) -> Result<(), StoreError>;

@@ -13,6 +13,7 @@
 //! `report_certificates` (id → BCS certificate of the decided final report), `late_relays`
 //! (id ‖ relay hash → empty: a held dispute or ruling relay that reached this member outside
 //! the receipt bound).
+//! `left_out` (id → BCS list of the venues this node's observation left out, and why).
 //! Values are BCS, so a record reads back exactly as written.
 //!
 //! Signed messages are written first-wins (`compare_and_swap` against an empty key): a second,
@@ -39,6 +40,8 @@ use fixd_decision::publication::OnChain;
 use super::{FinalRecord, SCHEMA_VERSION, SigningSlot, Store, StoreError};
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
+/// The tree of the venues each observation left out (id → BCS list), opened when used.
+const LEFT_OUT: &str = "left_out";
 
 /// A [`Store`] in a sled database directory.
 #[derive(Debug, Clone)]
@@ -441,6 +444,17 @@ impl Store for SledStore {
                 Ok(B256::from_slice(&key[id.len()..]))
             })
             .collect()
+    }
+
+    fn put_left_out(&self, id: &SettlementId, left_out: &[crate::venues::LeftOut]) -> Result<(), StoreError> {
+        let tree = self.db.open_tree(LEFT_OUT).map_err(backend)?;
+        tree.insert(id.as_slice(), to_bcs(left_out)).map_err(backend)?;
+        Ok(())
+    }
+
+    fn left_out(&self, id: &SettlementId) -> Result<Vec<crate::venues::LeftOut>, StoreError> {
+        let tree = self.db.open_tree(LEFT_OUT).map_err(backend)?;
+        Ok(get(&tree, id.as_slice())?.unwrap_or_default())
     }
 
     fn durable(&self) -> Result<(), StoreError> {

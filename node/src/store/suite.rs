@@ -56,6 +56,7 @@ pub(crate) fn run<S: Store>(open: impl Fn(&Path) -> S) {
     a_second_message_never_replaces_the_first_and_evidence_keeps_both(&open);
     everything_survives_a_restart(&open);
     disputes_reviews_and_rulings_keep_the_first(&open);
+    left_out_venues_round_trip(&open);
 }
 
 fn settlements_round_trip<S: Store>(open: &impl Fn(&Path) -> S) {
@@ -343,4 +344,29 @@ fn disputes_reviews_and_rulings_keep_the_first<S: Store>(open: &impl Fn(&Path) -
     assert!(!store.has_dispute(&s.id(), &B256::repeat_byte(3)).unwrap());
     assert!(store.has_ruling(&s.id(), &B256::repeat_byte(1)).unwrap());
     assert!(!store.has_ruling(&spec(14).id(), &B256::repeat_byte(1)).unwrap());
+}
+
+fn left_out_venues_round_trip<S: Store>(open: &impl Fn(&Path) -> S) {
+    use crate::venues::{LeftOut, LeftOutReason, VenueError};
+    let dir = tempfile::tempdir().unwrap();
+    let s = spec(15);
+    let left_out = vec![
+        LeftOut::failed(&VenueError::Http { venue: Venue::Kraken, status: 500, message: "down".into() }),
+        LeftOut {
+            venue: Venue::Gemini,
+            reason: LeftOutReason::TooFewPartitions,
+            status: None,
+            detail: "gemini traded in 2 of 12 partitions".into(),
+        },
+    ];
+    {
+        let store = open(dir.path());
+        assert_eq!(store.left_out(&s.id()).unwrap(), vec![], "nothing before the observation");
+        store.put_left_out(&s.id(), &left_out[..1]).unwrap();
+        store.put_left_out(&s.id(), &left_out).unwrap();
+        store.durable().unwrap();
+    }
+    let store = open(dir.path());
+    assert_eq!(store.left_out(&s.id()).unwrap(), left_out, "the last record, after a restart");
+    assert_eq!(store.left_out(&spec(16).id()).unwrap(), vec![]);
 }

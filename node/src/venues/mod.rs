@@ -70,6 +70,7 @@ mod error;
 mod gemini;
 mod health;
 mod kraken;
+mod left_out;
 mod parse;
 
 #[cfg(test)]
@@ -88,6 +89,7 @@ pub use client::{MAX_BODY_BYTES, RawResponse, backoff_delay, unix_ms_now};
 pub use config::{MAX_BACKOFF, VenueConfig, VenuesConfig};
 pub use error::VenueError;
 pub use health::VenueHealth;
+pub use left_out::{LeftOut, LeftOutReason};
 pub use parse::{MAX_FETCH_TRADES, MAX_PAGE_ROWS, Page};
 
 /// The most memory one fetch of one venue holds (see the module docs): the body being read,
