@@ -1,4 +1,4 @@
-//! The observation producer: at `M + grace` it archives each venue's trades of the window,
+//! The observation producer: in the grace period it archives each venue's trades of the window,
 //! computes the node's value with `fixd-proto`'s methodology, and hands the observation to the
 //! settlement service, the one place that signs: it records the slot, keeps the observation and
 //! flushes before anything else can see it.

@@ -13,6 +13,7 @@ mod docker;
 mod observation;
 mod outsiders;
 mod publication;
+mod venues;
 
 /// A counter from a node's `/metrics`, parsed as Prometheus text: the sample of `metric` whose
 /// labels include `labels` (0 when there is none).

@@ -655,44 +655,6 @@ mod tests {
         assert_eq!(snippet(&[b'a'; 500]).chars().count(), 161);
     }
 
-    /// A body of `rows` minimal trades in each venue's shape.
-    fn tiny_page(venue: Venue, rows: usize) -> Vec<u8> {
-        let row = match venue {
-            Venue::Coinbase => r#"{"time":"2025-06-12T15:59:59Z","trade_id":1,"price":"1","size":"1"}"#,
-            Venue::Kraken => r#"["1","1",1,"b","l","",1]"#,
-            Venue::Bitstamp => r#"{"date":1,"tid":1,"amount":"1","price":"1"}"#,
-            Venue::Gemini => r#"{"timestampms":1,"tid":1,"price":"1","amount":"1"}"#,
-        };
-        let rows = vec![row; rows].join(",");
-        match venue {
-            Venue::Kraken => format!(r#"{{"error":[],"result":{{"XETHZUSD":[{rows}],"last":"1"}}}}"#),
-            _ => format!("[{rows}]"),
-        }
-        .into_bytes()
-    }
-
-    fn parse_page(venue: Venue, body: &[u8]) -> Result<Page, VenueError> {
-        use crate::venues::parsers;
-        match venue {
-            Venue::Coinbase => parsers::coinbase::parse_trades(body),
-            Venue::Kraken => parsers::kraken::parse_trades(body),
-            Venue::Bitstamp => parsers::bitstamp::parse_trades(body),
-            Venue::Gemini => parsers::gemini::parse_trades(body),
-        }
-    }
-
-    #[test]
-    fn a_page_past_the_row_cap_is_refused_while_it_is_read() {
-        for venue in Venue::ALL {
-            let full = parse_page(venue, &tiny_page(venue, MAX_PAGE_ROWS)).unwrap();
-            assert_eq!(full.trades.len(), MAX_PAGE_ROWS, "{venue}");
-            let err = parse_page(venue, &tiny_page(venue, MAX_PAGE_ROWS + 1)).unwrap_err();
-            assert_eq!(err, too_many_rows(venue), "{venue}");
-            assert!(err.to_string().contains("more than 100000 trades"), "{err}");
-            assert!(!err.is_retryable());
-        }
-    }
-
     #[test]
     fn error_objects_are_read_bounded_and_without_a_tree() {
         let many = format!(

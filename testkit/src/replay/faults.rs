@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// One line summary of the `--fault` syntax, for error messages.
 pub const FAULT_SYNTAX: &str = "expected VENUE=FAULT with VENUE one of coinbase, kraken, bitstamp, gemini and FAULT \
-     one of http500, garbage, slow:MS, stale[:AT], crash:PCT:FROM:TO, bust:FACTOR:FROM:TO:BUSTED_AT or a JSON \
+     one of http500, garbage, flood:BYTES, slow:MS, stale[:AT], crash:PCT:FROM:TO, bust:FACTOR:FROM:TO:BUSTED_AT or a JSON \
      fault; times are unix seconds, or +N for N seconds after --wall-start";
 
 /// The `--fault` help text, for the command line (`long_help`).
@@ -18,6 +18,9 @@ A fault to start with, as VENUE=FAULT (repeatable). VENUE is coinbase, kraken, b
 FAULT is one of:
   http500                          every request answers HTTP 500 with the venue's error body
   garbage                          every request answers 200 with bytes that are not JSON
+  flood:BYTES                      every request answers 200 with a page of BYTES bytes (at most
+                                   64 MiB) of minimal trades in the venue's shape, all in the
+                                   last minute: a hostile venue flooding its members' memory
   slow:MS                          every answer is delayed by MS milliseconds
   stale[:AT]                       no trade after AT is published (default: from the start)
   crash:PCT:FROM:TO                prices of trades in [FROM, TO) fall by PCT percent (1-99)
@@ -30,6 +33,9 @@ Faults can be changed at run time: PUT/DELETE /_replay/faults/{venue}, GET /_rep
 
 /// The longest `slow` delay: ten minutes.
 pub const MAX_SLOW_MS: u64 = 600_000;
+
+/// The largest `flood` page: 64 MiB, twice what a node reads.
+pub const MAX_FLOOD_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The largest trade-bust price factor.
 pub const MAX_BUST_FACTOR: Wad = Wad::from_raw(100 * WAD);
@@ -57,6 +63,10 @@ pub enum Fault {
     Http500,
     /// Every request answers 200 with a body that is not JSON (nor UTF-8).
     Garbage,
+    /// Every request answers 200 with a valid page of `bytes` bytes of minimal trades in the
+    /// venue's shape (price and size `"1"`, ids counting up, times in the last minute): a
+    /// hostile venue that floods its members' memory with millions of tiny trades.
+    Flood { bytes: u64 },
     /// Every answer is delayed by `ms` milliseconds (a slow socket; longer than a client's
     /// timeout, it is a timeout).
     Slow { ms: u64 },
@@ -97,6 +107,8 @@ pub enum FaultError {
     Percent(u8),
     #[error("empty time range [{from}, {to}): `from` must be before `to` (unix seconds)")]
     EmptyRange { from: u64, to: u64 },
+    #[error("flood page of {0} bytes: it must be 64 to {MAX_FLOOD_BYTES} bytes")]
+    FloodBytes(u64),
     #[error("slow delay of {0} ms: it must be 1 to {MAX_SLOW_MS} ms")]
     SlowDelay(u64),
     #[error("trade bust factor {0}: it must be above 0 and at most 100 (a decimal such as \"1.5\")")]
@@ -114,13 +126,20 @@ impl Fault {
                 check_range(from, to)
             }
             Fault::Slow { ms } if ms == 0 || ms > MAX_SLOW_MS => Err(FaultError::SlowDelay(ms)),
+            Fault::Flood { bytes } if !(64..=MAX_FLOOD_BYTES).contains(&bytes) => {
+                Err(FaultError::FloodBytes(bytes))
+            }
             Fault::TradeBust { factor, from, to, .. } => {
                 if factor.is_zero() || factor > MAX_BUST_FACTOR {
                     return Err(FaultError::BustFactor(factor));
                 }
                 check_range(from, to)
             }
-            Fault::Stale { .. } | Fault::Http500 | Fault::Garbage | Fault::Slow { .. } => Ok(()),
+            Fault::Stale { .. }
+            | Fault::Http500
+            | Fault::Garbage
+            | Fault::Slow { .. }
+            | Fault::Flood { .. } => Ok(()),
         }
     }
 
@@ -187,6 +206,10 @@ fn parse_compact(spec: &str, fault: &str, wall_start: u64) -> Result<Fault, Faul
     match kind {
         "http500" => arity("http500", "no arguments", args.is_empty()).map(|()| Fault::Http500),
         "garbage" => arity("garbage", "no arguments", args.is_empty()).map(|()| Fault::Garbage),
+        "flood" => {
+            arity("flood", "one argument: flood:BYTES", args.len() == 1)?;
+            Ok(Fault::Flood { bytes: number("BYTES", args[0])? })
+        }
         "slow" => {
             arity("slow", "one argument: slow:MS", args.len() == 1)?;
             Ok(Fault::Slow { ms: number("MS", args[0])? })
@@ -265,6 +288,12 @@ mod tests {
         );
         assert_eq!(fault(r#"gemini={"slow":{"ms":300}}"#), Fault::Slow { ms: 300 });
         assert_eq!(fault(r#"gemini="http500""#), Fault::Http500);
+        assert_eq!(fault("kraken=flood:33554432"), Fault::Flood { bytes: 33_554_432 });
+        assert_eq!(
+            FaultSpec::parse("kraken=flood:1", 0),
+            Err(FaultError::FloodBytes(1)),
+            "a flood page holds at least one trade"
+        );
     }
 
     #[test]

@@ -36,13 +36,16 @@
 //! - `flash_crash {pct, from, to}`: prices of the trades in `[from, to)` × (100 − pct)%, floored;
 //! - `stale {at}`: no trade after `at` is published (default: when switched on);
 //! - `http500`: HTTP 500 with the venue's error body; `garbage`: 200 with non-JSON bytes;
+//! - `flood {bytes}`: 200 with a valid page of `bytes` bytes of minimal trades in the venue's
+//!   shape, all in the last minute (a hostile venue, for the nodes' memory bound);
 //! - `slow {ms}`: every answer waits `ms` first (several add up);
 //! - `trade_bust {factor, from, to, busted_at}`: a spike trade per replay minute in `[from, to)`,
 //!   at `factor` × the minute's last price and twice its volume, id `minute·10 + 7`, 6 replay
 //!   seconds after the minute's last trade; shown until `busted_at`, then gone from every answer,
 //!   historical ones included.
 //!
-//! Times are unix seconds of wall time. `slow` acts first, then `http500`, then `garbage`.
+//! Times are unix seconds of wall time. `slow` acts first, then `http500`, then `garbage`, then
+//! `flood`.
 //!
 //! On the command line, `--fault VENUE=FAULT` ([`FaultSpec::parse`], [`FAULT_HELP`]):
 //! `kraken=http500`, `gemini=garbage`, `bitstamp=slow:3000`, `kraken=stale`,
@@ -77,8 +80,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use faults::{
-    FAULT_HELP, FAULT_SYNTAX, Fault, FaultError, FaultMap, FaultSpec, MAX_BUST_FACTOR, MAX_SLOW_MS,
-    parse_venue,
+    FAULT_HELP, FAULT_SYNTAX, Fault, FaultError, FaultMap, FaultSpec, MAX_BUST_FACTOR, MAX_FLOOD_BYTES,
+    MAX_SLOW_MS, parse_venue,
 };
 pub use server::ReplayStatus;
 pub use tape::{Tape, venue_trades};

@@ -91,6 +91,12 @@ impl Shared {
         if faults.contains(&Fault::Garbage) {
             return Some(body(StatusCode::OK, Body::from(shapes::GARBAGE)));
         }
+        if let Some(bytes) =
+            faults.iter().find_map(|f| if let Fault::Flood { bytes } = f { Some(*bytes) } else { None })
+        {
+            let page = shapes::flood(venue, usize::try_from(bytes).unwrap_or(usize::MAX), wall_now_ms());
+            return Some(body(StatusCode::OK, Body::from(page)));
+        }
         None
     }
 }

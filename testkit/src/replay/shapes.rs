@@ -22,6 +22,47 @@ pub(crate) fn internal_error(venue: Venue) -> &'static str {
     }
 }
 
+/// The body of the `flood` fault: a valid page of the venue's shape, at most `bytes` long (and
+/// at least one trade), of minimal trades (price and size `"1"`, ids counting up from 1) all
+/// 30 s before `now_ms`, so inside any window that ends now.
+pub(crate) fn flood(venue: Venue, bytes: usize, now_ms: u64) -> Vec<u8> {
+    let at_ms = now_ms.saturating_sub(30_000);
+    let (head, tail) = match venue {
+        Venue::Kraken => (
+            r#"{"error":[],"result":{"XETHZUSD":["#.to_owned(),
+            format!(r#"],"last":"{}"}}}}"#, u128::from(at_ms) * 1_000_000),
+        ),
+        _ => ("[".to_owned(), "]".to_owned()),
+    };
+    let time = match venue {
+        Venue::Coinbase => rfc3339_micros(at_ms),
+        Venue::Kraken => format!("{}.{:03}", at_ms / 1000, at_ms % 1000),
+        Venue::Bitstamp => (at_ms / 1000).to_string(),
+        Venue::Gemini => at_ms.to_string(),
+    };
+    let mut out = String::with_capacity(bytes);
+    out.push_str(&head);
+    let mut row = String::new();
+    for id in 1u64.. {
+        row.clear();
+        if id > 1 {
+            row.push(',');
+        }
+        let _ = match venue {
+            Venue::Coinbase => write!(row, r#"{{"time":"{time}","trade_id":{id},"price":"1","size":"1"}}"#),
+            Venue::Kraken => write!(row, r#"["1","1",{time},"b","l","",{id}]"#),
+            Venue::Bitstamp => write!(row, r#"{{"date":"{time}","tid":"{id}","amount":"1","price":"1"}}"#),
+            Venue::Gemini => write!(row, r#"{{"timestampms":{time},"tid":{id},"price":"1","amount":"1"}}"#),
+        };
+        if id > 1 && out.len() + row.len() + tail.len() > bytes {
+            break;
+        }
+        out.push_str(&row);
+    }
+    out.push_str(&tail);
+    out.into_bytes()
+}
+
 /// Buy or sell, derived from the trade id so that it is deterministic.
 fn is_buy(id: u64) -> bool {
     id.is_multiple_of(2)
@@ -172,6 +213,23 @@ mod tests {
         for stamp in ["2025-06-12T15:00:00Z", "2000-03-01T00:00:00Z", "2100-12-31T23:59:59Z"] {
             let ms = unix_seconds(stamp).unwrap() * 1000 + 5;
             assert_eq!(rfc3339_micros(ms), stamp.replace('Z', ".005000Z"));
+        }
+    }
+
+    #[test]
+    fn flood_pages_are_valid_pages_of_tiny_trades() {
+        for venue in Venue::ALL {
+            let page = flood(venue, 4_096, 1_749_744_000_000);
+            assert!(page.len() <= 4_096 && page.len() > 3_900, "{venue}: {}", page.len());
+            let parsed = match venue {
+                Venue::Coinbase => fixd_node::venues::parsers::coinbase::parse_trades(&page),
+                Venue::Kraken => fixd_node::venues::parsers::kraken::parse_trades(&page),
+                Venue::Bitstamp => fixd_node::venues::parsers::bitstamp::parse_trades(&page),
+                Venue::Gemini => fixd_node::venues::parsers::gemini::parse_trades(&page),
+            }
+            .unwrap();
+            assert!(parsed.trades.len() > 40, "{venue}");
+            assert!(parsed.trades.iter().all(|t| t.time_ms / 1000 == 1_749_743_970), "{venue}");
         }
     }
 
