@@ -51,3 +51,15 @@ if ! "$tools/bin/anvil" --version | grep -q '^anvil Version: 1.7.1'; then
   echo "error: $tools/bin/anvil is not anvil 1.7.1; delete $tools/ and run scripts/install-tools.sh" >&2
   exit 1
 fi
+
+# schemathesis (PyPI, pinned) in a venv under .tools/venv: the API process test
+# (cli/tests/it/api_load.rs) runs it against a real node; it fails, never skips, without it.
+schemathesis_version=4.32.5
+if ! .tools/venv/bin/schemathesis --version 2>/dev/null | grep -q "$schemathesis_version"; then
+  echo "==> installing schemathesis $schemathesis_version into $tools/venv"
+  if ! python3 -m venv "$tools/venv"; then
+    echo "error: python3 -m venv failed; install Python 3.10 or later with venv (apt-get install python3-venv)" >&2
+    exit 1
+  fi
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
+fi

@@ -46,14 +46,28 @@ pub async fn settlement(command: SettlementCommand) -> anyhow::Result<Outcome> {
     let http = client()?;
     match command {
         SettlementCommand::List { status, api } => {
-            let mut url = format!("{}/v1/settlements", api.api);
-            if let Some(status) = &status {
-                url = format!("{url}?status={status}");
+            // Every page, following next_cursor (1,000 settlements a page).
+            let mut all = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut url = format!("{}/v1/settlements?limit=1000", api.api);
+                if let Some(status) = &status {
+                    url = format!("{url}&status={status}");
+                }
+                if let Some(cursor) = &cursor {
+                    url = format!("{url}&cursor={cursor}");
+                }
+                let (code, page) = call(http.get(&url), &url).await?;
+                if code != 200 {
+                    return Err(api_error(code, &page));
+                }
+                all.extend(page["settlements"].as_array().cloned().unwrap_or_default());
+                match page["next_cursor"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
             }
-            let (code, body) = call(http.get(&url), &url).await?;
-            if code != 200 {
-                return Err(api_error(code, &body));
-            }
+            let body = Value::Array(all);
             print(&api, &body, || {
                 let list = body.as_array().map(Vec::as_slice).unwrap_or_default();
                 if list.is_empty() {

@@ -68,6 +68,14 @@ pub struct ApiConfig {
     /// How many `/v1/events` streams the node holds open at once; one more is refused with 503
     /// and `Retry-After`. Default 256.
     pub max_event_streams: usize,
+    /// How many requests the node serves at once (an event stream counts only until its headers
+    /// are sent); one more is refused at once with 503 `overloaded` and `Retry-After`.
+    /// Default 256.
+    pub max_concurrent_requests: usize,
+    /// How long a client may take to send a request's headers, the first request's or, on a
+    /// kept-alive connection, the next one's; then the connection is closed. Default `5s`.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ApiConfig {
@@ -81,6 +89,8 @@ impl Default for ApiConfig {
             admin_hosts: Vec::new(),
             max_scheduled: 10_000,
             max_event_streams: 256,
+            max_concurrent_requests: 256,
+            header_read_timeout: Duration::from_secs(5),
         }
     }
 }

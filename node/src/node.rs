@@ -244,6 +244,7 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         metrics,
         disputes: Some(crate::api::DisputeDesk { settlements: commands_tx, reader }),
         event_streams: Arc::new(tokio::sync::Semaphore::new(config.api.max_event_streams)),
+        requests: Arc::new(tokio::sync::Semaphore::new(config.api.max_concurrent_requests)),
     };
     let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {
@@ -254,12 +255,9 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
     })?;
     let api_addr = listener.local_addr()?;
     tracing::info!(%api_addr, "API listening");
-    let token = cancel.clone();
+    let (token, header_read_timeout) = (cancel.clone(), config.api.header_read_timeout);
     tasks.service("api", async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(token.cancelled_owned())
-            .await
-            .context("the API server failed")
+        api::serve(listener, router, header_read_timeout, token).await.context("the API server failed")
     });
 
     Ok(NodeHandle { tasks, store, api_addr })

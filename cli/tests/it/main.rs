@@ -3,6 +3,7 @@
 
 use fixd_testkit::harness;
 
+mod api_load;
 mod certification;
 mod chain_service;
 mod cli;

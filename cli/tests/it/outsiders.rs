@@ -59,7 +59,7 @@ fn admin_needs_the_token_and_a_loopback_host_even_on_a_loopback_bind() {
     let (status, body) = schedule(Some("s3cret"), None);
     assert_eq!(status, 201, "{body}");
     assert_eq!(
-        node.get("/v1/settlements").1.as_array().unwrap().len(),
+        node.get("/v1/settlements").1["settlements"].as_array().unwrap().len(),
         1,
         "only the authorised call scheduled"
     );

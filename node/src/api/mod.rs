@@ -4,11 +4,11 @@
 //! |---|---|
 //! | `GET /v1/health` | liveness and this node's identity |
 //! | `GET /v1/status` | committee, venue health, peers |
-//! | `GET /v1/settlements?status=` | every settlement, optionally filtered by status |
+//! | `GET /v1/settlements?status=&limit=&cursor=` | settlements by maturity, a page at a time ([`page`]), optionally filtered by status |
 //! | `POST /v1/settlements` | schedule a settlement (admin) |
 //! | `GET /v1/settlements/{id}` | one settlement: spec, status, timings, observations, signed records, certificate |
 //! | `GET /v1/settlements/{id}/proof` | the proof bundle that `fixd verify` checks offline |
-//! | `GET /v1/settlements/{id}/disputes` | the dispute state: phase, deadline, required bond, each dispute and its outcome |
+//! | `GET /v1/settlements/{id}/disputes?limit=&cursor=` | the dispute state: phase, deadline, required bond, each dispute (a page at a time) and its outcome |
 //! | `POST /v1/settlements/{id}/disputes` | submit a signed dispute whose bond is escrowed ([`disputes`]) |
 //! | `POST /v1/settlements/{id}/rulings` | the arbitrator's signed ruling |
 //! | `GET /v1/events` | server-sent events, one per state change |
@@ -25,11 +25,19 @@
 //! `api.admin_loopback_without_token = true` lets local callers in without the token (the
 //! devnet's setting; off by default). Scheduling stops at `api.max_scheduled` settlements that
 //! have not matured yet.
+//!
+//! Bounded work for every client: every list is paged (at most [`page::MAX_LIMIT`] items),
+//! store reads run on tokio's blocking pool ([`blocking`]) so that a long scan never holds an
+//! async worker, at most `api.max_concurrent_requests` requests are served at once (past them a
+//! 503 `overloaded` at once), at most `api.max_event_streams` event streams are open, and a
+//! client gets `api.header_read_timeout` to send its headers ([`serve`]).
 
-mod disputes;
+pub(crate) mod disputes;
 mod error;
 mod events;
 mod openapi;
+pub mod page;
+mod serve;
 mod settlements;
 mod status;
 #[cfg(test)]
@@ -47,6 +55,7 @@ use serde::Serialize;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use serve::serve;
 
 use crate::events::EventBus;
 use crate::store::Store;
@@ -70,6 +79,8 @@ pub struct ApiState {
     pub disputes: Option<DisputeDesk>,
     /// One permit per open `/v1/events` stream: `api.max_event_streams` of them.
     pub event_streams: Arc<tokio::sync::Semaphore>,
+    /// One permit per request being served: `api.max_concurrent_requests` of them.
+    pub requests: Arc<tokio::sync::Semaphore>,
 }
 
 /// What the dispute routes need besides the store.
@@ -197,14 +208,50 @@ pub fn router(state: ApiState, max_body_bytes: usize, timeout: Duration) -> Rout
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, timeout))
         .layer(axum::middleware::map_response(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), at_most_concurrent))
         .with_state(state)
+}
+
+/// Serves the request while fewer than `api.max_concurrent_requests` are being served, else
+/// answers 503 `overloaded` with `Retry-After` at once: nothing queues. The permit is held until
+/// the response's headers are ready, so an event stream counts only while it starts (streams
+/// have their own bound, `api.max_event_streams`).
+async fn at_most_concurrent(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let Ok(_permit) = state.requests.clone().try_acquire_owned() else {
+        let error = ApiError::unavailable(
+            "overloaded",
+            "this node serves api.max_concurrent_requests requests already; retry in a second",
+        );
+        let mut response = axum::response::IntoResponse::into_response(error);
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        return response;
+    };
+    next.run(request).await
+}
+
+/// Runs store work on tokio's blocking pool, so that a scan of a large store never holds one of
+/// the async workers that serve every other request (`/v1/health` included).
+pub(crate) async fn blocking<T: Send + 'static>(
+    state: &ApiState,
+    work: impl FnOnce(&ApiState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || work(&state))
+        .await
+        .map_err(|e| ApiError::internal(format!("a store read stopped: {e}")))?
 }
 
 /// `GET /metrics`: Prometheus text (see [`crate::metrics`]).
 async fn metrics(
     axum::extract::State(state): axum::extract::State<ApiState>,
 ) -> Result<axum::response::Response, ApiError> {
-    let statuses = settlements::count_by_status(&state)?;
+    let statuses = blocking(&state, settlements::count_by_status).await?;
     let text = state
         .metrics
         .encode(&state.venues, &statuses)

@@ -48,17 +48,29 @@ impl Status {
         }
     }
 
-    /// The status of settlement `id` read from the store alone, without building its view.
+    /// The status of settlement `id` read from the store alone, without building its view:
+    /// the latest fact first, and no further read once one holds (a scheduled settlement costs
+    /// four point reads).
     fn read(state: &ApiState, id: &B256) -> Result<Status, ApiError> {
         let store = &state.store;
-        let final_record = store.final_record(id)?;
-        let required = state.genesis.params.confirmations.max(1);
-        let published = match (store.publication(id)?, &final_record) {
-            (Some(p), Some(f)) => p.publishes(f.report.value, required),
-            _ => false,
-        };
+        if let Some(final_record) = store.final_record(id)? {
+            let required = state.genesis.params.confirmations.max(1);
+            let published =
+                store.publication(id)?.is_some_and(|p| p.publishes(final_record.report.value, required));
+            return Ok(Status::of(published, true, true, true));
+        }
+        if store.certificate(id)?.is_some() {
+            return Ok(Status::Certified);
+        }
         let observed = store.signed(crate::observer::observation_slot_of(*id))?.is_some();
-        Ok(Status::of(published, final_record.is_some(), store.certificate(id)?.is_some(), observed))
+        Ok(Status::of(false, false, false, observed))
+    }
+
+    fn parse(name: &str) -> Result<Status, ApiError> {
+        Status::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
+            let valid: Vec<_> = Status::ALL.iter().map(|s| s.name()).collect();
+            ApiError::bad_request("bad_status", format!("unknown status {name:?}; use one of {valid:?}"))
+        })
     }
 
     const ALL: [Status; 5] =
@@ -317,31 +329,66 @@ pub fn count_by_status(state: &ApiState) -> Result<Vec<(String, i64)>, ApiError>
     Ok(counts)
 }
 
+/// Settlements a status filter reads at most for one page; past them the page ends early, with
+/// fewer than `limit` settlements (maybe none) and a `next_cursor` to go on from.
+pub const MAX_SCANNED: usize = 10_000;
+
+/// The query of `GET /v1/settlements`; another parameter is refused (400), as the API
+/// document says.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
 }
 
+/// One page of `GET /v1/settlements`, by maturity then id.
+#[derive(Debug, Serialize)]
+pub struct SettlementPage {
+    pub settlements: Vec<SettlementView>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/settlements?status=&limit=&cursor=`: settlements in (maturity, id) order. Only the
+/// settlements of the page are built into views; a status filter reads each candidate's status
+/// from the store (a few point reads) and stops when the page is full or after [`MAX_SCANNED`].
 pub async fn list(
     State(state): State<ApiState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Vec<SettlementView>>, ApiError> {
-    let wanted = match query.status.as_deref() {
-        None => None,
-        Some(name) => Some(Status::ALL.into_iter().find(|s| s.name() == name).ok_or_else(|| {
-            let valid: Vec<_> = Status::ALL.iter().map(|s| s.name()).collect();
-            ApiError::bad_request("bad_status", format!("unknown status {name:?}; use one of {valid:?}"))
-        })?),
-    };
-    let mut views = Vec::new();
-    for spec in state.store.settlements()? {
-        let v = view(&state, spec)?;
-        if wanted.is_none_or(|w| w == v.status) {
-            views.push(v);
+) -> Result<Json<SettlementPage>, ApiError> {
+    let page = super::page::PageQuery { limit: query.limit, cursor: query.cursor }.page()?;
+    let wanted = query.status.as_deref().map(Status::parse).transpose()?;
+    super::blocking(&state, move |state| {
+        let mut specs = Vec::new();
+        let (mut scanned, mut last, mut more, mut failed) = (0usize, page.after, false, None);
+        state.store.settlements_by_maturity(page.after.map(|c| (c.0, c.1)), &mut |spec| {
+            if specs.len() == page.limit || scanned == MAX_SCANNED {
+                // One more exists past a full page: the page is not the last.
+                more = true;
+                return Ok(false);
+            }
+            scanned += 1;
+            last = Some(super::page::Cursor(spec.maturity, spec.id()));
+            match wanted.map(|w| Status::read(state, &spec.id()).map(|s| s == w)) {
+                None | Some(Ok(true)) => specs.push(spec),
+                Some(Ok(false)) => {}
+                Some(Err(e)) => {
+                    failed = Some(e);
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
         }
-    }
-    views.sort_by_key(|v| (v.maturity, v.id));
-    Ok(Json(views))
+        let settlements = specs.into_iter().map(|spec| view(state, spec)).collect::<Result<_, _>>()?;
+        let next_cursor = if more { last.map(|c| c.encode()) } else { None };
+        Ok(Json(SettlementPage { settlements, next_cursor }))
+    })
+    .await
 }
 
 pub async fn show(
@@ -349,11 +396,18 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<SettlementView>, ApiError> {
     let id = parse_id(&id)?;
-    let spec = state.store.settlement(&id)?.ok_or_else(|| {
-        ApiError::not_found("unknown_settlement", format!("this node has no settlement {id}"))
-    })?;
-    Ok(Json(view(&state, spec)?))
+    super::blocking(&state, move |state| {
+        let spec = state.store.settlement(&id)?.ok_or_else(|| {
+            ApiError::not_found("unknown_settlement", format!("this node has no settlement {id}"))
+        })?;
+        Ok(Json(view(state, spec)?))
+    })
+    .await
 }
+
+/// The latest maturity scheduled through the API: 9999-12-31 23:59:59 UTC, so that every
+/// deadline counted from it (grace, challenge window, hard deadline) fits in unix seconds.
+pub const MAX_MATURITY: u64 = 253_402_300_799;
 
 /// The body of `POST /v1/settlements`.
 #[derive(Debug, Deserialize)]
@@ -374,11 +428,34 @@ pub async fn schedule(
     state.admin.authorise(&headers)?;
     let Json(request) = body.map_err(ApiError::from_json)?;
     request.params.validate().map_err(|e| ApiError::unprocessable("bad_params", e.to_string()))?;
+    if request.maturity > MAX_MATURITY {
+        return Err(ApiError::unprocessable(
+            "bad_maturity",
+            format!(
+                "maturity {} is past {MAX_MATURITY} (9999-12-31 23:59:59 UTC); give unix seconds",
+                request.maturity
+            ),
+        ));
+    }
     let spec = SettlementSpec { index: Index::EthUsd, maturity: request.maturity, params: request.params };
+    super::blocking(&state, move |state| schedule_spec(state, spec)).await
+}
+
+/// Stores a new settlement, unless `api.max_scheduled` have not matured yet.
+fn schedule_spec(
+    state: &ApiState,
+    spec: SettlementSpec,
+) -> Result<(StatusCode, Json<SettlementView>), ApiError> {
     let known = state.store.settlement(&spec.id())?.is_some();
     if !known {
         let now = crate::clock::now();
-        let pending = state.store.settlements()?.iter().filter(|s| s.maturity > now).count();
+        // Those maturing after now, in maturity order from just past `now`: the count stops at
+        // the limit.
+        let mut pending = 0usize;
+        state.store.settlements_by_maturity(Some((now, B256::repeat_byte(0xff))), &mut |_| {
+            pending += 1;
+            Ok(pending < state.admin.max_scheduled)
+        })?;
         if pending >= state.admin.max_scheduled {
             return Err(ApiError::too_many(
                 "too_many_scheduled",
@@ -398,7 +475,7 @@ pub async fn schedule(
         });
     }
     let status = if known { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(view(&state, spec)?)))
+    Ok((status, Json(view(state, spec)?)))
 }
 
 /// `GET /v1/settlements/{id}/proof`: everything needed to verify the value in force offline
@@ -409,13 +486,17 @@ pub async fn proof(
     Path(id): Path<String>,
 ) -> Result<Json<ProofBundle>, ApiError> {
     let id = parse_id(&id)?;
+    super::blocking(&state, move |state| proof_of(state, id).map(Json)).await
+}
+
+fn proof_of(state: &ApiState, id: B256) -> Result<ProofBundle, ApiError> {
     let spec = state.store.settlement(&id)?.ok_or_else(|| {
         ApiError::not_found("unknown_settlement", format!("this node has no settlement {id}"))
     })?;
     let first = state.store.certificate(&id)?.ok_or_else(|| {
         ApiError::not_found("not_certified", format!("settlement {id} is not certified yet; see its status"))
     })?;
-    let in_force = super::disputes::disputes_machine(&state, &spec)?.certified().map(|c| c.proposal_hash);
+    let in_force = super::disputes::disputes_machine(state, &spec)?.certified().map(|c| c.proposal_hash);
     let certificate = match in_force {
         Some(hash) if hash != first.proposal.hash() => state
             .store
@@ -432,5 +513,5 @@ pub async fn proof(
         state.store.observations(&id)?.into_iter().filter(|o| inputs.contains(&o.hash())).collect();
     let review_votes =
         state.store.review_votes(&id)?.into_iter().filter(|v| inputs.contains(&v.hash())).collect();
-    Ok(Json(ProofBundle { genesis: (*state.genesis).clone(), spec, observations, certificate, review_votes }))
+    Ok(ProofBundle { genesis: (*state.genesis).clone(), spec, observations, certificate, review_votes })
 }

@@ -30,6 +30,11 @@ fn admin(token: Option<&str>) -> AdminPolicy {
 }
 
 async fn serve(admin: AdminPolicy) -> Api {
+    serve_with(admin, 64, Duration::from_secs(5)).await
+}
+
+/// A node's API with `requests` concurrent requests at most and a header-read timeout.
+async fn serve_with(admin: AdminPolicy, requests: usize, header_read_timeout: Duration) -> Api {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SledStore::open(dir.path()).unwrap());
@@ -62,11 +67,13 @@ async fn serve(admin: AdminPolicy) -> Api {
         metrics: crate::metrics::Metrics::new().0,
         disputes: None,
         event_streams: Arc::new(tokio::sync::Semaphore::new(2)),
+        requests: Arc::new(tokio::sync::Semaphore::new(requests)),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = router(state, 4096, Duration::from_secs(5));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(async move { super::serve(listener, app, header_read_timeout, stop).await.unwrap() });
     Api { url, client: reqwest::Client::new(), _dir: dir }
 }
 
@@ -132,12 +139,13 @@ async fn scheduling_listing_filtering_and_showing() {
 
     let (status, all) = api.get("/v1/settlements").await;
     assert_eq!(status, 200);
-    assert_eq!(all.as_array().unwrap().len(), 2);
-    assert_eq!(all[0]["maturity"], 3_000_000_000u64, "listed by maturity");
+    assert_eq!(all["settlements"].as_array().unwrap().len(), 2);
+    assert_eq!(all["settlements"][0]["maturity"], 3_000_000_000u64, "listed by maturity");
+    assert_eq!(all["next_cursor"], Value::Null, "one page holds both");
     let (_, scheduled) = api.get("/v1/settlements?status=scheduled").await;
-    assert_eq!(scheduled.as_array().unwrap().len(), 2);
+    assert_eq!(scheduled["settlements"].as_array().unwrap().len(), 2);
     let (_, observed) = api.get("/v1/settlements?status=observed").await;
-    assert_eq!(observed, json!([]));
+    assert_eq!(observed, json!({ "settlements": [], "next_cursor": null }));
     let (status, one) = api.get(&format!("/v1/settlements/{id}")).await;
     assert_eq!((status, one["id"].as_str()), (200, Some(id.as_str())));
     let (status, health) = api.get("/v1/health").await;
@@ -169,6 +177,9 @@ async fn bad_input_is_a_json_4xx_and_nothing_is_lost() {
             "unknown_settlement",
         ),
         ("/v1/settlements?status=finished", 400, "bad_status"),
+        ("/v1/settlements?limit=1001", 400, "bad_limit"),
+        ("/v1/settlements?limit=0", 400, "bad_limit"),
+        ("/v1/settlements?cursor=0x12", 400, "bad_cursor"),
         ("/v1/nowhere", 404, "no_such_route"),
     ] {
         let (got, body) = api.get(path).await;
@@ -196,6 +207,7 @@ async fn bad_input_is_a_json_4xx_and_nothing_is_lost() {
 
     api.still_serving().await;
     let (_, all) = api.get("/v1/settlements").await;
+    let all = &all["settlements"];
     assert_eq!(all.as_array().unwrap().len(), 1, "nothing stored was lost and nothing bad was stored");
     assert_eq!(all[0]["id"], created["id"]);
 }
@@ -335,5 +347,122 @@ async fn event_streams_are_bounded_and_a_closed_one_frees_its_place() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(second);
+    api.still_serving().await;
+}
+
+/// Pages follow each other by cursor in (maturity, id) order, none served twice, a settlement
+/// scheduled meanwhile shifts no page, and the last page says so with a null `next_cursor`.
+#[tokio::test]
+async fn lists_are_paged_by_cursor() {
+    let api = serve(admin(None)).await;
+    for k in [5u64, 1, 4, 2, 3, 6, 7] {
+        let body = json!({ "maturity": 4_000_000_000u64 + k }).to_string();
+        assert_eq!(api.post("/v1/settlements", body, None).await.0, 201);
+    }
+    let (status, first) = api.get("/v1/settlements?limit=3").await;
+    assert_eq!(status, 200, "{first}");
+    let maturities = |page: &Value| -> Vec<u64> {
+        page["settlements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["maturity"].as_u64().unwrap() - 4_000_000_000)
+            .collect()
+    };
+    assert_eq!(maturities(&first), vec![1, 2, 3]);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    // Scheduled before the cursor: never shows up later, nor shifts the next page.
+    api.post("/v1/settlements", json!({ "maturity": 4_000_000_000u64 }).to_string(), None).await;
+    let (_, second) = api.get(&format!("/v1/settlements?limit=3&cursor={cursor}")).await;
+    assert_eq!(maturities(&second), vec![4, 5, 6]);
+    let cursor = second["next_cursor"].as_str().unwrap().to_owned();
+    let (_, last) = api.get(&format!("/v1/settlements?limit=3&cursor={cursor}")).await;
+    assert_eq!(maturities(&last), vec![7]);
+    assert_eq!(last["next_cursor"], Value::Null);
+    // A full last page ends with null too (no empty page after it).
+    let (_, exact) = api.get(&format!("/v1/settlements?limit=1&cursor={cursor}")).await;
+    assert_eq!((maturities(&exact), &exact["next_cursor"]), (vec![7], &Value::Null));
+    // A filter pages the same way.
+    let (_, filtered) = api.get("/v1/settlements?status=scheduled&limit=4").await;
+    assert_eq!(maturities(&filtered), vec![0, 1, 2, 3]);
+    assert!(filtered["next_cursor"].is_string());
+    // The dispute list of a settlement takes the same parameters.
+    let id = first["settlements"][0]["id"].as_str().unwrap();
+    let (status, disputes) = api.get(&format!("/v1/settlements/{id}/disputes?limit=10")).await;
+    assert_eq!(status, 200, "{disputes}");
+    assert_eq!((&disputes["disputes"], &disputes["next_cursor"]), (&json!([]), &Value::Null));
+    let (status, bad) = api.get(&format!("/v1/settlements/{id}/disputes?limit=5000")).await;
+    assert_eq!(status, 400);
+    assert!(is_error(&bad, "bad_limit"), "{bad}");
+}
+
+/// Past `api.max_concurrent_requests` a request is refused at once with a JSON 503 and
+/// `Retry-After`; open event streams do not count once started.
+#[tokio::test]
+async fn requests_past_the_concurrency_limit_are_shed_with_a_json_503() {
+    let api = serve_with(admin(None), 1, Duration::from_secs(5)).await;
+    // An open event stream holds no request permit.
+    let stream = api.client.get(format!("{}/v1/events", api.url)).send().await.unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    api.still_serving().await;
+    // A request that never finishes its body holds the only permit.
+    let (sender, body) = futures::channel::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let slow = api
+        .client
+        .post(format!("{}/v1/settlements", api.url))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let slow = tokio::spawn(slow);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let refused = loop {
+        let r = api.client.get(format!("{}/v1/health", api.url)).send().await.unwrap();
+        if r.status().as_u16() == 503 {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "the limit never applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(refused.headers().get("retry-after").unwrap(), "1");
+    assert!(is_error(&refused.json().await.unwrap(), "overloaded"));
+    drop(sender);
+    let _ = slow.await;
+    api.still_serving().await;
+    drop(stream);
+}
+
+/// A client that sends its headers a byte at a time loses its connection after
+/// `api.header_read_timeout`, and so does one that sends nothing.
+#[tokio::test]
+async fn headers_must_arrive_within_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let api = serve_with(admin(None), 64, Duration::from_millis(500)).await;
+    let addr = api.url.trim_start_matches("http://").to_owned();
+    for dribble in [true, false] {
+        let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let started = std::time::Instant::now();
+        let request = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+        let closed = async {
+            let mut sent = 0;
+            loop {
+                if dribble {
+                    // One byte every 100 ms: the headers would take many seconds.
+                    if socket.write_all(&request[sent % request.len()..][..1]).await.is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+                let mut buf = [0u8; 256];
+                match tokio::time::timeout(Duration::from_millis(100), socket.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => return,
+                    Ok(Ok(_)) => return, // a 408 answer, then the close
+                    Err(_) => {}
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), closed).await.expect("the connection was never closed");
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(400) && took < Duration::from_secs(3), "{dribble}: {took:?}");
+    }
     api.still_serving().await;
 }

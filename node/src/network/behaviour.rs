@@ -17,9 +17,6 @@ use super::messages::{Topics, message_id};
 /// `max_message_bytes` covers them, so a payload of exactly the limit still fits a frame.
 pub const FRAME_SLACK_BYTES: usize = 2048;
 
-/// Connections kept per member (two when both sides dial at once).
-const MAX_CONNECTIONS_PER_PEER: u32 = 2;
-
 /// The fixd node's libp2p behaviour. The allow-list comes first, so a non-member is refused
 /// before any other behaviour sees the connection.
 #[derive(NetworkBehaviour)]
@@ -46,6 +43,8 @@ pub struct BehaviourSettings {
     pub max_catchup_bytes: u64,
     /// identify's protocol version, `/fixd/<network id short hex>/1`.
     pub protocol_version: String,
+    /// Pending and established connections, by direction, in total and per peer.
+    pub connection_limits: connection_limits::ConnectionLimits,
 }
 
 impl Behaviour {
@@ -71,10 +70,7 @@ impl Behaviour {
             identify::Config::new(settings.protocol_version.clone(), key.public())
                 .with_agent_version(format!("fixd/{}", env!("CARGO_PKG_VERSION"))),
         );
-        let limits = connection_limits::Behaviour::new(
-            connection_limits::ConnectionLimits::default()
-                .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER)),
-        );
+        let limits = connection_limits::Behaviour::new(settings.connection_limits.clone());
         Ok(Behaviour {
             allow: allow_block_list::Behaviour::default(),
             limits,
@@ -139,6 +135,7 @@ mod tests {
             catchup_timeout: Duration::from_secs(1),
             max_catchup_bytes: 1 << 20,
             protocol_version: "/fixd/test/1".into(),
+            connection_limits: Default::default(),
         };
         Behaviour::new(&Keypair::generate_ed25519(), &topics, &settings).unwrap();
     }

@@ -30,6 +30,56 @@ pub struct P2pConfig {
     /// Accepted messages buffered for the node before new ones are ignored (and left to
     /// catch-up). Default 1024.
     pub event_buffer: usize,
+    /// Connections this node takes at most, counted by libp2p before any other protocol runs.
+    /// Past a limit a new connection is refused (and logged at debug); raise them for a
+    /// committee of more than 30 members.
+    pub connection_limits: ConnectionLimitsConfig,
+}
+
+/// `[p2p.connection_limits]`: pending connections (the handshake is not done, so the peer is
+/// unknown) and established ones, by direction, in total and per peer. Only members get past
+/// the handshake; these bound what strangers can hold open before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionLimitsConfig {
+    /// Inbound connections in their handshake at once. Default 32.
+    pub max_pending_incoming: u32,
+    /// Outbound dials in their handshake at once. Default 64.
+    pub max_pending_outgoing: u32,
+    /// Established inbound connections. Default 64.
+    pub max_established_incoming: u32,
+    /// Established outbound connections. Default 64.
+    pub max_established_outgoing: u32,
+    /// Established connections in both directions together. Default 96.
+    pub max_established: u32,
+    /// Established connections to one peer (two when both sides dial at once). Default 2.
+    pub max_established_per_peer: u32,
+}
+
+impl Default for ConnectionLimitsConfig {
+    fn default() -> Self {
+        ConnectionLimitsConfig {
+            max_pending_incoming: 32,
+            max_pending_outgoing: 64,
+            max_established_incoming: 64,
+            max_established_outgoing: 64,
+            max_established: 96,
+            max_established_per_peer: 2,
+        }
+    }
+}
+
+impl ConnectionLimitsConfig {
+    /// libp2p's limits with these numbers.
+    pub fn limits(&self) -> libp2p::connection_limits::ConnectionLimits {
+        libp2p::connection_limits::ConnectionLimits::default()
+            .with_max_pending_incoming(Some(self.max_pending_incoming))
+            .with_max_pending_outgoing(Some(self.max_pending_outgoing))
+            .with_max_established_incoming(Some(self.max_established_incoming))
+            .with_max_established_outgoing(Some(self.max_established_outgoing))
+            .with_max_established(Some(self.max_established))
+            .with_max_established_per_peer(Some(self.max_established_per_peer))
+    }
 }
 
 impl Default for P2pConfig {
@@ -40,6 +90,7 @@ impl Default for P2pConfig {
             catchup_timeout: Duration::from_secs(10),
             max_catchup_bytes: fixd_proto::encoding::MAX_DECODE_BYTES as u64,
             event_buffer: 1024,
+            connection_limits: ConnectionLimitsConfig::default(),
         }
     }
 }
@@ -64,6 +115,8 @@ pub struct NetworkConfig {
     pub catchup_timeout: Duration,
     pub max_catchup_bytes: u64,
     pub event_buffer: usize,
+    /// `p2p.connection_limits`.
+    pub connection_limits: ConnectionLimitsConfig,
     /// Where the swarm task counts messages and records libp2p's own metrics; `None`: nowhere.
     pub metrics: Option<NetworkMetrics>,
 }
@@ -98,6 +151,7 @@ impl NetworkConfig {
             catchup_timeout: p2p.catchup_timeout,
             max_catchup_bytes: p2p.max_catchup_bytes,
             event_buffer: p2p.event_buffer,
+            connection_limits: p2p.connection_limits,
             metrics: None,
         }
     }
@@ -124,6 +178,7 @@ impl NetworkConfig {
             catchup_timeout: p2p.catchup_timeout,
             max_catchup_bytes: p2p.max_catchup_bytes,
             event_buffer: p2p.event_buffer.max(1),
+            connection_limits: p2p.connection_limits,
             metrics: None,
         })
     }
@@ -154,6 +209,10 @@ mod tests {
         assert_eq!(p2p.dial_interval, Duration::from_secs(2));
         assert_eq!(p2p.catchup_timeout, P2pConfig::default().catchup_timeout);
         assert!(toml::from_str::<P2pConfig>("dial_every = \"2s\"").is_err());
+        let p2p: P2pConfig = toml::from_str("[connection_limits]\nmax_pending_incoming = 4\n").unwrap();
+        assert_eq!(p2p.connection_limits.max_pending_incoming, 4);
+        assert_eq!(p2p.connection_limits.max_established_per_peer, 2);
+        assert!(toml::from_str::<P2pConfig>("[connection_limits]\nmax_pending = 4\n").is_err());
     }
 
     #[test]

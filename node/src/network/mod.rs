@@ -76,7 +76,7 @@ use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
 
 pub use catchup::{CatchupProvider, CatchupRequest, CatchupResponse, NoCatchup};
-pub use config::{NetworkConfig, NetworkMetrics, P2pConfig};
+pub use config::{ConnectionLimitsConfig, NetworkConfig, NetworkMetrics, P2pConfig};
 pub use handle::{NetworkEvent, NetworkHandle};
 pub use messages::{GossipMessage, MessageKind, Topics};
 pub use service::{KnownSettlements, NetworkService, SwarmTask};

@@ -55,7 +55,19 @@ async fn start_on(
     peers: &[&TestNode],
     provider: Arc<dyn CatchupProvider>,
 ) -> TestNode {
+    start_limited(listen, signer, committee, peers, provider, ConnectionLimitsConfig::default()).await
+}
+
+async fn start_limited(
+    listen: &str,
+    signer: &SigningKey,
+    committee: &Committee,
+    peers: &[&TestNode],
+    provider: Arc<dyn CatchupProvider>,
+    limits: ConnectionLimitsConfig,
+) -> TestNode {
     let mut config = NetworkConfig::new(keypair(signer), NET, committee.clone());
+    config.connection_limits = limits;
     config.listen = vec![listen.parse().unwrap()];
     config.peers = peers.iter().map(|p| (p.peer_id, vec![p.addr.clone()])).collect();
     config.dial_interval = Duration::from_millis(500);
@@ -171,6 +183,58 @@ async fn a_bad_signature_is_rejected_and_its_sender_penalised() {
     let honest = now_observation(&key(1));
     b.handle.publish(honest.clone()).await.unwrap();
     assert_eq!(next_message(&mut a, PATIENCE).await.map(|(_, m)| m), Some(honest));
+}
+
+/// Strangers that open TCP connections and never finish the handshake hold at most
+/// `max_pending_incoming` slots: while they do, a member cannot connect; once they go, it can.
+/// Past `max_established_incoming`, a second member is refused too.
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_limits_bound_pending_and_established_connections() {
+    let committee = committee(4);
+    let none: Arc<dyn CatchupProvider> = Arc::new(NoCatchup);
+    let limits = ConnectionLimitsConfig {
+        max_pending_incoming: 2,
+        max_established_incoming: 1,
+        ..ConnectionLimitsConfig::default()
+    };
+    let a = start_limited("/ip4/127.0.0.1/tcp/0", &key(0), &committee, &[], none.clone(), limits).await;
+    let port = a
+        .addr
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap();
+    // Two silent strangers fill the pending slots.
+    let silent: Vec<std::net::TcpStream> =
+        (0..2).map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let b = start(&key(1), &committee, &[&a], none.clone()).await;
+    let deadline = Instant::now() + QUIET;
+    while Instant::now() < deadline {
+        assert!(
+            !a.handle.connected_peers().await.unwrap().contains(&b.peer_id),
+            "B got past the pending limit"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(silent);
+    eventually("B connects once the strangers left", || async {
+        a.handle.connected_peers().await.unwrap().contains(&b.peer_id).then_some(())
+    })
+    .await;
+    // A takes one inbound member; a second one is refused.
+    let c = start(&key(2), &committee, &[&a], none).await;
+    let deadline = Instant::now() + QUIET;
+    while Instant::now() < deadline {
+        assert!(
+            !a.handle.connected_peers().await.unwrap().contains(&c.peer_id),
+            "C got past the established limit"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.handle.connected_peers().await.unwrap(), vec![b.peer_id]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

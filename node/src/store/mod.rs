@@ -73,6 +73,13 @@ pub trait Store: Send + Sync + 'static {
     fn settlement(&self, id: &SettlementId) -> Result<Option<SettlementSpec>, StoreError>;
     /// Every settlement, in id order.
     fn settlements(&self) -> Result<Vec<SettlementSpec>, StoreError>;
+    /// Settlements in (maturity, id) order, from just after `after` (or the first), each handed
+    /// to `visit` until it answers `false`: a page reads only what it shows.
+    fn settlements_by_maturity(
+        &self,
+        after: Option<(u64, SettlementId)>,
+        visit: &mut dyn FnMut(SettlementSpec) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
 
     /// Stores the raw trades fetched from one venue for one settlement's window.
     fn put_trades(&self, id: &SettlementId, venue: Venue, trades: &[Trade]) -> Result<(), StoreError>;

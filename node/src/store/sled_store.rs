@@ -1,6 +1,8 @@
 //! The sled backend of [`Store`].
 //!
-//! Trees: `meta` (schema version), `settlements` (id → BCS spec), `trades` (id ‖ venue → BCS
+//! Trees: `meta` (schema version), `settlements` (id → BCS spec), `settlements_by_maturity`
+//! (maturity, big-endian ‖ id → BCS spec: the list order, rebuilt at open when it does not hold
+//! every settlement), `trades` (id ‖ venue → BCS
 //! trades), `observations` (id ‖ signer → BCS signed observation), `proposals` and `votes`
 //! (id ‖ decision ‖ round ‖ step (votes) ‖ signer → BCS signed message; a decision is `0`, or
 //! `1 ‖ dispute id` for a review), `certificates` (id → BCS certificate), `signed` (id ‖ kind ‖
@@ -49,6 +51,7 @@ pub struct SledStore {
     path: PathBuf,
     db: sled::Db,
     settlements: sled::Tree,
+    by_maturity: sled::Tree,
     trades: sled::Tree,
     observations: sled::Tree,
     proposals: sled::Tree,
@@ -77,6 +80,7 @@ impl SledStore {
         let store = SledStore {
             path: path.to_owned(),
             settlements: tree("settlements")?,
+            by_maturity: tree("settlements_by_maturity")?,
             trades: tree("trades")?,
             observations: tree("observations")?,
             proposals: tree("proposals")?,
@@ -96,7 +100,24 @@ impl SledStore {
             db,
         };
         store.check_schema()?;
+        store.index_settlements()?;
         Ok(store)
+    }
+
+    /// Rebuilds `settlements_by_maturity` from `settlements` when they differ in size: a store
+    /// written before the index existed, or a crash between the two writes of a settlement.
+    fn index_settlements(&self) -> Result<(), StoreError> {
+        if self.by_maturity.len() == self.settlements.len() {
+            return Ok(());
+        }
+        self.by_maturity.clear().map_err(backend)?;
+        for entry in self.settlements.iter() {
+            let (key, bytes) = entry.map_err(backend)?;
+            let spec: SettlementSpec = decode(&key, &bytes)?;
+            self.by_maturity.insert(maturity_key(spec.maturity, &spec.id()), bytes).map_err(backend)?;
+        }
+        self.by_maturity.flush().map_err(backend)?;
+        Ok(())
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
@@ -207,6 +228,11 @@ fn has_prefix(tree: &sled::Tree, prefix: &[u8]) -> Result<bool, StoreError> {
     Ok(tree.scan_prefix(prefix).next().transpose().map_err(backend)?.is_some())
 }
 
+/// `maturity (big-endian) ‖ id`: the key order is the list order.
+fn maturity_key(maturity: u64, id: &SettlementId) -> Vec<u8> {
+    [&maturity.to_be_bytes()[..], id.as_slice()].concat()
+}
+
 /// `settlement ‖ dispute id`.
 fn dispute_key(settlement: &SettlementId, dispute_id: &B256) -> Vec<u8> {
     [settlement.as_slice(), dispute_id.as_slice()].concat()
@@ -222,7 +248,11 @@ fn slot_key(slot: &SigningSlot) -> Vec<u8> {
 
 impl Store for SledStore {
     fn put_settlement(&self, spec: &SettlementSpec) -> Result<(), StoreError> {
-        self.settlements.insert(spec.id().as_slice(), to_bcs(spec)).map_err(backend)?;
+        let (id, bytes) = (spec.id(), to_bcs(spec));
+        // The index first: a crash between the two leaves sizes that differ, and the next open
+        // rebuilds the index.
+        self.by_maturity.insert(maturity_key(spec.maturity, &id), bytes.clone()).map_err(backend)?;
+        self.settlements.insert(id.as_slice(), bytes).map_err(backend)?;
         Ok(())
     }
 
@@ -238,6 +268,26 @@ impl Store for SledStore {
                 decode(&key, &bytes)
             })
             .collect()
+    }
+
+    fn settlements_by_maturity(
+        &self,
+        after: Option<(u64, SettlementId)>,
+        visit: &mut dyn FnMut(SettlementSpec) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let entries = match after {
+            Some((maturity, id)) => self
+                .by_maturity
+                .range((std::ops::Bound::Excluded(maturity_key(maturity, &id)), std::ops::Bound::Unbounded)),
+            None => self.by_maturity.iter(),
+        };
+        for entry in entries {
+            let (key, bytes) = entry.map_err(backend)?;
+            if !visit(decode(&key, &bytes)?)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn put_trades(&self, id: &SettlementId, venue: Venue, trades: &[Trade]) -> Result<(), StoreError> {
@@ -470,6 +520,34 @@ mod tests {
     #[test]
     fn sled_passes_the_store_suite() {
         crate::store::suite::run(|path| SledStore::open(path).unwrap());
+    }
+
+    /// A store whose maturity index misses settlements (written before the index, or a crash
+    /// between the two writes) gets it rebuilt at open.
+    #[test]
+    fn the_maturity_index_is_rebuilt_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = |maturity| SettlementSpec {
+            index: fixd_proto::types::settlement::Index::EthUsd,
+            maturity,
+            params: Default::default(),
+        };
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            store.put_settlement(&spec(2_000_000_000)).unwrap();
+            store.put_settlement(&spec(1_000_000_000)).unwrap();
+            store.by_maturity.clear().unwrap();
+            store.durable().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let mut seen = Vec::new();
+        store
+            .settlements_by_maturity(None, &mut |s| {
+                seen.push(s.maturity);
+                Ok(true)
+            })
+            .unwrap();
+        assert_eq!(seen, vec![1_000_000_000, 2_000_000_000]);
     }
 
     #[test]
