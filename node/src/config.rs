@@ -76,6 +76,13 @@ pub struct ApiConfig {
     /// kept-alive connection, the next one's; then the connection is closed. Default `5s`.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
+    /// Bond checks one client address (an IPv6 caller by its /64) may start a minute through
+    /// `POST /v1/settlements/{id}/disputes`, in bursts of up to 5; past it, 429 with
+    /// `Retry-After`. Each check reads the bond on this node's RPC. Default 30.
+    pub bond_checks_per_client_per_minute: u32,
+    /// Bond checks the API starts a second, from every client together; past it, 429 with
+    /// `Retry-After`. The API's RPC load is at most six calls per check. Default 10.
+    pub bond_checks_per_second: u32,
 }
 
 impl Default for ApiConfig {
@@ -91,6 +98,8 @@ impl Default for ApiConfig {
             max_event_streams: 256,
             max_concurrent_requests: 256,
             header_read_timeout: Duration::from_secs(5),
+            bond_checks_per_client_per_minute: 30,
+            bond_checks_per_second: 10,
         }
     }
 }

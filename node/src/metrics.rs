@@ -20,7 +20,9 @@
 //! | `fixd_chain_rpc_errors_total` | counter | | failed or timed-out RPC calls |
 //! | `fixd_chain_head` | gauge | | the chain's block number at the last poll |
 //! | `fixd_settlements` | gauge | `status` | settlements this node knows, by status |
-//! | `fixd_disputes_total` | counter | `outcome` = `accepted`, `refused`, `unconfirmed` (this node's API; `unconfirmed`: the bond needs more blocks, retry), `upheld`, `rejected` (reviews decided), `escalated` | disputes |
+//! | `fixd_disputes_total` | counter | `outcome` = `accepted`, `refused`, `unconfirmed`, `limited` (this node's API; `unconfirmed`: the bond needs more blocks, retry; `limited`: a rate limit refused the bond check, 429), `upheld`, `rejected` (reviews decided), `escalated` | disputes |
+//! | `fixd_bond_checks_dropped_total` | counter | `reason` = `too_many`, `unknown`, `wrong_escrow`, `bad_bond` | relayed disputes dropped by their bond check ([`crate::settlements`]) |
+//! | `fixd_bond_checks` | gauge | | bond checks of relayed disputes in flight: at most 64 per member |
 //! | `fixd_libp2p_*` | various | | libp2p-metrics: connections, identify, ping, gossipsub |
 
 use std::collections::HashMap;
@@ -99,6 +101,8 @@ pub struct Metrics {
     settlements: Family<StatusLabels, Gauge>,
     disputes: Family<OutcomeLabels, Counter>,
     bond_checks_dropped: Family<ReasonLabels, Counter>,
+    /// Bond checks of relayed disputes in flight.
+    pub bond_checks: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -154,6 +158,8 @@ impl Metrics {
             "Relayed disputes dropped by their bond check (too_many, unknown, wrong_escrow, bad_bond)",
             bond_checks_dropped.clone(),
         );
+        let bond_checks = Gauge::default();
+        registry.register("bond_checks", "Bond checks of relayed disputes in flight", bond_checks.clone());
         let libp2p = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
         let metrics = Metrics {
             registry: Arc::new(Mutex::new(registry)),
@@ -169,6 +175,7 @@ impl Metrics {
             settlements,
             disputes,
             bond_checks_dropped,
+            bond_checks,
         };
         (metrics, libp2p)
     }

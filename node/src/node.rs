@@ -242,7 +242,17 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
         network: Some(network.clone()),
         chain,
         metrics,
-        disputes: Some(crate::api::DisputeDesk { settlements: commands_tx, reader }),
+        disputes: Some(crate::api::DisputeDesk {
+            settlements: commands_tx,
+            reader,
+            bond_checks: Arc::new(std::sync::Mutex::new(crate::api::rate::BondCheckLimiter::new(
+                crate::api::rate::BondCheckRates {
+                    per_client_per_minute: config.api.bond_checks_per_client_per_minute,
+                    per_second: config.api.bond_checks_per_second,
+                },
+                std::time::Instant::now(),
+            ))),
+        }),
         event_streams: Arc::new(tokio::sync::Semaphore::new(config.api.max_event_streams)),
         requests: Arc::new(tokio::sync::Semaphore::new(config.api.max_concurrent_requests)),
     };

@@ -12,6 +12,7 @@
 //! | `flood` | the settlement service, after its first prevote of a settlement | gossips 10,000 validly signed votes for far-future rounds and review votes for unknown disputes |
 //! | `crash-after-observation-slot` | the settlement service, when it signs its observation | flushes the slot record, then aborts before the observation is stored |
 //! | `withhold-catch-up` | the network service, when a peer asks it to catch up | accepts the request and never answers it, as a hung peer |
+//! | `relay-bogus-disputes` | the settlement service, once it stores a settlement's certificate | gossips [`BOGUS_RELAYS`] relays, signed by this member, of validly signed disputes whose bond transactions do not exist |
 //! | `backdate-rulings` | the settlement service, when it relays an arbitrator's ruling | dates the relay [`BACKDATE_SECS`] before it accepted the ruling |
 
 use alloy_primitives::B256;
@@ -29,7 +30,9 @@ pub const FLOOD_MESSAGES: u32 = 10_000;
 /// test's settlement began.
 pub const BACKDATE_SECS: u64 = 3600;
 
-/// The fault switched on for this process, if any.
+/// How many relays `relay-bogus-disputes` sends.
+pub const BOGUS_RELAYS: u64 = 1_000;
+
 /// Whether fault `name` is switched on; if so, logs `test fault: {doing}` (tests wait for it).
 #[cfg(feature = "test-faults")]
 fn active(name: &str, doing: &str) -> bool {
@@ -85,6 +88,51 @@ pub async fn after_review_vote() {
 /// `withhold-catch-up`: whether to accept a catch-up request and never answer it.
 pub fn withhold_catch_up() -> bool {
     active("withhold-catch-up", "accepting a catch-up request and never answering it")
+}
+
+/// `relay-bogus-disputes`: once this member stores `certificate`, the relays it sends: disputes
+/// of the certified proposal with distinct ids, each signed (EIP-712) by a made-up disputer, each
+/// naming a bond transaction that does not exist, relayed as accepted now. Empty when off.
+pub fn bogus_relays(
+    key: &SigningKey,
+    setup: &fixd_decision::driver::DriverSetup,
+    certificate: &fixd_proto::types::certificate::Certificate,
+) -> Vec<GossipMessage> {
+    use fixd_proto::types::dispute::{Dispute, DisputeEscrow, DisputeReason, RelayedDispute, SignedDispute};
+    if !active("relay-bogus-disputes", "relaying disputes whose bonds do not exist") {
+        return Vec::new();
+    }
+    let disputer = alloy_signer_local::PrivateKeySigner::from_bytes(&B256::repeat_byte(0x5b))
+        .expect("a valid secp256k1 key");
+    let domain = fixd_proto::eip712::domain(setup.chain_id, setup.contract);
+    let now = crate::clock::now();
+    (0..BOGUS_RELAYS)
+        .map(|k| {
+            let made_up = B256::from(alloy_primitives::U256::from(0xb06u64 << 32 | k));
+            let dispute = Dispute {
+                settlement_id: certificate.proposal.payload.settlement_id,
+                dispute_id: made_up,
+                proposal_hash: certificate.precommit().proposal_hash.unwrap_or_default(),
+                claimed_value: None,
+                reason: DisputeReason::BadData,
+                evidence: String::new(),
+                bond_wei: setup.protocol.min_bond_wei,
+                bond_tx: made_up,
+                disputer: disputer.address(),
+            };
+            let signature = fixd_proto::eip712::sign_typed(&disputer, &domain, &dispute);
+            let escrow = DisputeEscrow {
+                block_number: 1,
+                block_hash: made_up,
+                block_timestamp: now.saturating_sub(1),
+                log_index: 0,
+                pool_wei: 0,
+            };
+            let relayed =
+                RelayedDispute { dispute: SignedDispute { dispute, signature }, escrow, accepted_at: now };
+            GossipMessage::Dispute(Signed::sign(key, &setup.network_id, relayed))
+        })
+        .collect()
 }
 
 /// `stall-before-publish`: never returns when on.

@@ -372,7 +372,7 @@ impl Devnet {
         settlements: &[Scheduled],
         params: &ProtocolParams,
     ) -> Devnet {
-        Devnet::prepare_inner(n, clock, settlements, params, false, &[], None)
+        Devnet::prepare_inner(n, clock, settlements, params, None, &[], None)
     }
 
     /// [`Devnet::prepare`] with a real anvil (a block a second) on which the oracle is
@@ -383,7 +383,7 @@ impl Devnet {
         settlements: &[Scheduled],
         params: &ProtocolParams,
     ) -> Devnet {
-        Devnet::prepare_inner(n, clock, settlements, params, true, &[], None)
+        Devnet::prepare_inner(n, clock, settlements, params, Some(&[]), &[], None)
     }
 
     /// [`Devnet::prepare_on_chain`] with replay-venue faults (`fixd replay-venues --fault`)
@@ -396,7 +396,19 @@ impl Devnet {
         faults: &[&str],
         arbitrator: Option<Address>,
     ) -> Devnet {
-        Devnet::prepare_inner(n, clock, settlements, params, true, faults, arbitrator)
+        Devnet::prepare_inner(n, clock, settlements, params, Some(&[]), faults, arbitrator)
+    }
+
+    /// [`Devnet::prepare_on_chain`] on an anvil that keeps no historical state
+    /// (`--prune-history`: a call at any block but the latest fails), stricter than an RPC
+    /// provider's node that keeps its last 128 blocks.
+    pub fn prepare_on_pruned_chain(
+        n: usize,
+        clock: ReplayClock,
+        settlements: &[Scheduled],
+        params: &ProtocolParams,
+    ) -> Devnet {
+        Devnet::prepare_inner(n, clock, settlements, params, Some(&["--prune-history"]), &[], None)
     }
 
     fn prepare_inner(
@@ -404,7 +416,7 @@ impl Devnet {
         clock: ReplayClock,
         settlements: &[Scheduled],
         params: &ProtocolParams,
-        on_chain: bool,
+        anvil_args: Option<&[&str]>,
         faults: &[&str],
         arbitrator: Option<Address>,
     ) -> Devnet {
@@ -413,9 +425,9 @@ impl Devnet {
             (0..n).map(|i| init_member_listening(root.path(), &format!("node-{i}"), free_port())).collect();
         let params_file = root.path().join("params.toml");
         std::fs::write(&params_file, toml::to_string(params).unwrap()).unwrap();
-        let chain = on_chain.then(|| {
+        let chain = anvil_args.map(|args| {
             let addresses: Vec<_> = members.iter().map(MemberDir::eth_address).collect();
-            TestChain::start(&addresses, 2 * ((n - 1) / 3) + 1)
+            TestChain::start_with(&addresses, 2 * ((n - 1) / 3) + 1, args)
         });
         let genesis = build_genesis_on(
             root.path(),
@@ -493,10 +505,15 @@ impl TestChain {
     /// Starts anvil on a free port, deploys the oracle for `members` with `threshold`, and
     /// gives each member 100 ETH for gas.
     pub fn start(members: &[Address], threshold: usize) -> TestChain {
+        TestChain::start_with(members, threshold, &[])
+    }
+
+    /// [`TestChain::start`] with more anvil arguments.
+    pub fn start_with(members: &[Address], threshold: usize, anvil_args: &[&str]) -> TestChain {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port();
         let mut cmd = Command::new(anvil_path());
-        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--block-time", "1"]);
+        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--block-time", "1"]).args(anvil_args);
         let proc = spawn("anvil", cmd);
         proc.wait_for_line("Listening on", Duration::from_secs(30));
         let rpc = format!("http://127.0.0.1:{port}");
@@ -539,12 +556,25 @@ impl TestChain {
 
     /// A raw JSON-RPC call (anvil's `evm_*` controls among them); its `result`.
     pub fn rpc(&self, method: &str, params: Value) -> Value {
+        self.rpc_result(method, params).unwrap_or_else(|error| panic!("{method}: {error}"))
+    }
+
+    /// A JSON-RPC call to anvil: its result, or its error object.
+    pub fn rpc_result(&self, method: &str, params: Value) -> Result<Value, Value> {
         let body = serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params });
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
         let answer: Value = client.post(&self.rpc).json(&body).send().unwrap().json().unwrap();
-        assert!(answer.get("error").is_none(), "{method}: {answer}");
-        answer["result"].clone()
+        match answer.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(answer["result"].clone()),
+        }
+    }
+
+    /// The chain's head block number.
+    pub fn block_number(&self) -> u64 {
+        let head = self.rpc("eth_blockNumber", serde_json::json!([]));
+        u64::from_str_radix(head.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
     }
 
     /// A fresh key (from `seed`) holding `wei`, sent from the deployer's dev account.

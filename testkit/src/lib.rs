@@ -18,10 +18,12 @@
 //! ```
 //!
 //! Modules: [`process`] (child processes), [`replay`] (the replay venues), [`devchain`] (anvil
-//! setup), [`devnet`] (`fixd devnet`), [`harness`] (end-to-end tests).
+//! setup), [`devnet`] (`fixd devnet`), [`harness`] (end-to-end tests), [`rpc_recorder`] (a
+//! JSON-RPC proxy that counts a node's calls).
 
 pub mod devchain;
 pub mod devnet;
 pub mod harness;
 pub mod process;
 pub mod replay;
+pub mod rpc_recorder;

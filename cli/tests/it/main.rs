@@ -16,7 +16,7 @@ mod outsiders;
 mod publication;
 mod venues;
 
-/// A counter from a node's `/metrics`, parsed as Prometheus text: the sample of `metric` whose
+/// A counter (or gauge) from a node's `/metrics`, parsed as Prometheus text: the sample of `metric` whose
 /// labels include `labels` (0 when there is none).
 fn counter(node: &harness::Node, metric: &str, labels: &[(&str, &str)]) -> u64 {
     let (code, body) = node.get("/metrics");
@@ -29,7 +29,11 @@ fn counter(node: &harness::Node, metric: &str, labels: &[(&str, &str)]) -> u64 {
         .iter()
         .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
     match sample.map(|s| &s.value) {
-        Some(prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Untyped(v)) => *v as u64,
+        Some(
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v),
+        ) => *v as u64,
         None => 0,
         Some(other) => panic!("{metric} is not a counter: {other:?}"),
     }

@@ -263,3 +263,69 @@ fn a_chain_that_stops_answering_for_30_s_delays_publication_and_loses_nothing() 
     println!("anvil resumed after {} s", now() - paused_at);
     check_published_once(&devnet, &spec, Duration::from_secs(90));
 }
+
+/// Fees (issue 15, acceptance 4), on real processes: every member's `chain.max_fee_per_gas` is
+/// 10 gwei, and while the window closes the test holds anvil's base fee at 50 gwei. No member
+/// offers more than the cap, however long the publish is stuck; the members at the cap say so
+/// at `/v1/status`. Once the base fee falls, the settlement is published once.
+#[test]
+fn a_soaring_base_fee_holds_every_publisher_at_its_cap_until_it_falls() {
+    const GWEI: u128 = 1_000_000_000;
+    let cap = 10 * GWEI;
+    let (spec, mut devnet) = setup();
+    for i in 0..4 {
+        let config = devnet.genesis_and_keys(i).1.join("config.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let text = text.replacen("[chain]\n", &format!("[chain]\nmax_fee_per_gas = {cap}\n"), 1).replacen(
+            "replace_after = \"10s\"",
+            "replace_after = \"2s\"",
+            1,
+        );
+        std::fs::write(&config, text).unwrap();
+        devnet.start_node(i);
+    }
+    let path = format!("/v1/settlements/{}", spec.id());
+    devnet.node(0).wait_for(&path, Duration::from_secs(150), |v| v["status"] == "certified");
+    let chain = devnet.chain.as_ref().unwrap();
+    // Every pending transaction's maxFeePerGas.
+    let pending_fees = || -> Vec<u128> {
+        let pool = chain.rpc("txpool_content", serde_json::json!([]));
+        let senders = pool["pending"].as_object().cloned().unwrap_or_default();
+        senders
+            .values()
+            .flat_map(|txs| txs.as_object().cloned().unwrap_or_default().into_values())
+            .map(|tx| {
+                let fee = tx["maxFeePerGas"].as_str().unwrap_or("0x0").trim_start_matches("0x").to_owned();
+                u128::from_str_radix(&fee, 16).unwrap()
+            })
+            .collect()
+    };
+    let high = format!("{:#x}", 50 * GWEI);
+    let capped_at = |node: &crate::harness::Node| {
+        let (_, status) = node.get("/v1/status");
+        let capped = status["chain"]["fee_capped"].as_array().is_some_and(|c| !c.is_empty());
+        (capped, status["chain"]["max_fee_per_gas"].clone())
+    };
+    let started = Instant::now();
+    let (mut highest, mut capped) = (0u128, Vec::new());
+    // 30 s of a soaring base fee: past the window, and past the first publisher's turn.
+    while started.elapsed() < Duration::from_secs(30) {
+        chain.rpc("anvil_setNextBlockBaseFeePerGas", serde_json::json!([high]));
+        highest = pending_fees().into_iter().fold(highest, u128::max);
+        assert!(highest <= cap, "an offer of {highest} wei per gas, over the cap {cap}");
+        for (i, node) in devnet.running().enumerate() {
+            let (at_cap, shown) = capped_at(node);
+            if at_cap && !capped.contains(&i) {
+                assert_eq!(shown.as_u64(), u64::try_from(cap).ok(), "/v1/status shows the cap: {shown}");
+                capped.push(i);
+            }
+        }
+        assert_ne!(chain.get_settlement(spec.id()).2, 1, "published under a base fee over every cap");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(!capped.is_empty(), "a publisher reports it waits at the cap");
+    // anvil refuses offers under its base fee, so a capped member may have nothing pending.
+    println!("members {capped:?} waited at the cap; the highest pending offer was {highest} wei per gas");
+    // The base fee falls back (anvil lowers it by an eighth each empty block).
+    check_published_once(&devnet, &spec, Duration::from_secs(120));
+}

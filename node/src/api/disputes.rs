@@ -7,15 +7,18 @@
 //! machine's own answer at this moment (window, proposal, bond size). Only then does the
 //! settlement service sign the relay, store it durably and gossip it; the answer is `202`.
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use fixd_dispute::{DisputeParams, Refusal};
 use fixd_proto::eip712::{SignedDispute, SignedRuling, verify_typed};
 use fixd_proto::types::settlement::SettlementSpec;
 use serde_json::{Value, json};
 
+use super::rate::{ClientAddr, Limited};
 use super::{ApiError, ApiState, parse_id};
 use crate::chain::BondError;
 use crate::settlements::{Command, MAX_EVIDENCE_BYTES, SubmitError};
@@ -41,25 +44,99 @@ fn domain(state: &ApiState) -> alloy::sol_types::Eip712Domain {
 /// `POST /v1/settlements/{id}/disputes`.
 pub async fn submit(
     State(state): State<ApiState>,
+    client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
     body: Result<Json<SignedDispute>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let answer = submit_checked(&state, &id, body).await;
+) -> Response {
+    let client = client.map(|Extension(ClientAddr(ip))| ip);
+    let answer = submit_checked(&state, client, &id, body).await;
     let outcome = match &answer {
         Ok(_) => "accepted",
         // Not a refusal: the disputer is told to try again in a few blocks.
-        Err(e) if e.code == "bond_unconfirmed" => "unconfirmed",
+        Err(Refused { error, .. }) if error.code == "bond_unconfirmed" => "unconfirmed",
+        Err(Refused { retry_after: Some(_), .. }) => "limited",
         Err(_) => "refused",
     };
     state.metrics.dispute(outcome);
-    answer
+    match answer {
+        Ok(accepted) => accepted.into_response(),
+        Err(Refused { error, retry_after }) => {
+            let mut response = error.into_response();
+            if let Some(after) = retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(after));
+            }
+            response
+        }
+    }
+}
+
+/// A refusal, with the seconds after which to retry when a rate limit refused.
+struct Refused {
+    error: ApiError,
+    retry_after: Option<u64>,
+}
+
+impl From<ApiError> for Refused {
+    fn from(error: ApiError) -> Self {
+        Refused { error, retry_after: None }
+    }
 }
 
 async fn submit_checked(
     state: &ApiState,
+    client: Option<std::net::IpAddr>,
     id: &str,
     body: Result<Json<SignedDispute>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), Refused> {
+    let (signed, desk, reader) = free_checks(state, id, body)?;
+    let admitted =
+        desk.bond_checks.lock().expect("bond check limiter").admit(client, std::time::Instant::now());
+    if let Err(limited) = admitted {
+        return Err(rate_limited(limited));
+    }
+    let d = &signed.dispute;
+    let escrow = reader.verify_bond(d).await.map_err(bond_error)?;
+    let accepted =
+        ask(desk, |reply| Command::SubmitDispute { dispute: signed.clone(), escrow: escrow.clone(), reply })
+            .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "dispute_id": signed.dispute.dispute_id,
+            "status": "accepted",
+            "dispute_round": accepted.dispute_round,
+            "accepted_at": accepted.accepted_at,
+            "escrow": escrow,
+        })),
+    ))
+}
+
+/// The 429 of a bond check that a rate limit refused ([`super::rate`]).
+fn rate_limited(limited: Limited) -> Refused {
+    let (code, message, after) = match limited {
+        Limited::Client { retry_after } => (
+            "too_many_bond_checks",
+            "this client started api.bond_checks_per_client_per_minute bond checks in the last minute",
+            retry_after,
+        ),
+        Limited::Node { retry_after } => (
+            "node_busy",
+            "this node starts api.bond_checks_per_second bond checks a second, from all clients, and has none left",
+            retry_after,
+        ),
+    };
+    let secs = after.as_secs_f64().ceil().max(1.0) as u64;
+    let error =
+        ApiError::too_many(code, format!("{message}; retry in {secs} s, or submit to another member"));
+    Refused { error, retry_after: Some(secs) }
+}
+
+/// Every check that costs this node no RPC call, cheapest first: what a bond check needs.
+fn free_checks<'a>(
+    state: &'a ApiState,
+    id: &str,
+    body: Result<Json<SignedDispute>, JsonRejection>,
+) -> Result<(SignedDispute, &'a super::DisputeDesk, &'a crate::chain::ChainReader), ApiError> {
     let Json(signed) = body.map_err(ApiError::from_json)?;
     let spec = settlement(state, id)?;
     let d = &signed.dispute;
@@ -105,20 +182,7 @@ async fn submit_checked(
             "this node has no chain.rpc_url, so it cannot check bonds; submit to another member",
         ));
     };
-    let escrow = reader.verify_bond(d).await.map_err(bond_error)?;
-    let accepted =
-        ask(desk, |reply| Command::SubmitDispute { dispute: signed.clone(), escrow: escrow.clone(), reply })
-            .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "dispute_id": signed.dispute.dispute_id,
-            "status": "accepted",
-            "dispute_round": accepted.dispute_round,
-            "accepted_at": accepted.accepted_at,
-            "escrow": escrow,
-        })),
-    ))
+    Ok((signed, desk, reader))
 }
 
 /// Hands a command to the settlement service and waits for its answer.

@@ -37,6 +37,7 @@ mod error;
 mod events;
 mod openapi;
 pub mod page;
+pub mod rate;
 mod serve;
 mod settlements;
 mod status;
@@ -89,6 +90,8 @@ pub struct DisputeDesk {
     pub settlements: tokio::sync::mpsc::Sender<crate::settlements::Command>,
     /// Reads bonds back; `None` without `chain.rpc_url`.
     pub reader: Option<crate::chain::ChainReader>,
+    /// Bond checks per client and in all ([`rate`]).
+    pub bond_checks: Arc<std::sync::Mutex<rate::BondCheckLimiter>>,
 }
 
 impl std::fmt::Debug for ApiState {

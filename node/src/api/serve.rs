@@ -27,9 +27,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let mut connections = tokio::task::JoinSet::new();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of file descriptors or a connection reset before accept: the listener is
                 // fine; wait a moment rather than spin.
                 Err(error) => {
@@ -41,10 +41,13 @@ pub async fn serve(
             () = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
+        // The caller's address, for per-client limits ([`super::rate`]).
+        let service =
+            tower_http::add_extension::AddExtension::new(router.clone(), super::rate::ClientAddr(peer.ip()));
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_read_timeout)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let stop = shutdown.clone();
         connections.spawn(async move {
             let mut connection = std::pin::pin!(connection);

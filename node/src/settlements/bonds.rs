@@ -4,8 +4,11 @@
 //!
 //! - **One check per bond.** Relays of one dispute that name the same escrow share one check
 //!   (key: settlement, dispute id, escrow); its answer goes to every relay that waits on it.
-//! - **Bounded in number:** at most [`MAX_PER_SETTLEMENT`] checks per settlement and
-//!   [`MAX_TOTAL`] in all; a relay past a bound is dropped (logged and counted).
+//! - **Bounded per relaying member:** the checks a member's relays start are at most
+//!   [`MAX_PER_SETTLEMENT`] per settlement and [`MAX_PER_MEMBER`] in all, so at most
+//!   `n × MAX_PER_MEMBER` on a node. A relay past a bound is dropped (logged and counted). A
+//!   faulty member that relays bogus disputes fills only its own share: an honest member's relays
+//!   (of bonds it has read itself) still find room, and their checks end within a few blocks.
 //! - **Backoff and a bounded wait:** a check retries after 2 s, doubling up to
 //!   [`MAX_BACKOFF`], and gives up after [`MAX_WAIT`] (or at the hard deadline): a bond that is
 //!   still unknown then is dropped, logged and counted.
@@ -17,10 +20,10 @@ use alloy_primitives::B256;
 use fixd_proto::signing::Signed;
 use fixd_proto::types::dispute::{DisputeEscrow, RelayedDispute};
 
-/// Checks in flight for one settlement, at most.
+/// Checks in flight that one member's relays started, per settlement, at most.
 pub const MAX_PER_SETTLEMENT: usize = 16;
-/// Checks in flight on this node, at most.
-pub const MAX_TOTAL: usize = 256;
+/// Checks in flight that one member's relays started, in all, at most.
+pub const MAX_PER_MEMBER: usize = 64;
 /// Relays waiting on one check, at most (one per member is all an honest committee sends).
 pub const MAX_WAITING: usize = 128;
 /// The longest pause between two reads of one bond.
@@ -65,11 +68,18 @@ impl BondChecks {
             waiting.push((relayed, late));
             return Admission::Joined;
         }
-        if self.waiting.len() >= MAX_TOTAL {
-            return Admission::Full("bond checks on this node");
+        let relayer = relayed.signer;
+        let theirs: Vec<&Key> = self
+            .waiting
+            .iter()
+            .filter(|(_, relays)| relays.first().is_some_and(|(r, _)| r.signer == relayer))
+            .map(|(k, _)| k)
+            .collect();
+        if theirs.len() >= MAX_PER_MEMBER {
+            return Admission::Full("bond checks of this member's relays");
         }
-        if self.waiting.keys().filter(|k| k.0 == settlement).count() >= MAX_PER_SETTLEMENT {
-            return Admission::Full("bond checks of this settlement");
+        if theirs.iter().filter(|k| k.0 == settlement).count() >= MAX_PER_SETTLEMENT {
+            return Admission::Full("bond checks of this member's relays of this settlement");
         }
         self.waiting.insert(key, vec![(relayed, late)]);
         Admission::Start
@@ -81,7 +91,6 @@ impl BondChecks {
     }
 
     /// Checks in flight.
-    #[cfg(test)]
     pub fn in_flight(&self) -> usize {
         self.waiting.len()
     }
@@ -123,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn one_check_per_bond_and_bounds_per_settlement_and_in_all() {
+    fn one_check_per_bond_and_bounds_per_relaying_member() {
         let mut checks = BondChecks::default();
         let s = B256::repeat_byte(9);
         assert_eq!(checks.admit(s, relay(1, 1, 5), false), Admission::Start);
@@ -131,22 +140,25 @@ mod tests {
         assert_eq!(checks.admit(s, relay(3, 1, 6), false), Admission::Start, "another escrow: its own check");
         let waiting = checks.finish(&BondChecks::key(s, &relay(1, 1, 5)));
         assert_eq!(waiting.iter().map(|(_, late)| *late).collect::<Vec<_>>(), vec![false, true]);
-        for d in 2..(MAX_PER_SETTLEMENT as u8 + 1) {
+        // Member 1 floods one settlement: its share fills, member 2's relays still find room.
+        for d in 2..(MAX_PER_SETTLEMENT as u8 + 2) {
             assert_eq!(checks.admit(s, relay(1, d, 5), false), Admission::Start);
         }
-        assert_eq!(
-            checks.admit(s, relay(1, 200, 5), false),
-            Admission::Full("bond checks of this settlement")
-        );
-        for k in 0..(MAX_TOTAL - checks.in_flight()) {
+        let full = Admission::Full("bond checks of this member's relays of this settlement");
+        assert_eq!(checks.admit(s, relay(1, 200, 5), false), full);
+        assert_eq!(checks.admit(s, relay(2, 200, 5), false), Admission::Start, "another member's relay");
+        // ... and across settlements, up to its bound in all.
+        for k in 0..(MAX_PER_MEMBER - MAX_PER_SETTLEMENT) {
             let other = B256::from(alloy_primitives::U256::from(1000 + k));
             assert_eq!(checks.admit(other, relay(1, 1, 5), false), Admission::Start);
         }
         let one_more = B256::repeat_byte(0xee);
         assert_eq!(
             checks.admit(one_more, relay(1, 1, 5), false),
-            Admission::Full("bond checks on this node")
+            Admission::Full("bond checks of this member's relays")
         );
+        assert_eq!(checks.admit(one_more, relay(3, 1, 5), false), Admission::Start);
+        assert_eq!(checks.in_flight(), MAX_PER_MEMBER + 3);
     }
 
     #[test]

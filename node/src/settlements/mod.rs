@@ -377,7 +377,18 @@ impl Settlements {
     async fn carry_out(&mut self, id: B256, effects: Vec<Effect>) -> Result<(), StoreError> {
         for effect in effects {
             match effect {
-                Effect::Keep(record) => self.keep(id, record)?,
+                Effect::Keep(record) => {
+                    let bogus = match &record {
+                        Record::Certificate(certificate) => {
+                            crate::test_faults::bogus_relays(&self.keys.ed25519, &self.setup, certificate)
+                        }
+                        _ => Vec::new(),
+                    };
+                    self.keep(id, record)?;
+                    for relay in bogus {
+                        self.gossip(relay).await;
+                    }
+                }
                 Effect::Sign(unsigned) => {
                     if let Some(message) = self.sign(id, unsigned).await? {
                         self.gossip(message.clone()).await;
@@ -496,7 +507,12 @@ impl Settlements {
         let Some(reader) = self.services.reader.clone() else { return };
         let dispute_id = relayed.payload.dispute.dispute.dispute_id;
         let key = bonds::BondChecks::key(id, &relayed);
-        let admitted = self.bond_checks.lock().expect("bond checks lock").admit(id, relayed.clone(), late);
+        let admitted = {
+            let mut checks = self.bond_checks.lock().expect("bond checks lock");
+            let admitted = checks.admit(id, relayed.clone(), late);
+            self.services.metrics.bond_checks.set(checks.in_flight() as i64);
+            admitted
+        };
         match admitted {
             bonds::Admission::Start => {}
             bonds::Admission::Joined => return,
@@ -533,7 +549,12 @@ impl Settlements {
                     }
                 }
             };
-            let waiting = checks.lock().expect("bond checks lock").finish(&key);
+            let waiting = {
+                let mut checks = checks.lock().expect("bond checks lock");
+                let waiting = checks.finish(&key);
+                metrics.bond_checks.set(checks.in_flight() as i64);
+                waiting
+            };
             match verdict {
                 Ok(()) => {
                     for (relayed, late) in waiting {
