@@ -313,6 +313,17 @@ mod tests {
     }
 
     #[test]
+    fn a_row_longer_than_a_trade_is_refused_before_it_is_decoded() {
+        let date = vec!["1"; 5_000].join(",");
+        let huge = format!(r#"[{{"date":[{date}],"tid":1,"amount":"1","price":"1"}}]"#);
+        for venue in [Venue::Coinbase, Venue::Bitstamp, Venue::Gemini] {
+            let err = parse_page(venue, huge.as_bytes()).unwrap_err();
+            let VenueError::Malformed { detail, .. } = err else { panic!("{err}") };
+            assert!(detail.starts_with("trade 0: a row of 100"), "{venue}: {detail}");
+        }
+    }
+
+    #[test]
     fn the_written_memory_bound_covers_its_parts() {
         // A trade's `Vec` slot, and its id's heap block (ids are at most 20 digits: one
         // 32-byte allocator chunk).

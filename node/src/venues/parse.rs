@@ -62,6 +62,9 @@ pub(crate) fn snippet(body: &[u8]) -> String {
 /// the cap, so a page of millions of tiny trades never holds more than this many rows.
 pub const MAX_PAGE_ROWS: usize = 100_000;
 
+/// The longest row a trade may take, as JSON text: a real one takes 100 to 200 bytes.
+pub const MAX_ROW_BYTES: usize = 4_096;
+
 /// The most trades one fetch keeps (the trades inside the window, over all its pages). A fetch
 /// whose window holds more fails with [`VenueError::TooManyTrades`].
 pub const MAX_FETCH_TRADES: usize = 250_000;
@@ -262,6 +265,15 @@ pub(crate) fn row<'a, R: Deserialize<'a>>(
     i: usize,
     raw: &'a RawValue,
 ) -> Result<R, VenueError> {
+    // Decoding a row may buffer its values (an untagged field, the key-order retry): only in a
+    // row of a trade's size.
+    let len = raw.get().len();
+    if len > MAX_ROW_BYTES {
+        return Err(malformed(
+            venue,
+            format!("trade {i}: a row of {len} bytes, longer than any trade ({MAX_ROW_BYTES} bytes at most)"),
+        ));
+    }
     let bad = |e: &serde_json::Error| malformed(venue, format!("trade {i}: {}", without_position(e)));
     serde_json::from_str(raw.get()).or_else(|first| {
         // Again, field by field in key order, for a message that does not depend on the order.
@@ -313,13 +325,15 @@ impl ErrorFields {
 /// Field names the venues' error bodies use.
 const ERROR_FIELD_NAMES: [&str; 6] = ["message", "result", "reason", "code", "status", "error"];
 
-/// The most strings kept of one error field; the rest is skipped.
-const MAX_ERROR_STRINGS: usize = 16;
+/// The most values (strings, numbers, lists) kept of one error field, however they nest; the
+/// rest is skipped.
+const MAX_ERROR_VALUES: usize = 64;
 /// The most bytes kept of one error string.
 const MAX_ERROR_TEXT: usize = 1_024;
 
-/// One field of an error object: a string, anything else as its JSON text (numbers, `true`,
-/// `null`), or the strings of an array or object, flattened (at most 16 of them).
+/// One field of an error object: a string (its first 1 KiB), anything else as its JSON text
+/// (numbers, `true`, `null`), or the values of an array or object (at most 64 values kept in
+/// all, however they nest).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Field {
     Text(String),
@@ -348,13 +362,8 @@ impl Field {
     }
 }
 
-fn clip(mut text: String) -> String {
-    if text.len() > MAX_ERROR_TEXT {
-        let mut cut = MAX_ERROR_TEXT;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
+fn clip(mut text: String, cut: bool) -> String {
+    if cut {
         text.push('…');
     }
     text
@@ -362,13 +371,25 @@ fn clip(mut text: String) -> String {
 
 impl<'de> Deserialize<'de> for Field {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(FieldVisitor)
+        let mut budget = MAX_ERROR_VALUES;
+        serde::de::DeserializeSeed::deserialize(FieldSeed(&mut budget), deserializer)
     }
 }
 
-struct FieldVisitor;
+/// Reads a [`Field`] keeping at most `budget` values (lists included) in all: however the
+/// value nests, the rest is skipped without being kept.
+struct FieldSeed<'b>(&'b mut usize);
 
-impl<'de> serde::de::Visitor<'de> for FieldVisitor {
+impl<'de> serde::de::DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Field;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Field, D::Error> {
+        *self.0 = self.0.saturating_sub(1);
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FieldSeed<'_> {
     type Value = Field;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -376,7 +397,11 @@ impl<'de> serde::de::Visitor<'de> for FieldVisitor {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Field, E> {
-        Ok(Field::Text(clip(v.to_owned())))
+        let mut end = v.len().min(MAX_ERROR_TEXT);
+        while !v.is_char_boundary(end) {
+            end -= 1;
+        }
+        Ok(Field::Text(clip(v[..end].to_owned(), v.len() > end)))
     }
 
     fn visit_bool<E>(self, v: bool) -> Result<Field, E> {
@@ -401,8 +426,8 @@ impl<'de> serde::de::Visitor<'de> for FieldVisitor {
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Field, A::Error> {
         let mut items = Vec::new();
-        while items.len() < MAX_ERROR_STRINGS {
-            match seq.next_element::<Field>()? {
+        while *self.0 > 0 {
+            match seq.next_element_seed(FieldSeed(&mut *self.0))? {
                 Some(item) => items.push(item),
                 None => return Ok(Field::List(items)),
             }
@@ -413,11 +438,11 @@ impl<'de> serde::de::Visitor<'de> for FieldVisitor {
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Field, A::Error> {
         let mut items = Vec::new();
-        while items.len() < MAX_ERROR_STRINGS {
-            match map.next_entry::<serde::de::IgnoredAny, Field>()? {
-                Some((_, item)) => items.push(item),
-                None => return Ok(Field::List(items)),
+        while *self.0 > 0 {
+            if map.next_key::<serde::de::IgnoredAny>()?.is_none() {
+                return Ok(Field::List(items));
             }
+            items.push(map.next_value_seed(FieldSeed(&mut *self.0))?);
         }
         while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
         Ok(Field::List(items))
@@ -665,7 +690,18 @@ mod tests {
         let fields = ErrorFields::parse(many.as_bytes()).unwrap();
         assert_eq!(fields.str("message"), Some("m"));
         let Some(Field::List(reasons)) = fields.get("reason") else { panic!("{fields:?}") };
-        assert_eq!(reasons.len(), MAX_ERROR_STRINGS);
+        assert_eq!(reasons.len(), MAX_ERROR_VALUES - 1, "the list itself counts");
+        // Nesting does not multiply the budget: 16 lists of 16 lists of 16 strings keep 64 values.
+        let level = |inner: &str| format!("[{}]", vec![inner; 16].join(","));
+        let nested = format!(r#"{{"reason":{}}}"#, level(&level(&level("\"r\""))));
+        let fields = ErrorFields::parse(nested.as_bytes()).unwrap();
+        fn count(f: &Field) -> usize {
+            match f {
+                Field::List(items) => 1 + items.iter().map(count).sum::<usize>(),
+                Field::Text(_) | Field::Other(_) => 1,
+            }
+        }
+        assert_eq!(count(fields.get("reason").unwrap()), MAX_ERROR_VALUES);
         assert_eq!(fields.get("other"), None, "unknown fields are skipped");
         let long = format!(r#"{{"message":"{}"}}"#, "x".repeat(10_000));
         let fields = ErrorFields::parse(long.as_bytes()).unwrap();
