@@ -113,3 +113,49 @@ fn a_venue_flooding_tiny_trades_is_left_out_within_the_memory_bound() {
     assert_eq!(node.get("/v1/health").0, 200);
     println!("done in {:?}", started.elapsed());
 }
+
+/// Every other way a venue is left out, each named with its reason in the view: Kraken answers
+/// HTTP 500, Gemini is slower than the node's timeout, and Bitstamp stops publishing a third of
+/// the way into the window (so it trades in 4 of 12 partitions and the methodology drops it).
+/// The node observes from Coinbase alone (`min_venues` 1).
+#[test]
+fn every_venue_left_out_is_named_with_its_reason() {
+    let root = tempfile::tempdir().unwrap();
+    let member = init_member(root.path(), "node-0");
+    let genesis = build_genesis(root.path(), &with_committee(root.path(), &member));
+    let wall_start = now() - 55;
+    let clock = ReplayClock { replay_start: REPLAY_START, wall_start, speed: 60 };
+    let maturity = wall_start + 60;
+    let stale = format!("bitstamp=stale:{}", maturity - 40);
+    let replay = Replay::start(clock, &["kraken=http500", "gemini=slow:3000", &stale]);
+    let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(1) };
+    // The harness gives every venue a 2 s timeout and one retry.
+    let config = write_config(&member, &genesis, &replay.url, &[Scheduled { maturity, params: spec.params }]);
+    let node = Node::start("node-0", &config);
+
+    let path = format!("/v1/settlements/{}", spec.id());
+    let view = node.wait_for(&path, Duration::from_secs(40), |v| !v["observation"].is_null());
+    let observation: Signed<Observation> = serde_json::from_value(view["observation"].clone()).unwrap();
+    assert!(matches!(observation.payload.computation.value, NodeValue::Value(_)), "{view}");
+
+    let left_out = view["left_out"].as_array().unwrap_or_else(|| panic!("no left_out: {view}"));
+    let reasons: Vec<(&str, &str, &serde_json::Value)> = left_out
+        .iter()
+        .map(|l| (l["venue"].as_str().unwrap(), l["reason"].as_str().unwrap(), &l["status"]))
+        .collect();
+    println!("left out: {}", serde_json::to_string_pretty(left_out).unwrap());
+    assert_eq!(
+        reasons,
+        [
+            ("kraken", "http_status", &serde_json::json!(500)),
+            ("bitstamp", "too_few_partitions", &serde_json::Value::Null),
+            ("gemini", "timeout", &serde_json::Value::Null),
+        ]
+    );
+    assert!(left_out[1]["detail"].as_str().unwrap().contains("of 12 partitions"), "{}", left_out[1]);
+    assert!(
+        left_out[2]["detail"].as_str().unwrap().contains("raise venues.gemini.timeout"),
+        "{}",
+        left_out[2]
+    );
+}
