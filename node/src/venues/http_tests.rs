@@ -446,3 +446,42 @@ async fn all_venues_are_fetched_and_one_failure_spares_the_others() {
     let errors: Vec<_> = adapters.iter().map(|a| a.health().total_errors).collect();
     assert_eq!(errors, [0, 0, 1, 0]);
 }
+
+/// A venue whose every page is 100,000 trades inside the window, with a cursor that moves: the
+/// fetch stops keeping them past MAX_FETCH_TRADES and fails, rather than keep paging.
+#[tokio::test]
+async fn a_window_past_the_fetch_cap_fails_with_too_many_trades() {
+    let log = Log::default();
+    let l = log.clone();
+    let router = Router::new().route(
+        "/0/public/Trades",
+        get(move |Query(q): Query<Params>| {
+            let page = l.push(&q) as u64;
+            async move {
+                let rows: Vec<String> = (0..MAX_PAGE_ROWS as u64)
+                    .map(|i| format!(r#"["1","1",1749743701.5,"b","l","",{}]"#, page * 1_000_000 + i))
+                    .collect();
+                let body = format!(
+                    r#"{{"error":[],"result":{{"XETHZUSD":[{}],"last":"{}"}}}}"#,
+                    rows.join(","),
+                    1_749_743_701_000_000_000 + page
+                );
+                json(StatusCode::OK, body.into_bytes())
+            }
+        }),
+    );
+    let url = serve(router).await;
+    let err = adapter(Venue::Kraken, &config(&url)).trades_between(T_1555, T_1600).await.unwrap_err();
+    assert_eq!(
+        err,
+        VenueError::TooManyTrades {
+            venue: Venue::Kraken,
+            limit: MAX_FETCH_TRADES,
+            start_ms: T_1555,
+            end_ms: T_1600
+        }
+    );
+    assert_eq!(log.len(), MAX_FETCH_TRADES / MAX_PAGE_ROWS + 1, "it stops at the page that passes the cap");
+    assert!(err.to_string().contains("more than 250000 trades"), "{err}");
+    assert_eq!(LeftOut::failed(&err).reason, LeftOutReason::TooManyTrades);
+}

@@ -59,8 +59,10 @@
 //! millions of tiny trades costs its 32 MiB body and 100,000 rows, then it is refused and the
 //! venue is left out of the observation. The node fetches its venues concurrently, so its
 //! observer needs at most one bound per enabled venue (4 × 80 MiB) above its resting size.
-//! Error bodies are read the same bounded way: only the fields of the venue's error shape, at
-//! most 16 strings of at most 1 KiB each.
+//! Nothing inside a page can make its decoding buffer more than its size suggests: a row
+//! longer than [`MAX_ROW_BYTES`] (4 KiB; a real trade takes 100 to 200 bytes) is refused before
+//! it is decoded, and error bodies keep only the fields of the venue's error shape, at most 64
+//! values of at most 1 KiB each, however they nest.
 
 mod bitstamp;
 mod client;
@@ -90,7 +92,7 @@ pub use config::{MAX_BACKOFF, VenueConfig, VenuesConfig};
 pub use error::VenueError;
 pub use health::VenueHealth;
 pub use left_out::{LeftOut, LeftOutReason};
-pub use parse::{MAX_FETCH_TRADES, MAX_PAGE_ROWS, Page};
+pub use parse::{MAX_FETCH_TRADES, MAX_PAGE_ROWS, MAX_ROW_BYTES, Page};
 
 /// The most memory one fetch of one venue holds (see the module docs): the body being read,
 /// one page's rows and the window's trades kept so far.
@@ -220,7 +222,10 @@ impl VenueAdapter {
             walk.on_page(&page)?;
             // Only the window's trades are kept past the page: a page is at most
             // MAX_PAGE_ROWS rows, and the fetch keeps at most MAX_FETCH_TRADES.
-            trades.extend(page.trades.into_iter().filter(|t| (start_ms..=end_ms).contains(&t.time_ms)));
+            let room = MAX_FETCH_TRADES + 1 - trades.len();
+            trades.extend(
+                page.trades.into_iter().filter(|t| (start_ms..=end_ms).contains(&t.time_ms)).take(room),
+            );
             if trades.len() > MAX_FETCH_TRADES {
                 return Err(VenueError::TooManyTrades { venue, limit: MAX_FETCH_TRADES, start_ms, end_ms });
             }
