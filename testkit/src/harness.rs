@@ -177,6 +177,22 @@ pub struct Scheduled {
     pub params: MethodologyParams,
 }
 
+/// A replay starting 8 s from now at 60× speed, and a settlement of it (short parameters, three
+/// venues) maturing a minute after the replay starts: the set-up of most end-to-end tests.
+pub fn replayed_maturity() -> (ReplayClock, fixd_proto::types::settlement::SettlementSpec) {
+    let wall_start = now() + 8;
+    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
+    let maturity = wall_start + 60;
+    (
+        clock,
+        fixd_proto::types::settlement::SettlementSpec {
+            index: fixd_proto::types::settlement::Index::EthUsd,
+            maturity,
+            params: short_params(3),
+        },
+    )
+}
+
 /// Short devnet parameters: a 60 s window in 12 partitions of 5 s, computed 5 s after maturity.
 pub fn short_params(min_venues: u16) -> MethodologyParams {
     MethodologyParams {

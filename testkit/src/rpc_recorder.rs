@@ -10,8 +10,9 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 
-/// One call: when it arrived and its JSON-RPC method (one per entry of a batch).
-pub type Call = (Instant, String);
+/// One call: when it arrived, its JSON-RPC method and its params as JSON text (one per entry of
+/// a batch).
+pub type Call = (Instant, String, String);
 
 #[derive(Clone)]
 struct Shared {
@@ -57,13 +58,13 @@ impl RpcRecorder {
 
     /// Calls that arrived in `[from, to)`.
     pub fn count_between(&self, from: Instant, to: Instant) -> usize {
-        self.calls.lock().unwrap().iter().filter(|(t, _)| *t >= from && *t < to).count()
+        self.calls.lock().unwrap().iter().filter(|(t, ..)| *t >= from && *t < to).count()
     }
 
     /// The most calls in any one second (windows starting at each call) within `[from, to)`.
     pub fn peak_per_second(&self, from: Instant, to: Instant) -> usize {
         let times: Vec<Instant> =
-            self.calls.lock().unwrap().iter().map(|(t, _)| *t).filter(|t| *t >= from && *t < to).collect();
+            self.calls.lock().unwrap().iter().map(|(t, ..)| *t).filter(|t| *t >= from && *t < to).collect();
         let mut peak = 0;
         let mut end = 0;
         for (start, t) in times.iter().enumerate() {
@@ -79,12 +80,12 @@ impl RpcRecorder {
 /// Records the request's methods, then forwards it as is.
 async fn forward(State(shared): State<Shared>, body: Bytes) -> impl IntoResponse {
     let now = Instant::now();
-    let methods: Vec<String> = match serde_json::from_slice::<serde_json::Value>(&body) {
+    let calls: Vec<(String, String)> = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(serde_json::Value::Array(batch)) => batch.iter().map(method).collect(),
         Ok(one) => vec![method(&one)],
-        Err(_) => vec!["<not json>".to_owned()],
+        Err(_) => vec![("<not json>".to_owned(), String::new())],
     };
-    shared.calls.lock().unwrap().extend(methods.into_iter().map(|m| (now, m)));
+    shared.calls.lock().unwrap().extend(calls.into_iter().map(|(m, p)| (now, m, p)));
     let answer = shared
         .client
         .post(&shared.upstream)
@@ -102,6 +103,6 @@ async fn forward(State(shared): State<Shared>, body: Bytes) -> impl IntoResponse
     }
 }
 
-fn method(call: &serde_json::Value) -> String {
-    call["method"].as_str().unwrap_or("<no method>").to_owned()
+fn method(call: &serde_json::Value) -> (String, String) {
+    (call["method"].as_str().unwrap_or("<no method>").to_owned(), call["params"].to_string())
 }

@@ -234,7 +234,8 @@ fn schemathesis() -> PathBuf {
 /// certification checks. No 5xx, no answer outside the document, and the node serves after.
 #[test]
 fn schemathesis_finds_nothing_against_a_real_node() {
-    let schemathesis = schemathesis();
+    // Fails before the node starts if schemathesis is missing.
+    schemathesis();
     let root = tempfile::tempdir().unwrap();
     let (_member, config) = one_node(root.path(), (0..20).map(|k| 4_000_000_000 + k * 60), "");
     let node = Node::start("node-0", &config);
@@ -242,40 +243,7 @@ fn schemathesis_finds_nothing_against_a_real_node() {
     assert_eq!(status, 200, "{page}");
     let settlement = page["settlements"][0]["id"].as_str().unwrap().to_owned();
     let signed = signed_disputes(&node, &settlement, 20);
-    std::fs::write(root.path().join("signed_disputes.json"), serde_json::to_string(&signed).unwrap())
-        .unwrap();
-    let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/api_load_hooks.py");
-
-    let started = Instant::now();
-    let output = std::process::Command::new(&schemathesis)
-        .arg("--config-file")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/schemathesis.toml"))
-        .arg("run")
-        .arg(format!("{}/v1/openapi.json", node.api))
-        .args(["--url", &node.api, "--checks", "all", "--workers", "4", "--max-examples", "150"])
-        .args(["--phases", "examples,coverage,fuzzing", "--request-timeout", "20"])
-        .args(["--suppress-health-check", "all", "--no-color"])
-        // An event stream never ends: a request to it waits for --request-timeout.
-        // node/src/api/tests.rs and the_api_at_ten_thousand_settlements test it.
-        .args(["--exclude-path", "/v1/events"])
-        .arg("--report")
-        .arg("ndjson")
-        .arg("--report-dir")
-        .arg(root.path().join("report"))
-        .current_dir(root.path())
-        .env("SCHEMATHESIS_HOOKS", "api_load_hooks")
-        .env("PYTHONPATH", hooks.parent().unwrap())
-        .env("FIXD_SETTLEMENT_ID", &settlement)
-        .env("FIXD_SIGNED_DISPUTES", root.path().join("signed_disputes.json"))
-        .output()
-        .unwrap();
-    let took = started.elapsed();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    eprintln!("{stdout}\n{stderr}");
-    assert!(output.status.success(), "schemathesis found failures (above) in {took:?}");
-    let requests = generated_requests(&root.path().join("report"));
-    eprintln!("schemathesis: {requests} requests in {took:?}");
+    let requests = run_schemathesis(&node, &settlement, &signed, root.path(), 150);
     assert!(requests >= MIN_GENERATED, "only {requests} requests were generated; at least {MIN_GENERATED}");
     assert_eq!(node.get("/v1/health").0, 200, "the node serves after the run");
     // Schemathesis scheduled more through the admin route (the node admits local callers);
@@ -287,6 +255,56 @@ fn schemathesis_finds_nothing_against_a_real_node() {
     for k in 0..20 {
         assert!(maturities.contains(&(4_000_000_000 + k * 60)), "settlement {k} of the config was lost");
     }
+}
+
+/// Runs schemathesis with every check against `node`'s document and API (`examples` per
+/// operation and phase), with the hooks that pin generated ids to `settlement` and send `signed`
+/// disputes among the generated ones; fails the test on any failure. The requests it sent.
+pub(crate) fn run_schemathesis(
+    node: &Node,
+    settlement: &str,
+    signed: &[serde_json::Value],
+    dir: &Path,
+    examples: u32,
+) -> u64 {
+    let schemathesis = schemathesis();
+    let signed_file = dir.join("signed_disputes.json");
+    std::fs::write(&signed_file, serde_json::to_string(signed).unwrap()).unwrap();
+    let hooks = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/api_load_hooks.py");
+    let started = Instant::now();
+    let output = std::process::Command::new(&schemathesis)
+        .arg("--config-file")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/schemathesis.toml"))
+        .arg("run")
+        .arg(format!("{}/v1/openapi.json", node.api))
+        // One worker: with several, hypothesis's lambda-description cache (shared by the worker
+        // threads) now and then raises a KeyError inside schemathesis. One is as fast here.
+        .args(["--url", &node.api, "--checks", "all", "--workers", "1"])
+        .args(["--max-examples", &examples.to_string()])
+        .args(["--phases", "examples,coverage,fuzzing", "--request-timeout", "20"])
+        .args(["--suppress-health-check", "all", "--no-color"])
+        // An event stream never ends: a request to it waits for --request-timeout.
+        // node/src/api/tests.rs and the_api_at_ten_thousand_settlements test it.
+        .args(["--exclude-path", "/v1/events"])
+        .arg("--report")
+        .arg("ndjson")
+        .arg("--report-dir")
+        .arg(dir.join("report"))
+        .current_dir(dir)
+        .env("SCHEMATHESIS_HOOKS", "api_load_hooks")
+        .env("PYTHONPATH", hooks.parent().unwrap())
+        .env("FIXD_SETTLEMENT_ID", settlement)
+        .env("FIXD_SIGNED_DISPUTES", &signed_file)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("{stdout}\n{stderr}");
+    assert!(output.status.success(), "schemathesis found failures (above) in {took:?}");
+    let requests = generated_requests(&dir.join("report"));
+    eprintln!("schemathesis: {requests} requests in {took:?}");
+    requests
 }
 
 /// Requests sent, counted from schemathesis's ndjson report (one interaction per request).

@@ -51,7 +51,7 @@ fn setup_with(
 }
 
 /// A dispute of `spec`'s certified proposal, signed by `signer` (normally the disputer).
-fn signed_dispute(
+pub(crate) fn signed_dispute(
     chain: &TestChain,
     spec: &SettlementSpec,
     proposal_hash: B256,

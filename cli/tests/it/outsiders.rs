@@ -7,15 +7,12 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{B256, U256};
 use alloy::signers::local::PrivateKeySigner;
-use fixd_proto::eip712::{SignedDispute, domain, sign_typed};
-use fixd_proto::replay::ReplayClock;
-use fixd_proto::types::dispute::{Dispute, DisputeReason};
 use fixd_proto::types::genesis::ProtocolParams;
-use fixd_proto::types::settlement::{Index, SettlementSpec};
+use fixd_proto::types::settlement::SettlementSpec;
 use fixd_testkit::rpc_recorder::RpcRecorder;
 
 use crate::harness::{
-    Devnet, MemberDir, Node, Scheduled, TestChain, build_genesis, free_port, init_member, now, short_params,
+    Devnet, MemberDir, Node, Scheduled, TestChain, build_genesis, free_port, init_member, replayed_maturity,
     with_committee, write_config,
 };
 
@@ -102,10 +99,7 @@ fn an_rpc_url_key_shows_neither_in_the_status_nor_in_the_log() {
 /// minute of when it would be without the hung peer, not a minute or more after it.
 #[test]
 fn a_peer_that_never_answers_catch_up_delays_neither_certification_nor_publication() {
-    let wall_start = now() + 8;
-    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
-    let maturity = wall_start + 60;
-    let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
+    let (clock, spec) = replayed_maturity();
     let params = ProtocolParams {
         round_timeout_secs: 8,
         challenge_period_secs: 10,
@@ -113,8 +107,12 @@ fn a_peer_that_never_answers_catch_up_delays_neither_certification_nor_publicati
         confirmations: 2,
         ..ProtocolParams::default()
     };
-    let mut devnet =
-        Devnet::prepare_on_chain(4, clock, &[Scheduled { maturity, params: spec.params }], &params);
+    let mut devnet = Devnet::prepare_on_chain(
+        4,
+        clock,
+        &[Scheduled { maturity: spec.maturity, params: spec.params }],
+        &params,
+    );
     for i in 0..4 {
         let config = devnet.genesis_and_keys(i).1.join("config.toml");
         let text = std::fs::read_to_string(&config).unwrap();
@@ -146,7 +144,7 @@ fn a_peer_that_never_answers_catch_up_delays_neither_certification_nor_publicati
     assert!(withheld >= 1, "the hung peer was asked to catch up at least once");
     // Without the hung peer: observe at maturity + 5 s, certify in a round, a 10 s window, sign,
     // then 2 confirmations a second apart: about 25-35 s. One stalled catch-up would add 60 s.
-    let took = published_at - maturity;
+    let took = published_at - spec.maturity;
     println!("published {took} s after maturity; the hung peer held {withheld} catch-up requests");
     assert!(took < 55, "published {took} s after maturity: a hung peer delayed it");
 }
@@ -180,23 +178,20 @@ fn dispute_body(
     bond: (B256, u128),
     disputer: &PrivateKeySigner,
 ) -> String {
-    let dispute = Dispute {
-        settlement_id: spec.id(),
-        dispute_id,
+    crate::disputes::signed_dispute(
+        chain,
+        spec,
         proposal_hash,
-        claimed_value: None,
-        reason: DisputeReason::BadData,
-        evidence: String::new(),
-        bond_wei: bond.1,
-        bond_tx: bond.0,
-        disputer: disputer.address(),
-    };
-    let signature = sign_typed(disputer, &domain(chain.dev.chain_id, chain.dev.contract), &dispute);
-    serde_json::to_string(&SignedDispute { dispute, signature }).unwrap()
+        dispute_id,
+        bond,
+        disputer.address(),
+        disputer,
+    )
 }
 
 /// Dispute flood (issue 15, acceptances 1 and 6). Four members on an anvil that keeps no
-/// historical state (stricter than a provider's pruned node, which keeps 128 blocks). Once the value is certified:
+/// historical state (stricter than a provider's pruned node, which keeps 128 blocks). Once the
+/// value is certified:
 /// - through node-1's API, 1,000 validly signed disputes whose bond transactions do not exist,
 ///   from ten client addresses over about 20 s;
 /// - as relays, 1,000 more: node-3 (test fault `relay-bogus-disputes`) relays bogus disputes
@@ -213,10 +208,7 @@ fn dispute_body(
 #[test]
 fn a_dispute_flood_is_bounded_and_a_late_genuine_dispute_on_a_pruned_chain_is_reviewed() {
     const PEAK_CALLS_PER_SECOND: usize = 100;
-    let wall_start = now() + 8;
-    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
-    let maturity = wall_start + 60;
-    let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
+    let (clock, spec) = replayed_maturity();
     let params = ProtocolParams {
         round_timeout_secs: 6,
         max_clock_skew_secs: 5,
@@ -226,7 +218,7 @@ fn a_dispute_flood_is_bounded_and_a_late_genuine_dispute_on_a_pruned_chain_is_re
         confirmations: 2,
         ..ProtocolParams::default()
     };
-    let settlements = [Scheduled { maturity, params: spec.params }];
+    let settlements = [Scheduled { maturity: spec.maturity, params: spec.params }];
     let mut devnet = Devnet::prepare_on_pruned_chain(4, clock, &settlements, &params);
     let rpc = devnet.chain.as_ref().unwrap().rpc.clone();
     let recorders: Vec<RpcRecorder> = (0..2).map(|_| RpcRecorder::start(&rpc)).collect();
@@ -356,4 +348,26 @@ fn a_dispute_flood_is_bounded_and_a_late_genuine_dispute_on_a_pruned_chain_is_re
     }
     let (code, _) = node.get("/v1/health");
     assert_eq!(code, 200, "node-1 still serves");
+
+    // Schemathesis against node-1, now that a value is certified and a chain is there: the signed
+    // disputes among its cases (of the certified proposal, bonds that do not exist) get past the
+    // signature check to the bond check, which reads the chain (or to the rate limit's 429).
+    let signed: Vec<serde_json::Value> = (0..20u8)
+        .map(|k| {
+            let signer = PrivateKeySigner::from_bytes(&B256::repeat_byte(0x90 + k)).unwrap();
+            let id = B256::repeat_byte(0xd0 + k);
+            serde_json::from_str(&dispute_body(chain, &spec, proposal_hash, id, (id, bond), &signer)).unwrap()
+        })
+        .collect();
+    // Receipts read of the signed disputes' bond transactions (0xd0d0…, 0xd1d1…, …).
+    let reads = |r: &RpcRecorder| {
+        let ours = |p: &str| (0..20u8).any(|k| p.contains(&format!("{}", B256::repeat_byte(0xd0 + k))));
+        r.calls().iter().filter(|(_, m, p)| m == "eth_getTransactionReceipt" && ours(p)).count()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let requests = crate::api_load::run_schemathesis(node, &spec.id().to_string(), &signed, dir.path(), 25);
+    let bond_reads = reads(&recorders[1]);
+    println!("schemathesis: {requests} requests to node-1, {bond_reads} bond receipts read");
+    assert!(bond_reads > 0, "schemathesis's disputes reached the bond check");
+    assert_eq!(node.get("/v1/health").0, 200, "node-1 still serves after schemathesis");
 }
