@@ -9,7 +9,10 @@
 //! - **Backoff when nothing new arrives.** An answer that holds nothing this node has not
 //!   already seen from catch-up (or a failed request: a timeout, a peer gone) doubles the pause
 //!   before the next request of that settlement, from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`].
-//!   An answer with anything new clears the pause.
+//!   Anything new clears the pause: an answer with a message not seen before, or a gossiped
+//!   message of the settlement ([`CatchUps::wake`]). A settlement that is quiet is asked about
+//!   less and less; one that is busy (a review starting, votes arriving) at once, since the
+//!   gossip a member missed is then what it needs.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -72,6 +75,14 @@ impl CatchUps {
         news
     }
 
+    /// Gossip of `id` arrived: something happens, so the next request goes at once.
+    pub fn wake(&mut self, id: &B256) {
+        if let Some(entry) = self.entries.get_mut(id) {
+            entry.not_before = None;
+            entry.backoff = None;
+        }
+    }
+
     /// Drops what is kept of a settlement that needs no more catch-up (published), unless a
     /// request of it still runs.
     pub fn forget(&mut self, id: &B256) {
@@ -132,6 +143,11 @@ mod tests {
         assert!(c.start(ID, now), "news clears the pause");
         assert!(!c.finish(ID, now, Some(vec![B256::repeat_byte(9)])), "seen before: no news");
         assert_eq!(pause(&mut c, now), FIRST_BACKOFF, "the backoff starts again from the first pause");
+        c.finish(ID, now, None);
+        c.finish(ID, now, None);
+        assert!(!c.start(ID, now), "paused");
+        c.wake(&ID);
+        assert!(c.start(ID, now), "gossip of the settlement clears the pause");
     }
 
     #[test]

@@ -269,7 +269,9 @@ impl Settlements {
                 () = cancel.cancelled() => return Ok(()),
                 Some(event) = inlets.gossip.recv() => {
                     if let NetworkEvent::Message { message, .. } = event {
-                        self.drive(*message.settlement_id(), Input::Gossip(message)).await?;
+                        let id = *message.settlement_id();
+                        self.catch_ups.lock().expect("catch-ups lock").wake(&id);
+                        self.drive(id, Input::Gossip(message)).await?;
                     }
                 }
                 Some(own) = inlets.own.recv() => self.on_own_observation(own).await?,
