@@ -13,13 +13,22 @@ lock=contracts/tools/package-lock.json
 stamp="$tools/.installed"
 want="$(sha256sum "$lock" | cut -d' ' -f1)"
 
-# curl: the devnet prints, and its test runs, a getSettlement read as a curl command.
-if ! command -v curl >/dev/null 2>&1; then
-  echo "==> installing curl"
+# Debian packages, installed only when missing (apt-get update first, then only):
+#   curl       the devnet prints, and its test runs, a getSettlement read as a curl command;
+#   nftables   `nft`: the network-fault tests (testkit/src/netns, cli/tests/it/network_faults.rs)
+#   iproute2   `ip`, `tc`: run nodes, anvil and the venues in network namespaces, cut links
+#              with nft and delay them with tc netem; they fail, never skip, without these.
+has() { command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" || -x "/sbin/$1" ]]; }
+missing=()
+has curl || missing+=(curl)
+has nft || missing+=(nftables)
+{ has ip && has tc; } || missing+=(iproute2)
+if ((${#missing[@]})); then
+  echo "==> installing ${missing[*]}"
   if [[ $(id -u) -eq 0 ]]; then
-    apt-get update -qq && apt-get install -y -qq curl >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "error: curl is missing; install it (apt-get install curl)" >&2
+    echo "error: ${missing[*]} missing; install them (apt-get install ${missing[*]})" >&2
     exit 1
   fi
 fi

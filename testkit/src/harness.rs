@@ -68,18 +68,23 @@ pub struct Replay {
 impl Replay {
     /// Starts the replay venues with replay instant `replay_start` playing at `wall_start`.
     pub fn start(clock: ReplayClock, faults: &[&str]) -> Replay {
-        let mut cmd = fixd();
-        cmd.args(["replay-venues", "--listen", "127.0.0.1:0"])
-            .args(["--replay-start", &iso(clock.replay_start)])
-            .args(["--wall-start", &clock.wall_start.to_string()])
-            .args(["--speed", &clock.speed.to_string()]);
-        for f in faults {
-            cmd.args(["--fault", f]);
-        }
-        let proc = spawn("replay", cmd);
+        let proc = spawn("replay", replay_command(clock, faults, "127.0.0.1:0"));
         let url = url_in(&proc.wait_for_line("listening on", Duration::from_secs(30)));
         Replay { _proc: proc, url }
     }
+}
+
+/// `fixd replay-venues` on `listen` with `clock` and venue `faults` (`--fault` specs).
+pub fn replay_command(clock: ReplayClock, faults: &[&str], listen: &str) -> Command {
+    let mut cmd = fixd();
+    cmd.args(["replay-venues", "--listen", listen])
+        .args(["--replay-start", &iso(clock.replay_start)])
+        .args(["--wall-start", &clock.wall_start.to_string()])
+        .args(["--speed", &clock.speed.to_string()]);
+    for f in faults {
+        cmd.args(["--fault", f]);
+    }
+    cmd
 }
 
 /// RFC 3339 UTC of unix seconds (`YYYY-MM-DDTHH:MM:SSZ`).
@@ -111,14 +116,15 @@ pub fn init_member(root: &Path, name: &str) -> MemberDir {
 
 /// Creates a member with `fixd init`, advertising a libp2p port on loopback.
 pub fn init_member_listening(root: &Path, name: &str, p2p_port: u16) -> MemberDir {
+    init_member_at(root, name, &format!("/ip4/127.0.0.1/tcp/{p2p_port}"))
+}
+
+/// Creates a member with `fixd init`, advertising the libp2p multiaddr `listen` (a lab host's
+/// address, for example).
+pub fn init_member_at(root: &Path, name: &str, listen: &str) -> MemberDir {
     let dir = root.join(name);
-    let listen = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
-    let out = fixd()
-        .args(["init", "--dir"])
-        .arg(&dir)
-        .args(["--name", name, "--listen", &listen])
-        .output()
-        .unwrap();
+    let out =
+        fixd().args(["init", "--dir"]).arg(&dir).args(["--name", name, "--listen", listen]).output().unwrap();
     assert!(out.status.success(), "fixd init failed: {}", String::from_utf8_lossy(&out.stderr));
     MemberDir { dir }
 }
@@ -282,9 +288,11 @@ impl Node {
 
     /// [`Node::start`] with extra environment variables (test faults).
     pub fn start_with_env(name: &str, config: &Path, env: &[(&str, &str)]) -> Node {
-        let mut cmd = fixd();
-        cmd.args(["run", "--config"]).arg(config).env("RUST_LOG", "info,fixd_node=debug");
-        cmd.envs(env.iter().copied());
+        Node::launch(name, node_command(config, &[], env))
+    }
+
+    /// Spawns `cmd` (a [`node_command`], perhaps wrapped to run elsewhere) and waits for its API.
+    pub fn launch(name: &str, cmd: Command) -> Node {
         let proc = spawn(name, cmd);
         let api = url_in(&proc.wait_for_line("API listening on", Duration::from_secs(30)));
         Node { proc, api }
@@ -316,6 +324,14 @@ impl Node {
             std::thread::sleep(Duration::from_millis(250));
         }
     }
+}
+
+/// `fixd run --config <config>` with extra flags and environment variables, logging at debug.
+pub fn node_command(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = fixd();
+    cmd.args(["run", "--config"]).arg(config).args(args).env("RUST_LOG", "info,fixd_node=debug");
+    cmd.envs(env.iter().copied());
+    cmd
 }
 
 /// Blocking HTTP for the harness, so tests need no async runtime of their own.
@@ -532,7 +548,13 @@ impl TestChain {
         cmd.args(["--host", "127.0.0.1", "--port", &port.to_string(), "--block-time", "1"]).args(anvil_args);
         let proc = spawn("anvil", cmd);
         proc.wait_for_line("Listening on", Duration::from_secs(30));
-        let rpc = format!("http://127.0.0.1:{port}");
+        TestChain::deploy(proc, format!("http://127.0.0.1:{port}"), members, threshold)
+    }
+
+    /// Takes a running anvil (`proc`, answering at `rpc`) and deploys the oracle on it as
+    /// [`TestChain::start`] does.
+    pub fn deploy(proc: Proc, rpc: String, members: &[Address], threshold: usize) -> TestChain {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let dev = runtime
             .block_on(crate::devchain::setup(

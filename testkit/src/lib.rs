@@ -19,11 +19,13 @@
 //!
 //! Modules: [`process`] (child processes), [`replay`] (the replay venues), [`devchain`] (anvil
 //! setup), [`devnet`] (`fixd devnet`), [`harness`] (end-to-end tests), [`rpc_recorder`] (a
-//! JSON-RPC proxy that counts a node's calls).
+//! JSON-RPC proxy that counts a node's calls), [`netns`] (real network faults: nodes, anvil and the
+//! venues in network namespaces, with cuts, partitions, netem and loss).
 
 pub mod devchain;
 pub mod devnet;
 pub mod harness;
+pub mod netns;
 pub mod process;
 pub mod replay;
 pub mod rpc_recorder;

@@ -11,6 +11,7 @@ mod contract;
 mod devnet;
 mod disputes;
 mod docker;
+mod network_faults;
 mod observation;
 mod outsiders;
 mod publication;
