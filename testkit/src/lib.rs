@@ -22,6 +22,7 @@
 //! JSON-RPC proxy that counts a node's calls), [`netns`] (real network faults: nodes, anvil and the
 //! venues in network namespaces, with cuts, partitions, netem and loss).
 
+pub mod chaos;
 pub mod devchain;
 pub mod devnet;
 pub mod harness;

@@ -6,6 +6,7 @@ use fixd_testkit::harness;
 mod api_load;
 mod certification;
 mod chain_service;
+mod chaos;
 mod cli;
 mod contract;
 mod devnet;
