@@ -27,7 +27,7 @@ pub enum Command {
     /// Build a genesis file from the members' member.toml files and the chain settings.
     Genesis(GenesisArgs),
     /// Run a node.
-    Run(RunArgs),
+    Run(RunCommand),
     /// Serve replayed ETH-USD trades in the real response shapes of Coinbase, Kraken, Bitstamp
     /// and Gemini on one loopback port, for tests and the devnet.
     ReplayVenues(ReplayArgs),
@@ -56,6 +56,16 @@ pub enum Command {
     /// recomputed from the signed observations. Needs no network. Exit code 0 when it verifies,
     /// 1 with the reason when it does not.
     Verify(VerifyArgs),
+}
+
+/// `fixd run`: the node's flags, and in a test build (cargo feature `byzantine`) the Byzantine
+/// strategies of `fixd_testkit::byzantine`.
+#[derive(Debug, Args)]
+pub struct RunCommand {
+    #[command(flatten)]
+    pub node: RunArgs,
+    #[command(flatten)]
+    pub byzantine: fixd_testkit::byzantine::ByzantineArgs,
 }
 
 #[derive(Debug, Args)]

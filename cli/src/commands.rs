@@ -5,11 +5,10 @@ use anyhow::Context;
 use fixd_proto::types::genesis::ProtocolParams;
 
 use fixd_node::keys::{Keys, MEMBER_FILE};
-use fixd_node::node::RunArgs;
 use fixd_node::{genesis, node};
 use fixd_testkit::replay::{self, ReplayArgs};
 
-use crate::cli::{GenesisArgs, InitArgs, KeysArgs, VerifyArgs};
+use crate::cli::{GenesisArgs, InitArgs, KeysArgs, RunCommand, VerifyArgs};
 
 /// `fixd init`: keys, member.toml and a starter config.
 pub fn init(args: &InitArgs) -> anyhow::Result<()> {
@@ -171,11 +170,12 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `fixd run`: a node until Ctrl-C or SIGTERM.
-pub async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let config = node::load_config(&args)?;
-    fixd_node::logging::init(&config.log, args.log_json);
-    let handle = node::start(config).await?;
+/// `fixd run`: a node until Ctrl-C or SIGTERM (honest, unless a test build was given
+/// `--byzantine`).
+pub async fn run(args: RunCommand) -> anyhow::Result<()> {
+    let config = node::load_config(&args.node)?;
+    fixd_node::logging::init(&config.log, args.node.log_json);
+    let handle = fixd_testkit::byzantine::start(config, &args.byzantine).await?;
     println!("fixd API listening on http://{}", handle.api_addr());
     handle.run_until(wait_for_shutdown_signal()).await
 }

@@ -28,9 +28,13 @@
 //! Shared below the services: [`config`], [`keys`], [`genesis`], [`store`], [`venues`],
 //! [`events`], [`clock`], [`logging`]; [`node`] starts and stops them, every task spawned through
 //! [`tasks`]. [`test_faults`] are
-//! no-ops unless the cargo feature `test-faults` is on (end-to-end tests only).
+//! no-ops unless the cargo feature `test-faults` is on (end-to-end tests only); `byzantine`
+//! (the hook points of Byzantine members, for the same tests) exists only with the feature
+//! `byzantine`.
 
 pub mod api;
+#[cfg(feature = "byzantine")]
+pub mod byzantine;
 pub mod chain;
 pub mod clock;
 pub mod config;

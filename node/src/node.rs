@@ -129,6 +129,28 @@ impl NodeHandle {
 
 /// Loads keys, genesis and store, checks membership, and starts the tasks.
 pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
+    launch(config, Default::default()).await
+}
+
+/// [`start`]s a Byzantine member: `conduct` changes what it proposes, sends and shows in
+/// catch-up (end-to-end tests only; see [`crate::byzantine`]).
+#[cfg(feature = "byzantine")]
+pub async fn start_byzantine(
+    config: Config,
+    conduct: Arc<dyn crate::byzantine::Conduct>,
+) -> anyhow::Result<NodeHandle> {
+    tracing::warn!(?conduct, "byzantine: this member runs a faulty strategy (a test build)");
+    launch(config, Some(conduct)).await
+}
+
+/// How this member behaves: honestly, unless a test build gave it a Byzantine strategy.
+#[cfg(feature = "byzantine")]
+type Conduct = Option<Arc<dyn crate::byzantine::Conduct>>;
+#[cfg(not(feature = "byzantine"))]
+#[derive(Debug, Default)]
+struct Conduct;
+
+async fn launch(config: Config, conduct: Conduct) -> anyhow::Result<NodeHandle> {
     let keys = Keys::read(&config.keys_dir)?;
     let genesis = crate::genesis::load(&config.genesis)?;
     let member_index = crate::genesis::member_index(&genesis, &keys, &config.genesis)?;
@@ -161,7 +183,21 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
     let known_store = store.clone();
     let known: crate::network::KnownSettlements =
         Arc::new(move |id| known_store.settlement(id).ok().flatten().is_some());
-    let provider = Arc::new(crate::settlements::StoreCatchup(store.clone()));
+    let provider: Arc<dyn crate::network::CatchupProvider> =
+        Arc::new(crate::settlements::StoreCatchup(store.clone()));
+    #[cfg(feature = "byzantine")]
+    let provider: Arc<dyn crate::network::CatchupProvider> = match &conduct {
+        Some(conduct) => Arc::new(crate::byzantine::ShownCatchup {
+            honest: provider,
+            conduct: conduct.clone(),
+            members: genesis
+                .members
+                .iter()
+                .map(|m| crate::network::peer_id_of(&m.ed25519))
+                .collect::<Result<_, _>>()?,
+        }),
+        None => provider,
+    };
     let (network, gossip, swarm) =
         crate::network::NetworkService::start(network_config, provider, known, cancel.clone())?;
     tasks.service("network", async move {
@@ -217,6 +253,13 @@ pub async fn start(config: Config) -> anyhow::Result<NodeHandle> {
     let (commands_tx, commands_rx) = tokio::sync::mpsc::channel(64);
     let settlements =
         crate::settlements::Settlements::new(setup, member_keys, services, config.observer.tick);
+    #[cfg(feature = "byzantine")]
+    let settlements = match conduct {
+        Some(conduct) => settlements.with_conduct(conduct),
+        None => settlements,
+    };
+    #[cfg(not(feature = "byzantine"))]
+    let Conduct = conduct;
     let inlets = crate::settlements::Inlets { gossip, own: own_rx, chain: chain_rx, commands: commands_rx };
     let token = cancel.clone();
     tasks.service("settlements", settlements.run(inlets, token));

@@ -151,6 +151,13 @@ pub fn flood(key: &SigningKey, network_id: &B256, prevote: &Vote) -> Vec<GossipM
     if !first || !active("flood", "flooding far-future votes and review votes for unknown disputes") {
         return Vec::new();
     }
+    flood_messages(key, network_id, prevote)
+}
+
+/// The [`FLOOD_MESSAGES`] messages of a flood after `prevote` (also the `byzantine` feature's
+/// flood strategy): nine in ten votes for rounds 1,000 and up, one in ten review votes for
+/// disputes nobody filed, each validly signed with `key`.
+pub fn flood_messages(key: &SigningKey, network_id: &B256, prevote: &Vote) -> Vec<GossipMessage> {
     (0..FLOOD_MESSAGES)
         .map(|k| {
             let made_up = B256::from(alloy_primitives::U256::from(k));

@@ -288,7 +288,13 @@ impl Node {
 
     /// [`Node::start`] with extra environment variables (test faults).
     pub fn start_with_env(name: &str, config: &Path, env: &[(&str, &str)]) -> Node {
-        Node::launch(name, node_command(config, &[], env))
+        Node::start_with(name, config, &[], env)
+    }
+
+    /// [`Node::start`] with extra `fixd run` flags (`--byzantine`, in the tests' build) and
+    /// environment variables.
+    pub fn start_with(name: &str, config: &Path, args: &[&str], env: &[(&str, &str)]) -> Node {
+        Node::launch(name, node_command(config, args, env))
     }
 
     /// Spawns `cmd` (a [`node_command`], perhaps wrapped to run elsewhere) and waits for its API.
@@ -486,6 +492,12 @@ impl Devnet {
     /// Starts node `i` with extra environment variables.
     pub fn start_node_with_env(&mut self, i: usize, env: &[(&str, &str)]) -> &Node {
         self.nodes[i] = Some(Node::start_with_env(&format!("node-{i}"), &self.configs[i], env));
+        self.node(i)
+    }
+
+    /// Starts node `i` with extra `fixd run` flags, e.g. `["--byzantine", "equivocate"]`.
+    pub fn start_node_with_args(&mut self, i: usize, args: &[&str]) -> &Node {
+        self.nodes[i] = Some(Node::start_with(&format!("node-{i}"), &self.configs[i], args, &[]));
         self.node(i)
     }
 

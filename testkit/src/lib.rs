@@ -19,9 +19,11 @@
 //!
 //! Modules: [`process`] (child processes), [`replay`] (the replay venues), [`devchain`] (anvil
 //! setup), [`devnet`] (`fixd devnet`), [`harness`] (end-to-end tests), [`rpc_recorder`] (a
-//! JSON-RPC proxy that counts a node's calls), [`netns`] (real network faults: nodes, anvil and the
-//! venues in network namespaces, with cuts, partitions, netem and loss).
+//! JSON-RPC proxy that counts a node's calls), [`byzantine`] (`fixd run --byzantine`: faulty
+//! members' strategies, with the cargo feature `byzantine` only), [`netns`] (real network faults:
+//! nodes, anvil and the venues in network namespaces, with cuts, partitions, netem and loss).
 
+pub mod byzantine;
 pub mod chaos;
 pub mod devchain;
 pub mod devnet;

@@ -157,17 +157,23 @@ fn cargo_tree(package: &str, edges: &str) -> String {
 }
 
 /// What `cargo build --release -p fixd` (the Docker image, scripts/devnet.sh) builds has no
-/// test faults, and the node never depends on the test kit; the tests' own graph does turn the
-/// faults on, so the check can fail.
+/// test faults and no Byzantine strategies, and the node never depends on the test kit; the
+/// tests' own graph does turn both on, so the check can fail.
 #[test]
 fn the_release_binary_has_no_test_faults_and_the_node_no_test_kit() {
     let release = cargo_tree("fixd", "normal,features");
     assert!(release.contains("fixd-node v"), "{release}");
     assert!(!release.contains("\"test-faults\""), "the release graph enables test-faults:\n{release}");
+    assert!(!release.contains("\"byzantine\""), "the release graph enables byzantine:\n{release}");
     let tests = cargo_tree("fixd", "normal,dev,features");
     assert!(
         tests.contains("fixd-node feature \"test-faults\""),
         "the tests' graph lacks test-faults:\n{tests}"
+    );
+    assert!(
+        tests.contains("fixd-testkit feature \"byzantine\"")
+            && tests.contains("fixd-node feature \"byzantine\""),
+        "the tests' graph lacks byzantine:\n{tests}"
     );
     let node = cargo_tree("fixd-node", "normal,build");
     assert!(!node.contains("fixd-testkit"), "fixd-node depends on the test kit:\n{node}");

@@ -4,6 +4,7 @@
 use fixd_testkit::harness;
 
 mod api_load;
+mod byzantine;
 mod certification;
 mod chain_service;
 mod chaos;

@@ -432,7 +432,9 @@ impl EventLoop {
                         return;
                     }
                     let provider = self.provider.clone();
-                    self.serving.spawn_blocking(move || (channel, provider.catch_up(&request.settlement_id)));
+                    self.serving.spawn_blocking(move || {
+                        (channel, provider.catch_up_for(&peer, &request.settlement_id))
+                    });
                 }
                 request_response::Message::Response { request_id, response } => {
                     if let Some((_, reply)) = self.pending_catchups.remove(&request_id) {

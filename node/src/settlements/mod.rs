@@ -231,6 +231,9 @@ pub struct Settlements {
     catch_ups: std::sync::Arc<std::sync::Mutex<catchup::CatchUps>>,
     /// Bond checks in flight, shared with their tasks ([`bonds`]).
     bond_checks: std::sync::Arc<std::sync::Mutex<bonds::BondChecks>>,
+    /// A Byzantine member's strategy and its signer (end-to-end tests only).
+    #[cfg(feature = "byzantine")]
+    conduct: Option<(Arc<dyn crate::byzantine::Conduct>, crate::byzantine::Signer)>,
 }
 
 impl std::fmt::Debug for Settlements {
@@ -256,7 +259,23 @@ impl Settlements {
             catch_up_turn: 0,
             catch_ups: Default::default(),
             bond_checks: Default::default(),
+            #[cfg(feature = "byzantine")]
+            conduct: None,
         }
+    }
+
+    /// Runs this member as a Byzantine one: `conduct` changes what it proposes and sends.
+    #[cfg(feature = "byzantine")]
+    pub fn with_conduct(mut self, conduct: Arc<dyn crate::byzantine::Conduct>) -> Self {
+        let signer = crate::byzantine::Signer {
+            ed25519: self.keys.ed25519.clone(),
+            secp256k1: self.keys.secp256k1.clone(),
+            network_id: self.setup.network_id,
+            chain_id: self.setup.chain_id,
+            contract: self.setup.contract,
+        };
+        self.conduct = Some((conduct, signer));
+        self
     }
 
     /// Runs until cancelled. A store failure stops the service (and so the node).
@@ -461,6 +480,8 @@ impl Settlements {
     /// Signs through [`sign_and_keep`], then runs the test faults that hook in after a
     /// message is durable.
     async fn sign(&self, id: B256, unsigned: Unsigned) -> Result<Option<GossipMessage>, StoreError> {
+        #[cfg(feature = "byzantine")]
+        let unsigned = self.misconduct(unsigned);
         let message = sign_and_keep(&*self.services.store, &self.keys, &self.setup, id, unsigned)?;
         match &message {
             Some(GossipMessage::ReviewVote(_)) => crate::test_faults::after_review_vote().await,
@@ -477,9 +498,42 @@ impl Settlements {
     }
 
     async fn gossip(&self, message: GossipMessage) {
+        #[cfg(feature = "byzantine")]
+        if let Some((conduct, signer)) = &self.conduct {
+            for (delay, message) in conduct.outgoing(signer, message) {
+                if delay.is_zero() {
+                    self.publish(message).await;
+                    continue;
+                }
+                let network = self.services.network.clone();
+                self.services.tasks.spawn("byzantine late gossip", async move {
+                    tokio::time::sleep(delay).await;
+                    let _ = network.publish(message).await;
+                });
+            }
+            return;
+        }
+        self.publish(message).await;
+    }
+
+    async fn publish(&self, message: GossipMessage) {
         if let Err(error) = self.services.network.publish(message).await {
             tracing::warn!(%error, "cannot gossip now; peers will catch up");
         }
+    }
+
+    /// A Byzantine member's strategy applied to what it is about to sign: a fresh proposal of
+    /// the value from observations, as the strategy would have it.
+    #[cfg(feature = "byzantine")]
+    fn misconduct(&self, mut unsigned: Unsigned) -> Unsigned {
+        use fixd_decision::consensus::Candidate;
+        if let (Some((conduct, _)), Unsigned::Proposal(to_sign)) = (&self.conduct, &mut unsigned)
+            && let Candidate::Fresh(fresh) = &mut to_sign.candidate
+            && fresh.source == ProposalSource::Observations
+        {
+            *fresh = conduct.propose(fresh.clone());
+        }
+        unsigned
     }
 
     async fn chain(&self, command: ChainCommand) {
