@@ -1,14 +1,14 @@
 //! Chaos across real processes (issue 17): seeded runs of a committee of seven `fixd` nodes,
-//! anvil and the replay venues, with two faulty members (strategies from the seed) and two
-//! SIGKILLs of honest members at random moments in every phase, each restarted on its own data
-//! directory. After each run a checker reads every node's store and the chain: no honest member
+//! anvil and the replay venues, with two faulty members (strategies from the seed), two SIGKILLs
+//! of honest members at random moments in every phase, each restarted on its own data directory,
+//! and a partition of the committee in two, healed seconds later. After each run a checker reads every node's store and the chain: no honest member
 //! signed two messages for one slot, honest members signed one final report, one publication of
 //! a value in the honest range, and every bond conserved.
 //!
 //! Each run prints its schedule and the command that replays it:
 //! `FIXD_CHAOS_SEED=<seed> cargo nextest run -p fixd --no-capture chaos::replay_one_seed`.
-//! `scripts/chaos.sh N` runs N more seeds. Partitions join the schedule with the network
-//! namespaces of the test kit.
+//! `scripts/chaos.sh N` runs N more seeds. Every node, anvil and the venues run in network
+//! namespaces of their own (`fixd_testkit::netns`), so a partition is a real cut (nftables).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -20,10 +20,15 @@ use fixd_testkit::chaos::checker;
 use fixd_testkit::chaos::schedule::{Fault, Schedule, Shape, phase_at};
 use serde_json::Value;
 
-use crate::harness::{Devnet, Scheduled, now, replayed_maturity};
+use fixd_testkit::netns::LabDevnet;
 
-/// The shape of a CI run: n = 7 (f = 2), two kills within 30 s of maturity.
-const SHAPE: Shape = Shape { n: 7, kills: 2, partitions: 0, horizon_ms: 30_000 };
+use crate::harness::{Scheduled, now};
+use fixd_proto::replay::ReplayClock;
+use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
+
+/// The shape of a CI run: n = 7 (f = 2), two kills and a partition within 24 s of maturity (the
+/// settlement is published about 20 s after it).
+const SHAPE: Shape = Shape { n: 7, kills: 2, partitions: 1, horizon_ms: 24_000 };
 
 /// Short windows: 6 s rounds, a 10 s challenge window, 15 s publishing turns, 2 confirmations.
 fn params() -> ProtocolParams {
@@ -36,11 +41,29 @@ fn params() -> ProtocolParams {
     }
 }
 
-/// What a node does at a moment of the run.
+/// A settlement whose 12 s window (12 partitions of a minute of replayed trades each) closes
+/// 20 s from now, observed 3 s later: a run takes well under a minute before its faults.
+fn short_maturity() -> (ReplayClock, SettlementSpec) {
+    let wall_start = now() + 8;
+    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
+    let params = MethodologyParams {
+        window_secs: 12,
+        partitions: 12,
+        grace_secs: 3,
+        min_venues: 3,
+        min_partitions: 9,
+        max_venue_deviation_bp: 500,
+    };
+    (clock, SettlementSpec { index: Index::EthUsd, maturity: wall_start + 12, params })
+}
+
+/// What happens at a moment of the run.
 #[derive(Debug)]
 enum Action {
     Kill(usize),
     Restart(usize),
+    Partition(Vec<Vec<usize>>),
+    Heal,
 }
 
 /// Runs seed `seed` and checks it; panics with what broke.
@@ -48,9 +71,10 @@ fn run(seed: u64) {
     let schedule = Schedule::from_seed(seed, SHAPE);
     println!("chaos {schedule}");
     println!("replay: {}", schedule.replay_command());
-    let (clock, spec) = replayed_maturity();
+    let (clock, spec) = short_maturity();
     let settlements = [Scheduled { maturity: spec.maturity, params: spec.params }];
-    let mut devnet = Devnet::prepare_on_chain(SHAPE.n, clock, &settlements, &params());
+    let mut devnet = LabDevnet::prepare(SHAPE.n, clock, &settlements, &params())
+        .unwrap_or_else(|e| panic!("the network lab: {e}"));
     for member in 0..SHAPE.n {
         match schedule.strategy(member) {
             None => {
@@ -58,21 +82,28 @@ fn run(seed: u64) {
             }
             Some(strategy) => {
                 if let Some(fault) = strategy.test_fault() {
-                    devnet.start_node_with_env(member, &[("FIXD_TEST_FAULT", fault)]);
+                    devnet.start_node_with(member, &[], &[("FIXD_TEST_FAULT", fault)]);
                 }
             }
         }
     }
 
-    // The kills and restarts, in time order, from maturity.
+    // The kills, restarts, partitions and heals, in time order, from maturity.
     let mut actions: Vec<(u64, Action)> = Vec::new();
+    let (grace_ms, window_ms) = (spec.params.grace_secs * 1000, params().challenge_period_secs * 1000);
     for fault in &schedule.faults {
-        if let Fault::Kill { member, at_ms, down_ms } = fault {
-            let grace_ms = u64::from(spec.params.grace_secs) * 1000;
-            let window_ms = params().challenge_period_secs * 1000;
-            println!("kill node-{member} in the {}", phase_at(*at_ms, grace_ms, window_ms));
-            actions.push((*at_ms, Action::Kill(*member)));
-            actions.push((at_ms + down_ms, Action::Restart(*member)));
+        let phase = phase_at(fault.at_ms(), grace_ms, window_ms);
+        match fault {
+            Fault::Kill { member, at_ms, down_ms } => {
+                println!("kill node-{member} in the {phase}");
+                actions.push((*at_ms, Action::Kill(*member)));
+                actions.push((at_ms + down_ms, Action::Restart(*member)));
+            }
+            Fault::Partition { groups, at_ms, heal_ms } => {
+                println!("partition {groups:?} in the {phase}");
+                actions.push((*at_ms, Action::Partition(groups.clone())));
+                actions.push((at_ms + heal_ms, Action::Heal));
+            }
         }
     }
     actions.sort_by_key(|(at, _)| *at);
@@ -88,6 +119,8 @@ fn run(seed: u64) {
             Action::Restart(member) => {
                 devnet.start_node(member);
             }
+            Action::Partition(groups) => devnet.partition_members(&groups).expect("the partition is made"),
+            Action::Heal => devnet.lab.heal_all().expect("the partition heals"),
         }
     }
 
@@ -105,7 +138,7 @@ fn run(seed: u64) {
     }
 
     // The chain: one publication, the bonds balance.
-    let chain = devnet.chain.as_ref().unwrap();
+    let chain = &devnet.chain;
     let publications = chain.publications(spec.id());
     assert_eq!(publications.len(), 1, "exactly one publication: {publications:?}; {schedule}");
     let (on_chain, _, status) = chain.get_settlement(spec.id());
@@ -148,12 +181,36 @@ fn replay_one_seed() {
     run(seed);
 }
 
-#[test]
-fn seed_2() {
-    run(2);
+/// Seeded runs, each its own test: with `replay_one_seed` (seed 1), twenty in CI.
+macro_rules! seeds {
+    ($($name:ident = $seed:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                run($seed);
+            }
+        )*
+    };
 }
 
-#[test]
-fn seed_3() {
-    run(3);
-}
+seeds!(
+    seed_2 = 2,
+    seed_3 = 3,
+    seed_4 = 4,
+    seed_5 = 5,
+    seed_6 = 6,
+    seed_7 = 7,
+    seed_8 = 8,
+    seed_9 = 9,
+    seed_10 = 10,
+    seed_11 = 11,
+    seed_12 = 12,
+    seed_13 = 13,
+    seed_14 = 14,
+    seed_15 = 15,
+    seed_16 = 16,
+    seed_17 = 17,
+    seed_18 = 18,
+    seed_19 = 19,
+    seed_20 = 20,
+);
