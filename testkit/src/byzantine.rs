@@ -131,12 +131,13 @@ mod strategies {
                 );
             }
             let shows_to = if args.shows_to.is_empty() { vec![(me + 1) % n] } else { args.shows_to.clone() };
-            Ok(Misconduct {
-                strategies: args.strategies.clone(),
-                me: keys.public_key(),
-                shows_to,
-                logged: Mutex::new(HashSet::new()),
-            })
+            Ok(Misconduct::with(args.strategies.clone(), keys.public_key(), shows_to))
+        }
+
+        /// `strategies` for the member whose ed25519 key is `me`; `partial` shows its votes to
+        /// the members `shows_to`.
+        pub fn with(strategies: Vec<Strategy>, me: PublicKey, shows_to: Vec<usize>) -> Self {
+            Misconduct { strategies, me, shows_to, logged: Mutex::new(HashSet::new()) }
         }
 
         fn runs(&self, strategy: Strategy) -> bool {
@@ -306,6 +307,142 @@ mod strategies {
                 GossipMessage::Dispute(_) | GossipMessage::Ruling(_) => !self.runs(Strategy::LateDisputes),
                 _ => true,
             }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use alloy::primitives::Address;
+        use alloy::signers::local::PrivateKeySigner;
+        use ed25519_dalek::SigningKey;
+        use fixd_proto::types::report::FinalReport;
+
+        use super::*;
+
+        fn signer(seed: u8) -> Signer {
+            Signer {
+                ed25519: SigningKey::from_bytes(&[seed; 32]),
+                secp256k1: PrivateKeySigner::from_bytes(&B256::repeat_byte(seed)).unwrap(),
+                network_id: B256::repeat_byte(0x11),
+                chain_id: 31337,
+                contract: Address::repeat_byte(0x22),
+            }
+        }
+
+        fn member(strategies: &[Strategy], signer: &Signer) -> Misconduct {
+            Misconduct::with(strategies.to_vec(), signer.public_key(), vec![2])
+        }
+
+        fn vote(signer: &Signer, step: VoteStep) -> GossipMessage {
+            let vote = Vote {
+                settlement_id: B256::repeat_byte(0x33),
+                decision: DecisionId::Value,
+                round: 0,
+                step,
+                proposal_hash: Some(B256::repeat_byte(0x44)),
+            };
+            GossipMessage::Vote(signer.sign(vote))
+        }
+
+        fn report_signature(signer: &Signer) -> GossipMessage {
+            let report = FinalReport {
+                settlement_id: B256::repeat_byte(0x33),
+                value: Wad::from_raw(2_500 * 10u128.pow(18)),
+                round: 0,
+                outcomes: Vec::new(),
+            };
+            GossipMessage::ReportSignature(signer.sign_report(report))
+        }
+
+        fn now(out: &[(Duration, GossipMessage)]) -> Vec<&GossipMessage> {
+            out.iter().filter(|(delay, _)| delay.is_zero()).map(|(_, m)| m).collect()
+        }
+
+        #[test]
+        fn equivocate_sends_a_second_vote_for_the_same_slot() {
+            let me = signer(1);
+            let original = vote(&me, VoteStep::Prevote);
+            let out = member(&[Strategy::Equivocate], &me).outgoing(&me, original.clone());
+            let sent = now(&out);
+            assert_eq!(sent.len(), 2);
+            assert_eq!(sent[0], &original, "the vote it signed goes first");
+            let slot = |m: &GossipMessage| (*m.signer(), m.kind(), m.decision(), m.round(), m.step());
+            assert_eq!(slot(sent[1]), slot(&original));
+            assert_ne!(sent[1].hash(), original.hash());
+        }
+
+        #[test]
+        fn withhold_sends_no_vote_or_report_signature_and_relays_others() {
+            let (me, other) = (signer(1), signer(2));
+            let member = member(&[Strategy::Withhold], &me);
+            for message in [vote(&me, VoteStep::Precommit), report_signature(&me)] {
+                assert!(member.outgoing(&me, message.clone()).is_empty());
+                assert!(!member.shows(Some(2), &message), "catch-up shows {message:?}");
+            }
+            let others = vote(&other, VoteStep::Precommit);
+            assert_eq!(now(&member.outgoing(&me, others.clone())), vec![&others]);
+            assert!(member.shows(Some(0), &others));
+        }
+
+        #[test]
+        fn partial_shows_votes_only_to_the_chosen_members() {
+            let me = signer(1);
+            let member = member(&[Strategy::Partial], &me);
+            let prevote = vote(&me, VoteStep::Prevote);
+            assert!(member.outgoing(&me, prevote.clone()).is_empty(), "no vote is gossiped");
+            assert!(member.shows(Some(2), &prevote));
+            assert!(!member.shows(Some(0), &prevote));
+            assert!(!member.shows(None, &prevote));
+            assert!(member.shows(Some(0), &report_signature(&me)), "only votes are hidden");
+        }
+
+        #[test]
+        fn foreign_reports_signs_another_value_instead() {
+            let me = signer(1);
+            let decided = report_signature(&me);
+            let out = member(&[Strategy::ForeignReports], &me).outgoing(&me, decided.clone());
+            let (GossipMessage::ReportSignature(sent), GossipMessage::ReportSignature(decided)) =
+                (now(&out)[0], &decided)
+            else {
+                panic!("a report signature is sent: {out:?}");
+            };
+            assert_eq!(out.len(), 1, "the decided one is never sent");
+            assert!(sent.payload.report.value > decided.payload.report.value);
+            let domain = fixd_proto::eip712::domain(me.chain_id, me.contract);
+            fixd_proto::eip712::verify_typed(
+                &domain,
+                &sent.payload.report,
+                &sent.payload.signature,
+                me.secp256k1.address(),
+            )
+            .expect("a valid signature of the other report");
+        }
+
+        #[test]
+        fn wrong_value_proposes_the_median_plus_one_percent() {
+            let me = signer(1);
+            let proposal = Proposal {
+                settlement_id: B256::repeat_byte(0x33),
+                round: 0,
+                value: Wad::from_raw(2_000 * 10u128.pow(18)),
+                source: fixd_proto::types::certificate::ProposalSource::Observations,
+                inputs: Vec::new(),
+                inputs_root: B256::ZERO,
+                challenge_deadline: 0,
+                proposed_at: 0,
+            };
+            let wrong = member(&[Strategy::WrongValue], &me).propose(proposal.clone());
+            assert_eq!(wrong.value, Wad::from_raw(2_020 * 10u128.pow(18)));
+            assert_eq!(member(&[Strategy::Flood], &me).propose(proposal.clone()), proposal);
+        }
+
+        #[test]
+        fn flood_follows_the_first_prevote_once() {
+            let me = signer(1);
+            let member = member(&[Strategy::Flood], &me);
+            let first = member.outgoing(&me, vote(&me, VoteStep::Prevote));
+            assert_eq!(first.len(), 1 + fixd_node::test_faults::FLOOD_MESSAGES as usize);
+            assert_eq!(member.outgoing(&me, vote(&me, VoteStep::Prevote)).len(), 1, "once per settlement");
         }
     }
 }

@@ -39,7 +39,12 @@ fn params() -> ProtocolParams {
 struct Run {
     spec: SettlementSpec,
     genesis: Genesis,
+    /// The committee's size.
+    n: usize,
+    /// The first faulty member (the round-0 leader).
     byzantine: usize,
+    /// Every faulty member: the leaders of rounds 0, 1, ... (or the next member free).
+    faulty: Vec<usize>,
     /// The value on chain.
     published: Wad,
     /// The names of the final report's signers, as the first honest member shows them.
@@ -56,14 +61,19 @@ impl Run {
     }
 
     fn honest(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..N).filter(|&i| i != self.byzantine)
+        (0..self.n).filter(|i| !self.faulty.contains(i))
     }
 
     /// The Byzantine member's messages of one kind that honest member `i` holds.
     fn held_from_byzantine(&self, i: usize) -> Vec<GossipMessage> {
+        self.held_from(self.byzantine, i)
+    }
+
+    /// Faulty member `faulty`'s messages of one kind that honest member `i` holds.
+    fn held_from(&self, faulty: usize, i: usize) -> Vec<GossipMessage> {
         let id = self.spec.id();
         let store = &self.stores[i];
-        let me = self.byzantine_key();
+        let me = self.genesis.members[faulty].ed25519;
         let votes = store.votes(&id).unwrap().into_iter().map(GossipMessage::Vote);
         let reports = store.report_signatures(&id).unwrap().into_iter().map(GossipMessage::ReportSignature);
         let proposals = store.proposals(&id).unwrap().into_iter().map(GossipMessage::Proposal);
@@ -77,13 +87,25 @@ fn run(byzantine_args: &[&str], wait_for: &str) -> Run {
     run_with(&params(), byzantine_args, |_, _, _| Vec::new(), wait_for)
 }
 
-/// [`run`] with protocol `params`, and `during` called once every node is started (with the
-/// devnet, the settlement and the Byzantine member's index), before waiting for `wait_for` in
-/// the Byzantine member's log; `during` returns the honest members it stopped, which are not
-/// waited for.
+/// [`run_committee`] of [`N`] members, one of them faulty.
 fn run_with(
     params: &ProtocolParams,
     byzantine_args: &[&str],
+    during: impl FnOnce(&mut Devnet, &SettlementSpec, usize) -> Vec<usize>,
+    wait_for: &str,
+) -> Run {
+    run_committee(N, &[byzantine_args], params, during, wait_for)
+}
+
+/// Runs a settlement with `n` members, faulty member k (the leader of round k, or the next
+/// member free) started with `fixd run --byzantine <faulty[k]>`, with protocol `params`;
+/// `during` is called once every node is started (with the devnet, the settlement and the
+/// first faulty member's index), before waiting for `wait_for` in that member's log, and
+/// returns the honest members it stopped, which are not waited for.
+fn run_committee(
+    n: usize,
+    faulty_args: &[&[&str]],
+    params: &ProtocolParams,
     during: impl FnOnce(&mut Devnet, &SettlementSpec, usize) -> Vec<usize>,
     wait_for: &str,
 ) -> Run {
@@ -92,26 +114,37 @@ fn run_with(
     let maturity = wall_start + 60;
     let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
     let mut devnet =
-        Devnet::prepare_on_chain(N, clock, &[Scheduled { maturity, params: spec.params }], params);
+        Devnet::prepare_on_chain(n, clock, &[Scheduled { maturity, params: spec.params }], params);
     let genesis = fixd_node::genesis::load(&devnet.genesis_and_keys(0).0).unwrap();
-    let byzantine = genesis.committee().leader(&spec.id(), 0);
-    let mut args = vec!["--byzantine"];
-    args.extend_from_slice(byzantine_args);
-    for i in 0..N {
-        if i == byzantine {
-            devnet.start_node_with_args(i, &args);
-        } else {
-            devnet.start_node(i);
+    let mut faulty: Vec<usize> = Vec::new();
+    for round in 0..faulty_args.len() {
+        let mut member = genesis.committee().leader(&spec.id(), round as u32);
+        while faulty.contains(&member) {
+            member = (member + 1) % n;
+        }
+        faulty.push(member);
+    }
+    for i in 0..n {
+        match faulty.iter().position(|&f| f == i) {
+            Some(k) => {
+                let mut args = vec!["--byzantine"];
+                args.extend_from_slice(faulty_args[k]);
+                devnet.start_node_with_args(i, &args);
+                println!("node-{i} runs --byzantine {}", faulty_args[k].join(" "));
+            }
+            None => {
+                devnet.start_node(i);
+            }
         }
     }
-    println!("node-{byzantine} runs --byzantine {}", byzantine_args.join(" "));
+    let byzantine = faulty[0];
     let down = during(&mut devnet, &spec, byzantine);
     let line = devnet.node(byzantine).proc.wait_for_line(wait_for, Duration::from_secs(200));
     println!("node-{byzantine}: {line}");
 
     let path = format!("/v1/settlements/{}", spec.id());
-    let views: Vec<Value> = (0..N)
-        .filter(|&i| i != byzantine && !down.contains(&i))
+    let views: Vec<Value> = (0..n)
+        .filter(|&i| !faulty.contains(&i) && !down.contains(&i))
         .map(|i| devnet.node(i).wait_for(&path, Duration::from_secs(200), |v| v["status"] == "published"))
         .collect();
     let value = views[0]["value"].clone();
@@ -134,13 +167,13 @@ fn run_with(
         .iter()
         .map(|s| s["member"].as_str().unwrap_or_default().to_owned())
         .collect();
-    for i in 0..N {
+    for i in 0..n {
         devnet.stop_node(i);
     }
-    let stores = (0..N)
+    let stores = (0..n)
         .map(|i| SledStore::open(&devnet.genesis_and_keys(i).1.join("data").join("store")).unwrap())
         .collect();
-    let run = Run { spec, genesis, byzantine, published, report_signers, stores, _devnet: devnet };
+    let run = Run { spec, genesis, n, byzantine, faulty, published, report_signers, stores, _devnet: devnet };
     check_honest(&run);
     println!("published {published} in {tx}; the honest members stayed safe");
     run
@@ -201,10 +234,9 @@ fn check_honest(run: &Run) {
     }
     for i in run.honest() {
         for evidence in run.stores[i].equivocations(&id).unwrap() {
-            assert_eq!(
-                *evidence.signer(),
-                run.byzantine_key(),
-                "node-{i} holds equivocation evidence against an honest member"
+            assert!(
+                !honest.contains(evidence.signer()),
+                "node-{i} holds equivocation evidence against an honest member: {evidence:?}"
             );
         }
     }
@@ -395,6 +427,43 @@ fn a_member_releasing_disputes_late_has_them_held_as_late_and_the_value_is_publi
     }
     let certificate = run.stores[run.honest().next().unwrap()].certificate(&id).unwrap().unwrap();
     assert_eq!(certificate.proposal.payload.value, run.published, "the certified value stands");
+}
+
+/// Seven members, f = 2 faulty, each combining strategies: one equivocates, proposes a wrong
+/// value as round-0 leader and signs reports for another value; the other withholds its votes
+/// and report signature and floods far-future rounds. The five honest members still publish
+/// the honest value once.
+#[test]
+fn seven_members_with_two_faulty_ones_combining_strategies_publish_the_honest_value() {
+    let faulty: &[&[&str]] = &[&["equivocate,wrong-value,foreign-reports"], &["withhold,flood"]];
+    let run = run_committee(7, faulty, &params(), |_, _, _| Vec::new(), "byzantine wrong-value: proposing");
+    let (liar, withholder) = (run.faulty[0], run.faulty[1]);
+    let network_id = run.genesis.network_id();
+    let liar_key = run.genesis.members[liar].ed25519;
+    let evidence: Vec<_> = run
+        .honest()
+        .flat_map(|i| run.stores[i].equivocations(&run.spec.id()).unwrap())
+        .filter(|e| *e.signer() == liar_key)
+        .collect();
+    assert!(!evidence.is_empty(), "no honest member kept evidence against node-{liar}");
+    assert!(evidence.iter().all(|e| e.check(&network_id).is_ok()));
+    for i in run.honest() {
+        let sent: Vec<_> = run
+            .held_from(withholder, i)
+            .into_iter()
+            .filter(|m| matches!(m, GossipMessage::Vote(_) | GossipMessage::ReportSignature(_)))
+            .collect();
+        // Flooded far-future votes are not its votes of the settlement's rounds.
+        assert!(
+            sent.iter().all(|m| m.round() >= 1_000),
+            "node-{i} holds what node-{withholder} withheld: {sent:?}"
+        );
+    }
+    for faulty in [liar, withholder] {
+        let name = &run.genesis.members[faulty].name;
+        assert!(!run.report_signers.contains(name), "the report carries node-{faulty}'s signature");
+    }
+    println!("{} pieces of evidence against node-{liar}; node-{withholder} withheld", evidence.len());
 }
 
 /// `fixd run --help` documents `--byzantine` in this (the tests') build; an unknown strategy is
