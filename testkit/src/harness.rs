@@ -199,6 +199,24 @@ pub fn replayed_maturity() -> (ReplayClock, fixd_proto::types::settlement::Settl
     )
 }
 
+/// A replay starting 8 s from now at 60× speed, and a settlement of it whose 12 s window (12
+/// partitions of a minute of replayed trades each) closes 20 s from now, observed 3 s later: for
+/// the end-to-end tests of what happens after maturity, which then wait 20 s rather than 68 s.
+pub fn short_maturity() -> (ReplayClock, fixd_proto::types::settlement::SettlementSpec) {
+    let wall_start = now() + 8;
+    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
+    let params = MethodologyParams {
+        window_secs: 12,
+        partitions: 12,
+        grace_secs: 3,
+        min_venues: 3,
+        min_partitions: 9,
+        max_venue_deviation_bp: 500,
+    };
+    let index = fixd_proto::types::settlement::Index::EthUsd;
+    (clock, fixd_proto::types::settlement::SettlementSpec { index, maturity: wall_start + 12, params })
+}
+
 /// Short devnet parameters: a 60 s window in 12 partitions of 5 s, computed 5 s after maturity.
 pub fn short_params(min_venues: u16) -> MethodologyParams {
     MethodologyParams {

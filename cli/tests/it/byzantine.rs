@@ -11,16 +11,15 @@ use std::time::Duration;
 use alloy::primitives::{B256, U256};
 use fixd_node::store::{SledStore, Store};
 use fixd_proto::gossip::GossipMessage;
-use fixd_proto::replay::ReplayClock;
 use fixd_proto::signing::PublicKey;
 use fixd_proto::types::certificate::DecisionId;
 use fixd_proto::types::genesis::{Genesis, ProtocolParams};
 use fixd_proto::types::observation::NodeValue;
-use fixd_proto::types::settlement::{Index, SettlementSpec};
+use fixd_proto::types::settlement::SettlementSpec;
 use fixd_proto::value::Wad;
 use serde_json::Value;
 
-use crate::harness::{Devnet, Scheduled, now, short_params};
+use crate::harness::{Devnet, Scheduled, short_maturity};
 
 const N: usize = 4;
 
@@ -109,12 +108,9 @@ fn run_committee(
     during: impl FnOnce(&mut Devnet, &SettlementSpec, usize) -> Vec<usize>,
     wait_for: &str,
 ) -> Run {
-    let wall_start = now() + 8;
-    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
-    let maturity = wall_start + 60;
-    let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
-    let mut devnet =
-        Devnet::prepare_on_chain(n, clock, &[Scheduled { maturity, params: spec.params }], params);
+    let (clock, spec) = short_maturity();
+    let settlements = [Scheduled { maturity: spec.maturity, params: spec.params }];
+    let mut devnet = Devnet::prepare_on_chain(n, clock, &settlements, params);
     let genesis = fixd_node::genesis::load(&devnet.genesis_and_keys(0).0).unwrap();
     let mut faulty: Vec<usize> = Vec::new();
     for round in 0..faulty_args.len() {

@@ -22,9 +22,7 @@ use serde_json::Value;
 
 use fixd_testkit::netns::LabDevnet;
 
-use crate::harness::{Scheduled, now};
-use fixd_proto::replay::ReplayClock;
-use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
+use crate::harness::{Scheduled, now, short_maturity};
 
 /// The shape of a CI run: n = 7 (f = 2), two kills and a partition within 24 s of maturity (the
 /// settlement is published about 20 s after it).
@@ -39,22 +37,6 @@ fn params() -> ProtocolParams {
         confirmations: 2,
         ..ProtocolParams::default()
     }
-}
-
-/// A settlement whose 12 s window (12 partitions of a minute of replayed trades each) closes
-/// 20 s from now, observed 3 s later: a run takes well under a minute before its faults.
-fn short_maturity() -> (ReplayClock, SettlementSpec) {
-    let wall_start = now() + 8;
-    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
-    let params = MethodologyParams {
-        window_secs: 12,
-        partitions: 12,
-        grace_secs: 3,
-        min_venues: 3,
-        min_partitions: 9,
-        max_venue_deviation_bp: 500,
-    };
-    (clock, SettlementSpec { index: Index::EthUsd, maturity: wall_start + 12, params })
 }
 
 /// What happens at a moment of the run.
@@ -81,8 +63,8 @@ fn run(seed: u64) {
                 devnet.start_node(member);
             }
             Some(strategy) => {
-                if let Some(fault) = strategy.test_fault() {
-                    devnet.start_node_with(member, &[], &[("FIXD_TEST_FAULT", fault)]);
+                if let Some(flag) = strategy.flag() {
+                    devnet.start_node_with(member, &["--byzantine", flag], &[]);
                 }
             }
         }

@@ -12,7 +12,7 @@ use fixd_proto::types::settlement::SettlementSpec;
 use fixd_testkit::netns::{Host, LabDevnet, NetLab};
 use serde_json::Value;
 
-use crate::harness::{Scheduled, replayed_maturity};
+use crate::harness::{Scheduled, short_maturity};
 
 /// 8 s rounds, a 10 s challenge window, 15 s publishing turns, 2 confirmations.
 fn params() -> ProtocolParams {
@@ -25,9 +25,9 @@ fn params() -> ProtocolParams {
     }
 }
 
-/// A four-member lab devnet on anvil for a settlement maturing a minute after the replay starts.
+/// A four-member lab devnet on anvil for a settlement whose short window closes 20 s from now.
 fn lab_devnet() -> (SettlementSpec, LabDevnet) {
-    let (clock, spec) = replayed_maturity();
+    let (clock, spec) = short_maturity();
     let settlements = [Scheduled { maturity: spec.maturity, params: spec.params }];
     let devnet = LabDevnet::prepare(4, clock, &settlements, &params())
         .unwrap_or_else(|e| panic!("cannot make the network lab: {e}"));

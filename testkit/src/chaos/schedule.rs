@@ -4,30 +4,51 @@
 
 use std::fmt;
 
-/// A faulty member's behaviour.
+/// A faulty member's behaviour: one of `fixd run --byzantine`'s strategies
+/// ([`crate::byzantine`]), or silence.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Strategy {
-    /// Proposes the median plus one wei when it leads a round.
+    /// Signs and gossips a second, different proposal and vote for each slot.
+    Equivocate,
+    /// Signs but never sends its votes and report signature.
+    Withhold,
+    /// Gossips no votes and shows them in catch-up to one member only.
+    Partial,
+    /// Proposes a value 1% off when it leads a round.
     WrongValue,
     /// Floods validly signed votes for far-future rounds.
     Flood,
-    /// Relays rulings backdated.
-    LateRelay,
+    /// Holds its relays of disputes back and releases them late.
+    LateDisputes,
+    /// Signs a final report for another value instead of the decided one.
+    ForeignReports,
     /// Says nothing at all (its process is never started).
     Silent,
 }
 
 impl Strategy {
     /// Every strategy, in a fixed order.
-    pub const ALL: [Strategy; 4] =
-        [Strategy::WrongValue, Strategy::Flood, Strategy::LateRelay, Strategy::Silent];
+    pub const ALL: [Strategy; 8] = [
+        Strategy::Equivocate,
+        Strategy::Withhold,
+        Strategy::Partial,
+        Strategy::WrongValue,
+        Strategy::Flood,
+        Strategy::LateDisputes,
+        Strategy::ForeignReports,
+        Strategy::Silent,
+    ];
 
-    /// The `FIXD_TEST_FAULT` the member runs with (`None`: an honest process or none at all).
-    pub fn test_fault(self) -> Option<&'static str> {
+    /// The `fixd run --byzantine` argument (`None`: the member is never started).
+    pub fn flag(self) -> Option<&'static str> {
         match self {
-            Strategy::WrongValue => Some("wrong-median"),
+            Strategy::Equivocate => Some("equivocate"),
+            Strategy::Withhold => Some("withhold"),
+            Strategy::Partial => Some("partial"),
+            Strategy::WrongValue => Some("wrong-value"),
             Strategy::Flood => Some("flood"),
-            Strategy::LateRelay => Some("backdate-rulings"),
+            Strategy::LateDisputes => Some("late-disputes"),
+            Strategy::ForeignReports => Some("foreign-reports"),
             Strategy::Silent => None,
         }
     }
