@@ -217,6 +217,18 @@ pub fn short_maturity() -> (ReplayClock, fixd_proto::types::settlement::Settleme
     (clock, fixd_proto::types::settlement::SettlementSpec { index, maturity: wall_start + 12, params })
 }
 
+/// Short protocol windows for end-to-end tests: 8 s rounds, a 10 s challenge window, 15 s
+/// publishing turns, 2 confirmations.
+pub fn short_protocol() -> ProtocolParams {
+    ProtocolParams {
+        round_timeout_secs: 8,
+        challenge_period_secs: 10,
+        publish_timeout_secs: 15,
+        confirmations: 2,
+        ..ProtocolParams::default()
+    }
+}
+
 /// Short devnet parameters: a 60 s window in 12 partitions of 5 s, computed 5 s after maturity.
 pub fn short_params(min_venues: u16) -> MethodologyParams {
     MethodologyParams {

@@ -19,20 +19,9 @@ use fixd_proto::types::settlement::SettlementSpec;
 use fixd_proto::value::Wad;
 use serde_json::Value;
 
-use crate::harness::{Devnet, Scheduled, short_maturity};
+use crate::harness::{Devnet, Scheduled, short_maturity, short_protocol};
 
 const N: usize = 4;
-
-/// Short windows: 8 s rounds, a 10 s challenge window, 15 s publishing turns, 2 confirmations.
-fn params() -> ProtocolParams {
-    ProtocolParams {
-        round_timeout_secs: 8,
-        challenge_period_secs: 10,
-        publish_timeout_secs: 15,
-        confirmations: 2,
-        ..ProtocolParams::default()
-    }
-}
 
 /// What a finished run left: the settlement, the stopped devnet and every member's store.
 struct Run {
@@ -83,7 +72,7 @@ impl Run {
 /// Runs a settlement with the round-0 leader started with `fixd run --byzantine <args>`, the
 /// others honest; returns once it is published and every member is stopped.
 fn run(byzantine_args: &[&str], wait_for: &str) -> Run {
-    run_with(&params(), byzantine_args, |_, _, _| Vec::new(), wait_for)
+    run_with(&short_protocol(), byzantine_args, |_, _, _| Vec::new(), wait_for)
 }
 
 /// [`run_committee`] of [`N`] members, one of them faulty.
@@ -305,7 +294,7 @@ fn a_member_showing_its_votes_to_one_member_only_is_caught_up_through_that_membe
         println!("node-{stopped} stopped: the quorum needs node-{byzantine}'s votes");
         vec![stopped]
     };
-    let run = run_with(&params(), &["partial"], stop_one, "byzantine partial: gossiping no votes");
+    let run = run_with(&short_protocol(), &["partial"], stop_one, "byzantine partial: gossiping no votes");
     let shown = (run.byzantine + 1) % N;
     let votes =
         |i: usize| run.held_from_byzantine(i).iter().filter(|m| matches!(m, GossipMessage::Vote(_))).count();
@@ -390,7 +379,7 @@ fn a_member_signing_reports_for_another_value_is_not_counted() {
 fn a_member_releasing_disputes_late_has_them_held_as_late_and_the_value_is_published() {
     // A 45 s challenge window: room to file a dispute with the Byzantine member, and for its
     // release LATE_RELEASE later, before the window closes.
-    let params = ProtocolParams { challenge_period_secs: 45, max_clock_skew_secs: 5, ..params() };
+    let params = ProtocolParams { challenge_period_secs: 45, max_clock_skew_secs: 5, ..short_protocol() };
     let file_dispute = |devnet: &mut Devnet, spec: &SettlementSpec, byzantine: usize| {
         let node = devnet.node(byzantine);
         let path = format!("/v1/settlements/{}", spec.id());
@@ -432,7 +421,8 @@ fn a_member_releasing_disputes_late_has_them_held_as_late_and_the_value_is_publi
 #[test]
 fn seven_members_with_two_faulty_ones_combining_strategies_publish_the_honest_value() {
     let faulty: &[&[&str]] = &[&["equivocate,wrong-value,foreign-reports"], &["withhold,flood"]];
-    let run = run_committee(7, faulty, &params(), |_, _, _| Vec::new(), "byzantine wrong-value: proposing");
+    let run =
+        run_committee(7, faulty, &short_protocol(), |_, _, _| Vec::new(), "byzantine wrong-value: proposing");
     let (liar, withholder) = (run.faulty[0], run.faulty[1]);
     let network_id = run.genesis.network_id();
     let liar_key = run.genesis.members[liar].ed25519;

@@ -7,29 +7,17 @@
 
 use std::time::Duration;
 
-use fixd_proto::types::genesis::ProtocolParams;
 use fixd_proto::types::settlement::SettlementSpec;
 use fixd_testkit::netns::{Host, LabDevnet, NetLab};
 use serde_json::Value;
 
-use crate::harness::{Scheduled, short_maturity};
-
-/// 8 s rounds, a 10 s challenge window, 15 s publishing turns, 2 confirmations.
-fn params() -> ProtocolParams {
-    ProtocolParams {
-        round_timeout_secs: 8,
-        challenge_period_secs: 10,
-        publish_timeout_secs: 15,
-        confirmations: 2,
-        ..ProtocolParams::default()
-    }
-}
+use crate::harness::{Scheduled, short_maturity, short_protocol};
 
 /// A four-member lab devnet on anvil for a settlement whose short window closes 20 s from now.
 fn lab_devnet() -> (SettlementSpec, LabDevnet) {
     let (clock, spec) = short_maturity();
     let settlements = [Scheduled { maturity: spec.maturity, params: spec.params }];
-    let devnet = LabDevnet::prepare(4, clock, &settlements, &params())
+    let devnet = LabDevnet::prepare(4, clock, &settlements, &short_protocol())
         .unwrap_or_else(|e| panic!("cannot make the network lab: {e}"));
     (spec, devnet)
 }

@@ -7,23 +7,11 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
 use fixd_proto::replay::ReplayClock;
-use fixd_proto::types::genesis::ProtocolParams;
 use fixd_proto::types::settlement::{Index, SettlementSpec};
 use fixd_proto::value::Wad;
 use serde_json::Value;
 
-use crate::harness::{Devnet, Scheduled, now, short_params};
-
-/// Short windows: 8 s rounds, a 10 s challenge window, 15 s publishing turns, 2 confirmations.
-fn params() -> ProtocolParams {
-    ProtocolParams {
-        round_timeout_secs: 8,
-        challenge_period_secs: 10,
-        publish_timeout_secs: 15,
-        confirmations: 2,
-        ..ProtocolParams::default()
-    }
-}
+use crate::harness::{Devnet, Scheduled, now, short_params, short_protocol};
 
 /// A settlement maturing a minute after the replay starts, and a devnet on anvil for it.
 fn setup() -> (SettlementSpec, Devnet) {
@@ -32,7 +20,7 @@ fn setup() -> (SettlementSpec, Devnet) {
     let maturity = wall_start + 60;
     let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
     let devnet =
-        Devnet::prepare_on_chain(4, clock, &[Scheduled { maturity, params: spec.params }], &params());
+        Devnet::prepare_on_chain(4, clock, &[Scheduled { maturity, params: spec.params }], &short_protocol());
     (spec, devnet)
 }
 
@@ -82,7 +70,7 @@ fn a_certified_value_is_published_once_and_every_node_shows_it() {
     });
     let deadline = certified["challenge_deadline"].as_u64().expect("a certified settlement has a deadline");
     let proposed_at = certified["certificate"]["proposal"]["payload"]["proposed_at"].as_u64().unwrap();
-    assert_eq!(deadline, proposed_at + params().challenge_period_secs);
+    assert_eq!(deadline, proposed_at + short_protocol().challenge_period_secs);
     let tx = check_published_once(&devnet, &spec, Duration::from_secs(120));
     let (_, published_at, _) = devnet.chain.as_ref().unwrap().get_settlement(spec.id());
     assert!(published_at >= deadline, "published at {published_at}, after the window closed at {deadline}");
