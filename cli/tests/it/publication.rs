@@ -232,8 +232,12 @@ fn a_chain_that_stops_answering_for_30_s_delays_publication_and_loses_nothing() 
     let paused_at = now();
     println!("anvil stopped at {paused_at}; the window closes at {deadline}");
     // The window closes while the chain is away: the nodes go final and keep serving.
-    let view = devnet.node(1).wait_for(&path, Duration::from_secs(60), |v| v["status"] == "final");
-    assert!(view["final_report"]["signatures"].as_array().unwrap().len() >= 3, "{}", view["final_report"]);
+    // A node shows "final" as soon as its own report decision is made; the other members'
+    // signatures reach it over gossip a moment later, chain or no chain.
+    let signed = |v: &Value| v["final_report"]["signatures"].as_array().map_or(0, Vec::len);
+    let view =
+        devnet.node(1).wait_for(&path, Duration::from_secs(60), |v| v["status"] == "final" && signed(v) >= 3);
+    assert!(signed(&view) >= 3, "{}", view["final_report"]);
     let status =
         devnet.node(1).wait_for("/v1/status", Duration::from_secs(30), |s| s["chain"]["reachable"] == false);
     println!("while stopped: {}", status["chain"]);
