@@ -52,6 +52,11 @@ pub enum StoreError {
     #[error("store backend error: {0}")]
     Backend(String),
     #[error(
+        "the store at {path} is in use by another process (still locked after {waited_ms} ms); \
+         stop the other fixd using this data directory, or give this node a data_dir of its own"
+    )]
+    Locked { path: String, waited_ms: u64 },
+    #[error(
         "store at {path} has schema version {found}, this fixd reads version {expected}; \
          use a matching fixd or a fresh --data-dir"
     )]

@@ -24,6 +24,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use fixd_proto::eip712::ReportSignature;
@@ -75,7 +76,7 @@ impl SledStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(path)
             .map_err(|source| StoreError::Io { path: path.display().to_string(), source })?;
-        let db = sled::Config::new().path(path).open().map_err(backend)?;
+        let db = open_db(path, LOCK_WAIT)?;
         let tree = |name: &str| db.open_tree(name).map_err(backend);
         let store = SledStore {
             path: path.to_owned(),
@@ -147,6 +148,36 @@ impl SledStore {
             }
         }
     }
+}
+
+/// How long [`SledStore::open`] waits for the store's lock: a process that held it and has just
+/// exited, or a store this process has just dropped (sled releases its lock from a background
+/// thread, after `drop` returns), lets go within milliseconds; a live node never does.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the sled database at `path`, retrying while its lock is held, for up to `wait`.
+fn open_db(path: &Path, wait: Duration) -> Result<sled::Db, StoreError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Err(e) if is_lock_held(&e) => {
+                if started.elapsed() >= wait {
+                    let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    return Err(StoreError::Locked { path: path.display().to_string(), waited_ms });
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            other => return other.map_err(backend),
+        }
+    }
+}
+
+/// Whether sled refused to open because another holder has the database's file lock (sled
+/// 0.34 reports it as an `Other` I/O error with this text).
+fn is_lock_held(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().starts_with("could not acquire lock on"))
 }
 
 fn backend(e: sled::Error) -> StoreError {
@@ -548,6 +579,23 @@ mod tests {
             })
             .unwrap();
         assert_eq!(seen, vec![1_000_000_000, 2_000_000_000]);
+    }
+
+    /// A store held by a live owner is refused with the fix after the wait; once the owner
+    /// drops it (sled lets go of its lock from a background thread, after `drop` returns), the
+    /// next open waits for the lock rather than failing.
+    #[test]
+    fn a_held_store_is_refused_with_the_fix_and_a_released_one_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let owner = SledStore::open(dir.path()).unwrap();
+        let refused = open_db(dir.path(), Duration::from_millis(50)).unwrap_err();
+        assert!(matches!(refused, StoreError::Locked { .. }), "{refused}");
+        assert!(refused.to_string().contains("stop the other fixd"), "{refused}");
+        drop(owner);
+        for _ in 0..20 {
+            let reopened = SledStore::open(dir.path()).expect("a released store opens at once after drop");
+            drop(reopened);
+        }
     }
 
     #[test]
