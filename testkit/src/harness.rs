@@ -551,6 +551,11 @@ impl Devnet {
     pub fn running(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().flatten()
     }
+
+    /// Whether node `i` is running.
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].is_some()
+    }
 }
 
 /// The anvil binary: `FIXD_ANVIL` or `.tools/bin/anvil` (installed by

@@ -1,9 +1,14 @@
 //! Chaos across real processes (issue 17): seeded runs of a committee of seven `fixd` nodes,
 //! anvil and the replay venues, with two faulty members (strategies from the seed), two SIGKILLs
 //! of honest members at random moments in every phase, each restarted on its own data directory,
-//! and a partition of the committee in two, healed seconds later. After each run a checker reads every node's store and the chain: no honest member
-//! signed two messages for one slot, honest members signed one final report, one publication of
-//! a value in the honest range, and every bond conserved.
+//! a partition of the committee in two, healed seconds later, and in half the runs a bonded
+//! dispute filed with a member the seed picks. After each run a checker reads every node's store
+//! and the chain: no honest member signed two messages for one slot, honest members signed one
+//! final report, one publication, by the hard deadline, of a value in the honest range, and
+//! every bond conserved to the wei.
+//!
+//! Each run prints one `injected: <fault>` line per fault (strategy, kill with its phase,
+//! partition with its sides, dispute), which `scripts/chaos.sh` counts over a campaign.
 //!
 //! Each run prints its schedule and the command that replays it:
 //! `FIXD_CHAOS_SEED=<seed> cargo nextest run -p fixd --no-capture chaos::replay_one_seed`.
@@ -13,31 +18,40 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use alloy::primitives::U256;
+use std::thread::JoinHandle;
+
+use alloy::primitives::{B256, U256};
 use fixd_proto::signing::PublicKey;
 use fixd_proto::types::genesis::ProtocolParams;
 use fixd_testkit::chaos::checker;
+use fixd_testkit::chaos::crash::Progress;
 use fixd_testkit::chaos::schedule::{Fault, Schedule, Shape, phase_at};
 use serde_json::Value;
 
 use fixd_testkit::netns::LabDevnet;
 
-use crate::harness::{Scheduled, now, short_maturity};
+use crate::harness::{Scheduled, TestChain, short_maturity};
 
 /// The shape of a CI run: n = 7 (f = 2), two kills and a partition within 24 s of maturity (the
 /// settlement is published about 20 s after it).
-const SHAPE: Shape = Shape { n: 7, kills: 2, partitions: 1, horizon_ms: 24_000 };
+const SHAPE: Shape = Shape { n: 7, kills: 2, partitions: 1, horizon_ms: 24_000, window_ms: 10_000 };
 
-/// Short windows: 6 s rounds, a 10 s challenge window, 15 s publishing turns, 2 confirmations.
+/// Short windows: 6 s rounds, a 10 s challenge window (6 s once reopened after a review), 15 s
+/// publishing turns, 2 confirmations, and a hard deadline 240 s after maturity.
 fn params() -> ProtocolParams {
     ProtocolParams {
         round_timeout_secs: 6,
         challenge_period_secs: 10,
+        reopened_challenge_period_secs: 6,
         publish_timeout_secs: 15,
         confirmations: 2,
+        hard_deadline_secs: 240,
         ..ProtocolParams::default()
     }
 }
+
+/// The disputer's dispute id in every run.
+pub(crate) const DISPUTE_ID: B256 = B256::repeat_byte(0xd1);
 
 /// What happens at a moment of the run.
 #[derive(Debug)]
@@ -46,6 +60,65 @@ enum Action {
     Restart(usize),
     Partition(Vec<Vec<usize>>),
     Heal,
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    u64::try_from(since.as_millis()).unwrap()
+}
+
+/// The schedule's kills, restarts, partitions and heals in time order (ms after maturity), each
+/// announced with the phase it is timed for (a kill's `injected:` line gives the phase the
+/// killed node's store shows).
+fn actions(schedule: &Schedule, grace_ms: u64) -> Vec<(u64, Action)> {
+    let window_ms = params().challenge_period_secs * 1000;
+    let mut actions: Vec<(u64, Action)> = Vec::new();
+    for (_, strategy) in &schedule.byzantine {
+        println!("injected: byzantine {}", strategy.flag().unwrap_or("silent"));
+    }
+    for fault in &schedule.faults {
+        let phase = phase_at(fault.at_ms(), grace_ms, window_ms);
+        match fault {
+            Fault::Kill { member, at_ms, down_ms } => {
+                println!("scheduled: kill node-{member} in the {phase}");
+                actions.push((*at_ms, Action::Kill(*member)));
+                actions.push((at_ms + down_ms, Action::Restart(*member)));
+            }
+            Fault::Partition { groups, at_ms, heal_ms } => {
+                let sides: Vec<String> = groups.iter().map(|g| g.len().to_string()).collect();
+                println!("injected: partition {} in the {phase} {groups:?}", sides.join("/"));
+                actions.push((*at_ms, Action::Partition(groups.clone())));
+                actions.push((at_ms + heal_ms, Action::Heal));
+            }
+        }
+    }
+    actions.sort_by_key(|(at, _)| *at);
+    actions
+}
+
+/// Files dispute [`DISPUTE_ID`] through `api` with `fixd dispute submit`, on its own thread so
+/// that the faults keep their times: the CLI's JSON answer, or why it failed.
+pub(crate) fn file_dispute(
+    api: String,
+    rpc: String,
+    settlement: B256,
+    key: String,
+) -> JoinHandle<Result<Value, String>> {
+    std::thread::spawn(move || {
+        let out = crate::harness::fixd()
+            .args(["dispute", "submit", "--json", "--api", &api, "--rpc-url", &rpc])
+            .args(["--settlement", &settlement.to_string(), "--reason", "bad_data"])
+            .args(["--dispute-id", &DISPUTE_ID.to_string()])
+            .env("FIXD_ETH_KEY", key)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let printed = String::from_utf8_lossy(&out.stdout);
+        match serde_json::from_str(&printed) {
+            Ok(answer) if out.status.success() => Ok(answer),
+            _ => Err(format!("{printed} {}", String::from_utf8_lossy(&out.stderr))),
+        }
+    })
 }
 
 /// Runs seed `seed` and checks it; panics with what broke.
@@ -69,47 +142,75 @@ fn run(seed: u64) {
             }
         }
     }
+    let disputer = devnet.chain.funded_key(0xd5, 10u128.pow(19));
+    let genesis = fixd_node::genesis::load(&devnet.genesis_and_keys(0).0).unwrap();
+    let money_before = devnet.chain.money();
+    let honest: Vec<usize> = (0..SHAPE.n).filter(|m| schedule.is_honest(*m)).collect();
+    let path = format!("/v1/settlements/{}", spec.id());
 
-    // The kills, restarts, partitions and heals, in time order, from maturity.
-    let mut actions: Vec<(u64, Action)> = Vec::new();
-    let (grace_ms, window_ms) = (spec.params.grace_secs * 1000, params().challenge_period_secs * 1000);
-    for fault in &schedule.faults {
-        let phase = phase_at(fault.at_ms(), grace_ms, window_ms);
-        match fault {
-            Fault::Kill { member, at_ms, down_ms } => {
-                println!("kill node-{member} in the {phase}");
-                actions.push((*at_ms, Action::Kill(*member)));
-                actions.push((at_ms + down_ms, Action::Restart(*member)));
-            }
-            Fault::Partition { groups, at_ms, heal_ms } => {
-                println!("partition {groups:?} in the {phase}");
-                actions.push((*at_ms, Action::Partition(groups.clone())));
-                actions.push((at_ms + heal_ms, Action::Heal));
-            }
-        }
-    }
-    actions.sort_by_key(|(at, _)| *at);
+    // The faults at their times from maturity, and the dispute once the value is certified.
+    let mut pending = actions(&schedule, spec.params.grace_secs * 1000).into_iter().peekable();
     let maturity_ms = spec.maturity * 1000;
-    for (at_ms, action) in actions {
-        let due = maturity_ms + at_ms;
-        let now_ms = now() * 1000;
-        if due > now_ms {
-            std::thread::sleep(Duration::from_millis(due - now_ms));
-        }
-        match action {
-            Action::Kill(member) => devnet.stop_node(member),
-            Action::Restart(member) => {
-                devnet.start_node(member);
+    let mut certified_at: Option<Instant> = None;
+    let mut filing: Option<JoinHandle<Result<Value, String>>> = None;
+    let mut last_poll = Instant::now();
+    loop {
+        while let Some((_, action)) = pending.next_if(|(at_ms, _)| maturity_ms + at_ms <= now_ms()) {
+            match action {
+                Action::Kill(member) => {
+                    devnet.stop_node(member);
+                    let store = devnet.genesis_and_keys(member).1.join("data/store");
+                    let own = genesis.members[member].ed25519;
+                    let store =
+                        fixd_node::store::SledStore::open(&store).expect("the killed node's store opens");
+                    let phase =
+                        Progress::read(&store, &spec.id(), &own).unwrap().phase(params().confirmations);
+                    println!("injected: kill in the {phase} (node-{member})");
+                }
+                Action::Restart(member) => {
+                    devnet.start_node(member);
+                }
+                Action::Partition(groups) => {
+                    devnet.partition_members(&groups).expect("the partition is made")
+                }
+                Action::Heal => devnet.lab.heal_all().expect("the partition heals"),
             }
-            Action::Partition(groups) => devnet.partition_members(&groups).expect("the partition is made"),
-            Action::Heal => devnet.lab.heal_all().expect("the partition heals"),
         }
+        if let (Some(plan), None) = (schedule.dispute, &filing) {
+            if certified_at.is_none() && last_poll.elapsed() > Duration::from_millis(300) {
+                last_poll = Instant::now();
+                let certified = honest.iter().filter(|m| devnet.is_running(**m)).any(|m| {
+                    let (_, v) = devnet.node(*m).get(&path);
+                    v["status"] == "certified" || v["status"] == "published" || v["status"] == "final"
+                });
+                certified_at = certified.then(Instant::now);
+            }
+            let due =
+                certified_at.is_some_and(|at| at.elapsed() >= Duration::from_millis(plan.after_certified_ms));
+            // A member down at that moment cannot take it: the next running one does.
+            let via = (0..SHAPE.n).map(|k| (plan.via + k) % SHAPE.n).find(|m| devnet.is_running(*m));
+            if let (true, Some(via)) = (due, via) {
+                let strategy = schedule.strategy(via).and_then(|s| s.flag()).unwrap_or("honest");
+                println!("injected: dispute via a {strategy} member (node-{via})");
+                let key = hex::encode(disputer.to_bytes());
+                filing = Some(file_dispute(
+                    devnet.node(via).api.clone(),
+                    devnet.chain.rpc.clone(),
+                    spec.id(),
+                    key,
+                ));
+            }
+        }
+        if pending.peek().is_none() && (schedule.dispute.is_none() || filing.is_some()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
+    let filed = filing.map(|f| f.join().expect("the dispute thread"));
+    println!("dispute: {filed:?}");
 
     // Every honest member shows the publication.
-    let path = format!("/v1/settlements/{}", spec.id());
     let started = Instant::now();
-    let honest: Vec<usize> = (0..SHAPE.n).filter(|m| schedule.is_honest(*m)).collect();
     let views: Vec<Value> = honest
         .iter()
         .map(|m| devnet.node(*m).wait_for(&path, Duration::from_secs(240), |v| v["status"] == "published"))
@@ -119,18 +220,20 @@ fn run(seed: u64) {
         assert_eq!(v["value"], views[0]["value"], "one value: {schedule}");
     }
 
-    // The chain: one publication, the bonds balance.
+    // The chain: one publication, by the hard deadline; every bond balances.
     let chain = &devnet.chain;
     let publications = chain.publications(spec.id());
     assert_eq!(publications.len(), 1, "exactly one publication: {publications:?}; {schedule}");
-    let (on_chain, _, status) = chain.get_settlement(spec.id());
+    let (on_chain, published_at, status) = chain.get_settlement(spec.id());
     assert_eq!(status, 1);
-    let (pool, burned, balance) = chain.money();
-    assert_eq!(balance, pool + burned, "every bond conserved to the wei; {schedule}");
+    let hard_deadline = spec.maturity + params().hard_deadline_secs;
+    assert!(
+        published_at <= hard_deadline,
+        "published at {published_at}, after the hard deadline {hard_deadline}"
+    );
+    check_bonds(chain, spec.id(), money_before, &disputer, filed.as_ref(), &schedule);
 
     // The stores, once every process has stopped.
-    let (genesis_path, _) = devnet.genesis_and_keys(0);
-    let genesis = fixd_node::genesis::load(&genesis_path).unwrap();
     let honest_keys: BTreeSet<PublicKey> = honest.iter().map(|m| genesis.members[*m].ed25519).collect();
     let store_dirs: Vec<std::path::PathBuf> =
         (0..SHAPE.n).map(|m| devnet.genesis_and_keys(m).1.join("data/store")).collect();
@@ -153,6 +256,44 @@ fn run(seed: u64) {
     let published = U256::from(low.raw()) <= on_chain && on_chain <= U256::from(high.raw());
     assert!(published, "published {on_chain}, outside the honest range [{low}, {high}]; {schedule}");
     println!("seed {seed}: published {on_chain} in [{low}, {high}]; no honest equivocation; one report");
+}
+
+/// Every wei the disputer paid the contract is accounted for: the contract's balance is its
+/// pool, what it burned, what it credited and the bond still escrowed, and it grew by exactly
+/// the bond. A bond the committee's report did not settle (a dispute that reached it late) is
+/// reclaimed whole.
+pub(crate) fn check_bonds(
+    chain: &TestChain,
+    settlement: B256,
+    (pool0, burned0, balance0): (u128, u128, u128),
+    disputer: &alloy::signers::local::PrivateKeySigner,
+    filed: Option<&Result<Value, String>>,
+    schedule: &dyn std::fmt::Display,
+) {
+    let (pool, burned, balance) = chain.money();
+    let (_, escrowed) = chain.escrow(settlement, DISPUTE_ID);
+    let credited = chain.credits(disputer.address());
+    assert_eq!(balance, pool + burned + escrowed + credited, "every bond conserved to the wei; {schedule}");
+    let paid = match filed {
+        Some(Ok(answer)) => answer["bond_wei"].as_str().and_then(|w| w.parse::<u128>().ok()).unwrap_or(0),
+        // The CLI failed (its member died under it): whatever it escrowed is still there.
+        Some(Err(_)) | None => escrowed,
+    };
+    assert_eq!(balance - balance0, paid, "the contract gained exactly the bond; {schedule}");
+    assert!(pool >= pool0 && burned >= burned0, "nothing left the pool or the burn");
+    let accepted = filed.is_some_and(|f| f.as_ref().is_ok_and(|a| a["http_status"] == 202));
+    println!(
+        "bonds: paid {paid}, pooled {}, burned {}, credited {credited}, escrowed {escrowed} (accepted: {accepted})",
+        pool - pool0,
+        burned - burned0
+    );
+    if escrowed > 0 {
+        let before = chain.balance(disputer.address());
+        let gas = chain.reclaim(disputer, settlement, DISPUTE_ID);
+        assert_eq!(chain.balance(disputer.address()), before + escrowed - gas, "the bond comes back whole");
+        let (pool, burned, balance) = chain.money();
+        assert_eq!(balance, pool + burned + credited, "nothing left in escrow; {schedule}");
+    }
 }
 
 /// The seed of `FIXD_CHAOS_SEED`, or seed 1: the command every failing run prints.

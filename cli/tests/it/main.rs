@@ -10,6 +10,7 @@ mod chain_service;
 mod chaos;
 mod cli;
 mod contract;
+mod crashes;
 mod devnet;
 mod disputes;
 mod docker;

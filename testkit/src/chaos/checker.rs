@@ -31,7 +31,7 @@ pub fn read(store: &dyn Store, id: &SettlementId) -> Result<Held, StoreError> {
 }
 
 /// The slot a signed message takes: its signer may sign one message there.
-fn slot(message: &GossipMessage) -> Option<String> {
+pub(crate) fn slot(message: &GossipMessage) -> Option<String> {
     let detail = match message {
         GossipMessage::ReviewVote(v) => format!("review {}", v.payload.dispute_id),
         GossipMessage::Dispute(_) | GossipMessage::Ruling(_) => return None,

@@ -13,4 +13,5 @@
 //! - every bond is conserved to the wei.
 
 pub mod checker;
+pub mod crash;
 pub mod schedule;

@@ -103,6 +103,18 @@ pub struct Schedule {
     pub byzantine: Vec<(usize, Strategy)>,
     /// The faults, by start time.
     pub faults: Vec<Fault>,
+    /// A bonded dispute of the certified value, in about half the runs.
+    pub dispute: Option<DisputePlan>,
+}
+
+/// A dispute filed during the challenge window: its bond moves (forfeit, refunded or still
+/// escrowed), so the run checks that every bond balances to the wei.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DisputePlan {
+    /// The member whose API takes it (any member: a faulty one may sit on it).
+    pub via: usize,
+    /// How long after the first member shows the settlement certified it is filed.
+    pub after_certified_ms: u64,
 }
 
 /// The knobs of a schedule.
@@ -115,12 +127,14 @@ pub struct Shape {
     pub partitions: usize,
     /// Faults start within this many ms after maturity.
     pub horizon_ms: u64,
+    /// The challenge window, ms: a dispute is filed within its first half.
+    pub window_ms: u64,
 }
 
 impl Schedule {
     /// The schedule of `seed`: f faulty members with random strategies, `shape.kills` kills of
-    /// distinct honest members (each down 2-8 s), and `shape.partitions` partitions that split
-    /// the committee in two (each healed after 3-12 s).
+    /// distinct honest members (each down 2-8 s), `shape.partitions` partitions that split the
+    /// committee in two (each healed after 3-12 s), and in half the seeds a dispute.
     pub fn from_seed(seed: u64, shape: Shape) -> Schedule {
         let mut rng = SplitMix(seed);
         let n = shape.n;
@@ -150,7 +164,12 @@ impl Schedule {
         faults.sort_by_key(Fault::at_ms);
         let mut byzantine = byzantine;
         byzantine.sort_unstable();
-        Schedule { seed, n, byzantine, faults }
+        // Drawn last, so that a seed's members, kills and partitions do not depend on it.
+        let dispute = (rng.below(2) == 0).then(|| DisputePlan {
+            via: rng.below(n as u64) as usize,
+            after_certified_ms: rng.below(shape.window_ms / 2),
+        });
+        Schedule { seed, n, byzantine, faults, dispute }
     }
 
     /// Whether `member` is honest.
@@ -185,16 +204,20 @@ impl fmt::Display for Schedule {
                 }
             }
         }
+        if let Some(DisputePlan { via, after_certified_ms }) = self.dispute {
+            write!(f, "; dispute via node-{via} {after_certified_ms} ms after certification")?;
+        }
         Ok(())
     }
 }
 
-/// splitmix64: a tiny, well-known generator whose stream depends only on its seed.
+/// splitmix64: a tiny, well-known generator whose stream depends only on its seed (the
+/// schedules here and the crash points of `cli/tests/it/crashes.rs`).
 #[derive(Clone, Debug)]
-struct SplitMix(u64);
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -203,7 +226,7 @@ impl SplitMix {
     }
 
     /// Uniform in `0..bound` (bound > 0; the modulo bias is negligible for test schedules).
-    fn below(&mut self, bound: u64) -> u64 {
+    pub fn below(&mut self, bound: u64) -> u64 {
         self.next() % bound.max(1)
     }
 
@@ -219,7 +242,7 @@ impl SplitMix {
 mod tests {
     use super::*;
 
-    const SHAPE: Shape = Shape { n: 7, kills: 2, partitions: 1, horizon_ms: 30_000 };
+    const SHAPE: Shape = Shape { n: 7, kills: 2, partitions: 1, horizon_ms: 30_000, window_ms: 10_000 };
 
     #[test]
     fn one_seed_one_schedule_and_every_seed_keeps_the_bounds() {
@@ -249,7 +272,12 @@ mod tests {
                 }
             }
             assert!(s.faults.windows(2).all(|w| w[0].at_ms() <= w[1].at_ms()), "by time");
+            if let Some(d) = s.dispute {
+                assert!(d.via < 7 && d.after_certified_ms < SHAPE.window_ms / 2, "{s}");
+            }
         }
+        let disputed = (0..500).filter(|seed| Schedule::from_seed(*seed, SHAPE).dispute.is_some()).count();
+        assert!((200..300).contains(&disputed), "about half the runs dispute: {disputed} of 500");
     }
 
     #[test]

@@ -169,6 +169,11 @@ impl LabDevnet {
         self.nodes.iter().flatten().map(|n| &n.node)
     }
 
+    /// Whether node `i` is running.
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].is_some()
+    }
+
     /// The genesis file and node `i`'s keys directory.
     pub fn genesis_and_keys(&self, i: usize) -> (PathBuf, PathBuf) {
         let keys = self.configs[i].parent().expect("a member directory").to_owned();
