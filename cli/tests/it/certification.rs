@@ -5,20 +5,16 @@ use std::time::Duration;
 
 use fixd_proto::certify::{ProofBundle, verify_bundle};
 use fixd_proto::methodology::settlement_value;
-use fixd_proto::replay::ReplayClock;
 use fixd_proto::types::genesis::ProtocolParams;
-use fixd_proto::types::settlement::{Index, SettlementSpec};
+use fixd_proto::types::settlement::SettlementSpec;
 use fixd_proto::value::Wad;
 
-use crate::harness::{Devnet, Scheduled, fixd, now, short_params};
+use crate::harness::{Devnet, Scheduled, fixd, now, short_maturity};
 
 #[test]
 fn four_nodes_certify_one_value_that_verifies_offline() {
-    let wall_start = now() + 8;
-    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
-    let maturity = wall_start + 60;
-    let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
-    let devnet = Devnet::start(4, clock, &[Scheduled { maturity, params: spec.params }]);
+    let (clock, spec) = short_maturity();
+    let devnet = Devnet::start(4, clock, &[Scheduled { maturity: spec.maturity, params: spec.params }]);
 
     let path = format!("/v1/settlements/{}", spec.id());
     let views: Vec<serde_json::Value> = devnet
@@ -76,11 +72,9 @@ fn four_nodes_certify_one_value_that_verifies_offline() {
 /// the request-response protocol and reports the same certificates.
 #[test]
 fn quorum_rules_and_a_late_node_catching_up() {
-    let wall_start = now() + 8;
-    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
-    let (m1, m2) = (wall_start + 60, wall_start + 100);
-    let s1 = SettlementSpec { index: Index::EthUsd, maturity: m1, params: short_params(3) };
-    let s2 = SettlementSpec { index: Index::EthUsd, maturity: m2, params: short_params(3) };
+    let (clock, s1) = short_maturity();
+    let (m1, m2) = (s1.maturity, s1.maturity + 30);
+    let s2 = SettlementSpec { maturity: m2, ..s1.clone() };
     let params = ProtocolParams { round_timeout_secs: 8, ..ProtocolParams::default() };
     let settlements =
         [Scheduled { maturity: m1, params: s1.params }, Scheduled { maturity: m2, params: s2.params }];
@@ -137,10 +131,8 @@ fn liars_and_strangers_are_caught() {
     use fixd_proto::signing::Signed;
     use fixd_proto::types::observation::{Computation, NodeValue, Observation};
 
-    let wall_start = now() + 8;
-    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
-    let maturity = wall_start + 60;
-    let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
+    let (clock, spec) = short_maturity();
+    let maturity = spec.maturity;
     let params = ProtocolParams { round_timeout_secs: 8, ..ProtocolParams::default() };
     let mut devnet = Devnet::prepare(4, clock, &[Scheduled { maturity, params: spec.params }], &params);
     let (genesis_path, _) = devnet.genesis_and_keys(0);

@@ -78,13 +78,18 @@ fn run(seed: u64) -> Vec<Phase> {
     let path = format!("/v1/settlements/{id}");
     println!("crash seed {seed}: maturity {}", spec.maturity);
 
-    // Kills from 3 s before maturity, every 0.3-1.5 s, of a running member, with up to two
-    // members down at once (0.3-2.5 s each): two down stall the committee, so the phases
-    // between the first signature and the certificate last long enough to be hit. One kill is
-    // aimed just after the observations are due, where the proposal and the votes happen.
+    // Kills from 3 s before maturity, in bursts of 3-6 kills 0.3-1.5 s apart, of a running
+    // member, with up to two members down at once (0.3-2.5 s each): two down stall the
+    // committee, so the phases between a first signature and a certificate last long enough to
+    // be hit. Between bursts, 7-10 s of calm (more than a round) let the committee move on: a
+    // committee that loses members faster than a round lasts never decides, whatever protocol
+    // it runs. One kill is aimed just after the observations are due, where the proposal and
+    // the votes happen. No kill after maturity + 150 s.
     let grace_ms = spec.params.grace_secs * 1000;
     let mut targeted = Some(spec.maturity * 1000 + grace_ms + rng.below(1_000));
     let mut next_kill = spec.maturity * 1000 - 3_000;
+    let last_kill = spec.maturity * 1000 + 150_000;
+    let mut burst = 3 + rng.below(4);
     let mut down: Vec<(usize, u64)> = Vec::new();
     let mut kills: Vec<Kill> = Vec::new();
     let mut dispute_after: Option<Instant> = None;
@@ -97,7 +102,7 @@ fn run(seed: u64) -> Vec<Phase> {
         for (member, _) in down.extract_if(.., |(_, at)| *at <= now_ms()) {
             devnet.start_node(member);
         }
-        if now_ms() >= next_kill && down.len() < 2 {
+        if now_ms() >= next_kill && now_ms() < last_kill && down.len() < 2 {
             let running: Vec<usize> = (0..N).filter(|i| devnet.is_running(*i)).collect();
             let member = running[rng.below(running.len() as u64) as usize];
             devnet.stop_node(member);
@@ -106,7 +111,12 @@ fn run(seed: u64) -> Vec<Phase> {
             println!("killed: node-{member} in the {phase}");
             kills.push(Kill { member, phase, held });
             down.push((member, now_ms() + 300 + rng.below(2_200)));
+            burst -= 1;
             next_kill = now_ms() + 300 + rng.below(1_200);
+            if burst == 0 {
+                burst = 3 + rng.below(4);
+                next_kill += 7_000 + rng.below(3_000);
+            }
             if let Some(at) = targeted.filter(|at| *at < next_kill) {
                 next_kill = at;
                 targeted = None;
@@ -139,6 +149,12 @@ fn run(seed: u64) -> Vec<Phase> {
         );
     }
     assert_eq!(chain.publications(id).len(), 1, "published once; seed {seed}");
+    let (_, published_at, _) = chain.get_settlement(id);
+    let hard_deadline = spec.maturity + params().hard_deadline_secs;
+    assert!(
+        published_at <= hard_deadline,
+        "published at {published_at}, after the hard deadline; seed {seed}"
+    );
     let what = format!("crash seed {seed}");
     check_bonds(&chain, id, money_before, &disputer, filed.as_ref(), &what);
 

@@ -6,21 +6,17 @@
 use std::time::{Duration, Instant};
 
 use alloy::primitives::U256;
-use fixd_proto::replay::ReplayClock;
-use fixd_proto::types::settlement::{Index, SettlementSpec};
+use fixd_proto::types::settlement::SettlementSpec;
 use fixd_proto::value::Wad;
 use serde_json::Value;
 
-use crate::harness::{Devnet, Scheduled, now, short_params, short_protocol};
+use crate::harness::{Devnet, Scheduled, now, short_maturity, short_protocol};
 
-/// A settlement maturing a minute after the replay starts, and a devnet on anvil for it.
+/// A settlement whose short window closes 20 s from now, and a devnet on anvil for it.
 fn setup() -> (SettlementSpec, Devnet) {
-    let wall_start = now() + 8;
-    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
-    let maturity = wall_start + 60;
-    let spec = SettlementSpec { index: Index::EthUsd, maturity, params: short_params(3) };
-    let devnet =
-        Devnet::prepare_on_chain(4, clock, &[Scheduled { maturity, params: spec.params }], &short_protocol());
+    let (clock, spec) = short_maturity();
+    let settlements = [Scheduled { maturity: spec.maturity, params: spec.params }];
+    let devnet = Devnet::prepare_on_chain(4, clock, &settlements, &short_protocol());
     (spec, devnet)
 }
 
