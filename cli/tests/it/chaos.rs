@@ -304,6 +304,17 @@ fn replay_one_seed() {
     run(seed);
 }
 
+/// Found by the campaign: a dispute accepted by a faulty member while it was cut off, relayed as
+/// two honest members restarted. They got the relay by catch-up, late, before its bond check
+/// let them hold it, so they dropped the review votes that came with it, never counted it, and
+/// the review of the other three could not reach five without them: published only at the hard
+/// deadline. Fixed in the settlement driver (a member asks for a catch-up once it holds a new
+/// relay: `driver::tests::a_member_that_gets_a_relay_after_its_review_votes_asks_for_them_and_joins_the_review`).
+#[test]
+fn seed_1004_a_dispute_relayed_while_two_members_restart() {
+    run(1004);
+}
+
 /// Seeded runs, each its own test: with `replay_one_seed` (seed 1), twenty in CI.
 macro_rules! seeds {
     ($($name:ident = $seed:literal),* $(,)?) => {

@@ -78,19 +78,21 @@ fn run(seed: u64) -> Vec<Phase> {
     let path = format!("/v1/settlements/{id}");
     println!("crash seed {seed}: maturity {}", spec.maturity);
 
-    // Kills from 3 s before maturity, in bursts of 3-6 kills 0.3-1.5 s apart, of a running
+    // Kills from 1 s before maturity, in bursts of 3-6 kills 0.3-1.5 s apart, of a running
     // member, with up to two members down at once (0.3-2.5 s each): two down stall the
     // committee, so the phases between a first signature and a certificate last long enough to
     // be hit. Between bursts, 7-10 s of calm (more than a round) let the committee move on: a
     // committee that loses members faster than a round lasts never decides, whatever protocol
     // it runs. One kill is aimed just after the observations are due, where the proposal and
-    // the votes happen. No kill after maturity + 150 s.
+    // the votes happen, and one wherever a node shows a status for the first time (observed,
+    // certified, final, published): where the phases begin. No kill after maturity + 150 s.
     let grace_ms = spec.params.grace_secs * 1000;
     let mut targeted = Some(spec.maturity * 1000 + grace_ms + rng.below(1_000));
-    let mut next_kill = spec.maturity * 1000 - 3_000;
+    let mut next_kill = spec.maturity * 1000 - 1_000;
     let last_kill = spec.maturity * 1000 + 150_000;
     let mut burst = 3 + rng.below(4);
     let mut down: Vec<(usize, u64)> = Vec::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut kills: Vec<Kill> = Vec::new();
     let mut dispute_after: Option<Instant> = None;
     let mut filing = None;
@@ -124,7 +126,7 @@ fn run(seed: u64) -> Vec<Phase> {
         }
         // The dispute: 0-4 s after a member shows the value certified, through a running member.
         checks += 1;
-        if filing.is_none() && checks % 3 == 0 {
+        if filing.is_none() && checks.is_multiple_of(3) {
             let view = devnet.running().map(|n| n.get(&path).1).find(|v| v["status"] == "certified");
             if view.is_some() && dispute_after.is_none() {
                 dispute_after = Some(Instant::now() + Duration::from_millis(rng.below(4_000)));
@@ -134,7 +136,17 @@ fn run(seed: u64) -> Vec<Phase> {
                 filing = Some(file_dispute(api, chain.rpc.clone(), id, hex::encode(disputer.to_bytes())));
             }
         }
-        published = down.is_empty() && devnet.running().all(|n| n.get(&path).1["status"] == "published");
+        let statuses: Vec<String> = devnet
+            .running()
+            .map(|n| n.get(&path).1["status"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        // A status seen for the first time is a phase starting somewhere: kill there at once.
+        for status in &statuses {
+            if seen.insert(status.clone()) && status != "scheduled" {
+                next_kill = next_kill.min(now_ms());
+            }
+        }
+        published = down.is_empty() && statuses.iter().all(|s| s == "published");
         std::thread::sleep(Duration::from_millis(100));
     }
     let filed = filing.map(|f| f.join().expect("the dispute thread"));

@@ -492,6 +492,10 @@ impl SettlementDriver {
                 self.held.late.insert(hash);
                 effects.push(Effect::Keep(Record::LateRelay(hash)));
             }
+            // What refers to this relay (the review votes that vouch for a late one, above all)
+            // and reached this member before it was held, while its bond was being read back,
+            // was dropped: ask a peer for it again.
+            catch_up(effects);
         }
         if self.held.certificate.is_some() {
             self.feed_publication(now, event, effects);

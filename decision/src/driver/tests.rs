@@ -706,3 +706,36 @@ fn a_member_that_gets_a_relay_late_joins_the_review_others_vouch_for() {
     assert!(reports.windows(2).all(|w| w[0] == w[1]), "one report: {reports:?}");
     assert_eq!(reports[0].as_ref().unwrap().outcomes.len(), 1, "with the dispute");
 }
+
+/// A member that gets a relay only after the others have cast their review votes on it (it was
+/// down, or cut off, while they went round) dropped those votes: they referred to a dispute it
+/// did not hold. Holding the relay, it asks a peer for them again, counts the relay once f + 1
+/// reviewers vouch for it, and reviews with the others (found by chaos seed 1004: without the
+/// votes, two such members never joined a review that needed them, and the settlement waited
+/// for its hard deadline).
+#[test]
+fn a_member_that_gets_a_relay_after_its_review_votes_asks_for_them_and_joins_the_review() {
+    let mut c = Committee::new();
+    let value = c.certify();
+    c.dispute_withheld_from(vec![3]);
+    c.tick(c.now + 3 * ROUND);
+    for i in 0..3 {
+        c.answer_recomputes(i, value);
+    }
+    let relay = c.members[0].held.disputes[0].clone();
+    let dispute_id = relay.payload.dispute.dispute.dispute_id;
+    let reviewers =
+        c.members[0].held.review_votes.iter().filter(|v| v.payload.dispute_id == dispute_id).count();
+    assert!(reviewers > 1, "f + 1 review votes went round: {reviewers}");
+    assert!(c.members[3].held.review_votes.is_empty(), "member 3 dropped them: it held no dispute");
+
+    // The relay reaches member 3 alone, late; its bond checks.
+    c.withhold_disputes_from.clear();
+    c.withheld.clear();
+    let late = c.members[3].driver.on(c.now, Input::BondChecked { relayed: relay, late: true });
+    assert!(late.contains(&Effect::CatchUp), "it asks for what refers to the relay: {late:?}");
+    c.carry_out(3, late);
+    c.settle();
+    assert!(c.members[3].held.review_votes.len() >= 2, "the review votes came with the catch-up");
+    assert!(c.members[3].events.contains(&EventKind::ReviewStarted), "vouched for by f + 1 reviewers");
+}
