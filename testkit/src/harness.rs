@@ -183,22 +183,6 @@ pub struct Scheduled {
     pub params: MethodologyParams,
 }
 
-/// A replay starting 8 s from now at 60× speed, and a settlement of it (short parameters, three
-/// venues) maturing a minute after the replay starts: the set-up of most end-to-end tests.
-pub fn replayed_maturity() -> (ReplayClock, fixd_proto::types::settlement::SettlementSpec) {
-    let wall_start = now() + 8;
-    let clock = ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
-    let maturity = wall_start + 60;
-    (
-        clock,
-        fixd_proto::types::settlement::SettlementSpec {
-            index: fixd_proto::types::settlement::Index::EthUsd,
-            maturity,
-            params: short_params(3),
-        },
-    )
-}
-
 /// A replay starting 8 s from now at 60× speed, and a settlement of it whose 12 s window (12
 /// partitions of a minute of replayed trades each) closes 20 s from now, observed 3 s later: for
 /// the end-to-end tests of what happens after maturity, which then wait 20 s rather than 68 s.

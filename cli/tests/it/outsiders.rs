@@ -12,7 +12,7 @@ use fixd_proto::types::settlement::SettlementSpec;
 use fixd_testkit::rpc_recorder::RpcRecorder;
 
 use crate::harness::{
-    Devnet, MemberDir, Node, Scheduled, TestChain, build_genesis, free_port, init_member, replayed_maturity,
+    Devnet, MemberDir, Node, Scheduled, TestChain, build_genesis, free_port, init_member, short_maturity,
     with_committee, write_config,
 };
 
@@ -99,7 +99,7 @@ fn an_rpc_url_key_shows_neither_in_the_status_nor_in_the_log() {
 /// minute of when it would be without the hung peer, not a minute or more after it.
 #[test]
 fn a_peer_that_never_answers_catch_up_delays_neither_certification_nor_publication() {
-    let (clock, spec) = replayed_maturity();
+    let (clock, spec) = short_maturity();
     let params = ProtocolParams {
         round_timeout_secs: 8,
         challenge_period_secs: 10,
@@ -208,7 +208,7 @@ fn dispute_body(
 #[test]
 fn a_dispute_flood_is_bounded_and_a_late_genuine_dispute_on_a_pruned_chain_is_reviewed() {
     const PEAK_CALLS_PER_SECOND: usize = 100;
-    let (clock, spec) = replayed_maturity();
+    let (clock, spec) = short_maturity();
     let params = ProtocolParams {
         round_timeout_secs: 6,
         max_clock_skew_secs: 5,
