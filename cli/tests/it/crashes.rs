@@ -79,20 +79,27 @@ fn run(seed: u64) -> Vec<Phase> {
     println!("crash seed {seed}: maturity {}", spec.maturity);
 
     // Kills from 1 s before maturity, in bursts of 3-6 kills 0.3-1.5 s apart, of a running
-    // member, with up to two members down at once (0.3-2.5 s each): two down stall the
+    // member, with up to two members down at once (three for an aimed kill; 0.3-2.5 s each): two down stall the
     // committee, so the phases between a first signature and a certificate last long enough to
     // be hit. Between bursts, 7-10 s of calm (more than a round) let the committee move on: a
     // committee that loses members faster than a round lasts never decides, whatever protocol
     // it runs. One kill is aimed just after the observations are due, where the proposal and
     // the votes happen, and one wherever a node shows a status for the first time (observed,
-    // certified, final, published): where the phases begin. No kill after maturity + 150 s.
+    // certified, final, published) and just after each challenge deadline the nodes show
+    // (plus the fold's lag: where the report decision runs): where the phases begin. No kill
+    // after maturity + 150 s.
     let grace_ms = spec.params.grace_secs * 1000;
-    let mut targeted = Some(spec.maturity * 1000 + grace_ms + rng.below(1_000));
+    // Moments a kill is aimed at, besides the bursts.
+    let mut aimed: BTreeSet<u64> = [spec.maturity * 1000 + grace_ms + rng.below(1_000)].into();
     let mut next_kill = spec.maturity * 1000 - 1_000;
     let last_kill = spec.maturity * 1000 + 150_000;
     let mut burst = 3 + rng.below(4);
     let mut down: Vec<(usize, u64)> = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
+    let mut report_kills: BTreeSet<u64> = BTreeSet::new();
+    // When the window the nodes show closes for the folds (deadline plus lag), ms.
+    let mut closes_at: Option<u64> = None;
+    let settle_secs = params().max_clock_skew_secs + params().round_timeout_secs;
     let mut kills: Vec<Kill> = Vec::new();
     let mut dispute_after: Option<Instant> = None;
     let mut filing = None;
@@ -104,24 +111,26 @@ fn run(seed: u64) -> Vec<Phase> {
         for (member, _) in down.extract_if(.., |(_, at)| *at <= now_ms()) {
             devnet.start_node(member);
         }
-        if now_ms() >= next_kill && now_ms() < last_kill && down.len() < 2 {
+        let aimed_now = aimed.first().is_some_and(|at| *at <= now_ms());
+        let room = if aimed_now { 3 } else { 2 };
+        if (now_ms() >= next_kill || aimed_now) && now_ms() < last_kill && down.len() < room {
+            aimed.retain(|at| *at > now_ms());
             let running: Vec<usize> = (0..N).filter(|i| devnet.is_running(*i)).collect();
             let member = running[rng.below(running.len() as u64) as usize];
             devnet.stop_node(member);
-            let (progress, held) = snapshot(&stores[member], &id, &keys[member]);
+            let (mut progress, held) = snapshot(&stores[member], &id, &keys[member]);
+            progress.window_closed = closes_at.is_some_and(|at| now_ms() >= at);
             let phase = progress.phase(params().confirmations);
             println!("killed: node-{member} in the {phase}");
             kills.push(Kill { member, phase, held });
             down.push((member, now_ms() + 300 + rng.below(2_200)));
-            burst -= 1;
-            next_kill = now_ms() + 300 + rng.below(1_200);
-            if burst == 0 {
-                burst = 3 + rng.below(4);
-                next_kill += 7_000 + rng.below(3_000);
-            }
-            if let Some(at) = targeted.filter(|at| *at < next_kill) {
-                next_kill = at;
-                targeted = None;
+            if !aimed_now {
+                burst -= 1;
+                next_kill = now_ms() + 300 + rng.below(1_200);
+                if burst == 0 {
+                    burst = 3 + rng.below(4);
+                    next_kill += 7_000 + rng.below(3_000);
+                }
             }
         }
         // The dispute: 0-4 s after a member shows the value certified, through a running member.
@@ -136,14 +145,24 @@ fn run(seed: u64) -> Vec<Phase> {
                 filing = Some(file_dispute(api, chain.rpc.clone(), id, hex::encode(disputer.to_bytes())));
             }
         }
-        let statuses: Vec<String> = devnet
-            .running()
-            .map(|n| n.get(&path).1["status"].as_str().unwrap_or_default().to_owned())
-            .collect();
+        let views: Vec<Value> = devnet.running().map(|n| n.get(&path).1).collect();
+        let statuses: Vec<String> =
+            views.iter().map(|v| v["status"].as_str().unwrap_or_default().to_owned()).collect();
+        // Where the report decision starts: the window's deadline plus the fold's lag. Two
+        // members killed just before it leave two that vote in it and cannot decide; the third
+        // kill finds one of them there.
+        let deadline = views.iter().filter_map(|v| v["challenge_deadline"].as_u64()).max();
+        closes_at = deadline.map(|d| (d + settle_secs) * 1000).or(closes_at);
+        if let Some(deadline) = deadline.filter(|d| report_kills.insert(*d)) {
+            let starts_ms = (deadline + settle_secs) * 1000;
+            for offset in [0, 300, 1_000] {
+                aimed.insert(starts_ms - 600 + offset + rng.below(200));
+            }
+        }
         // A status seen for the first time is a phase starting somewhere: kill there at once.
         for status in &statuses {
             if seen.insert(status.clone()) && status != "scheduled" {
-                next_kill = next_kill.min(now_ms());
+                aimed.insert(now_ms());
             }
         }
         published = down.is_empty() && statuses.iter().all(|s| s == "published");

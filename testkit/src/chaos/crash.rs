@@ -7,7 +7,7 @@ use std::fmt;
 use alloy::primitives::B256;
 use fixd_node::store::{Store, StoreError};
 use fixd_proto::signing::PublicKey;
-use fixd_proto::types::certificate::VoteStep;
+use fixd_proto::types::certificate::DecisionId;
 use fixd_proto::types::settlement::SettlementId;
 
 use super::checker::{Held, slot};
@@ -25,9 +25,11 @@ pub enum Phase {
     ChallengeWindow,
     /// A dispute held and not yet reviewed.
     Review,
-    /// Final; the committee's report not yet certified by a quorum of signatures.
+    /// The window closed by this node's fold: the committee's report decision under way (this
+    /// node voted in it, or it is decided), this node's report signature not yet signed.
     ReportSigning,
-    /// The report certified; no publication seen on the chain.
+    /// This node signed the report; no publication seen on the chain (collecting q signatures,
+    /// and the publisher of the turn sending).
     PublishSending,
     /// A publication seen, short of the confirmations it needs.
     PublishConfirming,
@@ -77,8 +79,16 @@ pub struct Progress {
     pub certified: bool,
     pub disputes: usize,
     pub reviewed: usize,
+    /// This node voted in the report decision.
+    pub report_voted: bool,
+    /// The challenge window closed, with the fold's lag (`deadline + max_clock_skew +
+    /// round_timeout`), as the caller's clock and the deadline the node shows say: the report
+    /// decision runs, though the store shows nothing of it until this node votes in it. Not in
+    /// the store: [`Progress::read`] leaves it false.
+    pub window_closed: bool,
     pub is_final: bool,
-    pub report_certified: bool,
+    /// This node signed its final report signature.
+    pub report_signed: bool,
     /// The confirmations of the publication the node saw, if any.
     pub publication: Option<u64>,
 }
@@ -87,18 +97,19 @@ impl Progress {
     /// What `store` holds of settlement `id`, with `own` the node's key.
     pub fn read(store: &dyn Store, id: &SettlementId, own: &PublicKey) -> Result<Progress, StoreError> {
         let observed = store.observations(id)?.iter().any(|o| o.signer == *own);
-        let voted = store
-            .votes(id)?
-            .iter()
-            .any(|v| v.signer == *own && matches!(v.payload.step, VoteStep::Prevote | VoteStep::Precommit));
+        let own_votes: Vec<_> = store.votes(id)?.into_iter().filter(|v| v.signer == *own).collect();
+        let voted = own_votes.iter().any(|v| v.payload.decision == DecisionId::Value);
+        let report_voted = own_votes.iter().any(|v| v.payload.decision == DecisionId::Report);
         Ok(Progress {
             observed,
             voted,
             certified: store.certificate(id)?.is_some(),
             disputes: store.disputes(id)?.len(),
             reviewed: store.review_certificates(id)?.len(),
+            report_voted,
+            window_closed: false,
             is_final: store.final_record(id)?.is_some(),
-            report_certified: store.report_certificate(id)?.is_some(),
+            report_signed: store.report_signatures(id)?.iter().any(|s| s.signer == *own),
             publication: store.publication(id)?.map(|p| p.confirmations),
         })
     }
@@ -111,9 +122,10 @@ impl Progress {
             None => {}
         }
         match () {
-            _ if self.report_certified => Phase::PublishSending,
-            _ if self.is_final => Phase::ReportSigning,
+            _ if self.report_signed => Phase::PublishSending,
+            _ if self.is_final || self.report_voted => Phase::ReportSigning,
             _ if self.certified && self.disputes > self.reviewed => Phase::Review,
+            _ if self.certified && self.window_closed => Phase::ReportSigning,
             _ if self.certified => Phase::ChallengeWindow,
             _ if self.voted => Phase::Vote,
             _ if self.observed => Phase::Proposal,
@@ -162,7 +174,7 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use fixd_proto::gossip::GossipMessage;
     use fixd_proto::signing::Signed;
-    use fixd_proto::types::certificate::{DecisionId, Vote};
+    use fixd_proto::types::certificate::{Vote, VoteStep};
 
     const NETWORK: B256 = B256::ZERO;
 
@@ -199,9 +211,13 @@ mod tests {
         seen.push(p.phase(2));
         p.reviewed = 1;
         seen.push(p.phase(2));
+        p.window_closed = true;
+        seen.push(p.phase(2));
+        p.report_voted = true;
+        seen.push(p.phase(2));
         p.is_final = true;
         seen.push(p.phase(2));
-        p.report_certified = true;
+        p.report_signed = true;
         seen.push(p.phase(2));
         p.publication = Some(1);
         seen.push(p.phase(2));
@@ -215,6 +231,8 @@ mod tests {
             ChallengeWindow,
             Review,
             ChallengeWindow,
+            ReportSigning,
+            ReportSigning,
             ReportSigning,
             PublishSending,
             PublishConfirming,
