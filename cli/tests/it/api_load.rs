@@ -140,7 +140,13 @@ fn the_api_at_ten_thousand_settlements() {
         "first page of {total} settlements (100 views, ~{} bytes): median {median:?}, worst {worst:?}",
         { serde_json::to_string(&first).unwrap().len() }
     );
-    assert!(worst < FIRST_PAGE_BOUND, "the first page took {worst:?}; bound {FIRST_PAGE_BOUND:?}");
+    // The median, not the worst: one request of twenty may wait for a core on a busy machine
+    // (CI runs end-to-end tests beside this one); a page built from a scan of every settlement
+    // would take every request far past the bound.
+    assert!(
+        median < FIRST_PAGE_BOUND,
+        "the first page took {median:?} (median of 20); bound {FIRST_PAGE_BOUND:?}"
+    );
 
     // Every settlement, once, by cursor, 1,000 at a time.
     let (mut seen, mut cursor, mut pages) = (0u64, None::<String>, 0);
