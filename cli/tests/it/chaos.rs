@@ -37,8 +37,9 @@ use crate::harness::{Scheduled, TestChain, short_maturity};
 const SHAPE: Shape = Shape { n: 7, kills: 2, partitions: 1, horizon_ms: 24_000, window_ms: 10_000 };
 
 /// Short windows: 6 s rounds, a 10 s challenge window (6 s once reopened after a review), 15 s
-/// publishing turns, 2 confirmations, and a hard deadline 240 s after maturity.
-fn params() -> ProtocolParams {
+/// publishing turns, 2 confirmations, and a hard deadline 240 s after maturity (the crash runs'
+/// too).
+pub(crate) fn params() -> ProtocolParams {
     ProtocolParams {
         round_timeout_secs: 6,
         challenge_period_secs: 10,

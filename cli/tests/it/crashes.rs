@@ -21,29 +21,15 @@ use std::time::{Duration, Instant};
 
 use fixd_node::store::SledStore;
 use fixd_proto::signing::PublicKey;
-use fixd_proto::types::genesis::ProtocolParams;
 use fixd_testkit::chaos::checker::{self, Held};
 use fixd_testkit::chaos::crash::{self, Phase, Progress};
 use fixd_testkit::chaos::schedule::SplitMix;
 use serde_json::Value;
 
-use crate::chaos::{check_bonds, file_dispute, now_ms};
+use crate::chaos::{check_bonds, file_dispute, now_ms, params};
 use crate::harness::{Devnet, Scheduled, short_maturity};
 
 const N: usize = 4;
-
-/// Short windows: 6 s rounds, a 10 s challenge window (6 s reopened), 15 s publishing turns.
-fn params() -> ProtocolParams {
-    ProtocolParams {
-        round_timeout_secs: 6,
-        challenge_period_secs: 10,
-        reopened_challenge_period_secs: 6,
-        publish_timeout_secs: 15,
-        confirmations: 2,
-        hard_deadline_secs: 240,
-        ..ProtocolParams::default()
-    }
-}
 
 /// One kill: who, where in the settlement's life, and what its store held then.
 struct Kill {
