@@ -65,8 +65,8 @@ fn run(seed: u64) -> Vec<Phase> {
     println!("crash seed {seed}: maturity {}", spec.maturity);
 
     // Kills from 1 s before maturity, in bursts of 3-6 kills 0.3-1.5 s apart, of a running
-    // member, with up to two members down at once (three for an aimed kill; 0.3-2.5 s each): two down stall the
-    // committee, so the phases between a first signature and a certificate last long enough to
+    // member, with up to two members down at once (three for an aimed kill; 0.3-2.5 s each):
+    // two down stall the committee, so the phases between a first signature and a certificate last long enough to
     // be hit. Between bursts, 7-10 s of calm (more than a round) let the committee move on: a
     // committee that loses members faster than a round lasts never decides, whatever protocol
     // it runs. One kill is aimed just after the observations are due, where the proposal and
@@ -82,14 +82,13 @@ fn run(seed: u64) -> Vec<Phase> {
     let mut burst = 3 + rng.below(4);
     let mut down: Vec<(usize, u64)> = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    let mut report_kills: BTreeSet<u64> = BTreeSet::new();
+    let mut deadlines_aimed_at: BTreeSet<u64> = BTreeSet::new();
     // When the window the nodes show closes for the folds (deadline plus lag), ms.
     let mut closes_at: Option<u64> = None;
     let settle_secs = params().max_clock_skew_secs + params().round_timeout_secs;
     let mut kills: Vec<Kill> = Vec::new();
     let mut dispute_after: Option<Instant> = None;
     let mut filing = None;
-    let mut checks = 0u32;
     let started = Instant::now();
     let mut published = false;
     while !published {
@@ -119,18 +118,6 @@ fn run(seed: u64) -> Vec<Phase> {
                 }
             }
         }
-        // The dispute: 0-4 s after a member shows the value certified, through a running member.
-        checks += 1;
-        if filing.is_none() && checks.is_multiple_of(3) {
-            let view = devnet.running().map(|n| n.get(&path).1).find(|v| v["status"] == "certified");
-            if view.is_some() && dispute_after.is_none() {
-                dispute_after = Some(Instant::now() + Duration::from_millis(rng.below(4_000)));
-            }
-            if dispute_after.is_some_and(|at| Instant::now() >= at) {
-                let api = devnet.running().next().expect("a running node").api.clone();
-                filing = Some(file_dispute(api, chain.rpc.clone(), id, hex::encode(disputer.to_bytes())));
-            }
-        }
         let views: Vec<Value> = devnet.running().map(|n| n.get(&path).1).collect();
         let statuses: Vec<String> =
             views.iter().map(|v| v["status"].as_str().unwrap_or_default().to_owned()).collect();
@@ -139,7 +126,7 @@ fn run(seed: u64) -> Vec<Phase> {
         // kill finds one of them there.
         let deadline = views.iter().filter_map(|v| v["challenge_deadline"].as_u64()).max();
         closes_at = deadline.map(|d| (d + settle_secs) * 1000).or(closes_at);
-        if let Some(deadline) = deadline.filter(|d| report_kills.insert(*d)) {
+        if let Some(deadline) = deadline.filter(|d| deadlines_aimed_at.insert(*d)) {
             let starts_ms = (deadline + settle_secs) * 1000;
             for offset in [0, 300, 1_000] {
                 aimed.insert(starts_ms - 600 + offset + rng.below(200));
@@ -149,6 +136,16 @@ fn run(seed: u64) -> Vec<Phase> {
         for status in &statuses {
             if seen.insert(status.clone()) && status != "scheduled" {
                 aimed.insert(now_ms());
+            }
+        }
+        // The dispute: 0-4 s after a member shows the value certified, through a running member.
+        if filing.is_none() {
+            if dispute_after.is_none() && statuses.iter().any(|s| s == "certified") {
+                dispute_after = Some(Instant::now() + Duration::from_millis(rng.below(4_000)));
+            }
+            if dispute_after.is_some_and(|at| Instant::now() >= at) {
+                let api = devnet.running().next().expect("a running node").api.clone();
+                filing = Some(file_dispute(api, chain.rpc.clone(), id, hex::encode(disputer.to_bytes())));
             }
         }
         published = down.is_empty() && statuses.iter().all(|s| s == "published");
