@@ -198,8 +198,12 @@ async fn launch(config: Config, conduct: Conduct) -> anyhow::Result<NodeHandle> 
         }),
         None => provider,
     };
+    let interests = crate::settlements::Interests::default();
+    let judge = interests.clone();
+    let admission =
+        crate::network::Admission { known, wanted: Arc::new(move |message| judge.judge(message)) };
     let (network, gossip, swarm) =
-        crate::network::NetworkService::start(network_config, provider, known, cancel.clone())?;
+        crate::network::NetworkService::start(network_config, provider, admission, cancel.clone())?;
     tasks.service("network", async move {
         swarm.run().await;
         Ok(())
@@ -249,6 +253,7 @@ async fn launch(config: Config, conduct: Conduct) -> anyhow::Result<NodeHandle> 
         venues: venues.clone(),
         tasks: tasks.spawner(),
         metrics: metrics.clone(),
+        interests,
     };
     let (commands_tx, commands_rx) = tokio::sync::mpsc::channel(64);
     let settlements =

@@ -174,8 +174,13 @@ fn liars_and_strangers_are_caught() {
             config.keypair = fixd_node::network::keypair(&keys.ed25519);
             config.listen = vec![listen.parse().unwrap()];
             let known: fixd_node::network::KnownSettlements = std::sync::Arc::new(|_| true);
-            let (net, rx, swarm) =
-                NetworkService::start(config, std::sync::Arc::new(NoCatchup), known, cancel.clone()).unwrap();
+            let (net, rx, swarm) = NetworkService::start(
+                config,
+                std::sync::Arc::new(NoCatchup),
+                fixd_node::network::Admission::settlements(known),
+                cancel.clone(),
+            )
+            .unwrap();
             (net, rx, tokio::spawn(swarm.run()))
         };
         let stranger = Keys::generate().unwrap();

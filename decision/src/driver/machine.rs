@@ -14,7 +14,7 @@ use fixd_proto::types::report::FinalReport;
 use fixd_proto::types::settlement::SettlementSpec;
 
 use super::{
-    Accepted, DriverSetup, Effect, Held, Input, MAX_EVIDENCE_BYTES, Record, Rejected, Unsigned,
+    Accepted, DriverSetup, Effect, Held, Input, Interest, MAX_EVIDENCE_BYTES, Record, Rejected, Unsigned,
     agreed_events, dispute_event, review_event, ruling_event, vouched,
 };
 use crate::consensus::{self, Certification, ConsensusParams, Equivocation, Reports, Review};
@@ -143,6 +143,20 @@ impl SettlementDriver {
     /// The review under way for a dispute, if any.
     pub fn review(&self, dispute_id: &B256) -> Option<&Certification<Review>> {
         self.reviews.get(dispute_id)
+    }
+
+    /// What this driver takes now, for the network to drop the rest unchecked
+    /// ([`super::interest`]).
+    pub fn interest(&self) -> Interest {
+        let rounds =
+            [(DecisionId::Value, self.certification.round()), (DecisionId::Report, self.report.round())]
+                .into_iter()
+                .map(|(decision, round)| (decision, round.unwrap_or(0)))
+                .chain(self.reviews.iter().map(|(id, machine)| {
+                    (DecisionId::Review { dispute_id: *id }, machine.round().unwrap_or(0))
+                }));
+        let disputes = self.held.disputes.iter().map(|d| d.payload.dispute.dispute.dispute_id);
+        Interest::new(rounds, disputes)
     }
 
     /// Whether the contract holds this member's report with enough confirmations.

@@ -37,6 +37,7 @@
 //! it (see [`crate::publication`]). A late relay does not make the disputer's or arbitrator's
 //! own submission to this member a duplicate.
 
+mod interest;
 mod machine;
 #[cfg(test)]
 mod tests;
@@ -59,6 +60,7 @@ use crate::consensus::{ConsensusParams, Equivocation, ProposalToSign};
 use crate::events::EventKind;
 use crate::publication::OnChain;
 
+pub use interest::{Interest, Unwanted, Wanted};
 pub use machine::SettlementDriver;
 
 /// The longest evidence text a dispute may carry, so that a relayed dispute fits one gossip

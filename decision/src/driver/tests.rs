@@ -739,3 +739,56 @@ fn a_member_that_gets_a_relay_after_its_review_votes_asks_for_them_and_joins_the
     assert!(c.members[3].held.review_votes.len() >= 2, "the review votes came with the catch-up");
     assert!(c.members[3].events.contains(&EventKind::ReviewStarted), "vouched for by f + 1 reviewers");
 }
+
+/// What a driver's [`super::Interest`] calls unwanted or ahead, the driver keeps nothing of; what
+/// it wants now, the driver keeps.
+#[test]
+fn the_interest_wants_what_the_driver_keeps_and_nothing_else() {
+    use fixd_proto::types::certificate::{DecisionId, Vote, VoteStep};
+    use fixd_proto::types::dispute::ReviewVote;
+
+    use super::{Unwanted, Wanted};
+    let mut c = Committee::new();
+    c.certify();
+    let id = c.spec.id();
+    let net = c.network_id();
+    let vote = |round: u32, decision: DecisionId| {
+        let vote = Vote { settlement_id: id, decision, round, step: VoteStep::Prevote, proposal_hash: None };
+        GossipMessage::Vote(Signed::sign(&c.members[3].key, &net, vote))
+    };
+    let horizon = crate::consensus::ROUNDS_AHEAD;
+    let dispute_id = B256::repeat_byte(0xd1);
+    let review_vote = GossipMessage::ReviewVote(Signed::sign(
+        &c.members[3].key,
+        &net,
+        ReviewVote {
+            settlement_id: id,
+            dispute_id,
+            proposal_hash: B256::ZERO,
+            median_recomputes: true,
+            value: NodeValue::Value(Wad::ONE),
+            trade_digest: B256::ZERO,
+        },
+    ));
+    let review = DecisionId::Review { dispute_id };
+    let cases = [
+        (vote(horizon, DecisionId::Report), Ok(Wanted::Now)),
+        (
+            vote(horizon + 1, DecisionId::Report),
+            Ok(Wanted::Ahead { decision: DecisionId::Report, round: horizon + 1, horizon }),
+        ),
+        (
+            vote(1_000, DecisionId::Value),
+            Ok(Wanted::Ahead { decision: DecisionId::Value, round: 1_000, horizon }),
+        ),
+        (vote(0, review), Err(Unwanted::NoDecision(review))),
+        (review_vote, Err(Unwanted::UnknownDispute(dispute_id))),
+    ];
+    let member = &mut c.members[0];
+    for (message, wanted) in cases {
+        assert_eq!(member.driver.interest().judge(&message), wanted, "{message:?}");
+        let effects = member.driver.on(c.now, Input::Gossip(message.clone()));
+        let kept = effects.iter().any(|e| matches!(e, Effect::Keep(Record::Message(m)) if *m == message));
+        assert_eq!(kept, wanted == Ok(Wanted::Now), "kept {kept}, wanted {wanted:?}: {message:?}");
+    }
+}

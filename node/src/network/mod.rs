@@ -79,7 +79,7 @@ pub use catchup::{CatchupProvider, CatchupRequest, CatchupResponse, NoCatchup};
 pub use config::{ConnectionLimitsConfig, NetworkConfig, NetworkMetrics, P2pConfig};
 pub use handle::{NetworkEvent, NetworkHandle};
 pub use messages::{GossipMessage, MessageKind, Topics};
-pub use service::{KnownSettlements, NetworkService, SwarmTask};
+pub use service::{Admission, KnownSettlements, NetworkService, SwarmTask, WantedMessages};
 pub use validation::{IgnoreReason, RejectReason, ValidationContext, Verdict, verdict, verdict_on};
 
 /// Why the network cannot start or a request failed.

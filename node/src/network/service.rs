@@ -27,18 +27,47 @@ use super::catchup::{CatchupProvider, CatchupRequest, CatchupResponse};
 use super::config::NetworkConfig;
 use super::handle::{Command, NetworkEvent, NetworkHandle};
 use super::messages::{GossipMessage, MessageKind, Topics};
-use super::validation::{SeenSet, ValidationContext, Verdict, verdict, verdict_on};
+use super::validation::{
+    FarKey, FarRounds, SeenSet, ValidationContext, Verdict, far_key, verdict, verdict_on,
+};
 use super::{NetworkError, peer_id_of};
 use crate::metrics::MessageResult;
+use fixd_decision::driver::{Unwanted, Wanted};
 
 /// Whether this node knows (has scheduled) a settlement. Messages on unknown settlements are
 /// ignored; the node catches up on them once it learns of them.
 pub type KnownSettlements = Arc<dyn Fn(&SettlementId) -> bool + Send + Sync>;
 
+/// Whether a settlement's driver takes a message now ([`super::validation::Interest::judge`]).
+pub type WantedMessages = Arc<dyn Fn(&GossipMessage) -> Result<Wanted, Unwanted> + Send + Sync>;
+
+/// What the node takes, asked before a message's signature is checked (see
+/// [`super::validation`]).
+#[derive(Clone)]
+pub struct Admission {
+    pub known: KnownSettlements,
+    pub wanted: WantedMessages,
+}
+
+impl Admission {
+    /// Every message of the settlements `known` says this node knows.
+    pub fn settlements(known: KnownSettlements) -> Self {
+        Admission { known, wanted: Arc::new(|_| Ok(Wanted::Now)) }
+    }
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admission")
+    }
+}
+
 /// Commands buffered between handles and the swarm task.
 const COMMAND_BUFFER: usize = 256;
 /// Accepted message hashes remembered for de-duplication.
 const SEEN_CAPACITY: usize = 100_000;
+/// (Settlement, decision, member) keys whose rounds past the window are remembered.
+const FAR_CAPACITY: usize = 100_000;
 /// Addresses kept per member from identify reports.
 const MAX_ADDRESSES_PER_PEER: usize = 8;
 /// Committee connections stay open while idle (a member outside the gossip mesh may be quiet for
@@ -57,7 +86,7 @@ impl NetworkService {
     pub fn start(
         config: NetworkConfig,
         provider: Arc<dyn CatchupProvider>,
-        known_settlements: KnownSettlements,
+        admission: Admission,
         shutdown: CancellationToken,
     ) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>, SwarmTask), NetworkError> {
         let topics = Topics::new(&config.network_id);
@@ -115,7 +144,8 @@ impl NetworkService {
             addresses,
             learned: HashMap::new(),
             seen: SeenSet::new(SEEN_CAPACITY),
-            known_settlements,
+            far: FarRounds::new(FAR_CAPACITY),
+            admission,
             provider,
             events,
             commands,
@@ -165,7 +195,8 @@ struct EventLoop {
     /// What each member last reported through identify; replaced on every report.
     learned: HashMap<PeerId, Vec<Multiaddr>>,
     seen: SeenSet,
-    known_settlements: KnownSettlements,
+    far: FarRounds,
+    admission: Admission,
     provider: Arc<dyn CatchupProvider>,
     events: mpsc::Sender<NetworkEvent>,
     commands: mpsc::Receiver<Command>,
@@ -267,7 +298,7 @@ impl EventLoop {
             Command::Check { message, reply } => {
                 let verdict = self.judge(None, |ctx| verdict_on(message, ctx));
                 if let Verdict::Accept(accepted) = &verdict {
-                    self.seen.insert(accepted.hash());
+                    self.took(accepted.hash(), self.ahead(accepted));
                 }
                 let _ = reply.send(verdict);
             }
@@ -368,9 +399,10 @@ impl EventLoop {
         judge: impl FnOnce(&ValidationContext<'_>) -> Verdict,
     ) -> Verdict {
         let seen = &self.seen;
-        let known = &self.known_settlements;
+        let Admission { known, wanted } = &self.admission;
         let is_seen = |h: &B256| seen.contains(h);
         let is_known = |id: &SettlementId| known(id);
+        let wanted = |m: &GossipMessage| wanted(m);
         let ctx = ValidationContext {
             network_id: &self.network_id,
             committee: &self.committee,
@@ -380,8 +412,28 @@ impl EventLoop {
             topic,
             is_seen: &is_seen,
             is_known_settlement: &is_known,
+            wanted: &wanted,
+            far: &self.far,
         };
         judge(&ctx)
+    }
+
+    /// Where a message to accept stands past its decision's window, if it does.
+    fn ahead(&self, message: &GossipMessage) -> Option<(FarKey, u32, u32)> {
+        match (self.admission.wanted)(message) {
+            Ok(Wanted::Ahead { decision, round, horizon }) => {
+                Some((far_key(message, decision), round, horizon))
+            }
+            _ => None,
+        }
+    }
+
+    /// Remembers an accepted message: as seen, and as a round past the window if it is one.
+    fn took(&mut self, hash: B256, ahead: Option<(FarKey, u32, u32)>) {
+        self.seen.insert(hash);
+        if let Some((key, round, horizon)) = ahead {
+            self.far.record(key, round, horizon);
+        }
     }
 
     /// Runs [`verdict`] on a gossiped message and delivers it when accepted.
@@ -392,9 +444,10 @@ impl EventLoop {
         match self.judge(Some(kind), |ctx| verdict(&message.data, ctx)) {
             Verdict::Accept(message) => {
                 let hash = message.hash();
+                let ahead = self.ahead(&message);
                 match self.events.try_send(NetworkEvent::Message { from, message }) {
                     Ok(()) => {
-                        self.seen.insert(hash);
+                        self.took(hash, ahead);
                         self.count(kind, MessageResult::accepted);
                         MessageAcceptance::Accept
                     }

@@ -74,7 +74,8 @@ async fn start_limited(
     config.catchup_timeout = Duration::from_secs(5);
     let known: KnownSettlements = Arc::new(|id: &SettlementId| *id == SETTLEMENT);
     let (handle, events, swarm) =
-        NetworkService::start(config, provider, known, CancellationToken::new()).unwrap();
+        NetworkService::start(config, provider, Admission::settlements(known), CancellationToken::new())
+            .unwrap();
     let task = tokio::spawn(swarm.run());
     let addr =
         eventually("listen address", || async { handle.listen_addrs().await.unwrap().first().cloned() })
@@ -286,6 +287,8 @@ async fn catch_up_returns_the_providers_messages_which_then_validate() {
 
     let seen = |_: &B256| false;
     let known = |id: &B256| *id == SETTLEMENT;
+    let wanted = |_: &GossipMessage| Ok(fixd_decision::driver::Wanted::Now);
+    let far = super::validation::FarRounds::new(16);
     let ctx = ValidationContext {
         network_id: &NET,
         committee: &committee,
@@ -295,6 +298,8 @@ async fn catch_up_returns_the_providers_messages_which_then_validate() {
         topic: None,
         is_seen: &seen,
         is_known_settlement: &known,
+        wanted: &wanted,
+        far: &far,
     };
     for message in got.clone().into_messages() {
         assert!(matches!(verdict_on(message, &ctx), Verdict::Accept(_)));

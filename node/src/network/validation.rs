@@ -7,24 +7,35 @@
 //! | kind matches the topic | Reject | provable |
 //! | signer is a committee member | Reject | honest members validate before forwarding (1) |
 //! | not already accepted ([`GossipMessage::hash`]) | Ignore | duplicates are normal in gossip |
+//! | settlement known to this node | Ignore | not scheduled here yet; catch-up fetches it |
+//! | wanted by the settlement's driver ([`Interest`]) | Ignore | its round or dispute may come (3) |
 //! | strict ed25519 over tag ‖ network id ‖ BCS | Reject | provable; binds the network id |
 //! | signed time ≤ now + `max_clock_skew` | Ignore | the slow clock may be ours (2) |
-//! | settlement known to this node | Ignore | not scheduled here yet; catch-up fetches it |
 //!
 //! (1) So whoever forwards a non-member's message is faulty. (2) Not delivered and not
-//! forwarded, but not punished.
+//! forwarded, but not punished. (3) A vote or proposal more than `ROUNDS_AHEAD` rounds past this
+//! member's round in its decision, a vote of a review not under way here, or a review vote for a
+//! dispute this member does not hold: the driver would drop it. Of the rounds past the window,
+//! [`FAR_ROUNDS_PER_MEMBER`] per member and decision still pass ([`FarRounds`]), so that a member
+//! that fell behind sees where f + 1 members are and jumps there.
 //!
 //! "Reject" makes gossipsub drop the message and lower the propagation source's score (P₄);
 //! "Ignore" drops it without a penalty. Only provable faults are rejected, so an honest member is
-//! never punished for our own state (clock, schedule). The duplicate check comes before the
-//! signature check because it is cheaper and equally safe: the seen-set holds only hashes of
-//! accepted messages, and the hash covers the signature.
+//! never punished for our own state (clock, schedule). Every check before the signature's is
+//! cheaper and equally safe, since it only ignores: the seen-set holds only hashes of accepted
+//! messages (the hash covers the signature), and what the driver does not want costs no
+//! signature check and is not forwarded. So a member flooding validly signed votes for
+//! far-future rounds costs each honest member a decoding per message, not a signature check,
+//! and is not relayed by them (measured in the note of the flood test).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use alloy_primitives::B256;
+pub use fixd_decision::driver::Interest;
+use fixd_decision::driver::{Unwanted, Wanted};
 use fixd_proto::encoding::DecodeError;
 use fixd_proto::signing::{PublicKey, SignatureError};
+use fixd_proto::types::certificate::DecisionId;
 use fixd_proto::types::genesis::Committee;
 use fixd_proto::types::settlement::SettlementId;
 
@@ -47,6 +58,11 @@ pub struct ValidationContext<'a> {
     pub is_seen: &'a dyn Fn(&B256) -> bool,
     /// Whether this node knows (has scheduled) the settlement.
     pub is_known_settlement: &'a dyn Fn(&SettlementId) -> bool,
+    /// Whether the settlement's driver takes the message now ([`Interest::judge`]); `Ok(Now)`
+    /// when the driver has not said yet.
+    pub wanted: &'a dyn Fn(&GossipMessage) -> Result<Wanted, Unwanted>,
+    /// The rounds past their window already let through.
+    pub far: &'a FarRounds,
 }
 
 /// The outcome of validating one message.
@@ -86,6 +102,12 @@ pub enum IgnoreReason {
     FromTheFuture { signed_at: u64, now: u64, skew: u64 },
     #[error("settlement {0} is not known to this node")]
     UnknownSettlement(SettlementId),
+    #[error("not wanted now: {0}")]
+    Unwanted(Unwanted),
+    #[error(
+        "round {round} of the {decision:?} decision is past this member's window, and its signer has shown {FAR_ROUNDS_PER_MEMBER} such rounds already"
+    )]
+    FarAhead { decision: DecisionId, round: u32 },
 }
 
 /// Validates gossiped bytes. See the module docs for the order of checks and their outcomes.
@@ -124,6 +146,18 @@ fn check(message: GossipMessage, ctx: &ValidationContext<'_>) -> Verdict {
     if (ctx.is_seen)(&hash) {
         return Verdict::Ignore(IgnoreReason::Duplicate(hash));
     }
+    if !(ctx.is_known_settlement)(message.settlement_id()) {
+        return Verdict::Ignore(IgnoreReason::UnknownSettlement(*message.settlement_id()));
+    }
+    match (ctx.wanted)(&message) {
+        Err(unwanted) => return Verdict::Ignore(IgnoreReason::Unwanted(unwanted)),
+        Ok(Wanted::Ahead { decision, round, horizon })
+            if !ctx.far.admits(&message, decision, round, horizon) =>
+        {
+            return Verdict::Ignore(IgnoreReason::FarAhead { decision, round });
+        }
+        Ok(_) => {}
+    }
     if let Err(e) = message.verify(ctx.network_id) {
         return Verdict::Reject(RejectReason::BadSignature(e));
     }
@@ -136,10 +170,60 @@ fn check(message: GossipMessage, ctx: &ValidationContext<'_>) -> Verdict {
             skew: ctx.max_clock_skew_secs,
         });
     }
-    if !(ctx.is_known_settlement)(message.settlement_id()) {
-        return Verdict::Ignore(IgnoreReason::UnknownSettlement(*message.settlement_id()));
-    }
     Verdict::Accept(message)
+}
+
+/// How many rounds past its window one member may show this member per settlement and
+/// decision: one shows where the member is, which is all the jump of f + 1 members needs; two
+/// leave room for a member that moves on again before this one catches up.
+pub const FAR_ROUNDS_PER_MEMBER: usize = 2;
+
+/// Who showed which rounds past this member's window (settlement, decision, signer), recorded
+/// once such a message is accepted (so after its signature): see the module docs. Bounded: the
+/// oldest key is forgotten first.
+#[derive(Debug)]
+pub struct FarRounds {
+    capacity: usize,
+    rounds: HashMap<FarKey, BTreeSet<u32>>,
+    order: VecDeque<FarKey>,
+}
+
+/// Whose rounds of which decision: (settlement, decision, signer).
+pub type FarKey = (SettlementId, DecisionId, PublicKey);
+
+/// The [`FarKey`] of a vote or proposal of `decision`.
+pub fn far_key(message: &GossipMessage, decision: DecisionId) -> FarKey {
+    (*message.settlement_id(), decision, *message.signer())
+}
+
+impl FarRounds {
+    pub fn new(capacity: usize) -> Self {
+        FarRounds { capacity: capacity.max(1), rounds: HashMap::new(), order: VecDeque::new() }
+    }
+
+    /// Whether `message`, of `round` past `horizon` in `decision`, may pass: its round was let
+    /// through already, or its signer has shown fewer than [`FAR_ROUNDS_PER_MEMBER`] rounds past
+    /// `horizon`.
+    pub fn admits(&self, message: &GossipMessage, decision: DecisionId, round: u32, horizon: u32) -> bool {
+        let Some(shown) = self.rounds.get(&far_key(message, decision)) else { return true };
+        shown.contains(&round) || shown.range(horizon.saturating_add(1)..).count() < FAR_ROUNDS_PER_MEMBER
+    }
+
+    /// Records an accepted message ([`far_key`]) of a round past `horizon`; forgets the
+    /// signer's rounds that are no longer past it.
+    pub fn record(&mut self, key: FarKey, round: u32, horizon: u32) {
+        let shown = self.rounds.entry(key).or_insert_with(|| {
+            self.order.push_back(key);
+            BTreeSet::new()
+        });
+        shown.retain(|r| *r > horizon);
+        shown.insert(round);
+        while self.order.len() > self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.rounds.remove(&old);
+            }
+        }
+    }
 }
 
 /// The hashes of accepted messages, bounded: the oldest is forgotten first. Gossipsub keeps its
@@ -222,9 +306,24 @@ pub(crate) mod tests {
     }
 
     fn run(bytes: &[u8], topic: Option<MessageKind>, seen: &[B256]) -> Verdict {
+        run_with(bytes, topic, seen, &Interest::default(), &FarRounds::new(16))
+    }
+
+    /// [`run`] with a driver's interest (the default one: no driver yet, so all is wanted) and
+    /// the far rounds shown.
+    fn run_with(
+        bytes: &[u8],
+        topic: Option<MessageKind>,
+        seen: &[B256],
+        interest: &Interest,
+        far: &FarRounds,
+    ) -> Verdict {
         let committee = committee(4);
         let is_seen = |h: &B256| seen.contains(h);
         let is_known = |id: &B256| *id == SETTLEMENT;
+        let wanted = |m: &GossipMessage| {
+            if interest == &Interest::default() { Ok(Wanted::Now) } else { interest.judge(m) }
+        };
         let ctx = ValidationContext {
             network_id: &NET,
             committee: &committee,
@@ -234,8 +333,131 @@ pub(crate) mod tests {
             topic,
             is_seen: &is_seen,
             is_known_settlement: &is_known,
+            wanted: &wanted,
+            far,
         };
         verdict(bytes, &ctx)
+    }
+
+    fn vote(signer: u8, decision: DecisionId, round: u32) -> GossipMessage {
+        let vote =
+            Vote { settlement_id: SETTLEMENT, decision, round, step: VoteStep::Prevote, proposal_hash: None };
+        GossipMessage::Vote(Signed::sign(&key(signer), &NET, vote))
+    }
+
+    /// The message with its signature broken.
+    fn forged(message: GossipMessage) -> GossipMessage {
+        match message {
+            GossipMessage::Vote(mut v) => {
+                v.payload.step = VoteStep::Precommit;
+                GossipMessage::Vote(v)
+            }
+            GossipMessage::ReviewVote(mut v) => {
+                v.payload.median_recomputes = !v.payload.median_recomputes;
+                GossipMessage::ReviewVote(v)
+            }
+            other => other,
+        }
+    }
+
+    #[test]
+    fn a_member_shows_two_rounds_past_the_window_and_the_rest_are_ignored_unchecked() {
+        use fixd_decision::consensus::ROUNDS_AHEAD;
+        let interest = Interest::new([(DecisionId::Value, 0), (DecisionId::Report, 0)], []);
+        let mut far = FarRounds::new(16);
+        let horizon = ROUNDS_AHEAD;
+        // In the window: checked and accepted, nothing recorded.
+        let near = vote(1, DecisionId::Value, horizon);
+        assert_eq!(run_with(&near.encode(), None, &[], &interest, &far), Verdict::Accept(near));
+        // A flood of far rounds: the first two pass (and are recorded once accepted)...
+        for round in [1_000, 1_001] {
+            let v = vote(1, DecisionId::Value, round);
+            assert_eq!(run_with(&v.encode(), None, &[], &interest, &far), Verdict::Accept(v.clone()));
+            far.record(far_key(&v, DecisionId::Value), round, horizon);
+        }
+        // ... a round shown already passes again (its other step) ...
+        let again = vote(1, DecisionId::Value, 1_000);
+        assert!(matches!(run_with(&again.encode(), None, &[], &interest, &far), Verdict::Accept(_)));
+        // ... and the rest are ignored before their signatures are checked: a forged one is not
+        // even found out.
+        for round in [1_002, 50_000] {
+            let v = forged(vote(1, DecisionId::Value, round));
+            assert_eq!(
+                run_with(&v.encode(), None, &[], &interest, &far),
+                Verdict::Ignore(IgnoreReason::FarAhead { decision: DecisionId::Value, round })
+            );
+        }
+        // Each member and decision has its own two.
+        let other = vote(2, DecisionId::Value, 1_002);
+        assert!(matches!(run_with(&other.encode(), None, &[], &interest, &far), Verdict::Accept(_)));
+        let report = vote(1, DecisionId::Report, 1_002);
+        assert!(matches!(run_with(&report.encode(), None, &[], &interest, &far), Verdict::Accept(_)));
+        // A forged far round is caught by its signature while its signer has room, and so takes
+        // none of the room (only accepted messages are recorded).
+        let forged_far = forged(vote(3, DecisionId::Value, 2_000));
+        assert!(matches!(
+            run_with(&forged_far.encode(), None, &[], &interest, &far),
+            Verdict::Reject(RejectReason::BadSignature(_))
+        ));
+    }
+
+    #[test]
+    fn rounds_the_window_reached_no_longer_count() {
+        let mut far = FarRounds::new(16);
+        let v = vote(1, DecisionId::Value, 0);
+        let key = far_key(&v, DecisionId::Value);
+        far.record(key, 20, 10);
+        far.record(key, 21, 10);
+        assert!(!far.admits(&v, DecisionId::Value, 22, 10));
+        // The member's window moved to 20: rounds 20 and 21 are in it now.
+        assert!(far.admits(&v, DecisionId::Value, 22, 21));
+        far.record(key, 22, 21);
+        far.record(key, 23, 21);
+        assert!(!far.admits(&v, DecisionId::Value, 24, 21));
+    }
+
+    #[test]
+    fn the_far_rounds_forget_the_oldest_key() {
+        let mut far = FarRounds::new(1);
+        let (a, b) = (vote(1, DecisionId::Value, 0), vote(2, DecisionId::Value, 0));
+        far.record(far_key(&a, DecisionId::Value), 20, 10);
+        far.record(far_key(&a, DecisionId::Value), 21, 10);
+        assert!(!far.admits(&a, DecisionId::Value, 22, 10));
+        far.record(far_key(&b, DecisionId::Value), 20, 10);
+        assert!(far.admits(&a, DecisionId::Value, 22, 10), "a's key was the oldest");
+    }
+
+    #[test]
+    fn what_the_driver_does_not_take_is_ignored_unchecked() {
+        use fixd_proto::types::dispute::ReviewVote;
+        let dispute = B256::repeat_byte(0xd1);
+        let interest = Interest::new([(DecisionId::Value, 0)], []);
+        let far = FarRounds::new(16);
+        let review = DecisionId::Review { dispute_id: dispute };
+        let v = forged(vote(1, review, 0));
+        assert_eq!(
+            run_with(&v.encode(), None, &[], &interest, &far),
+            Verdict::Ignore(IgnoreReason::Unwanted(fixd_decision::driver::Unwanted::NoDecision(review)))
+        );
+        let payload = ReviewVote {
+            settlement_id: SETTLEMENT,
+            dispute_id: dispute,
+            proposal_hash: B256::ZERO,
+            median_recomputes: true,
+            value: NodeValue::NoValue(NoValueReason::NoVenues),
+            trade_digest: B256::ZERO,
+        };
+        let review_vote = forged(GossipMessage::ReviewVote(Signed::sign(&key(1), &NET, payload)));
+        assert_eq!(
+            run_with(&review_vote.encode(), None, &[], &interest, &far),
+            Verdict::Ignore(IgnoreReason::Unwanted(fixd_decision::driver::Unwanted::UnknownDispute(dispute)))
+        );
+        // Once the dispute is held, the same forged review vote is checked and found out.
+        let holding = Interest::new([(DecisionId::Value, 0)], [dispute]);
+        assert!(matches!(
+            run_with(&review_vote.encode(), None, &[], &holding, &far),
+            Verdict::Reject(RejectReason::BadSignature(_))
+        ));
     }
 
     #[test]

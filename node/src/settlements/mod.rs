@@ -22,6 +22,7 @@
 
 mod bonds;
 mod catchup;
+mod interests;
 mod review;
 #[cfg(test)]
 mod tests;
@@ -38,7 +39,9 @@ use fixd_decision::driver::{
 use fixd_proto::eip712::{ReportSignature, SignedDispute, SignedRuling, sign_typed};
 use fixd_proto::signing::Signed;
 use fixd_proto::types::certificate::ProposalSource;
+
 use fixd_proto::types::dispute::{DisputeEscrow, RelayedDispute};
+pub use interests::Interests;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -158,6 +161,8 @@ pub struct Services {
     pub tasks: TaskSpawner,
     /// Dropped bond checks are counted (`fixd_bond_checks_dropped_total{reason}`).
     pub metrics: crate::metrics::Metrics,
+    /// What each driver takes now, for the network; this service writes it.
+    pub interests: Interests,
 }
 
 impl std::fmt::Debug for Services {
@@ -315,6 +320,7 @@ impl Settlements {
             SettlementDriver::restore(self.setup.clone(), spec, held, crate::clock::now()).map_err(|e| {
                 StoreError::Corrupt { key: id.to_string(), reason: format!("dispute rules: {e}") }
             })?;
+        self.services.interests.set(*id, driver.interest());
         self.drivers.insert(*id, driver);
         self.carry_out(*id, effects).await?;
         Ok(true)
@@ -327,6 +333,7 @@ impl Settlements {
         }
         let driver = self.drivers.get_mut(&id).expect("ensured above");
         let effects = driver.on(crate::clock::now(), input);
+        self.services.interests.set(id, driver.interest());
         self.carry_out(id, effects).await
     }
 
