@@ -374,6 +374,18 @@ impl SettlementDriver {
                 self.feed_review(now, dispute_id, consensus::Event::ReviewVote(v), effects);
             }
             GossipMessage::ReportSignature(signature) => {
+                if !own {
+                    // A repeat (catch-up answers repeat) is held already.
+                    if self.seen.contains(&signature.hash()) {
+                        return;
+                    }
+                    // Held only once it recovers to its author's address over the report it
+                    // names, so that what the store holds is never checked again when read.
+                    if let Err(reason) = self.authored(&signature) {
+                        tracing::warn!(settlement = %self.id, from = %signature.signer, %reason, "report signature refused");
+                        return;
+                    }
+                }
                 keep(effects, &GossipMessage::ReportSignature(signature.clone()));
                 if self.seen.insert(signature.hash()) {
                     self.held.report_signatures.push(signature.clone());
@@ -400,6 +412,24 @@ impl SettlementDriver {
                 }
             }
         }
+    }
+
+    /// Whether a report signature from gossip is its author's: the author's secp256k1 address,
+    /// recovered over the EIP-712 digest of the report it names (which may differ from this
+    /// member's; whether it counts is the publication's to say).
+    fn authored(&self, signature: &Signed<fixd_proto::eip712::ReportSignature>) -> Result<(), String> {
+        let member =
+            self.setup.committee.index_of(&signature.signer).map(|i| &self.setup.committee.members()[i]);
+        let Some(member) = member else { return Err("not a member".into()) };
+        let payload = &signature.payload;
+        if payload.signer != member.eth_address {
+            return Err(format!(
+                "claims signer {}, not the author's address {}",
+                payload.signer, member.eth_address
+            ));
+        }
+        verify_typed(&self.domain(), &payload.report, &payload.signature, member.eth_address)
+            .map_err(|e| e.to_string())
     }
 
     /// This member's report signature is kept: say so and watch the chain.

@@ -792,3 +792,36 @@ fn the_interest_wants_what_the_driver_keeps_and_nothing_else() {
         assert_eq!(kept, wanted == Ok(Wanted::Now), "kept {kept}, wanted {wanted:?}: {message:?}");
     }
 }
+
+/// A report signature from gossip is kept only if it recovers to its author's address: the store
+/// then holds nothing the API would have to check again when it shows it.
+#[test]
+fn a_report_signature_that_is_not_its_authors_is_not_kept() {
+    use fixd_proto::types::report::FinalReport;
+    let mut c = Committee::new();
+    let value = c.certify();
+    let id = c.spec.id();
+    let net = c.network_id();
+    let domain = eip712::domain(c.setups[0].chain_id, c.setups[0].contract);
+    let report = FinalReport { settlement_id: id, value, round: 0, outcomes: vec![] };
+    let by = |signer: usize, eth: usize| {
+        let payload = ReportSignature {
+            signature: eip712::sign_typed(&c.members[eth].eth, &domain, &report),
+            signer: c.members[signer].eth.address(),
+            report: report.clone(),
+        };
+        GossipMessage::ReportSignature(Signed::sign(&c.members[signer].key, &net, payload))
+    };
+    let kept = |effects: &[Effect], message: &GossipMessage| {
+        effects.iter().any(|e| matches!(e, Effect::Keep(Record::Message(m)) if m == message))
+    };
+    // Member 2 passes on a signature member 3's key made, under its own address: refused.
+    let (forged, genuine) = (by(2, 3), by(2, 2));
+    let effects = c.members[0].driver.on(c.now, Input::Gossip(forged.clone()));
+    assert!(!kept(&effects, &forged), "{effects:?}");
+    // Member 2's own signature is kept, once.
+    let effects = c.members[0].driver.on(c.now, Input::Gossip(genuine.clone()));
+    assert!(kept(&effects, &genuine), "{effects:?}");
+    let effects = c.members[0].driver.on(c.now, Input::Gossip(genuine.clone()));
+    assert!(!kept(&effects, &genuine), "a repeat is held already: {effects:?}");
+}
