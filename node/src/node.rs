@@ -283,7 +283,6 @@ async fn launch(config: Config, conduct: Conduct) -> anyhow::Result<NodeHandle> 
     let state = ApiState {
         store: store.clone(),
         node: Arc::new(info),
-        genesis: Arc::new(genesis),
         venues,
         events,
         admin: AdminPolicy::new(&config.api),
@@ -303,6 +302,8 @@ async fn launch(config: Config, conduct: Conduct) -> anyhow::Result<NodeHandle> 
         }),
         event_streams: Arc::new(tokio::sync::Semaphore::new(config.api.max_event_streams)),
         requests: Arc::new(tokio::sync::Semaphore::new(config.api.max_concurrent_requests)),
+        member_peers: ApiState::member_peers(&genesis),
+        genesis: Arc::new(genesis),
     };
     let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.with_context(|| {

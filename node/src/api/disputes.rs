@@ -43,7 +43,7 @@ fn domain(state: &ApiState) -> alloy::sol_types::Eip712Domain {
 
 /// `POST /v1/settlements/{id}/disputes`.
 pub async fn submit(
-    State(state): State<ApiState>,
+    State(state): State<std::sync::Arc<ApiState>>,
     client: Option<Extension<ClientAddr>>,
     Path(id): Path<String>,
     body: Result<Json<SignedDispute>, JsonRejection>,
@@ -250,7 +250,7 @@ fn submit_error(e: SubmitError) -> ApiError {
 
 /// `POST /v1/settlements/{id}/rulings`: the arbitrator's signed ruling.
 pub async fn rule(
-    State(state): State<ApiState>,
+    State(state): State<std::sync::Arc<ApiState>>,
     Path(id): Path<String>,
     body: Result<Json<SignedRuling>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -287,7 +287,7 @@ pub async fn rule(
 /// node holds; its `disputes` a page at a time, by `(accepted_at, dispute_id)`, with
 /// `next_cursor` (`null` on the last page). Read on the blocking pool.
 pub async fn list(
-    State(state): State<ApiState>,
+    State(state): State<std::sync::Arc<ApiState>>,
     Path(id): Path<String>,
     axum::extract::Query(query): axum::extract::Query<super::page::PageQuery>,
 ) -> Result<Json<Value>, ApiError> {

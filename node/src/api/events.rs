@@ -13,7 +13,7 @@ use super::ApiState;
 /// The stream, while fewer than `api.max_event_streams` are open; past it a 503 with a JSON error
 /// and `Retry-After`, so that idle clients cannot hold the node's memory.
 pub async fn stream(
-    State(state): State<ApiState>,
+    State(state): State<std::sync::Arc<ApiState>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, axum::response::Response> {
     let Ok(permit) = state.event_streams.clone().try_acquire_owned() else {
         let error = super::ApiError::unavailable(

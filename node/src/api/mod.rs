@@ -82,6 +82,20 @@ pub struct ApiState {
     pub event_streams: Arc<tokio::sync::Semaphore>,
     /// One permit per request being served: `api.max_concurrent_requests` of them.
     pub requests: Arc<tokio::sync::Semaphore>,
+    /// Each member's name by its libp2p peer id ([`ApiState::member_peers`]), for the peer
+    /// list: worked out once, since a peer id takes a curve point's decompression.
+    pub member_peers: Arc<std::collections::HashMap<libp2p::PeerId, String>>,
+}
+
+impl ApiState {
+    /// Each member's name by its libp2p peer id.
+    pub fn member_peers(genesis: &Genesis) -> Arc<std::collections::HashMap<libp2p::PeerId, String>> {
+        let peers = genesis
+            .members
+            .iter()
+            .filter_map(|m| crate::network::peer_id_of(&m.ed25519).ok().map(|peer| (peer, m.name.clone())));
+        Arc::new(peers.collect())
+    }
 }
 
 /// What the dispute routes need besides the store.
@@ -195,6 +209,9 @@ pub struct NodeInfo {
 
 /// The API router.
 pub fn router(state: ApiState, max_body_bytes: usize, timeout: Duration) -> Router {
+    // Shared, not cloned per request: axum hands each handler (and the middleware) its own
+    // copy of the state.
+    let state = Arc::new(state);
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/status", get(status::status))
@@ -220,7 +237,7 @@ pub fn router(state: ApiState, max_body_bytes: usize, timeout: Duration) -> Rout
 /// the response's headers are ready, so an event stream counts only while it starts (streams
 /// have their own bound, `api.max_event_streams`).
 async fn at_most_concurrent(
-    axum::extract::State(state): axum::extract::State<ApiState>,
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -241,10 +258,10 @@ async fn at_most_concurrent(
 /// Runs store work on tokio's blocking pool, so that a scan of a large store never holds one of
 /// the async workers that serve every other request (`/v1/health` included).
 pub(crate) async fn blocking<T: Send + 'static>(
-    state: &ApiState,
+    state: &Arc<ApiState>,
     work: impl FnOnce(&ApiState) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let state = state.clone();
+    let state = Arc::clone(state);
     tokio::task::spawn_blocking(move || work(&state))
         .await
         .map_err(|e| ApiError::internal(format!("a store read stopped: {e}")))?
@@ -252,7 +269,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 
 /// `GET /metrics`: Prometheus text (see [`crate::metrics`]).
 async fn metrics(
-    axum::extract::State(state): axum::extract::State<ApiState>,
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
 ) -> Result<axum::response::Response, ApiError> {
     let statuses = blocking(&state, settlements::count_by_status).await?;
     let text = state
@@ -266,7 +283,7 @@ async fn metrics(
 }
 
 async fn health(
-    axum::extract::State(state): axum::extract::State<ApiState>,
+    axum::extract::State(state): axum::extract::State<Arc<ApiState>>,
 ) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "status": "ok", "node": &*state.node }))
 }

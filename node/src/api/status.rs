@@ -6,17 +6,13 @@ use serde_json::{Value, json};
 
 use super::ApiState;
 
-pub async fn status(State(state): State<ApiState>) -> Json<Value> {
+pub async fn status(State(state): State<std::sync::Arc<ApiState>>) -> Json<Value> {
     let committee = state.genesis.committee();
     let mut peers = Vec::new();
     if let Some(network) = &state.network {
         for peer in network.connected_peers().await.unwrap_or_default() {
             // Name each connected peer by its committee member, when it is one.
-            let member = committee
-                .members()
-                .iter()
-                .find(|m| crate::network::peer_id_of(&m.ed25519).is_ok_and(|id| id == peer))
-                .map(|m| m.name.clone());
+            let member = state.member_peers.get(&peer);
             peers.push(json!({ "peer_id": peer.to_string(), "member": member }));
         }
     }

@@ -58,7 +58,6 @@ async fn serve_with(admin: AdminPolicy, requests: usize, header_read_timeout: Du
     let state = ApiState {
         store,
         node: Arc::new(node),
-        genesis: Arc::new(genesis),
         venues: vec![],
         events: EventBus::default(),
         admin,
@@ -68,6 +67,8 @@ async fn serve_with(admin: AdminPolicy, requests: usize, header_read_timeout: Du
         disputes: None,
         event_streams: Arc::new(tokio::sync::Semaphore::new(2)),
         requests: Arc::new(tokio::sync::Semaphore::new(requests)),
+        member_peers: ApiState::member_peers(&genesis),
+        genesis: Arc::new(genesis),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

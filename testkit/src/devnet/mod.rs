@@ -549,8 +549,9 @@ pub struct DevnetArgs {
     /// first; any other non-empty directory is refused.
     #[arg(long, default_value = "devnet")]
     pub dir: PathBuf,
-    /// Committee size: at least 4, so that one faulty member is tolerated.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(4..=16))]
+    /// Committee size: at least 4, so that one faulty member is tolerated; at most 100 (each
+    /// member is a process with its own store; 31 publish on 2 cores).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(4..=100))]
     pub nodes: u16,
     /// The anvil binary; default: .tools/bin/anvil (scripts/install-tools.sh), else anvil on PATH.
     #[arg(long, env = "FIXD_ANVIL")]

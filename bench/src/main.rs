@@ -1,0 +1,237 @@
+//! `fixd-bench`: the system harness. It starts real `fixd` processes (the release build beside
+//! this binary, or `FIXD_BIN`), anvil and the replay venues, measures them and prints a table.
+//! `scripts/bench.sh` builds both in release and runs it; `BENCHMARKS.md` holds a run's figures.
+//!
+//! Every figure is a ratio against a baseline measured in the same run, or an absolute figure
+//! printed with the machine it ran on.
+//!
+//! - **api**: requests per second and latency of `GET /v1/settlements/{id}` (scheduled,
+//!   certified and published) and `GET /v1/status` on one node of a four-member committee, at
+//!   `--connections` keep-alive connections, against a trivial axum handler serving a body of
+//!   the same bytes (`fixd-bench serve`, a process of its own) under the same load.
+
+// Figures for people to read: rates, percentiles and ratios are floating point.
+#![allow(clippy::float_arithmetic)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use fixd_testkit::harness::{Devnet, Scheduled, short_maturity};
+use fixd_testkit::process::Proc;
+
+#[derive(Debug, Parser)]
+#[command(name = "fixd-bench", about = "fixd's system benchmark harness: real processes, a table of figures")]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Seconds of load per endpoint (and per baseline).
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrent keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The API baseline: serve the bytes of FILE as JSON on every path, on a free loopback port
+    /// (printed as `listening on http://…`), until killed.
+    Serve {
+        #[arg(long)]
+        body: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // reqwest needs a TLS provider even for plain http; an error means one is installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match args.command {
+        Some(Command::Serve { body }) => runtime.block_on(serve(body)),
+        None => {
+            println!("# fixd-bench on {}", machine());
+            let rows = api(&runtime, &args)?;
+            print_api(&rows, args.connections);
+            Ok(())
+        }
+    }
+}
+
+/// The trivial handler: the same bytes on every path.
+async fn serve(body: PathBuf) -> anyhow::Result<()> {
+    let bytes =
+        axum::body::Bytes::from(std::fs::read(&body).with_context(|| format!("read {}", body.display()))?);
+    let app = axum::Router::new().fallback(move || {
+        let bytes = bytes.clone();
+        async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], bytes) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+/// One endpoint's figures against its baseline's.
+struct ApiRow {
+    what: String,
+    bytes: usize,
+    fixd: Load,
+    trivial: Load,
+}
+
+/// What a load run measured.
+struct Load {
+    requests: usize,
+    errors: usize,
+    elapsed: Duration,
+    /// Sorted latencies, microseconds.
+    latencies: Vec<u32>,
+}
+
+impl Load {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        let Some(last) = self.latencies.len().checked_sub(1) else { return f64::NAN };
+        let at = ((last as f64) * p).round() as usize;
+        f64::from(self.latencies[at]) / 1000.0
+    }
+}
+
+fn api(runtime: &tokio::runtime::Runtime, args: &Args) -> anyhow::Result<Vec<ApiRow>> {
+    let (clock, spec) = short_maturity();
+    let later = Scheduled { maturity: spec.maturity + 86_400, params: spec.params };
+    let scheduled_id = fixd_proto::types::settlement::SettlementSpec {
+        index: spec.index,
+        maturity: later.maturity,
+        params: later.params,
+    }
+    .id();
+    let protocol = fixd_proto::types::genesis::ProtocolParams {
+        challenge_period_secs: 40,
+        ..fixd_testkit::harness::short_protocol()
+    };
+    eprintln!("api: starting four members on anvil; the settlement matures in about 20 s");
+    let settlements = [Scheduled { maturity: spec.maturity, params: spec.params }, later];
+    let mut devnet = Devnet::prepare_on_chain(4, clock, &settlements, &protocol);
+    for i in 0..4 {
+        devnet.start_node_with_env(i, &[("RUST_LOG", "info")]);
+    }
+    let api = devnet.node(0).api.clone();
+    let id = spec.id();
+    let settlement = format!("{api}/v1/settlements/{id}");
+    let status_of = |v: &serde_json::Value| v["status"].as_str().unwrap_or_default().to_owned();
+    let mut rows = Vec::new();
+    devnet.node(0).wait_for(&format!("/v1/settlements/{id}"), Duration::from_secs(120), |v| {
+        status_of(v) == "certified"
+    });
+    rows.push(measure(runtime, args, "settlement, certified", &settlement)?);
+    rows.push(measure(
+        runtime,
+        args,
+        "settlement, scheduled",
+        &format!("{api}/v1/settlements/{scheduled_id}"),
+    )?);
+    rows.push(measure(runtime, args, "status", &format!("{api}/v1/status"))?);
+    devnet.node(0).wait_for(&format!("/v1/settlements/{id}"), Duration::from_secs(180), |v| {
+        status_of(v) == "published"
+    });
+    rows.push(measure(runtime, args, "settlement, published", &settlement)?);
+    Ok(rows)
+}
+
+/// Loads `url` and then the trivial handler serving its bytes, for `args.seconds` each.
+fn measure(runtime: &tokio::runtime::Runtime, args: &Args, what: &str, url: &str) -> anyhow::Result<ApiRow> {
+    let body = runtime.block_on(async { reqwest::get(url).await?.error_for_status()?.bytes().await })?;
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), &body)?;
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.arg("serve").arg("--body").arg(file.path());
+    let baseline = Proc::piped("trivial", cmd)?;
+    let line = baseline.wait_for_line("listening on", Duration::from_secs(10));
+    let base_url = line.split_whitespace().last().context("the baseline's address")?.to_owned();
+    eprintln!("api: {what} ({} bytes)", body.len());
+    let seconds = Duration::from_secs(args.seconds);
+    let fixd = runtime.block_on(load(url, args.connections, seconds));
+    let trivial = runtime.block_on(load(&format!("{base_url}/same"), args.connections, seconds));
+    anyhow::ensure!(fixd.errors == 0, "{what}: {} requests to fixd failed", fixd.errors);
+    Ok(ApiRow { what: what.to_owned(), bytes: body.len(), fixd, trivial })
+}
+
+/// `connections` tasks, each with its own keep-alive connection, requesting `url` back to back
+/// for `duration`.
+async fn load(url: &str, connections: usize, duration: Duration) -> Load {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let url = url.to_owned();
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("a client");
+                let (mut latencies, mut errors) = (Vec::new(), 0_usize);
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    let ok = match client.get(&url).send().await {
+                        Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
+                        Err(_) => false,
+                    };
+                    if ok {
+                        latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (l, e) = task.await.expect("a load task");
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    latencies.sort_unstable();
+    Load { requests: latencies.len(), errors, elapsed, latencies }
+}
+
+fn print_api(rows: &[ApiRow], connections: usize) {
+    println!();
+    println!("## API, {connections} connections");
+    println!();
+    println!(
+        "| endpoint | body | fixd req/s | fixd p50 | fixd p99 | trivial req/s | trivial p99 | fixd / trivial |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!(
+            "| {} | {} B | {:.0} | {:.2} ms | {:.2} ms | {:.0} | {:.2} ms | {:.1}% |",
+            row.what,
+            row.bytes,
+            row.fixd.per_second(),
+            row.fixd.percentile_ms(0.5),
+            row.fixd.percentile_ms(0.99),
+            row.trivial.per_second(),
+            row.trivial.percentile_ms(0.99),
+            100.0 * row.fixd.per_second() / row.trivial.per_second(),
+        );
+    }
+}
+
+/// The CPU model and core count, for the figures that are absolute.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .unwrap_or_else(|| "an unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!("{model}, {cores} cores")
+}
