@@ -62,6 +62,18 @@ pub async fn setup(
         committee_delay_secs: DEV_COMMITTEE_DELAY_SECS,
         reward_bp,
     };
+    // anvil takes a transfer its sender cannot pay into its pool and never mines it: refuse here.
+    let balance = provider
+        .get_balance(dev_key().address())
+        .await
+        .map_err(|e| ChainError::Setup(format!("eth_getBalance: {e}")))?;
+    let needed = U256::from(fund_wei) * U256::from(members.len()) + U256::from(10u128.pow(18));
+    if balance < needed {
+        return Err(ChainError::Setup(format!(
+            "the dev account holds {balance} wei, less than the {needed} wei that funding {} members with {fund_wei}              wei each (and the deployment) takes; fund fewer wei per member or start anvil with a larger --balance",
+            members.len()
+        )));
+    }
     let (contract, contract_block) = deploy(&provider, &deployment, timeout).await?;
     let mut receipts = Vec::new();
     for member in members {

@@ -566,7 +566,7 @@ pub struct TestChain {
 
 impl TestChain {
     /// Starts anvil on a free port, deploys the oracle for `members` with `threshold`, and
-    /// gives each member 100 ETH for gas.
+    /// gives each member 10 ETH for gas.
     pub fn start(members: &[Address], threshold: usize) -> TestChain {
         TestChain::start_with(members, threshold, &[])
     }
@@ -593,7 +593,7 @@ impl TestChain {
                 members,
                 threshold,
                 fixd_proto::types::genesis::ProtocolParams::default().reward_bp,
-                100 * 10u128.pow(18),
+                10 * 10u128.pow(18),
                 Duration::from_secs(30),
             ))
             .expect("the oracle deploys on anvil");

@@ -284,7 +284,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         &addresses,
         quorum,
         reward_bp,
-        100 * 10u128.pow(18),
+        10 * 10u128.pow(18),
         Duration::from_secs(30),
     )
     .await
