@@ -43,6 +43,7 @@ mod settlements;
 mod status;
 #[cfg(test)]
 mod tests;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,6 +86,9 @@ pub struct ApiState {
     /// Each member's name by its libp2p peer id ([`ApiState::member_peers`]), for the peer
     /// list: worked out once, since a peer id takes a curve point's decompression.
     pub member_peers: Arc<std::collections::HashMap<libp2p::PeerId, String>>,
+    /// The JSON of settlements whose publication is confirmed, kept for a second
+    /// ([`views::PublishedViews`]).
+    pub published_views: Arc<views::PublishedViews>,
 }
 
 impl ApiState {

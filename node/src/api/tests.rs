@@ -68,6 +68,7 @@ async fn serve_with(admin: AdminPolicy, requests: usize, header_read_timeout: Du
         event_streams: Arc::new(tokio::sync::Semaphore::new(2)),
         requests: Arc::new(tokio::sync::Semaphore::new(requests)),
         member_peers: ApiState::member_peers(&genesis),
+        published_views: Default::default(),
         genesis: Arc::new(genesis),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
