@@ -32,6 +32,10 @@ struct Args {
     /// Concurrent keep-alive connections of the load generator.
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// The challenge window of the API section's settlement, seconds: long enough to load its
+    /// certified view, the scheduled one and the status before it closes.
+    #[arg(long, default_value_t = 40)]
+    challenge_secs: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,7 +117,7 @@ fn api(runtime: &tokio::runtime::Runtime, args: &Args) -> anyhow::Result<Vec<Api
     }
     .id();
     let protocol = fixd_proto::types::genesis::ProtocolParams {
-        challenge_period_secs: 40,
+        challenge_period_secs: args.challenge_secs,
         ..fixd_testkit::harness::short_protocol()
     };
     eprintln!("api: starting four members on anvil; the settlement matures in about 20 s");
