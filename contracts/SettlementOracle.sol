@@ -8,7 +8,8 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// @notice A committee of fixd members signs each settlement's `FinalReport` (EIP-712, one
 /// secp256k1 key per member). Anyone may `publish` a report that carries at least `threshold`
 /// member signatures; the contract stores the value once per settlement and pays out the bonds
-/// of the settlement's disputes as the report says.
+/// of the settlement's disputes as the report says. `publishBatch` publishes many reports under
+/// one set of signatures over their EIP-712 batch, for expiry bursts.
 ///
 /// Money (all ETH, all in this contract's balance):
 /// - A disputer escrows a bond with `postBond(settlementId, disputeId)` before publication.
@@ -88,6 +89,12 @@ contract SettlementOracle is Ownable2Step, ReentrancyGuardTransient {
     /// Bytes per signature in `publish`'s packed `signatures`: `r ‖ s ‖ v`.
     uint256 private constant SIGNATURE_LENGTH = 65;
 
+    /// Bytes per report in `publishBatch`'s packed `reports`: id ‖ value (uint128) ‖ round.
+    uint256 private constant PACKED_REPORT_LENGTH = 52;
+
+    /// EIP-712's hash of an empty array (`keccak256("")`): a batched report's `outcomes`.
+    bytes32 private constant EMPTY_ARRAY_HASH = keccak256("");
+
     /// secp256k1n / 2. Signatures with a larger `s` are refused (EIP-2), so each member has
     /// exactly one valid signature per report.
     uint256 private constant HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
@@ -98,6 +105,12 @@ contract SettlementOracle is Ownable2Step, ReentrancyGuardTransient {
     bytes32 public constant FINAL_REPORT_TYPEHASH = keccak256(
         "FinalReport(bytes32 settlementId,uint256 value,uint32 round,BondOutcome[] outcomes)"
         "BondOutcome(bytes32 disputeId,address disputer,uint256 bond,uint256 refund,uint256 reward,uint256 pooled,uint256 burned)"
+    );
+    /// EIP-712 hashes `reports` as the keccak of its members' `hashStruct`s, concatenated.
+    bytes32 public constant FINAL_REPORT_BATCH_TYPEHASH = keccak256(
+        "FinalReportBatch(FinalReport[] reports)"
+        "BondOutcome(bytes32 disputeId,address disputer,uint256 bond,uint256 refund,uint256 reward,uint256 pooled,uint256 burned)"
+        "FinalReport(bytes32 settlementId,uint256 value,uint32 round,BondOutcome[] outcomes)"
     );
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
@@ -150,6 +163,9 @@ contract SettlementOracle is Ownable2Step, ReentrancyGuardTransient {
     event CommitteeSet(address[] members, uint256 threshold);
     event RewardReserved(bytes32 indexed settlementId, uint256 amount);
     event ReportPublished(bytes32 indexed settlementId, uint256 value, uint32 round);
+    /// A report of a batch whose settlement was already published (by `publish` or another
+    /// batch): left as it is, the rest of the batch published.
+    event ReportSkipped(bytes32 indexed settlementId);
     event BondPosted(bytes32 indexed settlementId, bytes32 indexed disputeId, address indexed disputer, uint256 amount);
     event BondSettled(
         bytes32 indexed settlementId,
@@ -184,6 +200,7 @@ contract SettlementOracle is Ownable2Step, ReentrancyGuardTransient {
     error SignersNotAscending(uint256 index);
     error SignerNotMember(address signer);
     error AlreadyPublished(bytes32 settlementId);
+    error BadBatchLength(uint256 length);
     error NotPublished(bytes32 settlementId);
     error ValueTooLarge(uint256 value);
     error UnknownEscrow(bytes32 settlementId, bytes32 disputeId);
@@ -322,26 +339,76 @@ contract SettlementOracle is Ownable2Step, ReentrancyGuardTransient {
     /// or 28, low s), with no length prefixes or padding between them: at least `threshold`
     /// of them, by distinct members in strictly ascending order of address.
     function publish(FinalReport calldata report, bytes calldata signatures) external nonReentrant {
-        bytes32 id = report.settlementId;
-        Settlement storage settlement = settlements[id];
-        Settlement memory before = settlement;
-        if (before.status != STATUS_UNKNOWN) revert AlreadyPublished(id);
+        Settlement storage settlement = settlements[report.settlementId];
+        if (settlement.status != STATUS_UNKNOWN) revert AlreadyPublished(report.settlementId);
         if (report.value > type(uint128).max) revert ValueTooLarge(report.value);
         checkSignatures(hashReport(report), signatures);
-
-        settlement.value = uint128(report.value);
-        settlement.publishedAt = uint40(block.timestamp);
-        settlement.status = STATUS_PUBLISHED;
-        settlement.reserved = 0;
-        emit ReportPublished(id, report.value, report.round);
-
+        uint256 reserved = record(report.settlementId, report.value, report.round, settlement);
         BondOutcome[] calldata outcomes = report.outcomes;
-        if (outcomes.length == 0 && before.reserved == 0) return;
-        settleBonds(id, outcomes, before.reserved);
+        if (outcomes.length == 0 && reserved == 0) return;
+        settleBonds(report.settlementId, outcomes, reserved);
         // Every state change is done: only now is anyone paid.
         for (uint256 i = 0; i < outcomes.length; ++i) {
             pay(outcomes[i].disputer, outcomes[i].refund + outcomes[i].reward);
         }
+    }
+
+    /// Publishes many settlements' final reports under one set of committee signatures over
+    /// their EIP-712 `FinalReportBatch(FinalReport[] reports)` (`hashBatch`), `signatures`
+    /// packed as for `publish`. For expiry bursts: a report with bond outcomes (a disputed
+    /// settlement, rare) is published alone with `publish`; a batch carries reports with none.
+    ///
+    /// `reports` is packed, `PACKED_REPORT_LENGTH` (52) bytes per report, back to back:
+    /// `settlementId` (32) ‖ `value` (16, a big-endian uint128) ‖ `round` (4, big-endian), each
+    /// report standing for `FinalReport{settlementId, value, round, outcomes: []}`. Packing
+    /// halves the calldata of the ABI form, which is most of what a batch costs beyond its
+    /// storage slots and events.
+    ///
+    /// A report whose settlement is already published is skipped (`ReportSkipped`), not
+    /// reverted: the committee signs one report per settlement, so it is the published one,
+    /// and a front-run single `publish` cannot void the rest of the batch.
+    ///
+    /// Why the EIP-712 array (the keccak of the reports' hashes, concatenated) and not a Merkle
+    /// root: every report of the batch is in the calldata, so the contract hashes every leaf
+    /// either way, and a tree would only add its inner hashes and a convention of its own. The
+    /// array is plain typed data that any EIP-712 signer computes and can display.
+    function publishBatch(bytes calldata reports, bytes calldata signatures) external nonReentrant {
+        uint256 count = batchLength(reports);
+        bytes32[] memory reportHashes = new bytes32[](count);
+        // One pass records each report and hashes it; the signatures over the hashes are
+        // checked after. Nothing here calls out of the contract, so a bad signature set reverts
+        // every write and event of the pass, and one pass saves the second read of each report.
+        for (uint256 i = 0; i < count; ++i) {
+            (bytes32 id, uint128 value, uint32 round) = packedReport(reports, i);
+            reportHashes[i] = batchedReportHash(id, value, round);
+            Settlement storage settlement = settlements[id];
+            if (settlement.status != STATUS_UNKNOWN) {
+                emit ReportSkipped(id);
+                continue;
+            }
+            uint256 reserved = record(id, value, round, settlement);
+            // A bond was posted, and its dispute refused (its escrow goes back by
+            // `reclaimBond`): the reservation returns to the pool.
+            if (reserved != 0) {
+                totalReserved -= reserved;
+                pool += reserved;
+            }
+        }
+        checkSignatures(batchDigest(reportHashes), signatures);
+    }
+
+    /// Stores an unpublished settlement's value and returns its reservation, now released to
+    /// the caller to settle. Pays nothing.
+    function record(bytes32 id, uint256 value, uint32 round, Settlement storage settlement)
+        private
+        returns (uint256 reserved)
+    {
+        reserved = settlement.reserved;
+        settlement.value = uint128(value);
+        settlement.publishedAt = uint40(block.timestamp);
+        settlement.status = STATUS_PUBLISHED;
+        settlement.reserved = 0;
+        emit ReportPublished(id, value, round);
     }
 
     /// Applies every outcome to its escrow and the settlement's budget (its reservation, plus
@@ -388,6 +455,67 @@ contract SettlementOracle is Ownable2Step, ReentrancyGuardTransient {
 
     /// The EIP-712 digest the members sign: `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct)`.
     function hashReport(FinalReport calldata report) public view returns (bytes32) {
+        return typedDigest(reportStructHash(report));
+    }
+
+    /// The EIP-712 digest of a packed batch of reports (see `publishBatch`), which
+    /// `publishBatch` checks the signatures against: `hashStruct(FinalReportBatch{reports})`
+    /// under the same domain, each report with no outcomes.
+    function hashBatch(bytes calldata reports) public view returns (bytes32) {
+        uint256 count = batchLength(reports);
+        bytes32[] memory reportHashes = new bytes32[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            (bytes32 id, uint128 value, uint32 round) = packedReport(reports, i);
+            reportHashes[i] = batchedReportHash(id, value, round);
+        }
+        return batchDigest(reportHashes);
+    }
+
+    function batchDigest(bytes32[] memory reportHashes) private view returns (bytes32) {
+        return typedDigest(keccak256(abi.encode(FINAL_REPORT_BATCH_TYPEHASH, hashWords(reportHashes))));
+    }
+
+    /// `hashStruct(FinalReport{id, value, round, outcomes: []})`, built in scratch memory past
+    /// the free pointer rather than allocated per report.
+    function batchedReportHash(bytes32 id, uint128 value, uint32 round) private pure returns (bytes32 reportHash) {
+        (bytes32 typeHash, bytes32 noOutcomes) = (FINAL_REPORT_TYPEHASH, EMPTY_ARRAY_HASH);
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, typeHash)
+            mstore(add(m, 32), id)
+            mstore(add(m, 64), value)
+            mstore(add(m, 96), round)
+            mstore(add(m, 128), noOutcomes)
+            reportHash := keccak256(m, 160)
+        }
+    }
+
+    /// The number of reports in a packed batch, which must be a whole, non-zero number.
+    function batchLength(bytes calldata reports) private pure returns (uint256 count) {
+        count = reports.length / PACKED_REPORT_LENGTH;
+        if (count == 0 || reports.length != count * PACKED_REPORT_LENGTH) revert BadBatchLength(reports.length);
+    }
+
+    /// Report number `index` of a packed batch the caller has measured (`batchLength`).
+    function packedReport(bytes calldata reports, uint256 index)
+        private
+        pure
+        returns (bytes32 id, uint128 value, uint32 round)
+    {
+        assembly ("memory-safe") {
+            let p := add(reports.offset, mul(index, PACKED_REPORT_LENGTH))
+            id := calldataload(p) // bytes 0..31
+            value := shr(128, calldataload(add(p, 32))) // bytes 32..47
+            round := shr(224, calldataload(add(p, 48))) // bytes 48..51
+        }
+    }
+
+    function typedDigest(bytes32 structHash) private view returns (bytes32) {
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+    }
+
+    /// `hashStruct(report)`.
+    function reportStructHash(FinalReport calldata report) private pure returns (bytes32) {
         BondOutcome[] calldata outcomes = report.outcomes;
         bytes32[] memory outcomeHashes = new bytes32[](outcomes.length);
         for (uint256 i = 0; i < outcomes.length; ++i) {
@@ -398,16 +526,17 @@ contract SettlementOracle is Ownable2Step, ReentrancyGuardTransient {
                 )
             );
         }
-        // EIP-712 hashes an array as the keccak of its members' hashes, concatenated: that is
-        // `keccak256(abi.encodePacked(outcomeHashes))`, here hashed in place instead of copied.
-        bytes32 outcomesHash;
-        assembly ("memory-safe") {
-            outcomesHash := keccak256(add(outcomeHashes, 32), shl(5, mload(outcomeHashes)))
-        }
-        bytes32 structHash = keccak256(
-            abi.encode(FINAL_REPORT_TYPEHASH, report.settlementId, report.value, report.round, outcomesHash)
+        return keccak256(
+            abi.encode(FINAL_REPORT_TYPEHASH, report.settlementId, report.value, report.round, hashWords(outcomeHashes))
         );
-        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+    }
+
+    /// EIP-712 hashes an array as the keccak of its members' hashes, concatenated: that is
+    /// `keccak256(abi.encodePacked(words))`, here hashed in place instead of copied.
+    function hashWords(bytes32[] memory words) private pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            hash := keccak256(add(words, 32), shl(5, mload(words)))
+        }
     }
 
     /// The EIP-712 domain `{name: "fixd", version: "1", chainId, verifyingContract: this}`.

@@ -9,6 +9,7 @@
 //! struct BondOutcome { bytes32 disputeId; address disputer; uint256 bond; uint256 refund;
 //!                      uint256 reward; uint256 pooled; uint256 burned; }
 //! struct FinalReport { bytes32 settlementId; uint256 value; uint32 round; BondOutcome[] outcomes; }
+//! struct FinalReportBatch { FinalReport[] reports; }
 //! struct Dispute { bytes32 settlementId; bytes32 disputeId; bytes32 proposalHash;
 //!                  bool hasClaimedValue; uint256 claimedValue; uint8 reason; string evidence;
 //!                  uint256 bond; bytes32 bondTx; address disputer; }
@@ -27,7 +28,7 @@ use alloy_sol_types::{Eip712Domain, SolStruct, eip712_domain};
 use crate::types::dispute::{ArbitratorRuling, Dispute};
 pub use crate::types::dispute::{SignedDispute, SignedRuling};
 pub use crate::types::report::ReportSignature;
-use crate::types::report::{BondOutcome, FinalReport};
+use crate::types::report::{BondOutcome, FinalReport, FinalReportBatch};
 
 /// Solidity mirrors of the signed structs.
 pub mod sol {
@@ -49,6 +50,11 @@ pub mod sol {
             uint256 value;
             uint32 round;
             BondOutcome[] outcomes;
+        }
+
+        #[derive(Debug, PartialEq, Eq)]
+        struct FinalReportBatch {
+            FinalReport[] reports;
         }
 
         #[derive(Debug, PartialEq, Eq)]
@@ -138,6 +144,13 @@ impl TypedData for FinalReport {
             round: self.round,
             outcomes: self.outcomes.iter().map(TypedData::to_sol).collect(),
         }
+    }
+}
+
+impl TypedData for FinalReportBatch {
+    type Sol = sol::FinalReportBatch;
+    fn to_sol(&self) -> sol::FinalReportBatch {
+        sol::FinalReportBatch { reports: self.reports.iter().map(TypedData::to_sol).collect() }
     }
 }
 

@@ -21,9 +21,9 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::Eip712Domain;
 use fixd_node::chain::contract::Deployment;
 use fixd_node::chain::contract::SettlementOracle::{self, SettlementOracleErrors, SettlementOracleInstance};
-use fixd_node::chain::{deploy, report_to_sol};
+use fixd_node::chain::{BatchError, deploy, packed_batch, report_to_sol};
 use fixd_proto::eip712::{self, EthSignature, TypedData};
-use fixd_proto::types::report::{BondOutcome, FinalReport};
+use fixd_proto::types::report::{BondOutcome, FinalReport, FinalReportBatch};
 use fixd_proto::value::Wad;
 
 use crate::harness::anvil_path;
@@ -105,6 +105,32 @@ impl Chain {
         let receipt = pending.get_receipt().await.unwrap();
         assert!(receipt.status(), "publish reverted");
         receipt
+    }
+
+    /// Signatures of `signers` over a batch, in the order given.
+    fn sign_batch(&self, batch: &FinalReportBatch, signers: &[usize]) -> Vec<Bytes> {
+        signers
+            .iter()
+            .map(|&i| sig_bytes(eip712::sign_typed(&self.members[i], &self.domain, batch)))
+            .collect()
+    }
+
+    async fn publish_batch(&self, batch: &FinalReportBatch, signatures: Vec<Bytes>) -> TransactionReceipt {
+        let reports = packed_batch(batch).expect("the batch packs");
+        let pending =
+            self.oracle.publishBatch(reports, pack(signatures)).send().await.expect("publishBatch is sent");
+        let receipt = pending.get_receipt().await.unwrap();
+        assert!(receipt.status(), "publishBatch reverted");
+        receipt
+    }
+
+    async fn publish_batch_error(&self, reports: Bytes, signatures: Vec<Bytes>) -> SettlementOracleErrors {
+        revert_of(self.oracle.publishBatch(reports, pack(signatures)).call().await)
+    }
+
+    async fn settlement(&self, id: B256) -> (U256, u64, u8) {
+        let s = self.oracle.getSettlement(id).call().await.unwrap();
+        (s.value, s.publishedAt, s.status)
     }
 
     async fn publish_error(&self, report: &FinalReport, signatures: Vec<Bytes>) -> SettlementOracleErrors {
@@ -233,6 +259,32 @@ async fn on_chain_digest_matches_fixd_proto() {
     ] {
         let on_chain = chain.oracle.hashReport(report_to_sol(&report)).call().await.unwrap();
         assert_eq!(on_chain, report.eip712_digest(&chain.domain), "{report:?}");
+    }
+
+    // The batch: its type hash is the vector's, and the contract's digest is the Rust one.
+    let vector = &vectors["vectors"][1];
+    assert_eq!(vector["type"], "final_report_batch");
+    let type_hash = chain.oracle.FINAL_REPORT_BATCH_TYPEHASH().call().await.unwrap();
+    assert_eq!(type_hash.to_string(), vector["type_hash"].as_str().unwrap());
+    let pinned: FinalReportBatch = serde_json::from_value(vector["data"].clone()).unwrap();
+    for batch in [
+        pinned,
+        FinalReportBatch { reports: vec![report(1, "0", vec![])] },
+        FinalReportBatch { reports: vec![FinalReport { round: u32::MAX, ..report(9, "1", vec![]) }] },
+        FinalReportBatch { reports: (1..=20).map(|i| report(i, "2598.5", vec![])).collect() },
+        FinalReportBatch { reports: vec![report(2, "340282366920938463463.374607431768211455", vec![])] },
+    ] {
+        let Ok(reports) = packed_batch(&batch) else {
+            // The pinned batch holds a report with a bond outcome, which only `publish` takes.
+            assert_eq!(
+                packed_batch(&batch),
+                Err(BatchError::HasOutcomes(batch.reports[0].settlement_id)),
+                "{batch:?}"
+            );
+            continue;
+        };
+        let on_chain = chain.oracle.hashBatch(reports).call().await.unwrap();
+        assert_eq!(on_chain, batch.eip712_digest(&chain.domain), "{batch:?}");
     }
 }
 
@@ -657,6 +709,136 @@ async fn publish_gas_report() {
         assert!(gas <= bound, "publish at threshold {threshold} used {gas} gas, over {bound}");
     }
     println!("{}", lines.join("\n"));
+}
+
+/// A batch of 100 reports at threshold 5 of 7 is published in one transaction, and each is read
+/// back with `getSettlement`. Prints `publishBatch` gas per settlement at batch sizes 1, 10 and
+/// 100 (run with `--nocapture`); the bound makes a regression loud.
+#[tokio::test]
+async fn a_batch_of_100_is_published_in_one_transaction_and_read_back_one_by_one() {
+    let chain = Chain::start(7, 5).await;
+    let signers: Vec<usize> = (0..5).collect();
+    let mut lines = Vec::new();
+    let mut next = 0u32;
+    for size in [1u32, 10, 100] {
+        let batch = FinalReportBatch {
+            reports: (next..next + size)
+                .map(|i| FinalReport {
+                    settlement_id: alloy::primitives::keccak256(i.to_be_bytes()),
+                    value: Wad::from_raw(2_598_500_000_000_000_000_000 + u128::from(i) * 1_000_000_007),
+                    round: i % 3,
+                    outcomes: vec![],
+                })
+                .collect(),
+        };
+        next += size;
+        let receipt = chain.publish_batch(&batch, chain.sign_batch(&batch, &signers)).await;
+        let block =
+            chain.provider.get_block_by_number(receipt.block_number.unwrap().into()).await.unwrap().unwrap();
+        for r in &batch.reports {
+            let stored = chain.settlement(r.settlement_id).await;
+            assert_eq!(stored, (U256::from(r.value.raw()), block.header.timestamp, 1), "{r:?}");
+        }
+        let published: Vec<_> = receipt
+            .inner
+            .logs()
+            .iter()
+            .filter_map(|log| log.log_decode::<SettlementOracle::ReportPublished>().ok())
+            .map(|log| log.inner.data.settlementId)
+            .collect();
+        let ids: Vec<_> = batch.reports.iter().map(|r| r.settlement_id).collect();
+        assert_eq!(published, ids, "one ReportPublished per report, in order");
+        let per_settlement = receipt.gas_used / u64::from(size);
+        lines.push(format!(
+            "publishBatch gas, threshold 5 of 7, {size:>3} reports: {:>9} in all, {per_settlement:>6} per settlement",
+            receipt.gas_used
+        ));
+        if size == 100 {
+            assert!(per_settlement <= 27_000, "a batch of 100 used {per_settlement} gas per settlement");
+        }
+    }
+    println!("{}", lines.join("\n"));
+}
+
+/// `publishBatch` refuses what `publish` refuses (the signatures are over the batch, so one
+/// changed report voids them all) and a batch that is not whole packed reports, skips a report
+/// already published without reverting the rest, and releases a refused dispute's reservation.
+#[tokio::test]
+async fn a_batch_refuses_bad_signatures_and_skips_what_is_already_published() {
+    use SettlementOracleErrors as E;
+    let chain = Chain::start(4, 3).await;
+    let batch = FinalReportBatch { reports: (1..=3).map(|i| report(i, "2598.5", vec![])).collect() };
+    let packed = packed_batch(&batch).unwrap();
+    let signatures = chain.sign_batch(&batch, &[0, 1, 2]);
+
+    for length in [0, 51, 53, 3 * 52 - 1] {
+        let e = chain.publish_batch_error(packed.slice(..length.min(packed.len())), signatures.clone()).await;
+        let length = U256::from(length.min(packed.len()));
+        assert_eq!(e, E::BadBatchLength(SettlementOracle::BadBatchLength { length }));
+    }
+    let e = chain.publish_batch_error(packed.clone(), chain.sign_batch(&batch, &[0, 1])).await;
+    assert_eq!(
+        e,
+        E::TooFewSignatures(SettlementOracle::TooFewSignatures { have: U256::from(2), need: U256::from(3) })
+    );
+    // Signatures over the batch with one value changed recover to strangers.
+    let mut changed = batch.clone();
+    changed.reports[2].value = Wad::parse("2598.6").unwrap();
+    let e = chain.publish_batch_error(packed.clone(), chain.sign_batch(&changed, &[0, 1, 2])).await;
+    assert!(matches!(e, E::SignerNotMember(_) | E::SignersNotAscending(_)), "{e:?}");
+    // A report's own signatures are not a batch's, even for a batch of that one report.
+    let single = FinalReportBatch { reports: vec![batch.reports[0].clone()] };
+    let e = chain
+        .publish_batch_error(packed_batch(&single).unwrap(), chain.sign(&batch.reports[0], &[0, 1, 2]))
+        .await;
+    assert!(matches!(e, E::SignerNotMember(_) | E::SignersNotAscending(_)), "{e:?}");
+    for r in &batch.reports {
+        assert_eq!(chain.settlement(r.settlement_id).await.2, 0, "nothing published by a refused batch");
+    }
+
+    // Settlement 2 is published alone first (a front-run); the batch still publishes 1 and 3.
+    let front = report(2, "2598.5", vec![]);
+    chain.publish(&front, chain.sign(&front, &[0, 1, 2])).await;
+    let before = chain.settlement(front.settlement_id).await;
+    let receipt = chain.publish_batch(&batch, chain.sign_batch(&batch, &[1, 2, 3])).await;
+    let skipped = receipt.decoded_log::<SettlementOracle::ReportSkipped>().expect("ReportSkipped");
+    assert_eq!(skipped.settlementId, front.settlement_id);
+    assert_eq!(chain.settlement(front.settlement_id).await, before, "the published report is left as it is");
+    for i in [0, 2] {
+        assert_eq!(chain.settlement(batch.reports[i].settlement_id).await.2, 1);
+    }
+    // The same batch again: every report is skipped, nothing reverts, nothing changes.
+    let receipt = chain.publish_batch(&batch, signatures).await;
+    let skipped = receipt
+        .inner
+        .logs()
+        .iter()
+        .filter(|log| log.log_decode::<SettlementOracle::ReportSkipped>().is_ok())
+        .count();
+    assert_eq!(skipped, 3);
+
+    // A settlement whose dispute the committee refused: its report has no outcome, so it
+    // batches; its reservation returns to the pool, and the bond is reclaimed after.
+    let disputer = chain.accounts[1];
+    let (id, dispute) = (B256::repeat_byte(10), B256::repeat_byte(0xd1));
+    chain.fund_pool(ETH).await;
+    chain.post_bond(disputer, id, dispute, ETH / 10).await;
+    assert_eq!(chain.oracle.reservation(id).call().await.unwrap(), U256::from(ETH / 20));
+    let batch =
+        FinalReportBatch { reports: vec![report(10, "2598.5", vec![]), report(11, "2598.5", vec![])] };
+    chain.publish_batch(&batch, chain.sign_batch(&batch, &[0, 1, 2])).await;
+    assert_eq!(chain.oracle.reservation(id).call().await.unwrap(), U256::ZERO);
+    assert_eq!(chain.oracle.totalReserved().call().await.unwrap(), U256::ZERO);
+    assert_eq!(chain.pool().await, U256::from(ETH));
+    let pending = chain.oracle.reclaimBond(id, dispute).send().await.unwrap();
+    assert!(pending.get_receipt().await.unwrap().status());
+    chain.assert_books_balance().await;
+    assert_eq!(
+        packed_batch(&FinalReportBatch {
+            reports: vec![report(12, "1", vec![upheld(dispute, disputer, 1, 0)])]
+        }),
+        Err(BatchError::HasOutcomes(B256::repeat_byte(12)))
+    );
 }
 
 /// A dispute's bond is checked against the escrow event of its transaction, at the configured

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use alloy::primitives::B256;
 
-pub use contract::{SettlementOracle, deploy, ordered_signatures, report_to_sol};
+pub use contract::{BatchError, SettlementOracle, deploy, ordered_signatures, packed_batch, report_to_sol};
 pub use reader::{BondError, ChainReader};
 pub use service::{ChainCommand, ChainHandle, ChainService, ChainStatus, ChainUpdate};
 

@@ -44,6 +44,14 @@ pub struct FinalReport {
     pub outcomes: Vec<BondOutcome>,
 }
 
+/// Final reports signed at once, for the contract's `publishBatch`: one set of committee
+/// signatures over many settlements that mature together. Each report is the one its
+/// settlement decided; the batch adds no decision of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FinalReportBatch {
+    pub reports: Vec<FinalReport>,
+}
+
 /// A 65-byte secp256k1 signature (r ‖ s ‖ v), as `ecrecover` takes it.
 pub type EthSignature = FixedBytes<65>;
 

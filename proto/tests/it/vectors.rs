@@ -17,7 +17,7 @@ use fixd_proto::types::certificate::{DecisionId, Proposal, ProposalSource, Round
 use fixd_proto::types::dispute::{ArbitratorRuling, Dispute, DisputeReason, ReviewVote};
 use fixd_proto::types::genesis::{Genesis, Member, ProtocolParams};
 use fixd_proto::types::observation::{Computation, Exclusion, NodeValue, Observation, VenueReport};
-use fixd_proto::types::report::{BondOutcome, FinalReport};
+use fixd_proto::types::report::{BondOutcome, FinalReport, FinalReportBatch};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::types::venue::Venue;
 use fixd_proto::value::Wad;
@@ -215,6 +215,17 @@ fn final_report() -> FinalReport {
     }
 }
 
+/// Two reports signed at once: the pinned final report, and one with no disputes.
+fn final_report_batch() -> FinalReportBatch {
+    let plain = FinalReport {
+        settlement_id: B256::repeat_byte(0x5e),
+        value: w("2601.25"),
+        round: 0,
+        outcomes: vec![],
+    };
+    FinalReportBatch { reports: vec![final_report(), plain] }
+}
+
 fn ruling() -> ArbitratorRuling {
     ArbitratorRuling {
         settlement_id: spec().id(),
@@ -325,6 +336,7 @@ fn eip712() {
         },
         "vectors": [
             typed_vector("final_report", 1, &final_report()),
+            typed_vector("final_report_batch", 1, &final_report_batch()),
             typed_vector("dispute", 0xd0, &dispute()),
             typed_vector("arbitrator_ruling", 0xa0, &ruling()),
         ],
@@ -352,6 +364,7 @@ fn committed_eip712_vectors_recover() {
     for v in file["vectors"].as_array().unwrap() {
         match v["type"].as_str().unwrap() {
             "final_report" => check_typed::<FinalReport>(v, &domain),
+            "final_report_batch" => check_typed::<FinalReportBatch>(v, &domain),
             "dispute" => check_typed::<Dispute>(v, &domain),
             "arbitrator_ruling" => check_typed::<ArbitratorRuling>(v, &domain),
             other => panic!("unknown vector type {other}"),
