@@ -9,9 +9,14 @@
 //!   certified and published) and `GET /v1/status` on one node of a four-member committee, at
 //!   `--connections` keep-alive connections, against a trivial axum handler serving a body of
 //!   the same bytes (`fixd-bench serve`, a process of its own) under the same load.
+//! - **latency**: at each committee size of `--nodes`, `--settlements` settlements maturing
+//!   `--per-second` a second, from q observations held to the certificate on every node, and
+//!   from the certificate to a confirmed publication (see `latency.rs`).
 
 // Figures for people to read: rates, percentiles and ratios are floating point.
 #![allow(clippy::float_arithmetic)]
+
+mod latency;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -36,6 +41,27 @@ struct Args {
     /// certified view, the scheduled one and the status before it closes.
     #[arg(long, default_value_t = 40)]
     challenge_secs: u64,
+    /// The sections to run.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Section::Api, Section::Latency])]
+    sections: Vec<Section>,
+    /// Committee sizes of the latency section.
+    #[arg(long, value_delimiter = ',', default_values_t = [4, 7, 16, 31])]
+    nodes: Vec<usize>,
+    /// Settlements per committee size in the latency section.
+    #[arg(long, default_value_t = 20)]
+    settlements: usize,
+    /// Settlements maturing in each second of the latency section.
+    #[arg(long, default_value_t = 1)]
+    per_second: usize,
+    /// The challenge window of the latency section's settlements, seconds.
+    #[arg(long, default_value_t = 10)]
+    latency_challenge_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    Api,
+    Latency,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,8 +83,24 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Serve { body }) => runtime.block_on(serve(body)),
         None => {
             println!("# fixd-bench on {}", machine());
-            let rows = api(&runtime, &args)?;
-            print_api(&rows, args.connections);
+            if args.sections.contains(&Section::Api) {
+                let rows = api(&runtime, &args)?;
+                print_api(&rows, args.connections);
+            }
+            if args.sections.contains(&Section::Latency) {
+                let mut rows = Vec::new();
+                for &n in &args.nodes {
+                    anyhow::ensure!((4..=100).contains(&n), "--nodes takes committee sizes from 4 to 100");
+                    rows.push(latency::run(
+                        &runtime,
+                        n,
+                        args.settlements,
+                        args.per_second,
+                        args.latency_challenge_secs,
+                    )?);
+                }
+                print_latency(&rows, args.latency_challenge_secs);
+            }
             Ok(())
         }
     }
@@ -225,6 +267,35 @@ fn print_api(rows: &[ApiRow], connections: usize) {
             row.trivial.per_second(),
             row.trivial.percentile_ms(0.99),
             100.0 * row.fixd.per_second() / row.trivial.per_second(),
+        );
+    }
+}
+
+fn print_latency(rows: &[latency::LatencyRow], challenge_secs: u64) {
+    println!();
+    println!("## Latency ({challenge_secs} s challenge windows, 2 confirmations of 1 s blocks)");
+    println!();
+    println!(
+        "| n | settlements | q observations → certificate p50 | p99 | certificate → published p50 | p99 | \
+         final → published p50 | p99 | first maturity → all published |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let pct = |v: &[f64], p: f64| {
+        let Some(last) = v.len().checked_sub(1) else { return f64::NAN };
+        v[((last as f64) * p).round() as usize]
+    };
+    for row in rows {
+        println!(
+            "| {} | {} | {:.0} ms | {:.0} ms | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.1} s |",
+            row.n,
+            row.settlements,
+            pct(&row.to_certificate, 0.5),
+            pct(&row.to_certificate, 0.99),
+            pct(&row.to_publication, 0.5) / 1000.0,
+            pct(&row.to_publication, 0.99) / 1000.0,
+            pct(&row.final_to_publication, 0.5) / 1000.0,
+            pct(&row.final_to_publication, 0.99) / 1000.0,
+            row.total.as_secs_f64(),
         );
     }
 }

@@ -1,22 +1,14 @@
-//! The system harness in a reduced form, so that it cannot rot: a second of load per endpoint at
-//! four connections, on the tests' `fixd` build. It checks that every section runs and every
-//! request is answered, never a timing.
+//! The system harness in a reduced form, so that it cannot rot, on the tests' `fixd` build: the
+//! API section with a second of load per endpoint at four connections, and the latency section
+//! with 100 settlements on seven members. It checks that every section runs, every request is
+//! answered and every settlement is published alike on every node and on-chain, never a timing.
 
 use std::process::Command;
 
 #[test]
 fn the_api_section_answers_every_request_and_prints_its_table() {
-    let output = Command::new(env!("CARGO_BIN_EXE_fixd-bench"))
-        .args(["--seconds", "1", "--connections", "4", "--challenge-secs", "15"])
-        .env("FIXD_BIN", fixd_testkit::harness::fixd_bin())
-        .output()
-        .expect("fixd-bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "fixd-bench failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr).lines().rev().take(40).collect::<Vec<_>>().join("\n")
-    );
+    let stdout =
+        bench(&["--sections", "api", "--seconds", "1", "--connections", "4", "--challenge-secs", "15"]);
     let rows: Vec<&str> =
         stdout.lines().filter(|l| l.starts_with("| settlement") || l.starts_with("| status")).collect();
     assert_eq!(rows.len(), 4, "one row per endpoint:\n{stdout}");
@@ -24,4 +16,39 @@ fn the_api_section_answers_every_request_and_prints_its_table() {
         let rate: f64 = row.split('|').nth(3).unwrap().trim().parse().unwrap();
         assert!(rate > 0.0, "{row}");
     }
+}
+
+/// The latency section at n = 7 with 100 settlements, ten maturing each second: the harness
+/// fails unless every settlement is certified and published on all seven nodes with one value,
+/// the value the contract holds (`latency::check_agreement`).
+#[test]
+fn the_latency_section_publishes_100_settlements_alike_on_seven_members() {
+    let stdout =
+        bench(&["--sections", "latency", "--nodes", "7", "--settlements", "100", "--per-second", "10"]);
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| 7 |"))
+        .unwrap_or_else(|| panic!("no row for n = 7:\n{stdout}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    assert_eq!(cells[2], "100", "{row}");
+    for cell in &cells[3..cells.len() - 1] {
+        let figure: f64 = cell.split_whitespace().next().unwrap().parse().unwrap_or_else(|_| panic!("{row}"));
+        assert!(figure.is_finite() && figure >= 0.0, "{row}");
+    }
+}
+
+/// Runs `fixd-bench` with `args`, on the tests' `fixd`; its stdout, once it succeeded.
+fn bench(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_fixd-bench"))
+        .args(args)
+        .env("FIXD_BIN", fixd_testkit::harness::fixd_bin())
+        .output()
+        .expect("fixd-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "fixd-bench {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr).lines().rev().take(40).collect::<Vec<_>>().join("\n")
+    );
+    stdout
 }

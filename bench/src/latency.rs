@@ -1,0 +1,233 @@
+//! The latency section: a committee of n members on anvil settles `--settlements` settlements
+//! maturing `--per-second` a second, and the harness follows every node's `/v1/events` stream,
+//! stamping each event as it arrives (on loopback, within a millisecond of its sending).
+//!
+//! - **q observations held → certificate**: for each settlement and node, from the moment the
+//!   q-th member signed its observation (the q-th `observed` event of the committee) to that
+//!   node's `certified` event. The gossip of the q-th observation to the node is inside the
+//!   figure, so it is an upper bound of the node's own time from holding q to certifying.
+//! - **certificate → confirmed publication**: for each settlement, from its first `certified`
+//!   event to its first `published` one (the node saw the value on-chain with the genesis'
+//!   confirmations). It holds the challenge window; **final → published** leaves it out.
+//!
+//! Correctness is checked, never timings: every settlement certified and published on every
+//! node, one value on every node, and that value in the contract.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alloy_primitives::{B256, U256};
+use anyhow::Context;
+use fixd_proto::types::genesis::ProtocolParams;
+use fixd_proto::types::settlement::{MethodologyParams, SettlementSpec};
+use fixd_proto::value::Wad;
+use fixd_testkit::harness::{Devnet, Scheduled, short_maturity};
+
+/// The events the section stamps.
+const KINDS: [&str; 4] = ["observed", "certified", "final", "published"];
+
+/// What one committee size measured.
+pub struct LatencyRow {
+    pub n: usize,
+    pub settlements: usize,
+    /// q observations held → certificate, one sample per (settlement, node), milliseconds.
+    pub to_certificate: Vec<f64>,
+    /// First certificate → first confirmed publication, per settlement, milliseconds.
+    pub to_publication: Vec<f64>,
+    /// First `final` → first confirmed publication, per settlement, milliseconds.
+    pub final_to_publication: Vec<f64>,
+    /// From the first maturity to every settlement published on every node (seen within 0.2 s).
+    pub total: Duration,
+}
+
+/// The settlement specs: `count` of them, `per_second` maturing each second from `first`; those
+/// sharing a second differ in their largest allowed venue deviation, so each has its own id.
+pub fn burst_specs(first: &SettlementSpec, count: usize, per_second: usize) -> Vec<SettlementSpec> {
+    (0..count)
+        .map(|k| SettlementSpec {
+            index: first.index,
+            maturity: first.maturity + (k / per_second.max(1)) as u64,
+            params: MethodologyParams {
+                max_venue_deviation_bp: first.params.max_venue_deviation_bp + (k % per_second.max(1)) as u32,
+                ..first.params
+            },
+        })
+        .collect()
+}
+
+/// Runs one committee of `n` through `count` settlements.
+pub fn run(
+    runtime: &tokio::runtime::Runtime,
+    n: usize,
+    count: usize,
+    per_second: usize,
+    challenge_secs: u64,
+) -> anyhow::Result<LatencyRow> {
+    let (clock, first) = short_maturity();
+    // Larger committees take longer to start: the first settlement matures after they are up.
+    let lead = 10 + n as u64 / 2;
+    let first = SettlementSpec { maturity: first.maturity + lead, ..first };
+    let specs = burst_specs(&first, count, per_second);
+    let scheduled: Vec<Scheduled> =
+        specs.iter().map(|s| Scheduled { maturity: s.maturity, params: s.params }).collect();
+    let protocol =
+        ProtocolParams { challenge_period_secs: challenge_secs, ..fixd_testkit::harness::short_protocol() };
+    let q = 2 * n / 3 + 1;
+    eprintln!("latency: n = {n} (q = {q}), {count} settlements, the first maturing in {} s", lead + 20);
+    let mut devnet = Devnet::prepare_on_chain(n, clock, &scheduled, &protocol);
+    for i in 0..n {
+        devnet.start_node_with_env(i, &[("RUST_LOG", "warn")]);
+    }
+    let stamps: Arc<Mutex<Stamps>> = Arc::default();
+    let _streams: Vec<_> =
+        (0..n).map(|i| runtime.spawn(follow(devnet.node(i).api.clone(), i, stamps.clone()))).collect();
+
+    let ids: Vec<B256> = specs.iter().map(SettlementSpec::id).collect();
+    let last_maturity = specs.last().map_or(first.maturity, |s| s.maturity);
+    let deadline = Instant::now()
+        + Duration::from_secs(
+            last_maturity.saturating_sub(fixd_testkit::harness::now()) + 240 + 10 * n as u64,
+        );
+    let mut reported = 0;
+    loop {
+        let done = {
+            let stamps = stamps.lock().expect("stamps");
+            if let Some(bad) = &stamps.failure {
+                anyhow::bail!("n = {n}: {bad}");
+            }
+            ids.iter().filter(|id| (0..n).all(|i| stamps.at.contains_key(&(**id, i, "published")))).count()
+        };
+        if done == ids.len() {
+            break;
+        }
+        if done >= reported + count.div_ceil(4) {
+            eprintln!("latency: n = {n}: {done} of {count} published on every node");
+            reported = done;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "n = {n}: {done} of {count} settlements published on every node before the deadline; node logs: \
+             RUST_LOG=info in bench-logs"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let total = Duration::from_secs_f64((unix_now() - first.maturity as f64).max(0.0));
+    check_agreement(&devnet, n, &ids)?;
+    let stamps = stamps.lock().expect("stamps");
+    let mut row = LatencyRow {
+        n,
+        settlements: count,
+        to_certificate: Vec::new(),
+        to_publication: Vec::new(),
+        final_to_publication: Vec::new(),
+        total,
+    };
+    for id in &ids {
+        let times = |kind: &str| -> Vec<Instant> {
+            let mut t: Vec<Instant> =
+                (0..n).filter_map(|i| stamps.at.get(&(*id, i, kind)).copied()).collect();
+            t.sort();
+            t
+        };
+        let observed = times("observed");
+        let held = *observed.get(q - 1).context("q members observed")?;
+        for i in 0..n {
+            let certified = stamps.at[&(*id, i, "certified")];
+            row.to_certificate.push(millis(certified.saturating_duration_since(held)));
+        }
+        let (certified, final_, published) = (times("certified")[0], times("final")[0], times("published"));
+        row.to_publication.push(millis(published[0].saturating_duration_since(certified)));
+        row.final_to_publication.push(millis(published[0].saturating_duration_since(final_)));
+    }
+    for v in [&mut row.to_certificate, &mut row.to_publication, &mut row.final_to_publication] {
+        v.sort_by(f64::total_cmp);
+    }
+    Ok(row)
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Every node shows every settlement published with the same value, and the contract holds it.
+fn check_agreement(devnet: &Devnet, n: usize, ids: &[B256]) -> anyhow::Result<()> {
+    let chain = devnet.chain.as_ref().context("the devnet has a chain")?;
+    for id in ids {
+        let (on_chain, _, status) = chain.get_settlement(*id);
+        anyhow::ensure!(status == 1, "settlement {id} is not published on-chain");
+        for i in 0..n {
+            let (code, view) = devnet.node(i).get(&format!("/v1/settlements/{id}"));
+            anyhow::ensure!(code == 200, "node-{i}: settlement {id}: HTTP {code}");
+            let value = view["value"].as_str().context("a certified value")?;
+            let value = Wad::parse(value).map_err(|e| anyhow::anyhow!("node-{i}: value {value}: {e}"))?;
+            anyhow::ensure!(
+                view["status"] == "published" && U256::from(value.raw()) == on_chain,
+                "node-{i}: settlement {id} is {} with {value}, the contract holds {on_chain}",
+                view["status"]
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Event stamps: `(settlement, node, kind)` → first arrival.
+#[derive(Default)]
+struct Stamps {
+    at: HashMap<(B256, usize, &'static str), Instant>,
+    /// A `failed` or `conflict` event, or a stream that broke.
+    failure: Option<String>,
+}
+
+/// Follows node `i`'s event stream (reconnecting until the node answers), stamping each event.
+async fn follow(api: String, i: usize, stamps: Arc<Mutex<Stamps>>) {
+    let client = reqwest::Client::new();
+    let mut response = loop {
+        match client.get(format!("{api}/v1/events")).send().await {
+            Ok(r) if r.status().is_success() => break r,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let mut buffer = String::new();
+    loop {
+        let chunk = match response.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) | Err(_) => {
+                stamps
+                    .lock()
+                    .expect("stamps")
+                    .failure
+                    .get_or_insert(format!("node-{i}'s event stream ended"));
+                return;
+            }
+        };
+        let now = Instant::now();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            stamp(&event, i, now, &stamps);
+        }
+    }
+}
+
+/// Records one server-sent event: `event: <kind>` and `data: <json>` lines.
+fn stamp(event: &str, i: usize, now: Instant, stamps: &Mutex<Stamps>) {
+    let field = |name: &str| event.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    let Some(kind) = field("event:") else { return };
+    let Some(data) = field("data:").and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok()) else {
+        return;
+    };
+    let Some(id) = data["settlement_id"].as_str().and_then(|s| s.parse::<B256>().ok()) else { return };
+    let mut stamps = stamps.lock().expect("stamps");
+    if matches!(kind, "failed" | "conflict") {
+        stamps.failure.get_or_insert(format!("node-{i}: settlement {id}: {kind} {data}"));
+        return;
+    }
+    if let Some(kind) = KINDS.iter().find(|k| **k == kind) {
+        stamps.at.entry((id, i, kind)).or_insert(now);
+    }
+}
