@@ -368,6 +368,11 @@ contract SettlementOracle is Ownable2Step, ReentrancyGuardTransient {
     /// reverted: the committee signs one report per settlement, so it is the published one,
     /// and a front-run single `publish` cannot void the rest of the batch.
     ///
+    /// A batched report settles no bond: as for a `publish`ed report without outcomes, the
+    /// settlement's reservation returns to the free pool, and any escrow of it stays open for
+    /// its disputer to take back with `reclaimBond` (the committee refused that dispute). No
+    /// ETH moves in a batch.
+    ///
     /// Why the EIP-712 array (the keccak of the reports' hashes, concatenated) and not a Merkle
     /// root: every report of the batch is in the calldata, so the contract hashes every leaf
     /// either way, and a tree would only add its inner hashes and a convention of its own. The

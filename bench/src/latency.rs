@@ -39,6 +39,16 @@ pub struct LatencyRow {
     pub final_to_publication: Vec<f64>,
     /// From the first maturity to every settlement published on every node (seen within 0.2 s).
     pub total: Duration,
+    /// Distinct windows among the settlements, and the most HTTP requests node-0 sent to one
+    /// venue (`fixd_venue_requests_total`): a fetch is shared by a window's settlements.
+    pub windows: usize,
+    pub venue_requests: u64,
+    /// From the first maturity to every settlement certified on every node.
+    pub all_certified: Duration,
+    /// The largest peak resident memory of a node (`VmHWM`), and the largest data directory,
+    /// in MiB, read once everything is published.
+    pub peak_rss_mib: f64,
+    pub store_mib: f64,
 }
 
 /// The settlement specs: `count` of them, `per_second` maturing each second from `first`; those
@@ -87,16 +97,27 @@ pub fn run(
     let last_maturity = specs.last().map_or(first.maturity, |s| s.maturity);
     let deadline = Instant::now()
         + Duration::from_secs(
-            last_maturity.saturating_sub(fixd_testkit::harness::now()) + 240 + 10 * n as u64,
+            last_maturity.saturating_sub(fixd_testkit::harness::now())
+                + 240
+                + 10 * n as u64
+                + count as u64 / 2,
         );
     let mut reported = 0;
+    let mut all_certified = None;
     loop {
         let done = {
             let stamps = stamps.lock().expect("stamps");
             if let Some(bad) = &stamps.failure {
                 anyhow::bail!("n = {n}: {bad}");
             }
-            ids.iter().filter(|id| (0..n).all(|i| stamps.at.contains_key(&(**id, i, "published")))).count()
+            let everywhere = |kind| {
+                ids.iter().filter(|id| (0..n).all(|i| stamps.at.contains_key(&(**id, i, kind)))).count()
+            };
+            if all_certified.is_none() && everywhere("certified") == ids.len() {
+                all_certified = Some(since(first.maturity));
+                eprintln!("latency: n = {n}: all {count} certified on every node");
+            }
+            everywhere("published")
         };
         if done == ids.len() {
             break;
@@ -112,8 +133,19 @@ pub fn run(
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let total = Duration::from_secs_f64((unix_now() - first.maturity as f64).max(0.0));
+    let total = since(first.maturity);
+    let all_certified = all_certified.unwrap_or(total);
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    let (mut peak_rss_mib, mut store_mib) = (0.0_f64, 0.0_f64);
+    for i in 0..n {
+        peak_rss_mib = peak_rss_mib.max(mib(peak_rss(devnet.node(i).proc.child.id())?));
+        store_mib = store_mib.max(mib(dir_size(&devnet.data_dir(i))));
+    }
     check_agreement(&devnet, n, &ids)?;
+    let mut windows: Vec<(u64, u64)> = specs.iter().map(|s| (s.window_start(), s.maturity)).collect();
+    windows.sort_unstable();
+    windows.dedup();
+    let venue_requests = venue_requests(runtime, &devnet.node(0).api)?;
     let stamps = stamps.lock().expect("stamps");
     let mut row = LatencyRow {
         n,
@@ -122,6 +154,11 @@ pub fn run(
         to_publication: Vec::new(),
         final_to_publication: Vec::new(),
         total,
+        windows: windows.len(),
+        venue_requests,
+        all_certified,
+        peak_rss_mib,
+        store_mib,
     };
     for id in &ids {
         let times = |kind: &str| -> Vec<Instant> {
@@ -146,8 +183,30 @@ pub fn run(
     Ok(row)
 }
 
-fn unix_now() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+/// Wall time since a unix second.
+fn since(unix: u64) -> Duration {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    now.saturating_sub(Duration::from_secs(unix))
+}
+
+/// A process's peak resident memory, bytes (`VmHWM` in `/proc/<pid>/status`).
+fn peak_rss(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .context("VmHWM in /proc/<pid>/status")?;
+    Ok(kib * 1024)
+}
+
+/// The bytes of every file under `dir`.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().fold(0, |sum, entry| match entry.metadata() {
+        Ok(m) if m.is_dir() => sum + dir_size(&entry.path()),
+        Ok(m) => sum + m.len(),
+        Err(_) => sum,
+    })
 }
 
 fn millis(d: Duration) -> f64 {
@@ -173,6 +232,18 @@ fn check_agreement(devnet: &Devnet, n: usize, ids: &[B256]) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+/// The most requests the node sent to one venue, from its `/metrics`.
+fn venue_requests(runtime: &tokio::runtime::Runtime, api: &str) -> anyhow::Result<u64> {
+    let url = format!("{api}/metrics");
+    let text = runtime.block_on(async { reqwest::get(&url).await?.error_for_status()?.text().await })?;
+    let most = text
+        .lines()
+        .filter(|l| l.starts_with("fixd_venue_requests_total{"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .max();
+    most.context("fixd_venue_requests_total in /metrics")
 }
 
 /// Event stamps: `(settlement, node, kind)` → first arrival.

@@ -42,7 +42,7 @@ struct Args {
     #[arg(long, default_value_t = 40)]
     challenge_secs: u64,
     /// The sections to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Section::Api, Section::Latency])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Section::Api, Section::Latency, Section::Burst])]
     sections: Vec<Section>,
     /// Committee sizes of the latency section.
     #[arg(long, value_delimiter = ',', default_values_t = [4, 7, 16, 31])]
@@ -53,15 +53,19 @@ struct Args {
     /// Settlements maturing in each second of the latency section.
     #[arg(long, default_value_t = 1)]
     per_second: usize,
-    /// The challenge window of the latency section's settlements, seconds.
+    /// The challenge window of the latency and burst sections' settlements, seconds.
     #[arg(long, default_value_t = 10)]
     latency_challenge_secs: u64,
+    /// Expiry bursts: settlements maturing in the same second on four members, one run each.
+    #[arg(long, value_delimiter = ',', default_values_t = [1000])]
+    burst: Vec<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Section {
     Api,
     Latency,
+    Burst,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +104,13 @@ fn main() -> anyhow::Result<()> {
                     )?);
                 }
                 print_latency(&rows, args.latency_challenge_secs);
+            }
+            if args.sections.contains(&Section::Burst) {
+                let mut rows = Vec::new();
+                for &count in &args.burst {
+                    rows.push(latency::run(&runtime, 4, count, count, args.latency_challenge_secs)?);
+                }
+                print_burst(&rows);
             }
             Ok(())
         }
@@ -277,16 +288,16 @@ fn print_latency(rows: &[latency::LatencyRow], challenge_secs: u64) {
     println!();
     println!(
         "| n | settlements | q observations → certificate p50 | p99 | certificate → published p50 | p99 | \
-         final → published p50 | p99 | first maturity → all published |"
+         final → published p50 | p99 | first maturity → all published | windows | requests to one venue |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let pct = |v: &[f64], p: f64| {
         let Some(last) = v.len().checked_sub(1) else { return f64::NAN };
         v[((last as f64) * p).round() as usize]
     };
     for row in rows {
         println!(
-            "| {} | {} | {:.0} ms | {:.0} ms | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.1} s |",
+            "| {} | {} | {:.0} ms | {:.0} ms | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.1} s | {} | {} |",
             row.n,
             row.settlements,
             pct(&row.to_certificate, 0.5),
@@ -296,8 +307,34 @@ fn print_latency(rows: &[latency::LatencyRow], challenge_secs: u64) {
             pct(&row.final_to_publication, 0.5) / 1000.0,
             pct(&row.final_to_publication, 0.99) / 1000.0,
             row.total.as_secs_f64(),
+            row.windows,
+            row.venue_requests,
         );
     }
+}
+
+fn print_burst(rows: &[latency::LatencyRow]) {
+    println!();
+    println!("## Expiry burst: settlements maturing in one second, four members");
+    println!();
+    println!(
+        "| settlements | all certified on every node | all published on every node | requests to one venue | \
+         peak RSS of a node | store of a node |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!(
+            "| {} | {:.1} s | {:.1} s | {} | {:.0} MiB | {:.0} MiB |",
+            row.settlements,
+            row.all_certified.as_secs_f64(),
+            row.total.as_secs_f64(),
+            row.venue_requests,
+            row.peak_rss_mib,
+            row.store_mib,
+        );
+    }
+    println!();
+    println!("Times are from the maturity; observations are made 3 s after it (the grace period).");
 }
 
 /// The CPU model and core count, for the figures that are absolute.

@@ -66,6 +66,16 @@ impl OutcomeSpec {
     }
 }
 
+/// The packed `signatures` of a publication, as built: each signature, and how the packing is
+/// spoiled. `publish` and `publishBatch` take them alike.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signatures {
+    pub specs: Vec<SignatureSpec>,
+    /// One byte too many (or, if false and `truncated`, one too few) in `signatures`.
+    pub extra_byte: bool,
+    pub truncated: bool,
+}
+
 /// A `publish` call, concrete up to the signing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Publication {
@@ -73,10 +83,58 @@ pub struct Publication {
     pub value: U256,
     pub round: u32,
     pub outcomes: Vec<OutcomeSpec>,
-    pub signatures: Vec<SignatureSpec>,
-    /// One byte too many (or, if false and `truncated`, one too few) in `signatures`.
-    pub extra_byte: bool,
-    pub truncated: bool,
+    pub signatures: Signatures,
+}
+
+/// One report of a batch: `FinalReport{settlementId, value, round, outcomes: []}`, packed in 52
+/// bytes, so its value is a `uint128` by construction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchedReport {
+    pub settlement: u8,
+    pub value: u128,
+    pub round: u32,
+}
+
+/// How `publishBatch`'s packed `reports` are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Packing {
+    /// 52 bytes per report, back to back.
+    Whole,
+    /// One zero byte too many at the end.
+    ExtraByte,
+    /// The last byte missing.
+    MissingByte,
+}
+
+/// What the signatures of a batch sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchSigned {
+    /// The EIP-712 `FinalReportBatch` of these reports: the call's own batch when they are its
+    /// reports, in its order.
+    Batch(Vec<BatchedReport>),
+    /// One report's `FinalReport` digest, as `publish` would check it.
+    Report(BatchedReport),
+}
+
+/// A `publishBatch` call, concrete up to the signing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchPublication {
+    pub reports: Vec<BatchedReport>,
+    pub packing: Packing,
+    pub signed: BatchSigned,
+    pub signatures: Signatures,
+}
+
+impl BatchPublication {
+    /// Signed by `signatures` over its own batch, packed whole.
+    pub fn of(reports: Vec<BatchedReport>, signatures: Signatures) -> Self {
+        BatchPublication {
+            signed: BatchSigned::Batch(reports.clone()),
+            reports,
+            packing: Packing::Whole,
+            signatures,
+        }
+    }
 }
 
 /// A concrete call, by a concrete actor. Only EOAs (actors 0 to 4) send transactions; a
@@ -97,6 +155,8 @@ pub enum Call {
     },
     /// `publish`, sent by the relayer (anyone may publish).
     Publish(Publication),
+    /// `publishBatch`, sent by the relayer.
+    PublishBatch(BatchPublication),
     ReclaimBond {
         by: ActorId,
         settlement: u8,
@@ -153,6 +213,7 @@ impl Call {
             Call::PostBond { .. } => "postBond",
             Call::FundPool { .. } => "fundPool",
             Call::Publish(_) => "publish",
+            Call::PublishBatch(_) => "publishBatch",
             Call::ReclaimBond { .. } => "reclaimBond",
             Call::Withdraw { .. } => "withdraw",
             Call::Arm { .. } => "Payee.arm",

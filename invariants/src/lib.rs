@@ -18,16 +18,20 @@
 //! It deploys `SettlementOracle` with a random committee (members ascending, threshold above two
 //! thirds, of seven real secp256k1 keys), delay and reward rate, three `Payee` contracts and a
 //! `Payee` that two EOAs delegate to with real EIP-7702 authorizations (type-4 transactions). It
-//! then runs a random sequence of `postBond`, `fundPool`, `publish`, `reclaimBond`, `withdraw`,
-//! `proposeCommittee`, `cancelCommittee`, `applyCommittee`, `transferOwnership`,
+//! then runs a random sequence of `postBond`, `fundPool`, `publish`, `publishBatch`, `reclaimBond`,
+//! `withdraw`, `proposeCommittee`, `cancelCommittee`, `applyCommittee`, `transferOwnership`,
 //! `acceptOwnership` and `renounceOwnership` by owners and strangers, `Payee.arm` in every mode
-//! (accept, revert, burn all gas, re-enter), delegations set and cleared, and jumps of the
-//! clock. Reports are signed by the committee keys over the EIP-712 digest of
-//! `fixd_proto::eip712`: half meant to be valid, half spoiled (wrong bond or disputer, a split
-//! that does not conserve the bond, a reward above the budget, an unknown or repeated escrow, a
-//! value past 128 bits; too few, unordered, repeated, outsider, stale-committee, high-`s`,
-//! bad-`v` or wrong-digest signatures, a ragged length). Each case ends by publishing every
-//! settlement, reclaiming every escrow left and withdrawing every credit.
+//! (accept, revert, burn all gas, re-enter), delegations set and cleared, and jumps of the clock.
+//! Reports are signed by the committee keys over the EIP-712 digest of `fixd_proto::eip712`: half
+//! meant to be valid, half spoiled (wrong bond or disputer, a split that does not conserve the
+//! bond, a reward above the budget, an unknown or repeated escrow, a value past 128 bits; too few,
+//! unordered, repeated, outsider, stale-committee, high-`s`, bad-`v` or wrong-digest signatures, a
+//! ragged length). Batches carry one to six reports over the same settlements, often one settlement
+//! twice or one already published, values often at the edges of `uint128`; spoiled, they are signed
+//! over another batch (one report fewer or more, a value off by one, reversed) or over one report's
+//! own digest, packed ragged or empty, or signed in any of the spoiled ways above. Each case ends
+//! by publishing every settlement (those without escrows in one batch), reclaiming every escrow
+//! left and withdrawing every credit.
 //!
 //! # What is asserted, after every call, and why
 //! - **The model and the contract agree on success.** The model ([`model`]) decides from the
@@ -35,7 +39,11 @@
 //!   quorum of the committee in force, whose outcomes match their escrows and fit the budget
 //!   (the reservation plus each `pooled` minus each `reward`, in order), must publish whatever
 //!   the payees do; and nothing else may publish: not a report of the previous or pending
-//!   committee, not one short of a quorum, not one with a spoiled signature.
+//!   committee, not one short of a quorum, not one with a spoiled signature. Likewise a batch
+//!   packed whole and signed by such a quorum over its own `FinalReportBatch` digest must
+//!   succeed, even if every report in it is already published: it publishes exactly its reports
+//!   whose settlements were not (the first, of a settlement named twice) and returns their
+//!   reservations to the pool; no other batch may change anything.
 //! - **Solvency, to the wei:** the contract's balance equals `pool + totalReserved +
 //!   totalEscrowed + totalCredits + totalBurned`, and each term equals the model's. A payout
 //!   that is both paid and credited, or an escrow released twice, breaks it.

@@ -20,6 +20,13 @@
 //!   without code takes it, a `Payee` takes it only in mode 0 (mode 1 reverts, mode 2 burns the
 //!   gas, mode 3 re-enters and meets the guard); a refused payout becomes a credit;
 //! - `withdraw(to)` sends the caller's whole credit to `to` and reverts if `to` refuses it;
+//! - a batch (`publishBatch`) succeeds iff its packed reports are a whole, non-zero number of
+//!   52-byte reports and its signatures pass the same checks as a report's, over the EIP-712
+//!   digest of exactly its reports in its order (neither another batch's nor a single report's,
+//!   whose type hash differs); then each report, in order, whose settlement is unpublished
+//!   (earlier reports of the batch included) is stored as a report without outcomes is: its value
+//!   and the time, and its reservation returns to the pool. The others are skipped. No ETH
+//!   moves; the settlement's escrows stay open, to be reclaimed;
 //! - committees change only by owner proposal, after the delay, by anyone's `applyCommittee`;
 //!   ownership moves in two steps and is never renounced.
 
@@ -27,7 +34,7 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, U256};
 
-use crate::call::{Call, Party, Publication};
+use crate::call::{BatchPublication, BatchSigned, Call, Packing, Party, Publication, Signatures};
 use crate::world::{ACTORS, ActorId, ActorKind, DISPUTES, SETTLEMENTS, world};
 
 /// Largest bond: `uint96`.
@@ -248,16 +255,17 @@ impl Model {
         }
     }
 
-    /// Whether `publish` must accept these signatures under the committee in force.
-    pub fn signatures_check(&self, p: &Publication) -> Result<(), &'static str> {
-        if p.extra_byte || p.truncated {
+    /// Whether `publish` or `publishBatch` must accept these signatures under the committee in
+    /// force (each signing the digest it is checked against unless `wrong_digest`).
+    pub fn signatures_check(&self, signatures: &Signatures) -> Result<(), &'static str> {
+        if signatures.extra_byte || signatures.truncated {
             return Err("signatures are not a whole number of 65-byte signatures");
         }
-        if (p.signatures.len() as u64) < self.committee.threshold {
+        if (signatures.specs.len() as u64) < self.committee.threshold {
             return Err("fewer signatures than the threshold");
         }
         let mut previous = Address::ZERO;
-        for s in &p.signatures {
+        for s in &signatures.specs {
             if s.high_s {
                 return Err("a high-s signature");
             }
@@ -345,6 +353,7 @@ impl Model {
                 ok("pool funded")
             }
             Call::Publish(p) => self.publish(p),
+            Call::PublishBatch(b) => self.publish_batch(b),
             Call::ReclaimBond { settlement, dispute, .. } => {
                 if self.settlements[usize::from(*settlement)].published.is_none() {
                     return fails("reclaim before publication");
@@ -446,16 +455,15 @@ impl Model {
         if p.value > U256::from(u128::MAX) {
             return fails("value above 2^128 - 1");
         }
-        if let Err(why) = self.signatures_check(p) {
+        if let Err(why) = self.signatures_check(&p.signatures) {
             return fails(why);
         }
         let left = match self.outcomes_check(p) {
             Ok(left) => left,
             Err(why) => return fails(why),
         };
-        let settlement = &mut self.settlements[s];
-        settlement.published = Some((p.value, self.now));
-        self.total_reserved -= std::mem::take(&mut settlement.reserved);
+        // The budget `left` already counts the reservation that `record` takes.
+        self.record(p.settlement, p.value);
         self.pool += left;
         for o in &p.outcomes {
             let escrow = self.escrows.get_mut(&(p.settlement, o.dispute)).expect("checked above");
@@ -469,6 +477,51 @@ impl Model {
         ok("a valid report by a quorum of the committee in force")
     }
 
+    fn publish_batch(&mut self, b: &BatchPublication) -> Expectation {
+        if b.reports.is_empty() {
+            return fails("an empty batch");
+        }
+        if b.packing != Packing::Whole {
+            return fails("reports are not a whole number of 52-byte reports");
+        }
+        if let Err(why) = self.signatures_check(&b.signatures) {
+            return fails(why);
+        }
+        match &b.signed {
+            BatchSigned::Batch(signed) if *signed == b.reports => {}
+            BatchSigned::Batch(_) => return fails("signatures of another batch"),
+            BatchSigned::Report(_) => return fails("signatures of one report's digest, not the batch's"),
+        }
+        let mut published = 0;
+        for r in &b.reports {
+            if self.settlements[usize::from(r.settlement)].published.is_none() {
+                let reserved = self.record(r.settlement, U256::from(r.value));
+                self.pool += reserved;
+                published += 1;
+            }
+        }
+        if published == 0 {
+            return ok("a valid batch whose every settlement was already published");
+        }
+        ok("a valid batch by a quorum of the committee in force")
+    }
+
+    /// Publishes an unpublished settlement's value now and takes its reservation off
+    /// `totalReserved`: what the caller settles from it, or returns to the pool.
+    fn record(&mut self, settlement: u8, value: U256) -> u128 {
+        let settlement = &mut self.settlements[usize::from(settlement)];
+        assert!(settlement.published.is_none(), "the model published settlement {settlement:?} twice");
+        settlement.published = Some((value, self.now));
+        let reserved = std::mem::take(&mut settlement.reserved);
+        self.total_reserved -= reserved;
+        reserved
+    }
+
+    /// How many settlements are published.
+    pub fn published(&self) -> usize {
+        self.settlements.iter().filter(|s| s.published.is_some()).count()
+    }
+
     /// Σ of every balance the run tracks: constant, since ETH is neither made nor lost.
     pub fn total_eth(&self) -> u128 {
         self.balances.iter().sum::<u128>() + self.relayer_balance + self.oracle_balance
@@ -478,7 +531,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::call::{OutcomeSpec, SignatureSpec};
+    use crate::call::{BatchedReport, OutcomeSpec, SignatureSpec};
 
     fn members(n: usize) -> Vec<Address> {
         let mut members: Vec<Address> = world().keys.iter().take(n).map(|k| k.address()).collect();
@@ -497,9 +550,9 @@ mod tests {
         })
     }
 
-    fn publication(settlement: u8, outcomes: Vec<OutcomeSpec>) -> Publication {
-        let committee = members(4);
-        let signatures = committee[..3]
+    /// A quorum (three of the four members) over the digest checked.
+    fn quorum() -> Signatures {
+        let specs = members(4)[..3]
             .iter()
             .map(|a| SignatureSpec {
                 key: world().keys.iter().position(|k| k.address() == *a).unwrap() as u8,
@@ -508,15 +561,15 @@ mod tests {
                 bad_v: false,
             })
             .collect();
-        Publication {
-            settlement,
-            value: U256::from(5),
-            round: 0,
-            outcomes,
-            signatures,
-            extra_byte: false,
-            truncated: false,
-        }
+        Signatures { specs, extra_byte: false, truncated: false }
+    }
+
+    fn publication(settlement: u8, outcomes: Vec<OutcomeSpec>) -> Publication {
+        Publication { settlement, value: U256::from(5), round: 0, outcomes, signatures: quorum() }
+    }
+
+    fn batched(settlement: u8, value: u128) -> BatchedReport {
+        BatchedReport { settlement, value, round: 1 }
     }
 
     fn outcome(dispute: u8, disputer: u8, bond: u128, pooled: u128, reward: u128) -> OutcomeSpec {
@@ -591,5 +644,70 @@ mod tests {
         assert!(m.apply(&Call::Withdraw { by: payee, to: Party::Relayer }).succeeds);
         // The relayer paid the contract's bond (`Payee.post`) and now takes its refund.
         assert_eq!((m.credits[5], m.relayer_balance), (0, START_BALANCE));
+    }
+
+    #[test]
+    fn a_batch_publishes_each_unpublished_settlement_once_and_releases_its_reservation() {
+        let mut m = model(5_000);
+        assert!(m.apply(&Call::FundPool { by: ActorId(0), amount: 1_000 }).succeeds);
+        assert!(m.apply(&Call::PostBond { by: ActorId(1), settlement: 2, dispute: 0, amount: 600 }).succeeds);
+        assert_eq!((m.pool, m.total_reserved), (700, 300));
+        assert!(m.apply(&Call::Publish(publication(4, Vec::new()))).succeeds);
+        let published_at = m.now;
+        m.apply(&Call::Warp { seconds: 10 });
+        let reports = vec![batched(2, u128::MAX), batched(4, 9), batched(2, 1), batched(6, 0)];
+        let batch = BatchPublication::of(reports, quorum());
+        assert_eq!(
+            m.apply(&Call::PublishBatch(batch.clone())).because,
+            "a valid batch by a quorum of the committee in force"
+        );
+        let now = m.now;
+        assert_eq!(
+            m.settlements[2].published,
+            Some((U256::from(u128::MAX), now)),
+            "the first report of 2 wins"
+        );
+        assert_eq!(m.settlements[4].published, Some((U256::from(5), published_at)), "4 is skipped");
+        assert_eq!(m.settlements[6].published, Some((U256::ZERO, now)));
+        assert_eq!(
+            (m.pool, m.total_reserved, m.total_escrowed, m.settlements[2].reserved),
+            (1_000, 0, 600, 0)
+        );
+        assert_eq!(
+            m.apply(&Call::PublishBatch(batch)).because,
+            "a valid batch whose every settlement was already published"
+        );
+        assert!(m.apply(&Call::ReclaimBond { by: ActorId(0), settlement: 2, dispute: 0 }).succeeds);
+        assert_eq!((m.total_escrowed, m.balances[1]), (0, START_BALANCE));
+    }
+
+    #[test]
+    fn a_batch_signed_over_anything_else_or_badly_packed_publishes_nothing() {
+        let mut m = model(0);
+        let reports = vec![batched(0, 1), batched(1, 2)];
+        let spoiled = [
+            BatchPublication {
+                packing: Packing::ExtraByte,
+                ..BatchPublication::of(reports.clone(), quorum())
+            },
+            BatchPublication {
+                packing: Packing::MissingByte,
+                ..BatchPublication::of(reports.clone(), quorum())
+            },
+            BatchPublication::of(Vec::new(), quorum()),
+            BatchPublication {
+                signed: BatchSigned::Batch(reports[..1].to_vec()),
+                ..BatchPublication::of(reports.clone(), quorum())
+            },
+            BatchPublication {
+                signed: BatchSigned::Report(reports[0]),
+                ..BatchPublication::of(reports[..1].to_vec(), quorum())
+            },
+            BatchPublication::of(reports.clone(), Signatures { truncated: true, ..quorum() }),
+        ];
+        for batch in spoiled {
+            assert!(!m.apply(&Call::PublishBatch(batch.clone())).succeeds, "{batch:?} published");
+        }
+        assert!(m.settlements.iter().all(|s| s.published.is_none()));
     }
 }

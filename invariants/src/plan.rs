@@ -6,12 +6,16 @@
 //! state it meets keeps it meaningful when shrinking drops the steps before it: a valid report
 //! stays valid (it settles whatever escrows are open then), and a spoiled one stays spoiled.
 //! Whether a resolved call must succeed is the model's judgement alone ([`Model::apply`]), never
-//! the step's label: a "wrong bond" that happens to be right is expected to publish.
+//! the step's label: a "wrong bond" that happens to be right is expected to publish, and so is a
+//! batch "signed in reverse" that reads the same both ways.
 
 use alloy_primitives::{Address, U256};
 use proptest::sample::Index;
 
-use crate::call::{Call, OutcomeSpec, Party, Publication, SignatureSpec};
+use crate::call::{
+    BatchPublication, BatchSigned, BatchedReport, Call, OutcomeSpec, Packing, Party, Publication,
+    SignatureSpec, Signatures,
+};
 use crate::model::{Committee, EscrowState, MAX_BOND, Model};
 use crate::world::{ACTORS, ActorId, DISPUTES, KEYS, world};
 
@@ -20,6 +24,7 @@ use crate::world::{ACTORS, ActorId, DISPUTES, KEYS, world};
 pub enum Step {
     Call(Call),
     Publish(PublishPlan),
+    PublishBatch(BatchPlan),
     ProposeCommittee { by: ActorId, keys: u8, threshold: ThresholdPick, order: MemberOrder },
 }
 
@@ -34,6 +39,34 @@ pub struct PublishPlan {
     pub defect: ReportDefect,
     pub signers: SignerPick,
     pub signature_defect: SignatureDefect,
+}
+
+/// A batch to publish, before it meets the state: its reports are concrete (a batched report
+/// settles no escrow, so nothing in it depends on the state); who signs, and what, does.
+#[derive(Clone, Debug)]
+pub struct BatchPlan {
+    pub reports: Vec<BatchedReport>,
+    pub packing: Packing,
+    pub signed: SignedPick,
+    pub signers: SignerPick,
+    pub signature_defect: SignatureDefect,
+}
+
+/// What a batch's signatures sign.
+#[derive(Clone, Copy, Debug)]
+pub enum SignedPick {
+    /// The batch itself.
+    Own,
+    /// The batch without its last report: signatures reused for a batch with one report more.
+    WithoutLast,
+    /// The batch with one more report (its first again, a round later).
+    WithOneMore,
+    /// The batch with report `at`'s value one off (wrapping at 2^128).
+    ValueOff { at: Index },
+    /// The batch in reverse order (the same batch when it reads the same both ways).
+    Reversed,
+    /// Report `at` alone, as `publish` would check its digest.
+    SingleReport { at: Index },
 }
 
 /// One outcome of a report: which open escrow, and its split in thousandths.
@@ -158,6 +191,7 @@ impl Step {
         match self {
             Step::Call(call) => call.clone(),
             Step::Publish(plan) => Call::Publish(plan.resolve(model)),
+            Step::PublishBatch(plan) => Call::PublishBatch(plan.resolve(model)),
             Step::ProposeCommittee { by, keys, threshold, order } => {
                 let mut members: Vec<Address> =
                     (0..KEYS).filter(|i| keys & (1 << i) != 0).map(|i| world().keys[i].address()).collect();
@@ -214,16 +248,12 @@ impl PublishPlan {
             ValuePick::Of(v) => U256::from(v),
             ValuePick::TooLarge => U256::from(u128::MAX) + U256::from(1),
         };
-        let outcomes = self.outcomes(model);
-        let (signatures, extra_byte, truncated) = self.signatures(model);
         Publication {
             settlement: self.settlement,
             value,
             round: self.round,
-            outcomes,
-            signatures,
-            extra_byte,
-            truncated,
+            outcomes: self.outcomes(model),
+            signatures: signatures(model, self.signers, self.signature_defect),
         }
     }
 
@@ -296,71 +326,114 @@ impl PublishPlan {
         }
         outcomes
     }
+}
 
-    fn signatures(&self, model: &Model) -> (Vec<SignatureSpec>, bool, bool) {
-        let committee = &model.committee;
-        let t = committee.threshold as usize;
-        let mut keys = match self.signers {
-            SignerPick::Quorum { start } => members_from(committee, start, t),
-            SignerPick::All => members_from(committee, 0, committee.members.len()),
-            SignerPick::TooFew { start } => members_from(committee, start, t.saturating_sub(1)),
-            SignerPick::Outsider { start, outsider } => {
-                let mut keys = members_from(committee, start, t);
-                let outsiders: Vec<u8> = (0..KEYS as u8)
-                    .filter(|k| !committee.members.contains(&world().keys[usize::from(*k)].address()))
-                    .collect();
-                if !outsiders.is_empty() && !keys.is_empty() {
-                    keys[0] = outsiders[usize::from(outsider) % outsiders.len()];
-                    sort_by_address(&mut keys);
+impl BatchPlan {
+    pub fn resolve(&self, model: &Model) -> BatchPublication {
+        let reports = self.reports.clone();
+        // Report `at` of the batch, if it has any.
+        let at = |index: &Index| (!reports.is_empty()).then(|| index.index(reports.len()));
+        let mut other = reports.clone();
+        let signed = match self.signed {
+            SignedPick::Own => BatchSigned::Batch(other),
+            SignedPick::WithoutLast => {
+                other.pop();
+                BatchSigned::Batch(other)
+            }
+            SignedPick::WithOneMore => {
+                if let Some(first) = reports.first() {
+                    other.push(BatchedReport { round: first.round.wrapping_add(1), ..*first });
                 }
-                keys
+                BatchSigned::Batch(other)
             }
-            SignerPick::Stale { start, pending } => {
-                let stale = if pending {
-                    model.pending_committee.as_ref().map(|(c, _)| c)
-                } else {
-                    model.previous_committee.as_ref()
-                };
-                let stale = stale.unwrap_or(committee);
-                members_from(stale, start, stale.threshold as usize)
+            SignedPick::ValueOff { at: i } => {
+                if let Some(i) = at(&i) {
+                    other[i].value = other[i].value.wrapping_add(1);
+                }
+                BatchSigned::Batch(other)
             }
-            SignerPick::Keys { mask } => {
-                let mut keys: Vec<u8> = (0..KEYS as u8).filter(|k| mask & (1 << k) != 0).collect();
-                sort_by_address(&mut keys);
-                keys
+            SignedPick::Reversed => {
+                other.reverse();
+                BatchSigned::Batch(other)
             }
+            SignedPick::SingleReport { at: i } => match at(&i) {
+                Some(i) => BatchSigned::Report(reports[i]),
+                None => BatchSigned::Batch(other),
+            },
         };
-        let spoil = |at: &Index, len: usize| at.index(len.max(1));
-        let mut specs: Vec<SignatureSpec> = Vec::new();
-        let (mut extra_byte, mut truncated) = (false, false);
-        match self.signature_defect {
-            SignatureDefect::Swapped if keys.len() >= 2 => keys.swap(0, 1),
-            SignatureDefect::Duplicated { at } if !keys.is_empty() => {
-                let i = spoil(&at, keys.len());
-                keys.insert(i, keys[i]);
+        BatchPublication {
+            reports,
+            packing: self.packing,
+            signed,
+            signatures: signatures(model, self.signers, self.signature_defect),
+        }
+    }
+}
+
+/// The signatures `signers` give in `model`'s state, spoiled as `defect` says.
+fn signatures(model: &Model, signers: SignerPick, defect: SignatureDefect) -> Signatures {
+    let committee = &model.committee;
+    let t = committee.threshold as usize;
+    let mut keys = match signers {
+        SignerPick::Quorum { start } => members_from(committee, start, t),
+        SignerPick::All => members_from(committee, 0, committee.members.len()),
+        SignerPick::TooFew { start } => members_from(committee, start, t.saturating_sub(1)),
+        SignerPick::Outsider { start, outsider } => {
+            let mut keys = members_from(committee, start, t);
+            let outsiders: Vec<u8> = (0..KEYS as u8)
+                .filter(|k| !committee.members.contains(&world().keys[usize::from(*k)].address()))
+                .collect();
+            if !outsiders.is_empty() && !keys.is_empty() {
+                keys[0] = outsiders[usize::from(outsider) % outsiders.len()];
+                sort_by_address(&mut keys);
             }
-            SignatureDefect::ExtraByte => extra_byte = true,
-            SignatureDefect::Truncated => truncated = true,
+            keys
+        }
+        SignerPick::Stale { start, pending } => {
+            let stale = if pending {
+                model.pending_committee.as_ref().map(|(c, _)| c)
+            } else {
+                model.previous_committee.as_ref()
+            };
+            let stale = stale.unwrap_or(committee);
+            members_from(stale, start, stale.threshold as usize)
+        }
+        SignerPick::Keys { mask } => {
+            let mut keys: Vec<u8> = (0..KEYS as u8).filter(|k| mask & (1 << k) != 0).collect();
+            sort_by_address(&mut keys);
+            keys
+        }
+    };
+    let spoil = |at: &Index, len: usize| at.index(len.max(1));
+    let mut specs: Vec<SignatureSpec> = Vec::new();
+    let (mut extra_byte, mut truncated) = (false, false);
+    match defect {
+        SignatureDefect::Swapped if keys.len() >= 2 => keys.swap(0, 1),
+        SignatureDefect::Duplicated { at } if !keys.is_empty() => {
+            let i = spoil(&at, keys.len());
+            keys.insert(i, keys[i]);
+        }
+        SignatureDefect::ExtraByte => extra_byte = true,
+        SignatureDefect::Truncated => truncated = true,
+        _ => {}
+    }
+    specs.extend(keys.iter().map(|key| SignatureSpec {
+        key: *key,
+        wrong_digest: false,
+        high_s: false,
+        bad_v: false,
+    }));
+    if !specs.is_empty() {
+        let n = specs.len();
+        match defect {
+            SignatureDefect::HighS { at } => specs[spoil(&at, n)].high_s = true,
+            SignatureDefect::BadV { at } => specs[spoil(&at, n)].bad_v = true,
+            SignatureDefect::WrongDigest { at } => specs[spoil(&at, n)].wrong_digest = true,
             _ => {}
         }
-        specs.extend(keys.iter().map(|key| SignatureSpec {
-            key: *key,
-            wrong_digest: false,
-            high_s: false,
-            bad_v: false,
-        }));
-        if !specs.is_empty() {
-            let n = specs.len();
-            match self.signature_defect {
-                SignatureDefect::HighS { at } => specs[spoil(&at, n)].high_s = true,
-                SignatureDefect::BadV { at } => specs[spoil(&at, n)].bad_v = true,
-                SignatureDefect::WrongDigest { at } => specs[spoil(&at, n)].wrong_digest = true,
-                _ => {}
-            }
-        }
-        let truncated = truncated && !specs.is_empty();
-        (specs, extra_byte, truncated)
     }
+    let truncated = truncated && !specs.is_empty();
+    Signatures { specs, extra_byte, truncated }
 }
 
 /// Where a withdrawal goes, as drawn: an actor, the relayer, or the oracle itself.

@@ -7,10 +7,10 @@ use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::{SolCall, SolConstructor, SolInterface};
 
 use crate::artifact::{Bytecodes, Payee, SettlementOracle as Oracle};
-use crate::call::{Call, OutcomeSpec, Party, Publication};
+use crate::call::{BatchedReport, Call, OutcomeSpec, Packing, Party, Publication};
 use crate::chain::{Chain, Outcome};
 use crate::model::{Config, EscrowState, Expectation, Model, START_BALANCE};
-use crate::plan::{PublishPlan, ReportDefect, SignatureDefect, SignerPick, ValuePick};
+use crate::plan::{BatchPlan, PublishPlan, ReportDefect, SignatureDefect, SignedPick, SignerPick, ValuePick};
 use crate::world::{ActorId, ActorKind, SETTLEMENTS, dispute_id, settlement_id, world};
 use crate::{invariants, sign, stats};
 
@@ -85,9 +85,16 @@ impl Run {
     /// Runs `call` on the model and the chain; panics unless they agree and every invariant
     /// holds afterwards. What the model expected (and the contract did).
     pub fn step(&mut self, call: &Call) -> Expectation {
-        let credits_before = self.model.total_credits;
+        let m = &self.model;
+        let (credits, published, reserved) = (m.total_credits, m.published(), m.total_reserved);
         let expected = self.model.apply(call);
-        stats::count_call(call, &expected, self.model.total_credits > credits_before);
+        let m = &self.model;
+        let effects = stats::Effects {
+            credited: m.total_credits > credits,
+            published: m.published() - published,
+            released: m.total_reserved < reserved,
+        };
+        stats::count_call(call, &expected, effects);
         let outcome = self.execute(call);
         if outcome.is_success() != expected.succeeds {
             panic!(
@@ -123,6 +130,13 @@ impl Run {
             }
             Call::Publish(p) => {
                 let data = Oracle::publishCall { report: sign::report(p), signatures: sign::signatures(p) };
+                self.send(relayer, oracle, U256::ZERO, &data)
+            }
+            Call::PublishBatch(b) => {
+                let data = Oracle::publishBatchCall {
+                    reports: sign::packed_reports(b),
+                    signatures: sign::batch_signatures(b),
+                };
                 self.send(relayer, oracle, U256::ZERO, &data)
             }
             Call::ReclaimBond { by, settlement, dispute } => {
@@ -189,16 +203,31 @@ impl Run {
         self.chain.transact(from, to, value, call.abi_encode().into())
     }
 
-    /// Ends the run: publishes every unpublished settlement with a valid report by the
-    /// committee in force (settling the escrows of even disputes, so the others are refused),
-    /// reclaims every escrow left, withdraws every credit to the relayer, and checks that
-    /// nothing is left but the pool and the burned: every escrow ended as exactly one of
-    /// settled or reclaimed, and not one wei was made or lost.
+    /// Ends the run: publishes every unpublished settlement by the committee in force (those
+    /// without escrows in one valid batch, the others each with a valid report that settles the
+    /// escrows of even disputes, so the others are refused), reclaims every escrow left,
+    /// withdraws every credit to the relayer, and checks that nothing is left but the pool and
+    /// the burned: every escrow ended as exactly one of settled or reclaimed, and not one wei
+    /// was made or lost.
     pub fn drain(&mut self) {
-        for settlement in 0..SETTLEMENTS as u8 {
-            if self.model.settlements[usize::from(settlement)].published.is_some() {
-                continue;
-            }
+        let (batched, alone): (Vec<u8>, Vec<u8>) = (0..SETTLEMENTS as u8)
+            .filter(|s| self.model.settlements[usize::from(*s)].published.is_none())
+            .partition(|s| self.model.open_escrows(*s).is_empty());
+        if !batched.is_empty() {
+            let plan = BatchPlan {
+                reports: batched
+                    .iter()
+                    .map(|s| BatchedReport { settlement: *s, value: u128::from(*s) * 1_000, round: 0 })
+                    .collect(),
+                packing: Packing::Whole,
+                signed: SignedPick::Own,
+                signers: SignerPick::Quorum { start: 0 },
+                signature_defect: SignatureDefect::None,
+            };
+            let published = self.step(&Call::PublishBatch(plan.resolve(&self.model)));
+            assert!(published.succeeds, "drain: the model refused a valid batch ({})", published.because);
+        }
+        for settlement in alone {
             let plan = PublishPlan {
                 settlement,
                 value: ValuePick::Of(u128::from(settlement) * 1_000),

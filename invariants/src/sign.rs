@@ -1,14 +1,19 @@
 //! A [`Publication`] as `publish` takes it: the `FinalReport` and the packed signatures, signed
 //! by the real committee keys over the EIP-712 digest that `fixd_proto::eip712` defines (the
-//! digest the nodes sign; a test checks that the contract's `hashReport` agrees).
+//! digest the nodes sign; a test checks that the contract's `hashReport` agrees). And a
+//! [`BatchPublication`] as `publishBatch` takes it: the packed reports, and the signatures over
+//! the digest of proto's `FinalReportBatch` (checked against the contract's `hashBatch` too).
 
 use alloy_primitives::{B256, Bytes, U256, keccak256};
 use alloy_signer::SignerSync;
+use alloy_sol_types::Eip712Domain;
 use alloy_sol_types::SolStruct;
-use fixd_proto::eip712;
+use fixd_proto::eip712::{self, TypedData};
+use fixd_proto::types::report::{FinalReport, FinalReportBatch};
+use fixd_proto::value::Wad;
 
 use crate::artifact::SettlementOracle;
-use crate::call::Publication;
+use crate::call::{BatchPublication, BatchSigned, BatchedReport, Packing, Publication, Signatures};
 use crate::world::{CHAIN_ID, dispute_id, settlement_id, world};
 
 /// The order of secp256k1: a high-`s` twin of `(r, s)` is `(r, N − s)` with the parity flipped.
@@ -61,16 +66,68 @@ pub fn report(p: &Publication) -> SettlementOracle::FinalReport {
     }
 }
 
+fn domain() -> Eip712Domain {
+    eip712::domain(CHAIN_ID, world().oracle)
+}
+
 /// The digest members sign for `p` on the run's oracle.
 pub fn digest(p: &Publication) -> B256 {
-    proto_report(p).eip712_signing_hash(&eip712::domain(CHAIN_ID, world().oracle))
+    proto_report(p).eip712_signing_hash(&domain())
 }
 
 /// `publish`'s `signatures`: 65 bytes `r ‖ s ‖ v` each, packed, spoiled as `p` says.
 pub fn signatures(p: &Publication) -> Bytes {
-    let digest = digest(p);
-    let mut packed = Vec::with_capacity(65 * p.signatures.len() + 1);
-    for spec in &p.signatures {
+    sign(digest(p), &p.signatures)
+}
+
+/// A batched report as the committee signs it: a `FinalReport` without outcomes.
+fn proto_batched(r: &BatchedReport) -> FinalReport {
+    FinalReport {
+        settlement_id: settlement_id(r.settlement),
+        value: Wad::from_raw(r.value),
+        round: r.round,
+        outcomes: Vec::new(),
+    }
+}
+
+/// The digest members sign for a batch of `reports` on the run's oracle: proto's
+/// `FinalReportBatch`, the typed data a node signs with `eip712::sign_typed`.
+pub fn batch_digest(reports: &[BatchedReport]) -> B256 {
+    FinalReportBatch { reports: reports.iter().map(proto_batched).collect() }.eip712_digest(&domain())
+}
+
+/// `publishBatch`'s `reports`: 52 bytes each, `settlementId ‖ value (16, big-endian) ‖ round
+/// (4, big-endian)`, packed as `b.packing` says.
+pub fn packed_reports(b: &BatchPublication) -> Bytes {
+    let mut packed = Vec::with_capacity(52 * b.reports.len() + 1);
+    for r in &b.reports {
+        packed.extend_from_slice(settlement_id(r.settlement).as_slice());
+        packed.extend_from_slice(&r.value.to_be_bytes());
+        packed.extend_from_slice(&r.round.to_be_bytes());
+    }
+    match b.packing {
+        Packing::Whole => {}
+        Packing::ExtraByte => packed.push(0),
+        Packing::MissingByte => {
+            packed.pop();
+        }
+    }
+    packed.into()
+}
+
+/// `publishBatch`'s `signatures`: packed as `publish`'s, over what `b.signed` names.
+pub fn batch_signatures(b: &BatchPublication) -> Bytes {
+    let digest = match &b.signed {
+        BatchSigned::Batch(reports) => batch_digest(reports),
+        BatchSigned::Report(report) => proto_batched(report).eip712_digest(&domain()),
+    };
+    sign(digest, &b.signatures)
+}
+
+/// The packed signatures of `digest` as `signatures` says: 65 bytes `r ‖ s ‖ v` each.
+fn sign(digest: B256, signatures: &Signatures) -> Bytes {
+    let mut packed = Vec::with_capacity(65 * signatures.specs.len() + 1);
+    for spec in &signatures.specs {
         let key = &world().keys[usize::from(spec.key)];
         let signed = if spec.wrong_digest { keccak256(digest) } else { digest };
         let signature = key.sign_hash_sync(&signed).expect("a local key signs any 32-byte digest");
@@ -84,10 +141,10 @@ pub fn signatures(p: &Publication) -> Bytes {
         packed.extend_from_slice(&s.to_be_bytes::<32>());
         packed.push(v);
     }
-    if p.extra_byte {
+    if signatures.extra_byte {
         packed.push(0);
     }
-    if p.truncated {
+    if signatures.truncated {
         packed.pop();
     }
     packed.into()

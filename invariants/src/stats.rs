@@ -30,16 +30,39 @@ fn record(kind: &'static str, because: &'static str) {
     *COVERAGE.lock().unwrap_or_else(|e| e.into_inner()).entry((kind, because)).or_default() += 1;
 }
 
-/// Counts one call and what it met; `credited` if it left a refused payout as a credit.
-pub fn count_call(call: &Call, expected: &Expectation, credited: bool) {
+/// What a call did to the model, beyond succeeding or failing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// It left a refused payout as a credit.
+    pub credited: bool,
+    /// How many settlements it published.
+    pub published: usize,
+    /// It took a reservation off `totalReserved` (to the pool, or to pay rewards from).
+    pub released: bool,
+}
+
+/// Counts one call, what it met and what it did.
+pub fn count_call(call: &Call, expected: &Expectation, effects: Effects) {
     record(call.kind(), expected.because);
-    if let Call::Publish(p) = call
-        && expected.succeeds
-        && !p.outcomes.is_empty()
-    {
-        record(call.kind(), "… and it settled escrows");
+    if !expected.succeeds {
+        return;
     }
-    if credited {
+    match call {
+        Call::Publish(p) if !p.outcomes.is_empty() => record(call.kind(), "… and it settled escrows"),
+        Call::PublishBatch(b) => {
+            if effects.published > 1 {
+                record(call.kind(), "… and it published more than one settlement");
+            }
+            if effects.published > 0 && effects.published < b.reports.len() {
+                record(call.kind(), "… and it skipped a report already published");
+            }
+            if effects.released {
+                record(call.kind(), "… and it returned a reservation to the pool");
+            }
+        }
+        _ => {}
+    }
+    if effects.credited {
         record(call.kind(), "… and a refused payout was credited");
     }
 }

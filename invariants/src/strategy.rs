@@ -7,11 +7,11 @@ use proptest::sample::{Index, select};
 use proptest::strategy::{BoxedStrategy, Union};
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 
-use crate::call::{Call, Party};
+use crate::call::{BatchedReport, Call, Packing, Party};
 use crate::model::{Committee, Config, MAX_BOND, Model};
 use crate::plan::{
-    MemberOrder, Pick, PublishPlan, ReportDefect, SignatureDefect, SignerPick, Step, ThresholdPick,
-    ValuePick, party,
+    BatchPlan, MemberOrder, Pick, PublishPlan, ReportDefect, SignatureDefect, SignedPick, SignerPick, Step,
+    ThresholdPick, ValuePick, party,
 };
 use crate::run::Run;
 use crate::world::{ACTORS, ActorId, DISPUTES, KEYS, SETTLEMENTS, world};
@@ -196,6 +196,68 @@ fn publish(settlement: BoxedStrategy<u8>) -> impl Strategy<Value = Step> {
         })
 }
 
+/// Reports of a batch: from one to six, over settlements drawn like a report's (so often the
+/// same one twice, and already published ones), values often at the edges of `uint128`.
+fn batched_reports(settlement: BoxedStrategy<u8>) -> impl Strategy<Value = Vec<BatchedReport>> + Clone {
+    let value = prop_oneof![8 => any::<u128>(), 1 => Just(u128::MAX), 1 => Just(0u128)];
+    let report = (settlement, value, any::<u32>()).prop_map(|(settlement, value, round)| BatchedReport {
+        settlement,
+        value,
+        round,
+    });
+    proptest::collection::vec(report, 1..=6)
+}
+
+/// Signatures of something other than the batch (which may happen to be the batch).
+fn signed_elsewhere() -> impl Strategy<Value = SignedPick> {
+    prop_oneof![
+        Just(SignedPick::WithoutLast),
+        Just(SignedPick::WithOneMore),
+        any::<Index>().prop_map(|at| SignedPick::ValueOff { at }),
+        Just(SignedPick::Reversed),
+        any::<Index>().prop_map(|at| SignedPick::SingleReport { at }),
+    ]
+}
+
+/// Like [`publish`]'s: half the batches meant to be valid (a quorum of the committee in force
+/// over the batch's own digest, packed whole); the others signed over another batch or one
+/// report, with spoiled signatures, badly packed, or anything at all.
+fn publish_batch(settlement: BoxedStrategy<u8>) -> impl Strategy<Value = Step> {
+    let quorum = || {
+        prop_oneof![
+            3 => any::<u8>().prop_map(|start| SignerPick::Quorum { start }),
+            1 => Just(SignerPick::All),
+        ]
+    };
+    let reports = batched_reports(settlement);
+    let whole = || reports.clone().prop_map(|reports| (reports, Packing::Whole));
+    let ragged = prop_oneof![
+        1 => Just((Vec::new(), Packing::Whole)),
+        2 => reports.clone().prop_map(|reports| (reports, Packing::ExtraByte)),
+        2 => reports.clone().prop_map(|reports| (reports, Packing::MissingByte)),
+    ];
+    let valid = (whole(), Just(SignedPick::Own), quorum(), Just(SignatureDefect::None));
+    let other_digest = (whole(), signed_elsewhere(), quorum(), Just(SignatureDefect::None));
+    let bad_signatures = (whole(), Just(SignedPick::Own), signers(), signature_defect());
+    let bad_packing = (ragged, Just(SignedPick::Own), quorum(), Just(SignatureDefect::None));
+    let anything = (
+        whole(),
+        prop_oneof![Just(SignedPick::Own), signed_elsewhere()],
+        signers(),
+        prop_oneof![Just(SignatureDefect::None), signature_defect()],
+    );
+    prop_oneof![
+        6 => valid,
+        2 => other_digest,
+        3 => bad_signatures,
+        1 => bad_packing,
+        1 => anything,
+    ]
+    .prop_map(|((reports, packing), signed, signers, signature_defect)| {
+        Step::PublishBatch(BatchPlan { reports, packing, signed, signers, signature_defect })
+    })
+}
+
 fn post_bond(settlement: BoxedStrategy<u8>) -> impl Strategy<Value = Call> {
     (actor(), settlement, 0..DISPUTES as u8, bond())
         .prop_map(|(by, settlement, dispute, amount)| Call::PostBond { by, settlement, dispute, amount })
@@ -311,7 +373,8 @@ impl ReferenceStateMachine for OracleMachine {
         Union::new_weighted(vec![
             call(24, post_bond(settlement.clone())),
             call(6, (eoa(), funding()).prop_map(|(by, amount)| Call::FundPool { by, amount })),
-            boxed(12, publish(settlement)),
+            boxed(12, publish(settlement.clone())),
+            boxed(8, publish_batch(settlement)),
             call(10, reclaim(escrow)),
             call(8, withdraw(withdrawer)),
             call(6, arm()),

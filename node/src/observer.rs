@@ -23,11 +23,16 @@
 //! **When members fetch.** Not all at `M + grace`, which would hit each venue with the whole
 //! committee at once: each member fetches at its own moment in the grace period,
 //! [`fetch_at_ms`]: from `M + grace/2`, plus a jitter below `min(grace/4, 30 s)` drawn from a
-//! hash of the member's key and the settlement id, so members spread out and a member keeps its
-//! moment. An observer (re)started after that moment fetches at its start plus the same jitter,
+//! hash of the member's key and the settlement's window (index, start, maturity), so members
+//! spread out and a member keeps its moment. An observer (re)started after that moment fetches at its start plus the same jitter,
 //! so a committee restarted together does not fetch in lockstep either. The observation is
 //! still dated `M + grace` and signed no earlier (peers refuse messages dated in their future):
 //! one fetched early waits in memory until then.
+//!
+//! **One fetch per window.** At an expiry, many settlements share a window: the same index over
+//! the same `(M − W, M]`, with other methodology parameters. They share their fetch moment (the
+//! jitter is the window's), and a pass fetches each venue once per window and computes every
+//! settlement of the window from those trades, rather than once per settlement.
 //!
 //! **A crash between the slot and the observation.** The slot record can reach the disk without
 //! the observation (a crash between the two writes). At the next pass the slot holds a hash
@@ -48,7 +53,7 @@ use fixd_proto::types::venue::{Trade, Venue};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{SignedKind, SigningSlot, Store, StoreError};
-use crate::venues::{LeftOut, VenueAdapter};
+use crate::venues::{LeftOut, VenueAdapter, VenueError};
 use fixd_proto::types::certificate::DecisionId;
 
 /// This node's observation as the observer computed it, for the settlement service to sign.
@@ -68,6 +73,9 @@ pub struct Observer {
     pub settlements: tokio::sync::mpsc::Sender<OwnObservation>,
     /// Settlements whose observation a crash lost and the archive cannot rebuild.
     pub lost: std::sync::Mutex<std::collections::BTreeSet<alloy_primitives::B256>>,
+    /// Settlements whose signed observation is stored (or lost): nothing is left to do for
+    /// them, so a pass skips them without reading their observations again.
+    pub done: std::sync::Mutex<std::collections::HashSet<alloy_primitives::B256>>,
     /// This member's public key: the seed of its fetch jitter.
     pub member: [u8; 32],
     /// When this observer started, unix ms: a settlement overdue then is fetched after it.
@@ -106,14 +114,17 @@ pub fn fetch_spread_ms(spec: &SettlementSpec) -> u64 {
 }
 
 /// This member's jitter for one settlement, below [`fetch_spread_ms`]: from a hash of its key
-/// and the settlement id, so that members differ and a member keeps its moment.
+/// and the settlement's window, so that members differ, a member keeps its moment, and the
+/// settlements of one window are fetched together.
 pub fn fetch_jitter_ms(spec: &SettlementSpec, member: &[u8; 32]) -> u64 {
     let spread = fetch_spread_ms(spec);
     if spread == 0 {
         return 0;
     }
     let mut input = member.to_vec();
-    input.extend_from_slice(spec.id().as_slice());
+    input.extend_from_slice(&fixd_proto::encoding::to_bcs(&spec.index));
+    input.extend_from_slice(&spec.window_start().to_be_bytes());
+    input.extend_from_slice(&spec.maturity.to_be_bytes());
     let hash = alloy_primitives::keccak256(&input);
     let mut head = [0u8; 8];
     head.copy_from_slice(&hash[..8]);
@@ -159,6 +170,7 @@ impl Observer {
             tick,
             settlements,
             lost: Default::default(),
+            done: Default::default(),
             member,
             started_ms: crate::clock::now_ms(),
             pending: Default::default(),
@@ -182,34 +194,57 @@ impl Observer {
         self.pass_at(now.saturating_mul(1000)).await
     }
 
-    /// Fetches every settlement whose fetch moment has come and that is not yet observed, and
-    /// signs every observation whose time (`M + grace`) has come.
+    /// Fetches every settlement whose fetch moment has come and that is not yet observed (each
+    /// venue once per window), and signs every observation whose time (`M + grace`) has come.
     pub async fn pass_at(&self, now_ms: u64) -> Result<(), StoreError> {
+        let mut windows: Vec<(Window, Vec<SettlementSpec>)> = Vec::new();
         for spec in self.store.settlements()? {
-            if now_ms < fetch_at_ms(&spec, &self.member, self.started_ms) {
+            if self.done.lock().expect("done lock").contains(&spec.id())
+                || now_ms < fetch_at_ms(&spec, &self.member, self.started_ms)
+            {
                 continue;
             }
             let due = is_due(&spec, now_ms / 1000);
             match self.store.signed(observation_slot(&spec))? {
                 None => {
                     let pending = self.pending.lock().expect("pending lock").get(&spec.id()).cloned();
-                    let observation = match pending {
-                        Some(observation) => Some(observation),
-                        None => self.fetch_and_compute(&spec).await?,
-                    };
-                    let Some(observation) = observation else { continue };
-                    if due || is_due(&spec, crate::clock::now()) {
-                        self.pending.lock().expect("pending lock").remove(&spec.id());
-                        self.sign(observation).await;
-                    } else {
-                        self.pending.lock().expect("pending lock").insert(spec.id(), observation);
+                    match pending {
+                        Some(observation) => self.sign_when_due(observation, due).await,
+                        None => {
+                            let window = Window::of(&spec);
+                            match windows.iter_mut().find(|(w, _)| *w == window) {
+                                Some((_, specs)) => specs.push(spec),
+                                None => windows.push((window, vec![spec])),
+                            }
+                        }
                     }
                 }
                 Some(hash) if due => self.recover(&spec, hash).await?,
                 Some(_) => {}
             }
         }
+        for (window, specs) in windows {
+            let fetched = self.fetch(window).await;
+            for spec in specs {
+                if let Some(observation) = self.compute(&spec, &fetched)? {
+                    self.sign_when_due(observation, is_due(&spec, now_ms / 1000)).await;
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Signs `observation` if its time has come (`due` at the pass, or by now), or keeps it
+    /// until then.
+    async fn sign_when_due(&self, observation: Observation, due: bool) {
+        let id = observation.settlement_id;
+        let spec_due = due || crate::clock::now() >= observation.observed_at;
+        if spec_due {
+            self.pending.lock().expect("pending lock").remove(&id);
+            self.sign(observation).await;
+        } else {
+            self.pending.lock().expect("pending lock").insert(id, observation);
+        }
     }
 
     /// The slot holds `hash`: if no stored observation has it (a crash came between the two
@@ -219,6 +254,7 @@ impl Observer {
         if self.lost.lock().expect("lost lock").contains(&id)
             || self.store.observations(&id)?.iter().any(|o| o.hash() == hash)
         {
+            self.done.lock().expect("done lock").insert(id);
             return Ok(());
         }
         let mut trades = Vec::new();
@@ -258,31 +294,43 @@ impl Observer {
         &self,
         spec: &SettlementSpec,
     ) -> Result<Option<Signed<Observation>>, StoreError> {
-        match self.fetch_and_compute(spec).await? {
+        let fetched = self.fetch(Window::of(spec)).await;
+        match self.compute(spec, &fetched)? {
             Some(observation) => Ok(self.sign(observation).await),
             None => Ok(None),
         }
     }
 
-    /// Fetches and archives the window's trades, computes the observation, and keeps the
-    /// venues it left out. `None` when the settlement's parameters are unusable (logged).
-    async fn fetch_and_compute(&self, spec: &SettlementSpec) -> Result<Option<Observation>, StoreError> {
+    /// Every venue's trades of one window, fetched concurrently.
+    async fn fetch(&self, window: Window) -> Vec<(Venue, Result<Vec<Trade>, VenueError>)> {
+        let fetches = self
+            .venues
+            .iter()
+            .map(|v| async move { (v.venue(), v.trades_between(window.start_ms, window.end_ms).await) });
+        futures::future::join_all(fetches).await
+    }
+
+    /// Archives a settlement's trades from its window's fetch, computes its observation, and
+    /// keeps the venues it left out. `None` when the settlement's parameters are unusable
+    /// (logged).
+    fn compute(
+        &self,
+        spec: &SettlementSpec,
+        fetched: &[(Venue, Result<Vec<Trade>, VenueError>)],
+    ) -> Result<Option<Observation>, StoreError> {
         let id = spec.id();
-        let (start_ms, end_ms) = window_ms(spec);
-        let fetches =
-            self.venues.iter().map(|v| async move { (v.venue(), v.trades_between(start_ms, end_ms).await) });
         let mut trades = Vec::new();
         let mut failed = Vec::new();
-        for (venue, result) in futures::future::join_all(fetches).await {
+        for (venue, result) in fetched {
             match result {
                 Ok(venue_trades) => {
                     tracing::info!(settlement = %id, %venue, trades = venue_trades.len(), "archived venue trades");
-                    self.store.put_trades(&id, venue, &venue_trades)?;
-                    trades.extend(venue_trades);
+                    self.store.put_trades(&id, *venue, venue_trades)?;
+                    trades.extend_from_slice(venue_trades);
                 }
                 Err(error) => {
                     tracing::warn!(settlement = %id, %venue, %error, "venue left out of this observation");
-                    failed.push(LeftOut::failed(&error));
+                    failed.push(LeftOut::failed(error));
                 }
             }
         }
@@ -300,6 +348,22 @@ impl Observer {
         }
         self.store.put_left_out(&id, &left_out)?;
         Ok(Some(observation))
+    }
+}
+
+/// What one fetch serves: an index's trades over `start_ms ..= end_ms` (unix ms). Settlements
+/// with the same window share it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Window {
+    index: fixd_proto::types::settlement::Index,
+    start_ms: u64,
+    end_ms: u64,
+}
+
+impl Window {
+    fn of(spec: &SettlementSpec) -> Window {
+        let (start_ms, end_ms) = window_ms(spec);
+        Window { index: spec.index, start_ms, end_ms }
     }
 }
 

@@ -497,6 +497,11 @@ impl Devnet {
         Devnet { nodes: (0..n).map(|_| None).collect(), configs, _replay: replay, chain, clock, root }
     }
 
+    /// Node `i`'s data directory (its sled store and keys' neighbours).
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.configs[i].parent().expect("a config sits in its member's directory").join("data")
+    }
+
     /// Starts (or restarts, on the same data directory) node `i`.
     pub fn start_node(&mut self, i: usize) -> &Node {
         self.nodes[i] = Some(Node::start(&format!("node-{i}"), &self.configs[i]));
