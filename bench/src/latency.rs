@@ -201,7 +201,7 @@ fn peak_rss(pid: u32) -> anyhow::Result<u64> {
 }
 
 /// The bytes of every file under `dir`.
-fn dir_size(dir: &std::path::Path) -> u64 {
+pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir).into_iter().flatten().flatten().fold(0, |sum, entry| match entry.metadata() {
         Ok(m) if m.is_dir() => sum + dir_size(&entry.path()),
         Ok(m) => sum + m.len(),

@@ -17,6 +17,7 @@
 #![allow(clippy::float_arithmetic)]
 
 mod latency;
+mod restart;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ struct Args {
     #[arg(long, default_value_t = 40)]
     challenge_secs: u64,
     /// The sections to run.
-    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Section::Api, Section::Latency, Section::Burst])]
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Section::Api, Section::Latency, Section::Burst, Section::Restart])]
     sections: Vec<Section>,
     /// Committee sizes of the latency section.
     #[arg(long, value_delimiter = ',', default_values_t = [4, 7, 16, 31])]
@@ -59,6 +60,9 @@ struct Args {
     /// Expiry bursts: settlements maturing in the same second on four members, one run each.
     #[arg(long, value_delimiter = ',', default_values_t = [1000])]
     burst: Vec<usize>,
+    /// Settlements node-0 holds in the restart section (at most its api.max_scheduled, 10,000).
+    #[arg(long, default_value_t = 10_000)]
+    stored: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -66,6 +70,7 @@ enum Section {
     Api,
     Latency,
     Burst,
+    Restart,
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +116,10 @@ fn main() -> anyhow::Result<()> {
                     rows.push(latency::run(&runtime, 4, count, count, args.latency_challenge_secs)?);
                 }
                 print_burst(&rows);
+            }
+            if args.sections.contains(&Section::Restart) {
+                let row = restart::run(&runtime, &args)?;
+                print_restart(&row, args.connections);
             }
             Ok(())
         }
@@ -335,6 +344,33 @@ fn print_burst(rows: &[latency::LatencyRow]) {
     }
     println!();
     println!("Times are from the maturity; observations are made 3 s after it (the grace period).");
+}
+
+fn print_restart(row: &restart::RestartRow, connections: usize) {
+    println!();
+    println!("## Restart with {} settlements stored", row.stored);
+    println!();
+    println!("| what | figure |");
+    println!("|---|---:|");
+    println!(
+        "| scheduling them through the admin API, 16 at a time | {:.1} s |",
+        row.scheduling.as_secs_f64()
+    );
+    let page = &row.first_page;
+    println!(
+        "| first page of `GET /v1/settlements` ({} B), {connections} connections | {:.0} req/s, p99 {:.2} ms; trivial handler {:.0} req/s: {:.1}% |",
+        page.bytes,
+        page.fixd.per_second(),
+        page.fixd.percentile_ms(0.99),
+        page.trivial.per_second(),
+        100.0 * page.fixd.per_second() / page.trivial.per_second(),
+    );
+    println!("| spawn → API serving | {:.0} ms |", row.serving.as_secs_f64() * 1000.0);
+    println!(
+        "| spawn → following the network (3 peers connected) | {:.0} ms |",
+        row.following.as_secs_f64() * 1000.0
+    );
+    println!("| store | {:.1} MiB |", row.store_mib);
 }
 
 /// The CPU model and core count, for the figures that are absolute.

@@ -10,7 +10,7 @@ pub async fn status(State(state): State<std::sync::Arc<ApiState>>) -> Json<Value
     let committee = state.genesis.committee();
     let mut peers = Vec::new();
     if let Some(network) = &state.network {
-        for peer in network.connected_peers().await.unwrap_or_default() {
+        for peer in network.connected_peers() {
             // Name each connected peer by its committee member, when it is one.
             let member = state.member_peers.get(&peer);
             peers.push(json!({ "peer_id": peer.to_string(), "member": member }));

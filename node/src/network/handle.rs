@@ -2,7 +2,7 @@
 
 use fixd_proto::types::settlement::SettlementId;
 use libp2p::{Multiaddr, PeerId};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::NetworkError;
@@ -40,9 +40,6 @@ pub(super) enum Command {
         settlement_id: SettlementId,
         reply: oneshot::Sender<Result<CatchupResponse, NetworkError>>,
     },
-    ConnectedPeers {
-        reply: oneshot::Sender<Vec<PeerId>>,
-    },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
@@ -62,6 +59,9 @@ pub struct NetworkHandle {
     commands: mpsc::Sender<Command>,
     shutdown: CancellationToken,
     local_peer_id: PeerId,
+    /// The members with an open connection, as the swarm task last set them: read without a
+    /// round trip to that task (`/v1/status` asks on every request).
+    peers: watch::Receiver<Vec<PeerId>>,
 }
 
 impl NetworkHandle {
@@ -69,8 +69,9 @@ impl NetworkHandle {
         commands: mpsc::Sender<Command>,
         shutdown: CancellationToken,
         local_peer_id: PeerId,
+        peers: watch::Receiver<Vec<PeerId>>,
     ) -> Self {
-        NetworkHandle { commands, shutdown, local_peer_id }
+        NetworkHandle { commands, shutdown, local_peer_id, peers }
     }
 
     pub fn local_peer_id(&self) -> PeerId {
@@ -106,8 +107,8 @@ impl NetworkHandle {
     }
 
     /// Members with at least one open connection.
-    pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NetworkError> {
-        self.ask(|reply| Command::ConnectedPeers { reply }).await
+    pub fn connected_peers(&self) -> Vec<PeerId> {
+        self.peers.borrow().clone()
     }
 
     /// The addresses this node listens on (port 0 resolved), once the listeners are up.

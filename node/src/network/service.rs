@@ -133,6 +133,7 @@ impl NetworkService {
         let shutdown = shutdown.child_token();
         let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
         let (events, events_rx) = mpsc::channel(config.event_buffer.max(1));
+        let (peers, peers_rx) = tokio::sync::watch::channel(Vec::new());
         let event_loop = EventLoop {
             swarm,
             topics,
@@ -148,6 +149,7 @@ impl NetworkService {
             admission,
             provider,
             events,
+            peers,
             commands,
             serving: JoinSet::new(),
             pending_catchups: HashMap::new(),
@@ -156,7 +158,7 @@ impl NetworkService {
         };
         info!(peer_id = %local_peer_id, "network starting");
         let task = SwarmTask { event_loop, dial_interval: config.dial_interval };
-        Ok((NetworkHandle::new(commands_tx, shutdown, local_peer_id), events_rx, task))
+        Ok((NetworkHandle::new(commands_tx, shutdown, local_peer_id, peers_rx), events_rx, task))
     }
 }
 
@@ -199,6 +201,9 @@ struct EventLoop {
     admission: Admission,
     provider: Arc<dyn CatchupProvider>,
     events: mpsc::Sender<NetworkEvent>,
+    /// The connected members, for [`NetworkHandle::connected_peers`]: set on each first
+    /// connection and last disconnection.
+    peers: tokio::sync::watch::Sender<Vec<PeerId>>,
     commands: mpsc::Receiver<Command>,
     /// Catch-up answers being read from the store (on blocking threads), owned by this loop so
     /// they end with it.
@@ -280,9 +285,6 @@ impl EventLoop {
                     addrs,
                 );
                 self.pending_catchups.insert(id, (peer, reply));
-            }
-            Command::ConnectedPeers { reply } => {
-                let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.swarm.listeners().cloned().collect());
@@ -373,11 +375,13 @@ impl EventLoop {
                 debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
                 if num_established.get() == 1 {
                     info!(peer = %peer_id, "member connected");
+                    self.peers.send_replace(self.swarm.connected_peers().copied().collect());
                     let _ = self.events.try_send(NetworkEvent::PeerConnected(peer_id));
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, cause, .. } => {
                 info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "member disconnected");
+                self.peers.send_replace(self.swarm.connected_peers().copied().collect());
                 let _ = self.events.try_send(NetworkEvent::PeerDisconnected(peer_id));
             }
             SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {

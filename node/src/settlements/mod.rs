@@ -192,7 +192,7 @@ async fn ask_a_peer(
     id: B256,
     turn: usize,
 ) -> Option<Vec<B256>> {
-    let peers = network.connected_peers().await.unwrap_or_default();
+    let peers = network.connected_peers();
     let peer = *peers.get(turn % peers.len().max(1))?;
     let response = match network.catch_up(peer, id).await {
         Ok(response) => response,
