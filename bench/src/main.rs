@@ -12,6 +12,11 @@
 //! - **latency**: at each committee size of `--nodes`, `--settlements` settlements maturing
 //!   `--per-second` a second, from q observations held to the certificate on every node, and
 //!   from the certificate to a confirmed publication (see `latency.rs`).
+//! - **burst**: `--burst` settlements maturing in one second on four members: until all are
+//!   certified and published on every node, peak RSS and store size.
+//! - **restart**: `--stored` settlements on a member, the first page of its list under load,
+//!   and the time from spawning it again to serving and to following the network
+//!   (`restart.rs`).
 
 // Figures for people to read: rates, percentiles and ratios are floating point.
 #![allow(clippy::float_arithmetic)]

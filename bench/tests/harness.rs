@@ -1,20 +1,37 @@
 //! The system harness in a reduced form, so that it cannot rot, on the tests' `fixd` build: the
-//! API section with a second of load per endpoint at four connections, and the latency section
-//! with 100 settlements on seven members. It checks that every section runs, every request is
+//! API section with a second of load per endpoint at four connections, the restart section with
+//! 200 settlements stored, and the latency section with 100 settlements on seven members. It checks that every section runs, every request is
 //! answered and every settlement is published alike on every node and on-chain, never a timing.
 
 use std::process::Command;
 
 #[test]
-fn the_api_section_answers_every_request_and_prints_its_table() {
-    let stdout =
-        bench(&["--sections", "api", "--seconds", "1", "--connections", "4", "--challenge-secs", "15"]);
+fn the_api_and_restart_sections_answer_every_request_and_print_their_tables() {
+    let stdout = bench(&[
+        "--sections",
+        "api,restart",
+        "--seconds",
+        "1",
+        "--connections",
+        "4",
+        "--challenge-secs",
+        "15",
+        "--stored",
+        "200",
+    ]);
     let rows: Vec<&str> =
         stdout.lines().filter(|l| l.starts_with("| settlement") || l.starts_with("| status")).collect();
     assert_eq!(rows.len(), 4, "one row per endpoint:\n{stdout}");
     for row in rows {
         let rate: f64 = row.split('|').nth(3).unwrap().trim().parse().unwrap();
         assert!(rate > 0.0, "{row}");
+    }
+    // The restart section: node-0 held 200 settlements, served its list, and came back.
+    assert!(stdout.contains("## Restart with 200 settlements stored"), "{stdout}");
+    for what in
+        ["first page of `GET /v1/settlements`", "spawn → API serving", "spawn → following the network"]
+    {
+        assert!(stdout.lines().any(|l| l.starts_with(&format!("| {what}"))), "no {what} row:\n{stdout}");
     }
 }
 
