@@ -96,15 +96,11 @@ pub fn batch_digest(reports: &[BatchedReport]) -> B256 {
     FinalReportBatch { reports: reports.iter().map(proto_batched).collect() }.eip712_digest(&domain())
 }
 
-/// `publishBatch`'s `reports`: 52 bytes each, `settlementId ‖ value (16, big-endian) ‖ round
-/// (4, big-endian)`, packed as `b.packing` says.
+/// `publishBatch`'s `reports`, packed by proto's [`FinalReportBatch::packed`] (an empty batch
+/// packs to no bytes), then spoiled as `b.packing` says.
 pub fn packed_reports(b: &BatchPublication) -> Bytes {
-    let mut packed = Vec::with_capacity(52 * b.reports.len() + 1);
-    for r in &b.reports {
-        packed.extend_from_slice(settlement_id(r.settlement).as_slice());
-        packed.extend_from_slice(&r.value.to_be_bytes());
-        packed.extend_from_slice(&r.round.to_be_bytes());
-    }
+    let batch = FinalReportBatch { reports: b.reports.iter().map(proto_batched).collect() };
+    let mut packed = batch.packed().unwrap_or_default();
     match b.packing {
         Packing::Whole => {}
         Packing::ExtraByte => packed.push(0),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use alloy::primitives::{Address, Bytes};
 use alloy::providers::Provider;
 use fixd_proto::eip712::{self, EthSignature, TypedData};
-use fixd_proto::types::report::{FinalReport, FinalReportBatch};
+use fixd_proto::types::report::{BatchError, FinalReport, FinalReportBatch};
 
 use super::ChainError;
 
@@ -47,38 +47,9 @@ pub fn report_to_sol(report: &FinalReport) -> SettlementOracle::FinalReport {
     report.to_sol().into()
 }
 
-/// Bytes per report in `publishBatch`'s packed `reports`.
-pub const PACKED_REPORT_LENGTH: usize = 52;
-
-/// A batch `publishBatch` cannot carry.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum BatchError {
-    #[error("a batch needs at least one report")]
-    Empty,
-    #[error(
-        "the report of settlement {0} settles bonds; a batch carries only reports without bond \
-         outcomes: publish it alone with `publish`"
-    )]
-    HasOutcomes(fixd_proto::types::settlement::SettlementId),
-}
-
-/// The reports as `publishBatch` takes them: 52 bytes each, back to back, `settlementId` ‖
-/// `value` (16 bytes, big-endian) ‖ `round` (4 bytes, big-endian). Only reports without bond
-/// outcomes fit: the contract hashes each as `FinalReport{…, outcomes: []}`.
+/// The reports as `publishBatch` takes them ([`FinalReportBatch::packed`]).
 pub fn packed_batch(batch: &FinalReportBatch) -> Result<Bytes, BatchError> {
-    if batch.reports.is_empty() {
-        return Err(BatchError::Empty);
-    }
-    let mut packed = Vec::with_capacity(batch.reports.len() * PACKED_REPORT_LENGTH);
-    for report in &batch.reports {
-        if !report.outcomes.is_empty() {
-            return Err(BatchError::HasOutcomes(report.settlement_id));
-        }
-        packed.extend_from_slice(report.settlement_id.as_slice());
-        packed.extend_from_slice(&report.value.raw().to_be_bytes());
-        packed.extend_from_slice(&report.round.to_be_bytes());
-    }
-    Ok(packed.into())
+    batch.packed().map(Bytes::from)
 }
 
 /// The signatures as `publish` takes them: 65 bytes `r ‖ s ‖ v` each, packed back to back in

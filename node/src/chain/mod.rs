@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use alloy::primitives::B256;
 
-pub use contract::{BatchError, SettlementOracle, deploy, ordered_signatures, packed_batch, report_to_sol};
+pub use contract::{SettlementOracle, deploy, ordered_signatures, packed_batch, report_to_sol};
+pub use fixd_proto::types::report::BatchError;
 pub use reader::{BondError, ChainReader};
 pub use service::{ChainCommand, ChainHandle, ChainService, ChainStatus, ChainUpdate};
 

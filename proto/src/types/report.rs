@@ -52,6 +52,43 @@ pub struct FinalReportBatch {
     pub reports: Vec<FinalReport>,
 }
 
+/// Bytes per report in the contract's packed `publishBatch(bytes reports, …)`.
+pub const PACKED_REPORT_LENGTH: usize = 52;
+
+/// A batch `publishBatch` cannot carry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("a batch needs at least one report")]
+    Empty,
+    #[error(
+        "the report of settlement {0} settles bonds; a batch carries only reports without bond \
+         outcomes: publish it alone with `publish`"
+    )]
+    HasOutcomes(SettlementId),
+}
+
+impl FinalReportBatch {
+    /// The reports as `publishBatch` takes them: [`PACKED_REPORT_LENGTH`] bytes each, back to
+    /// back, `settlementId` ‖ `value` (16 bytes, big-endian) ‖ `round` (4 bytes, big-endian).
+    /// Only reports without bond outcomes fit: the contract hashes each as
+    /// `FinalReport{…, outcomes: []}`.
+    pub fn packed(&self) -> Result<Vec<u8>, BatchError> {
+        if self.reports.is_empty() {
+            return Err(BatchError::Empty);
+        }
+        let mut packed = Vec::with_capacity(self.reports.len() * PACKED_REPORT_LENGTH);
+        for report in &self.reports {
+            if !report.outcomes.is_empty() {
+                return Err(BatchError::HasOutcomes(report.settlement_id));
+            }
+            packed.extend_from_slice(report.settlement_id.as_slice());
+            packed.extend_from_slice(&report.value.raw().to_be_bytes());
+            packed.extend_from_slice(&report.round.to_be_bytes());
+        }
+        Ok(packed)
+    }
+}
+
 /// A 65-byte secp256k1 signature (r ‖ s ‖ v), as `ecrecover` takes it.
 pub type EthSignature = FixedBytes<65>;
 
