@@ -17,6 +17,7 @@
 //! | `fixd_venue_request_milliseconds_total` | counter | `venue` | time spent in those requests (÷ requests = mean latency) |
 //! | `fixd_venue_last_request_milliseconds` | gauge | `venue` | latency of the last request |
 //! | `fixd_chain_transactions_total` | counter | `state` = `sent`, `replaced`, `dropped`, `reverted`, `mined` | this node's publish transactions |
+//! | `fixd_chain_rpc_calls_total` | counter | | chain RPC calls the chain service made (reads, sends, receipts) |
 //! | `fixd_chain_rpc_errors_total` | counter | | failed or timed-out RPC calls |
 //! | `fixd_chain_head` | gauge | | the chain's block number at the last poll |
 //! | `fixd_settlements` | gauge | `status` | settlements this node knows, by status |
@@ -92,6 +93,7 @@ pub struct Metrics {
     pub messages: Family<MessageLabels, Counter>,
     pub phase_seconds: HistogramFamily<PhaseLabels>,
     pub chain_transactions: Family<TransactionLabels, Counter>,
+    pub chain_rpc_calls: Counter,
     pub chain_rpc_errors: Counter,
     pub chain_head: Gauge,
     venue_requests: Family<VenueLabels, Gauge>,
@@ -120,6 +122,12 @@ impl Metrics {
         registry.register("phase_seconds", "Time each settlement spent in each phase", phase_seconds.clone());
         let chain_transactions = Family::default();
         registry.register("chain_transactions", "Publish transactions by state", chain_transactions.clone());
+        let chain_rpc_calls = Counter::default();
+        registry.register(
+            "chain_rpc_calls",
+            "Chain RPC calls made by the chain service",
+            chain_rpc_calls.clone(),
+        );
         let chain_rpc_errors = Counter::default();
         registry.register(
             "chain_rpc_errors",
@@ -166,6 +174,7 @@ impl Metrics {
             messages,
             phase_seconds,
             chain_transactions,
+            chain_rpc_calls,
             chain_rpc_errors,
             chain_head,
             venue_requests,

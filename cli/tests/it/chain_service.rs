@@ -2,7 +2,8 @@
 //! transaction that sits unmined is replaced (same nonce, higher fees) and the replacement is
 //! what lands; a reorg that removes the publication is seen, and publishing again lands it once
 //! more on the new chain; a base fee that soars past `chain.max_fee_per_gas` gets one
-//! replacement up to the cap and no further.
+//! replacement up to the cap and no further; a poll costs the same RPC calls whatever the
+//! number of settlements watched.
 
 use std::time::{Duration, Instant};
 
@@ -93,6 +94,74 @@ impl Fixture {
         self.runtime.spawn(service.run(commands, cancel.clone()));
         Running { handle, updates, cancel, metrics }
     }
+}
+
+/// `fixd_chain_rpc_calls_total`.
+fn rpc_calls(metrics: &Metrics) -> u64 {
+    let text = metrics.encode(&[], &[]).unwrap();
+    text.lines().find_map(|l| l.strip_prefix("fixd_chain_rpc_calls_total ")).unwrap().parse().unwrap()
+}
+
+/// The RPC load follows the blocks, not the settlements watched: with 500 settlements watched
+/// a poll costs what it costs with one (each is read once with `getSettlement` when first
+/// watched), and a publication among them is still found, from the block's logs.
+#[test]
+fn a_poll_costs_the_same_rpc_calls_with_500_settlements_watched_as_with_one() {
+    let fx = fixture(0x5d);
+    let (chain, report, runtime) = (&fx.chain, &fx.report, &fx.runtime);
+    let interval = Duration::from_millis(100);
+    let Running { handle, mut updates, cancel, metrics } =
+        fx.start(ChainConfig { poll_interval: interval, ..ChainConfig::default() });
+    // At most this many polls fit in `span`, whatever the machine's load.
+    let most_polls = |span: Duration| span.as_millis() as u64 / interval.as_millis() as u64 + 1;
+    let calls_over = |span: Duration| {
+        let before = rpc_calls(&metrics);
+        std::thread::sleep(span);
+        rpc_calls(&metrics) - before
+    };
+    runtime.block_on(handle.send(ChainCommand::Watch(report.settlement_id)));
+    runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_none()));
+    let span = Duration::from_secs(2);
+    let with_one = calls_over(span);
+
+    let others: Vec<B256> = (0..499u32).map(|i| B256::left_padding_from(&i.to_be_bytes())).collect();
+    let before = rpc_calls(&metrics);
+    for id in &others {
+        runtime.block_on(handle.send(ChainCommand::Watch(*id)));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rpc_calls(&metrics) - before < 499 {
+        assert!(Instant::now() < deadline, "the new settlements were never read once");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let with_500 = calls_over(span);
+    println!("RPC calls over {span:?}: {with_one} watching one, {with_500} watching 500");
+    // No block is mined: a poll is one read of the latest block.
+    assert!(with_one >= 1 && with_one <= most_polls(span), "{with_one} calls watching one");
+    assert!(with_500 <= most_polls(span), "{with_500} calls watching 500: a read per settlement per poll");
+
+    // A publication among them is found from its block's logs, with its sender.
+    runtime.block_on(
+        handle.send(ChainCommand::Publish { report: report.clone(), signatures: fx.signatures.clone() }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while transactions(&metrics, "sent") == 0 {
+        assert!(Instant::now() < deadline, "nothing was sent");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    chain.rpc("evm_mine", json!([]));
+    let (_, on_chain) =
+        runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));
+    let on_chain = on_chain.unwrap();
+    assert_eq!((on_chain.value, on_chain.publisher), (report.value, fx.keys[0].address()));
+    assert_eq!(chain.publications(report.settlement_id), vec![on_chain.tx_hash]);
+    chain.rpc("evm_mine", json!([]));
+    let (_, deeper) = runtime.block_on(next(&mut updates, |(id, s)| {
+        *id == report.settlement_id && s.as_ref().is_some_and(|s| s.confirmations == 2)
+    }));
+    assert_eq!(deeper.unwrap().tx_hash, on_chain.tx_hash);
+    cancel.cancel();
 }
 
 /// `fixd_chain_transactions_total{state}`.

@@ -10,15 +10,22 @@
 //!   send asks the node for the pending nonce, and a replacement reuses the nonce it replaces.
 //! - **Idempotent.** Before sending, `publish` is simulated with `eth_call`: a revert names the
 //!   custom error. `AlreadyPublished` with the same value is success (somebody else published);
-//!   the settlement's on-chain state is read from `getSettlement` and the `ReportPublished`
-//!   log, never assumed from our own receipt.
+//!   the settlement's on-chain state is read from the `ReportPublished` logs, never assumed
+//!   from our own receipt.
+//! - **One read per poll, whatever the number watched.** Each poll reads the latest block and
+//!   the `ReportPublished` logs of the blocks since the last poll, for all settlements in one
+//!   `eth_getLogs`; a transaction's sender is read once per transaction (a batch publishes many
+//!   settlements in one). A settlement is read with `getSettlement` once, when first watched,
+//!   for a publication older than the logs read.
 //! - **Every RPC has a timeout** (`rpc_timeout`), and waiting for a receipt is our own polling,
 //!   not alloy's watcher (alloy #2678, #3916). While the endpoint fails, retries back off from
 //!   1 s to `max_backoff`; nothing is dropped.
 //! - **Stuck and dropped.** A transaction the node no longer knows is sent again; one without a
 //!   receipt after `replace_after` is replaced with the same nonce and doubled fees.
-//! - **Reorgs.** The state is read again every poll, so a publication that a reorg removed is
-//!   seen as gone; the publishing member then sends again in its turn. Once a publication is
+//! - **Reorgs.** Each poll checks that the last block read is still on the chain; if a reorg
+//!   replaced it, the last [`FORGET_AFTER_CONFIRMATIONS`] blocks are read again, so a
+//!   publication that a reorg removed is seen as gone; the publishing member then sends again
+//!   in its turn. Once a publication is
 //!   [`FORGET_AFTER_CONFIRMATIONS`] blocks deep it is no longer read.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -131,13 +138,33 @@ struct Sent {
     at: Instant,
 }
 
-/// Where a settlement's `ReportPublished` log was found.
+/// Where a settlement's `ReportPublished` log was found, and the value it published.
 #[derive(Clone, Debug)]
 struct Found {
+    value: Wad,
     tx_hash: B256,
     block_number: u64,
-    block_hash: B256,
     publisher: Address,
+}
+
+impl Found {
+    fn at(&self, head: u64) -> OnChain {
+        OnChain {
+            value: self.value,
+            tx_hash: self.tx_hash,
+            block_number: self.block_number,
+            confirmations: head.saturating_sub(self.block_number) + 1,
+            publisher: self.publisher,
+        }
+    }
+}
+
+/// The last block whose logs were read, by number and hash: if that block is no longer on the
+/// chain, a reorg replaced it (and every block after it).
+#[derive(Clone, Copy, Debug)]
+struct Scanned {
+    number: u64,
+    hash: B256,
 }
 
 #[derive(Debug)]
@@ -160,6 +187,11 @@ pub struct ChainService {
     /// The genesis `contract_block`: logs are searched from there on.
     contract_block: u64,
     watched: BTreeSet<SettlementId>,
+    /// Watched settlements not yet read from the contract once: a publication older than the
+    /// log scan is found by reading `getSettlement`, once per settlement.
+    unchecked: BTreeSet<SettlementId>,
+    /// Where the logs have been read up to.
+    scanned: Option<Scanned>,
     last: BTreeMap<SettlementId, Option<OnChain>>,
     found: BTreeMap<SettlementId, Found>,
     jobs: BTreeMap<SettlementId, Job>,
@@ -232,6 +264,8 @@ impl ChainService {
             config,
             contract_block,
             watched: BTreeSet::new(),
+            unchecked: BTreeSet::new(),
+            scanned: None,
             last: BTreeMap::new(),
             found: BTreeMap::new(),
             jobs: BTreeMap::new(),
@@ -248,6 +282,9 @@ impl ChainService {
         what: &str,
         call: impl std::future::IntoFuture<Output = Result<T, E>>,
     ) -> Result<T, String> {
+        if let Some(m) = &self.metrics {
+            m.chain_rpc_calls.inc();
+        }
         let result = timed(self.config.rpc_timeout, what, call).await;
         if result.is_err()
             && let Some(m) = &self.metrics
@@ -287,12 +324,10 @@ impl ChainService {
 
     fn on_command(&mut self, command: ChainCommand) {
         match command {
-            ChainCommand::Watch(id) => {
-                self.watched.insert(id);
-            }
+            ChainCommand::Watch(id) => self.watch(id),
             ChainCommand::Publish { report, signatures } => {
                 let id = report.settlement_id;
-                self.watched.insert(id);
+                self.watch(id);
                 if let Some(job) = self.jobs.get_mut(&id) {
                     // Already under way; take the fuller signature set for a later send.
                     if signatures.len() > job.signatures.len() {
@@ -316,13 +351,23 @@ impl ChainService {
         }
     }
 
+    fn watch(&mut self, id: SettlementId) {
+        if self.watched.insert(id) {
+            self.unchecked.insert(id);
+        }
+    }
+
     fn set_status(&self, update: impl FnOnce(&mut ChainStatus)) {
         update(&mut self.status.lock().expect("chain status lock"));
     }
 
     async fn poll(&mut self) {
-        let head = match self.rpc("eth_blockNumber", self.provider.get_block_number()).await {
-            Ok(head) => head,
+        let latest =
+            self.rpc("eth_getBlockByNumber", self.provider.get_block_by_number(BlockNumberOrTag::Latest));
+        let head = match latest.await.and_then(|block| {
+            block.ok_or_else(|| "eth_getBlockByNumber: the endpoint has no latest block".to_string())
+        }) {
+            Ok(block) => Scanned { number: block.header.number, hash: block.header.hash },
             Err(error) => {
                 tracing::warn!(%error, "chain RPC unreachable; retrying");
                 self.set_status(|s| {
@@ -334,51 +379,16 @@ impl ChainService {
         };
         self.set_status(|s| {
             s.reachable = true;
-            s.head = Some(head);
+            s.head = Some(head.number);
         });
         if let Some(m) = &self.metrics {
-            m.chain_head.set(i64::try_from(head).unwrap_or(i64::MAX));
+            m.chain_head.set(i64::try_from(head.number).unwrap_or(i64::MAX));
         }
-        for id in self.watched.clone() {
-            match self.read(id, head).await {
-                Ok(state) => {
-                    if let Some(on_chain) = &state
-                        && let Some(job) = self.jobs.remove(&id)
-                    {
-                        let ours = job.sent.is_some_and(|sent| sent.hash == on_chain.tx_hash);
-                        tracing::info!(settlement = %id, tx = %on_chain.tx_hash, ours, "publication is on-chain");
-                        if ours {
-                            self.count("mined");
-                        }
-                    }
-                    let settled =
-                        state.as_ref().is_some_and(|s| s.confirmations >= FORGET_AFTER_CONFIRMATIONS);
-                    if self.last.get(&id) != Some(&state) {
-                        // Never wait on the settlement service, which may be waiting on our commands:
-                        // an update it has no room for is sent again at the next poll.
-                        match self.updates.try_send((id, state.clone())) {
-                            Ok(()) => {
-                                self.last.insert(id, state);
-                            }
-                            Err(mpsc::error::TrySendError::Full(_)) => {
-                                tracing::debug!(settlement = %id, "settlement service busy; the chain update waits a poll");
-                            }
-                            Err(mpsc::error::TrySendError::Closed(_)) => {}
-                        }
-                    }
-                    if settled {
-                        // Beyond any plausible reorg: stop reading it, so the RPC load follows
-                        // the settlements in flight, not every one ever published.
-                        tracing::info!(settlement = %id, "publication is {FORGET_AFTER_CONFIRMATIONS} blocks deep; no longer watched");
-                        self.watched.remove(&id);
-                        self.last.remove(&id);
-                        self.found.remove(&id);
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(settlement = %id, %error, "cannot read the settlement from the contract");
-                    self.set_status(|s| s.last_error = Some(error));
-                }
+        match self.follow(head).await {
+            Ok(()) => self.report(head.number),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the contract's publications; retrying at the next poll");
+                self.set_status(|s| s.last_error = Some(error));
             }
         }
         let due: Vec<SettlementId> =
@@ -403,47 +413,162 @@ impl ChainService {
         });
     }
 
-    /// What the contract holds for `id`: the value and the `ReportPublished` log's transaction.
-    /// The log is searched for once; later reads only check that its block is still on the chain.
-    async fn read(&mut self, id: SettlementId, head: u64) -> Result<Option<OnChain>, String> {
-        let settlement = self.rpc("getSettlement", self.oracle.getSettlement(id).call()).await?;
-        if settlement.status == 0 {
-            self.found.remove(&id);
+    /// Tells the settlements what the contract holds for each watched one, where that changed.
+    fn report(&mut self, head: u64) {
+        for id in self.watched.clone() {
+            let state = self.found.get(&id).map(|found| found.at(head));
+            if let Some(on_chain) = &state
+                && let Some(job) = self.jobs.remove(&id)
+            {
+                let ours = job.sent.is_some_and(|sent| sent.hash == on_chain.tx_hash);
+                tracing::info!(settlement = %id, tx = %on_chain.tx_hash, ours, "publication is on-chain");
+                if ours {
+                    self.count("mined");
+                }
+            }
+            let settled = state.as_ref().is_some_and(|s| s.confirmations >= FORGET_AFTER_CONFIRMATIONS);
+            if self.last.get(&id) != Some(&state) {
+                // Never wait on the settlement service, which may be waiting on our commands:
+                // an update it has no room for is sent again at the next poll.
+                match self.updates.try_send((id, state.clone())) {
+                    Ok(()) => {
+                        self.last.insert(id, state);
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::debug!(settlement = %id, "settlement service busy; the chain update waits a poll");
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                }
+            }
+            if settled {
+                // Beyond any plausible reorg: stop reading it, so the RPC load follows the
+                // settlements in flight, not every one ever published.
+                tracing::info!(settlement = %id, "publication is {FORGET_AFTER_CONFIRMATIONS} blocks deep; no longer watched");
+                self.watched.remove(&id);
+                self.unchecked.remove(&id);
+                self.last.remove(&id);
+                self.found.remove(&id);
+            }
+        }
+    }
+
+    /// Reads the `ReportPublished` logs of the blocks since the last poll, all settlements in
+    /// one `eth_getLogs`, so the RPC load follows the blocks, not the settlements watched. If
+    /// the last block read is no longer on the chain, a reorg replaced it: the last
+    /// [`FORGET_AFTER_CONFIRMATIONS`] blocks are read again. A settlement watched for the first
+    /// time is read once with `getSettlement`, for a publication older than what was scanned.
+    async fn follow(&mut self, head: Scanned) -> Result<(), String> {
+        let window = head.number.saturating_sub(FORGET_AFTER_CONFIRMATIONS).max(self.contract_block);
+        let from = match self.scanned {
+            None => window,
+            Some(last) if self.still_on_chain(last, head).await? => last.number + 1,
+            Some(last) => {
+                tracing::warn!(
+                    block = last.number,
+                    "the last block read is no longer on the chain (a reorg); reading the last {FORGET_AFTER_CONFIRMATIONS} blocks again"
+                );
+                self.found.retain(|_, found| found.block_number < window);
+                window
+            }
+        };
+        let mut publishers = BTreeMap::new();
+        let mut start = from;
+        while start <= head.number {
+            let end = head.number.min(start + LOG_CHUNK_BLOCKS - 1);
+            let filter = Filter::new()
+                .address(*self.oracle.address())
+                .event_signature(SettlementOracle::ReportPublished::SIGNATURE_HASH)
+                .from_block(start)
+                .to_block(end);
+            let logs = self.rpc("eth_getLogs", self.provider.get_logs(&filter)).await?;
+            for log in &logs {
+                if let Some((id, found)) = self.published(log, &mut publishers).await? {
+                    self.found.insert(id, found);
+                }
+            }
+            start = end + 1;
+        }
+        self.scanned = Some(head);
+        for id in self.unchecked.clone() {
+            if !self.found.contains_key(&id) && !self.check(id, &mut publishers).await? {
+                continue;
+            }
+            self.unchecked.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// Whether the block last read is still the chain's block at its height.
+    async fn still_on_chain(&self, last: Scanned, head: Scanned) -> Result<bool, String> {
+        if last.number == head.number {
+            return Ok(last.hash == head.hash);
+        }
+        if last.number > head.number {
+            return Ok(false);
+        }
+        let block =
+            self.rpc("eth_getBlockByNumber", self.provider.get_block_by_number(last.number.into())).await?;
+        Ok(block.is_some_and(|b| b.header.hash == last.hash))
+    }
+
+    /// A watched settlement's publication in `log`, its sender read once per transaction.
+    async fn published(
+        &self,
+        log: &alloy::rpc::types::Log,
+        publishers: &mut BTreeMap<B256, Address>,
+    ) -> Result<Option<(SettlementId, Found)>, String> {
+        if log.removed {
             return Ok(None);
         }
-        let value = u128::try_from(settlement.value)
-            .map(Wad::from_raw)
-            .map_err(|_| format!("getSettlement({id}) holds {} , more than a WAD u128", settlement.value))?;
-        let at = |f: &Found| OnChain {
-            value,
-            tx_hash: f.tx_hash,
-            block_number: f.block_number,
-            confirmations: head.saturating_sub(f.block_number) + 1,
-            publisher: f.publisher,
+        let event = log
+            .log_decode::<SettlementOracle::ReportPublished>()
+            .map_err(|e| format!("a ReportPublished log does not decode: {e}"))?
+            .inner
+            .data;
+        let id = event.settlementId;
+        if !self.watched.contains(&id) {
+            return Ok(None);
+        }
+        let (Some(tx_hash), Some(block_number)) = (log.transaction_hash, log.block_number) else {
+            return Err("a ReportPublished log has no transaction or block yet".into());
         };
-        if let Some(found) = self.found.get(&id).cloned() {
-            let block_number = found.block_number.into();
-            let block =
-                self.rpc("eth_getBlockByNumber", self.provider.get_block_by_number(block_number)).await?;
-            if block.is_some_and(|b| b.header.hash == found.block_hash) {
-                return Ok(Some(at(&found)));
+        let value = u128::try_from(event.value)
+            .map(Wad::from_raw)
+            .map_err(|_| format!("ReportPublished({id}) holds {}, more than a WAD u128", event.value))?;
+        let publisher = match publishers.get(&tx_hash) {
+            Some(publisher) => *publisher,
+            None => {
+                let tx = self
+                    .rpc("eth_getTransactionByHash", self.provider.get_transaction_by_hash(tx_hash))
+                    .await?;
+                let publisher = tx.map(|t| alloy::network::TransactionResponse::from(&t)).unwrap_or_default();
+                publishers.insert(tx_hash, publisher);
+                publisher
             }
-            // A reorg replaced its block: search again.
-            self.found.remove(&id);
+        };
+        Ok(Some((id, Found { value, tx_hash, block_number, publisher })))
+    }
+
+    /// Reads a settlement first watched now from the contract; if it is published, finds its
+    /// log. `false`: the contract says published, but the log is not found yet.
+    async fn check(
+        &mut self,
+        id: SettlementId,
+        publishers: &mut BTreeMap<B256, Address>,
+    ) -> Result<bool, String> {
+        let settlement = self.rpc("getSettlement", self.oracle.getSettlement(id).call()).await?;
+        if settlement.status == 0 {
+            // Any later publication is in a block after the ones just read: the scan finds it.
+            return Ok(true);
         }
         let Some(log) = self.find_published_log(id).await? else {
-            return Err("getSettlement says published but no ReportPublished log is found yet".into());
+            tracing::warn!(settlement = %id, "getSettlement says published but no ReportPublished log is found yet");
+            return Ok(false);
         };
-        let (Some(tx_hash), Some(block_number), Some(block_hash)) =
-            (log.transaction_hash, log.block_number, log.block_hash)
-        else {
-            return Err("the ReportPublished log has no transaction or block yet".into());
-        };
-        let tx = self.rpc("eth_getTransactionByHash", self.provider.get_transaction_by_hash(tx_hash)).await?;
-        let publisher = tx.map(|t| alloy::network::TransactionResponse::from(&t)).unwrap_or_default();
-        let found = Found { tx_hash, block_number, block_hash, publisher };
-        self.found.insert(id, found.clone());
-        Ok(Some(at(&found)))
+        if let Some((id, found)) = self.published(&log, publishers).await? {
+            self.found.insert(id, found);
+        }
+        Ok(true)
     }
 
     /// The settlement's latest `ReportPublished` log, searched from the head back to the
