@@ -49,6 +49,8 @@ pub struct LatencyRow {
     /// in MiB, read once everything is published.
     pub peak_rss_mib: f64,
     pub store_mib: f64,
+    /// The distinct transactions that published the settlements (a batch publishes many).
+    pub transactions: usize,
 }
 
 /// The settlement specs: `count` of them, `per_second` maturing each second from `first`; those
@@ -141,7 +143,7 @@ pub fn run(
         peak_rss_mib = peak_rss_mib.max(mib(peak_rss(devnet.node(i).proc.child.id())?));
         store_mib = store_mib.max(mib(dir_size(&devnet.data_dir(i))));
     }
-    check_agreement(&devnet, n, &ids)?;
+    let transactions = check_agreement(&devnet, n, &ids)?;
     let mut windows: Vec<(u64, u64)> = specs.iter().map(|s| (s.window_start(), s.maturity)).collect();
     windows.sort_unstable();
     windows.dedup();
@@ -159,6 +161,7 @@ pub fn run(
         all_certified,
         peak_rss_mib,
         store_mib,
+        transactions,
     };
     for id in &ids {
         let times = |kind: &str| -> Vec<Instant> {
@@ -213,12 +216,17 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Every node shows every settlement published with the same value, and the contract holds it.
-fn check_agreement(devnet: &Devnet, n: usize, ids: &[B256]) -> anyhow::Result<()> {
+/// Every node shows every settlement published with the same value, and the contract holds it,
+/// published once. The number of distinct transactions that published them.
+fn check_agreement(devnet: &Devnet, n: usize, ids: &[B256]) -> anyhow::Result<usize> {
     let chain = devnet.chain.as_ref().context("the devnet has a chain")?;
+    let mut transactions = std::collections::BTreeSet::new();
     for id in ids {
         let (on_chain, _, status) = chain.get_settlement(*id);
         anyhow::ensure!(status == 1, "settlement {id} is not published on-chain");
+        let publications = chain.publications(*id);
+        anyhow::ensure!(publications.len() == 1, "settlement {id} published {} times", publications.len());
+        transactions.extend(publications);
         for i in 0..n {
             let (code, view) = devnet.node(i).get(&format!("/v1/settlements/{id}"));
             anyhow::ensure!(code == 200, "node-{i}: settlement {id}: HTTP {code}");
@@ -231,7 +239,7 @@ fn check_agreement(devnet: &Devnet, n: usize, ids: &[B256]) -> anyhow::Result<()
             );
         }
     }
-    Ok(())
+    Ok(transactions.len())
 }
 
 /// The most requests the node sent to one venue, from its `/metrics`.

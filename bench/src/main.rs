@@ -302,16 +302,17 @@ fn print_latency(rows: &[latency::LatencyRow], challenge_secs: u64) {
     println!();
     println!(
         "| n | settlements | q observations → certificate p50 | p99 | certificate → published p50 | p99 | \
-         final → published p50 | p99 | first maturity → all published | windows | requests to one venue |"
+         final → published p50 | p99 | first maturity → all published | windows | requests to one venue | \
+         publication transactions |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let pct = |v: &[f64], p: f64| {
         let Some(last) = v.len().checked_sub(1) else { return f64::NAN };
         v[((last as f64) * p).round() as usize]
     };
     for row in rows {
         println!(
-            "| {} | {} | {:.0} ms | {:.0} ms | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.1} s | {} | {} |",
+            "| {} | {} | {:.0} ms | {:.0} ms | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.1} s | {} | {} | {} |",
             row.n,
             row.settlements,
             pct(&row.to_certificate, 0.5),
@@ -323,6 +324,7 @@ fn print_latency(rows: &[latency::LatencyRow], challenge_secs: u64) {
             row.total.as_secs_f64(),
             row.windows,
             row.venue_requests,
+            row.transactions,
         );
     }
 }
@@ -333,16 +335,17 @@ fn print_burst(rows: &[latency::LatencyRow]) {
     println!();
     println!(
         "| settlements | all certified on every node | all published on every node | requests to one venue | \
-         peak RSS of a node | store of a node |"
+         publication transactions | peak RSS of a node | store of a node |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {:.1} s | {:.1} s | {} | {:.0} MiB | {:.0} MiB |",
+            "| {} | {:.1} s | {:.1} s | {} | {} | {:.0} MiB | {:.0} MiB |",
             row.settlements,
             row.all_certified.as_secs_f64(),
             row.total.as_secs_f64(),
             row.venue_requests,
+            row.transactions,
             row.peak_rss_mib,
             row.store_mib,
         );

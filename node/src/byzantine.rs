@@ -126,6 +126,8 @@ impl crate::network::CatchupProvider for ShownCatchup {
                 GossipMessage::ReviewVote(m) => shown.review_votes.push(m),
                 GossipMessage::Dispute(m) => shown.disputes.push(m),
                 GossipMessage::Ruling(m) => shown.rulings.push(m),
+                // Never stored, so never in a catch-up answer.
+                GossipMessage::BatchSignature(_) => {}
             }
         }
         shown

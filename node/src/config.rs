@@ -145,6 +145,24 @@ pub struct ChainConfig {
     /// at `/v1/status` (`chain.fee_capped`), and waits for the base fee to fall. Default
     /// 500 gwei.
     pub max_fee_per_gas: u128,
+    /// The most gas one `publishBatch` may use: the reports this member publishes in the same
+    /// turn go out in batches of as many as fit (about 26,000 gas each over 55,000, at most 100
+    /// a batch). Under 107,000 nothing is batched. Default 3,000,000.
+    pub max_batch_gas: u64,
+}
+
+/// Gas of a `publishBatch` over its reports, measured at threshold 5 (contracts/README.md)
+/// with a margin: 52,900 and 25,200 a report.
+pub const BATCH_BASE_GAS: u64 = 55_000;
+/// See [`BATCH_BASE_GAS`].
+pub const BATCH_REPORT_GAS: u64 = 26_000;
+
+impl ChainConfig {
+    /// How many reports fit in one batch under `max_batch_gas` (fewer than 2: no batches).
+    pub fn max_batch_reports(&self) -> usize {
+        let reports = self.max_batch_gas.saturating_sub(BATCH_BASE_GAS) / BATCH_REPORT_GAS;
+        (reports as usize).min(fixd_proto::types::report::MAX_BATCH_REPORTS)
+    }
 }
 
 impl Default for ChainConfig {
@@ -156,6 +174,7 @@ impl Default for ChainConfig {
             replace_after: Duration::from_secs(30),
             max_backoff: Duration::from_secs(10),
             max_fee_per_gas: 500_000_000_000,
+            max_batch_gas: 3_000_000,
         }
     }
 }

@@ -11,7 +11,11 @@ use crate::signing::{PublicKey, Signed};
 use crate::types::certificate::{DecisionId, RoundProposal, Vote, VoteStep};
 use crate::types::dispute::{RelayedDispute, RelayedRuling, ReviewVote};
 use crate::types::observation::Observation;
+use crate::types::report::BatchSignature;
 use crate::types::settlement::SettlementId;
+
+/// The settlement of an empty batch, which validation rejects.
+static NO_SETTLEMENT: SettlementId = SettlementId::ZERO;
 
 /// One gossiped message. Each variant carries its author's signature, so the gossip layer
 /// needs no signature of its own (`ValidationMode::Anonymous`).
@@ -34,6 +38,9 @@ pub enum GossipMessage {
     Dispute(Signed<RelayedDispute>),
     /// An arbitrator's ruling one member accepted through its API, relayed under its signature.
     Ruling(Signed<RelayedRuling>),
+    /// A member's EIP-712 signature over a batch of final reports, wrapped in its ed25519
+    /// signature.
+    BatchSignature(Signed<BatchSignature>),
 }
 
 /// The kind of a [`GossipMessage`]; one gossip topic per kind.
@@ -47,10 +54,11 @@ pub enum MessageKind {
     ReviewVote,
     Dispute,
     Ruling,
+    BatchSignature,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 7] = [
+    pub const ALL: [MessageKind; 8] = [
         MessageKind::Observation,
         MessageKind::Proposal,
         MessageKind::Vote,
@@ -58,6 +66,7 @@ impl MessageKind {
         MessageKind::ReviewVote,
         MessageKind::Dispute,
         MessageKind::Ruling,
+        MessageKind::BatchSignature,
     ];
 
     /// The last segment of the topic name.
@@ -70,6 +79,7 @@ impl MessageKind {
             MessageKind::ReviewVote => "review_votes",
             MessageKind::Dispute => "disputes",
             MessageKind::Ruling => "rulings",
+            MessageKind::BatchSignature => "batch_signatures",
         }
     }
 }
@@ -84,6 +94,7 @@ impl GossipMessage {
             GossipMessage::ReviewVote(_) => MessageKind::ReviewVote,
             GossipMessage::Dispute(_) => MessageKind::Dispute,
             GossipMessage::Ruling(_) => MessageKind::Ruling,
+            GossipMessage::BatchSignature(_) => MessageKind::BatchSignature,
         }
     }
 
@@ -97,10 +108,12 @@ impl GossipMessage {
             GossipMessage::ReviewVote(m) => &m.signer,
             GossipMessage::Dispute(m) => &m.signer,
             GossipMessage::Ruling(m) => &m.signer,
+            GossipMessage::BatchSignature(m) => &m.signer,
         }
     }
 
-    /// The settlement the message is about.
+    /// The settlement the message is about; a batch signature's first settlement (its batch
+    /// spans several, and is never empty once validated).
     pub fn settlement_id(&self) -> &SettlementId {
         match self {
             GossipMessage::Observation(m) => &m.payload.settlement_id,
@@ -110,6 +123,9 @@ impl GossipMessage {
             GossipMessage::ReviewVote(m) => &m.payload.settlement_id,
             GossipMessage::Dispute(m) => &m.payload.dispute.dispute.settlement_id,
             GossipMessage::Ruling(m) => &m.payload.ruling.ruling.settlement_id,
+            GossipMessage::BatchSignature(m) => {
+                m.payload.batch.reports.first().map_or(&NO_SETTLEMENT, |r| &r.settlement_id)
+            }
         }
     }
 
@@ -122,7 +138,10 @@ impl GossipMessage {
             GossipMessage::Vote(m) => m.payload.round,
             GossipMessage::ReportSignature(m) => m.payload.report.round,
             // Not round-bound: one per (member, dispute), not per round.
-            GossipMessage::ReviewVote(_) | GossipMessage::Dispute(_) | GossipMessage::Ruling(_) => 0,
+            GossipMessage::ReviewVote(_)
+            | GossipMessage::Dispute(_)
+            | GossipMessage::Ruling(_)
+            | GossipMessage::BatchSignature(_) => 0,
         }
     }
 
@@ -154,6 +173,7 @@ impl GossipMessage {
             GossipMessage::ReviewVote(m) => m.hash(),
             GossipMessage::Dispute(m) => m.hash(),
             GossipMessage::Ruling(m) => m.hash(),
+            GossipMessage::BatchSignature(m) => m.hash(),
         }
     }
 
@@ -169,7 +189,10 @@ impl GossipMessage {
             GossipMessage::Proposal(_) => None,
             GossipMessage::Dispute(m) => Some(m.payload.accepted_at),
             GossipMessage::Ruling(m) => Some(m.payload.accepted_at),
-            GossipMessage::Vote(_) | GossipMessage::ReportSignature(_) | GossipMessage::ReviewVote(_) => None,
+            GossipMessage::Vote(_)
+            | GossipMessage::ReportSignature(_)
+            | GossipMessage::ReviewVote(_)
+            | GossipMessage::BatchSignature(_) => None,
         }
     }
 
@@ -183,6 +206,7 @@ impl GossipMessage {
             GossipMessage::ReviewVote(m) => m.verify(network_id),
             GossipMessage::Dispute(m) => m.verify(network_id),
             GossipMessage::Ruling(m) => m.verify(network_id),
+            GossipMessage::BatchSignature(m) => m.verify(network_id),
         }
     }
 

@@ -3,7 +3,8 @@
 //! what lands; a reorg that removes the publication is seen, and publishing again lands it once
 //! more on the new chain; a base fee that soars past `chain.max_fee_per_gas` gets one
 //! replacement up to the cap and no further; a poll costs the same RPC calls whatever the
-//! number of settlements watched.
+//! number of settlements watched; a batch is one transaction, and its reports asked alone wait
+//! on it.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use fixd_node::chain::{ChainCommand, ChainService, ChainUpdate};
 use fixd_node::config::ChainConfig;
 use fixd_node::metrics::Metrics;
 use fixd_proto::eip712;
-use fixd_proto::types::report::FinalReport;
+use fixd_proto::types::report::{FinalReport, FinalReportBatch};
 use fixd_proto::value::Wad;
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -161,6 +162,62 @@ fn a_poll_costs_the_same_rpc_calls_with_500_settlements_watched_as_with_one() {
         *id == report.settlement_id && s.as_ref().is_some_and(|s| s.confirmations == 2)
     }));
     assert_eq!(deeper.unwrap().tx_hash, on_chain.tx_hash);
+    cancel.cancel();
+}
+
+/// A batch goes out in one `publishBatch`; a single publication asked meanwhile of a report in
+/// it waits on the batch instead of sending a second transaction; every settlement is then read
+/// back from the one transaction's logs.
+#[test]
+fn a_batch_is_published_in_one_transaction_and_its_reports_alone_wait_on_it() {
+    let fx = fixture(0x5c);
+    let (chain, runtime) = (&fx.chain, &fx.runtime);
+    let config = ChainConfig { poll_interval: Duration::from_millis(200), ..ChainConfig::default() };
+    let Running { handle, mut updates, cancel, metrics } = fx.start(config);
+    let domain = eip712::domain(chain.dev.chain_id, chain.dev.contract);
+    let reports: Vec<FinalReport> = [0x61u8, 0x62, 0x63]
+        .iter()
+        .map(|&b| FinalReport {
+            settlement_id: B256::repeat_byte(b),
+            value: Wad::from_raw(2_750 * 10u128.pow(18) + u128::from(b)),
+            round: 0,
+            outcomes: vec![],
+        })
+        .collect();
+    let batch = FinalReportBatch { reports: reports.clone() };
+    let over_batch =
+        fx.keys[..3].iter().map(|k| (k.address(), eip712::sign_typed(k, &domain, &batch))).collect();
+    runtime.block_on(handle.send(ChainCommand::PublishBatch { batch, signatures: over_batch }));
+    let alone =
+        fx.keys[..3].iter().map(|k| (k.address(), eip712::sign_typed(k, &domain, &reports[1]))).collect();
+    runtime.block_on(handle.send(ChainCommand::Publish { report: reports[1].clone(), signatures: alone }));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while transactions(&metrics, "sent") == 0 {
+        assert!(Instant::now() < deadline, "nothing was sent");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(transactions(&metrics, "sent"), 1, "one transaction: the report alone waits on its batch");
+    let mut sending = handle.status().sending;
+    sending.sort();
+    assert_eq!(sending, reports.iter().map(|r| r.settlement_id).collect::<Vec<_>>());
+    chain.rpc("evm_mine", json!([]));
+    let mut txs = std::collections::BTreeSet::new();
+    for report in &reports {
+        let (_, on_chain) =
+            runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));
+        let on_chain = on_chain.unwrap();
+        assert_eq!((on_chain.value, on_chain.publisher), (report.value, fx.keys[0].address()));
+        assert_eq!(chain.get_settlement(report.settlement_id).2, 1);
+        txs.insert(on_chain.tx_hash);
+    }
+    assert_eq!(txs.len(), 1, "one transaction published the three");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while transactions(&metrics, "mined") == 0 || !handle.status().sending.is_empty() {
+        assert!(Instant::now() < deadline, "the batch job never finished: {:?}", handle.status());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(transactions(&metrics, "sent"), 1);
     cancel.cancel();
 }
 

@@ -373,6 +373,8 @@ impl SettlementDriver {
                 self.count_vouched_relays(now, effects);
                 self.feed_review(now, dispute_id, consensus::Event::ReviewVote(v), effects);
             }
+            // A batch spans settlements: the node's batcher takes it, never one settlement's driver.
+            GossipMessage::BatchSignature(_) => {}
             GossipMessage::ReportSignature(signature) => {
                 if !own {
                     // A repeat (catch-up answers repeat) is held already.
@@ -1034,7 +1036,10 @@ fn certification_event(message: GossipMessage) -> Option<consensus::Event> {
         GossipMessage::Proposal(p) => Some(consensus::Event::Proposal(p)),
         GossipMessage::Vote(v) => Some(consensus::Event::Vote(v)),
         GossipMessage::ReviewVote(v) => Some(consensus::Event::ReviewVote(v)),
-        GossipMessage::ReportSignature(_) | GossipMessage::Dispute(_) | GossipMessage::Ruling(_) => None,
+        GossipMessage::ReportSignature(_)
+        | GossipMessage::Dispute(_)
+        | GossipMessage::Ruling(_)
+        | GossipMessage::BatchSignature(_) => None,
     }
 }
 

@@ -377,6 +377,7 @@ fn keep(held: &mut Held, record: Record) {
             GossipMessage::ReportSignature(s) => held.report_signatures.push(s),
             GossipMessage::Dispute(d) => held.disputes.push(d),
             GossipMessage::Ruling(r) => held.rulings.push(r),
+            GossipMessage::BatchSignature(_) => unreachable!("a driver never keeps a batch"),
         },
         Record::Certificate(c) => held.certificate = held.certificate.take().or(Some(c)),
         Record::ReviewCertificate { dispute_id, certificate } => {

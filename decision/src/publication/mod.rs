@@ -47,10 +47,15 @@
 //!   the ruling's agreed time) plus `settle`. In its turn, with q signatures, a member asks the chain service to
 //!   publish; a publication already under way is kept going after the turn ends. The contract
 //!   accepts one report per settlement, so two publishers at a turn's edge cost gas, not safety.
+//! - **Batches.** The reports a member is to publish in its turns go through its [`batch`]
+//!   batcher: those ready together (and without bond outcomes) are published in one
+//!   `publishBatch` under q signatures over the batch, which each member gives only for reports
+//!   it signed itself; a batch short of signatures is published report by report.
 //! - **Confirmation.** The chain service reports what the contract holds. With
 //!   `confirmations` blocks on top, the settlement is published. Another value on-chain is a
 //!   [`Action::Conflict`]: loud, never overwritten.
 
+pub mod batch;
 mod machine;
 #[cfg(test)]
 mod tests;

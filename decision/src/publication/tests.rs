@@ -18,13 +18,14 @@ const PROPOSED_AT: u64 = MATURITY + 10;
 const PERIOD: u64 = 30;
 const TIMEOUT: u64 = 20;
 
-struct Fixture {
-    keys: Vec<PrivateKeySigner>,
-    committee: Committee,
+pub(super) struct Fixture {
+    pub(super) keys: Vec<PrivateKeySigner>,
+    pub(super) committee: Committee,
     id: B256,
 }
 
-fn fixture() -> Fixture {
+/// Four members with real secp256k1 keys.
+pub(super) fn fixture() -> Fixture {
     let keys: Vec<_> =
         (1..=4u8).map(|b| PrivateKeySigner::from_bytes(&B256::repeat_byte(b)).unwrap()).collect();
     let members = keys

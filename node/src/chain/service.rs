@@ -40,7 +40,7 @@ use alloy::rpc::types::Filter;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolEvent;
 use fixd_proto::eip712::EthSignature;
-use fixd_proto::types::report::FinalReport;
+use fixd_proto::types::report::{FinalReport, FinalReportBatch};
 use fixd_proto::types::settlement::SettlementId;
 use fixd_proto::value::Wad;
 use serde::Serialize;
@@ -48,7 +48,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::contract::SettlementOracle::{self, SettlementOracleErrors, SettlementOracleInstance};
-use super::{ordered_signatures, report_to_sol};
+use super::{ordered_signatures, packed_batch, report_to_sol};
 use crate::config::ChainConfig;
 use fixd_decision::publication::OnChain;
 
@@ -62,7 +62,12 @@ pub enum ChainCommand {
     /// Read this settlement's on-chain state every poll and report changes.
     Watch(SettlementId),
     /// Publish this report with these signatures, and keep at it until the contract holds it.
+    /// A report in a batch under way waits on the batch.
     Publish { report: FinalReport, signatures: Vec<(Address, EthSignature)> },
+    /// Publish these reports in one `publishBatch`, with signatures over the batch, and keep at
+    /// it until the contract holds every one (a report published meanwhile by someone else is
+    /// skipped by the contract).
+    PublishBatch { batch: FinalReportBatch, signatures: Vec<(Address, EthSignature)> },
 }
 
 /// Where the contract is: the genesis `chain_id`, `contract` and `contract_block`.
@@ -167,10 +172,44 @@ struct Scanned {
     hash: B256,
 }
 
+/// What a job publishes.
+#[derive(Debug)]
+enum Payload {
+    Single { report: FinalReport, signatures: Vec<(Address, EthSignature)> },
+    Batch { batch: FinalReportBatch, signatures: Vec<(Address, EthSignature)> },
+}
+
+impl Payload {
+    fn ids(&self) -> impl Iterator<Item = &SettlementId> {
+        let reports = match self {
+            Payload::Single { report, .. } => std::slice::from_ref(report),
+            Payload::Batch { batch, .. } => batch.reports.as_slice(),
+        };
+        reports.iter().map(|r| &r.settlement_id)
+    }
+}
+
+impl std::fmt::Display for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Payload::Single { report, .. } => write!(f, "settlement {}", report.settlement_id),
+            Payload::Batch { batch, .. } => {
+                write!(
+                    f,
+                    "batch of {} from settlement {}",
+                    batch.reports.len(),
+                    batch.reports[0].settlement_id
+                )
+            }
+        }
+    }
+}
+
+/// A publication under way: one settlement's (keyed by its id) or a batch's (keyed by the hash
+/// of its BCS).
 #[derive(Debug)]
 struct Job {
-    report: FinalReport,
-    signatures: Vec<(Address, EthSignature)>,
+    payload: Payload,
     sent: Option<Sent>,
     next_try: Instant,
     backoff: Duration,
@@ -194,7 +233,7 @@ pub struct ChainService {
     scanned: Option<Scanned>,
     last: BTreeMap<SettlementId, Option<OnChain>>,
     found: BTreeMap<SettlementId, Found>,
-    jobs: BTreeMap<SettlementId, Job>,
+    jobs: BTreeMap<B256, Job>,
     updates: mpsc::Sender<ChainUpdate>,
     status: Arc<Mutex<ChainStatus>>,
     metrics: Option<crate::metrics::Metrics>,
@@ -328,27 +367,46 @@ impl ChainService {
             ChainCommand::Publish { report, signatures } => {
                 let id = report.settlement_id;
                 self.watch(id);
-                if let Some(job) = self.jobs.get_mut(&id) {
+                if let Some(job) = self.jobs.get_mut(&id)
+                    && let Payload::Single { signatures: held, .. } = &mut job.payload
+                {
                     // Already under way; take the fuller signature set for a later send.
-                    if signatures.len() > job.signatures.len() {
-                        job.signatures = signatures;
+                    if signatures.len() > held.len() {
+                        *held = signatures;
                     }
                     return;
                 }
+                if let Some(batch) = self.jobs.values().find(|job| job.payload.ids().any(|i| *i == id)) {
+                    tracing::debug!(settlement = %id, job = %batch.payload, "publication requested; its batch is under way");
+                    return;
+                }
                 tracing::info!(settlement = %id, value = %report.value, "publication requested");
-                self.jobs.insert(
-                    id,
-                    Job {
-                        report,
-                        signatures,
-                        sent: None,
-                        next_try: Instant::now(),
-                        backoff: Duration::from_secs(1),
-                        at_fee_cap: false,
-                    },
-                );
+                self.start(id, Payload::Single { report, signatures });
+            }
+            ChainCommand::PublishBatch { batch, signatures } => {
+                for report in &batch.reports {
+                    self.watch(report.settlement_id);
+                }
+                let key = fixd_proto::hash::hash_bcs(&batch);
+                if self.jobs.contains_key(&key) {
+                    return;
+                }
+                let payload = Payload::Batch { batch, signatures };
+                tracing::info!(job = %payload, "batch publication requested");
+                self.start(key, payload);
             }
         }
+    }
+
+    fn start(&mut self, key: B256, payload: Payload) {
+        let job = Job {
+            payload,
+            sent: None,
+            next_try: Instant::now(),
+            backoff: Duration::from_secs(1),
+            at_fee_cap: false,
+        };
+        self.jobs.insert(key, job);
     }
 
     fn watch(&mut self, id: SettlementId) {
@@ -391,22 +449,20 @@ impl ChainService {
                 self.set_status(|s| s.last_error = Some(error));
             }
         }
-        let due: Vec<SettlementId> =
-            self.jobs.iter().filter(|(_, j)| j.next_try <= Instant::now()).map(|(id, _)| *id).collect();
-        for id in due {
-            if self.last.get(&id).is_some_and(Option::is_some) {
-                continue;
-            }
-            if let Err(error) = self.drive(id).await {
-                let job = self.jobs.get_mut(&id).expect("due jobs exist");
+        let due: Vec<B256> =
+            self.jobs.iter().filter(|(_, j)| j.next_try <= Instant::now()).map(|(key, _)| *key).collect();
+        for key in due {
+            if let Err(error) = self.drive(key).await {
+                let job = self.jobs.get_mut(&key).expect("due jobs exist");
                 job.next_try = Instant::now() + job.backoff;
-                tracing::warn!(settlement = %id, %error, retry_in = ?job.backoff, "publication attempt failed");
+                tracing::warn!(job = %job.payload, %error, retry_in = ?job.backoff, "publication attempt failed");
                 job.backoff = (job.backoff * 2).min(self.config.max_backoff);
                 self.set_status(|s| s.last_error = Some(error));
             }
         }
-        let sending = self.jobs.keys().copied().collect();
-        let capped = self.jobs.iter().filter(|(_, j)| j.at_fee_cap).map(|(id, _)| *id).collect();
+        let sending = self.jobs.values().flat_map(|j| j.payload.ids().copied()).collect();
+        let capped =
+            self.jobs.values().filter(|j| j.at_fee_cap).flat_map(|j| j.payload.ids().copied()).collect();
         self.set_status(|s| {
             s.sending = sending;
             s.fee_capped = capped;
@@ -415,17 +471,24 @@ impl ChainService {
 
     /// Tells the settlements what the contract holds for each watched one, where that changed.
     fn report(&mut self, head: u64) {
+        // A job is done once the contract holds every settlement of it, whoever published.
+        let done: Vec<B256> = self
+            .jobs
+            .iter()
+            .filter(|(_, job)| job.payload.ids().all(|id| self.found.contains_key(id)))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in done {
+            let job = self.jobs.remove(&key).expect("listed above");
+            let ours =
+                job.sent.is_some_and(|sent| job.payload.ids().any(|id| self.found[id].tx_hash == sent.hash));
+            tracing::info!(job = %job.payload, ours, "publication is on-chain");
+            if ours {
+                self.count("mined");
+            }
+        }
         for id in self.watched.clone() {
             let state = self.found.get(&id).map(|found| found.at(head));
-            if let Some(on_chain) = &state
-                && let Some(job) = self.jobs.remove(&id)
-            {
-                let ours = job.sent.is_some_and(|sent| sent.hash == on_chain.tx_hash);
-                tracing::info!(settlement = %id, tx = %on_chain.tx_hash, ours, "publication is on-chain");
-                if ours {
-                    self.count("mined");
-                }
-            }
             let settled = state.as_ref().is_some_and(|s| s.confirmations >= FORGET_AFTER_CONFIRMATIONS);
             if self.last.get(&id) != Some(&state) {
                 // Never wait on the settlement service, which may be waiting on our commands:
@@ -598,8 +661,8 @@ impl ChainService {
     }
 
     /// One step of a publication: send, or check on what was sent.
-    async fn drive(&mut self, id: SettlementId) -> Result<(), String> {
-        let job = self.jobs.get(&id).expect("driven jobs exist");
+    async fn drive(&mut self, key: B256) -> Result<(), String> {
+        let job = self.jobs.get(&key).expect("driven jobs exist");
         if let Some(sent) = job.sent.clone() {
             let receipt = self
                 .rpc("eth_getTransactionReceipt", self.provider.get_transaction_receipt(sent.hash))
@@ -610,24 +673,24 @@ impl ChainService {
                     return Ok(());
                 }
                 self.count("reverted");
-                tracing::warn!(settlement = %id, tx = %sent.hash, "publish transaction reverted; simulating again");
-                self.jobs.get_mut(&id).expect("exists").sent = None;
+                tracing::warn!(job = %key, tx = %sent.hash, "publish transaction reverted; simulating again");
+                self.jobs.get_mut(&key).expect("exists").sent = None;
                 return Err(format!("transaction {} reverted", sent.hash));
             }
             let known = self
                 .rpc("eth_getTransactionByHash", self.provider.get_transaction_by_hash(sent.hash))
                 .await?;
             if known.is_none() {
-                tracing::warn!(settlement = %id, tx = %sent.hash, "publish transaction dropped; sending again");
+                tracing::warn!(job = %key, tx = %sent.hash, "publish transaction dropped; sending again");
                 self.count("dropped");
-                return self.send(id, None).await;
+                return self.send(key, None).await;
             }
             if sent.at.elapsed() >= self.config.replace_after {
                 let cap = self.config.max_fee_per_gas;
                 if !can_raise(sent.max_fee, cap) {
-                    let job = self.jobs.get_mut(&id).expect("exists");
+                    let job = self.jobs.get_mut(&key).expect("exists");
                     if !job.at_fee_cap {
-                        tracing::warn!(settlement = %id, tx = %sent.hash, max_fee = sent.max_fee, cap, "publish transaction stuck at chain.max_fee_per_gas; not raising it further, waiting for the base fee to fall (raise the cap to pay more)");
+                        tracing::warn!(job = %key, tx = %sent.hash, max_fee = sent.max_fee, cap, "publish transaction stuck at chain.max_fee_per_gas; not raising it further, waiting for the base fee to fall (raise the cap to pay more)");
                     }
                     job.at_fee_cap = true;
                     if let Some(sent) = job.sent.as_mut() {
@@ -635,28 +698,44 @@ impl ChainService {
                     }
                     return Ok(());
                 }
-                tracing::warn!(settlement = %id, tx = %sent.hash, nonce = sent.nonce, "publish transaction stuck; replacing it");
-                return self.send(id, Some(sent)).await;
+                tracing::warn!(job = %key, tx = %sent.hash, nonce = sent.nonce, "publish transaction stuck; replacing it");
+                return self.send(key, Some(sent)).await;
             }
             return Ok(());
         }
-        self.send(id, None).await
+        self.send(key, None).await
     }
 
-    /// Simulates `publish`, then sends it (as a replacement of `replacing`, when given).
-    async fn send(&mut self, id: SettlementId, replacing: Option<Sent>) -> Result<(), String> {
+    /// Simulates the job's `publish` or `publishBatch`, then sends it (as a replacement of
+    /// `replacing`, when given).
+    async fn send(&mut self, key: B256, replacing: Option<Sent>) -> Result<(), String> {
+        let oracle = self.oracle.clone();
+        match &self.jobs.get(&key).expect("sent jobs exist").payload {
+            Payload::Single { report, signatures } => {
+                let call = oracle.publish(report_to_sol(report), ordered_signatures(signatures));
+                self.send_call(key, call.from(self.sender), replacing).await
+            }
+            Payload::Batch { batch, signatures } => {
+                let reports = packed_batch(batch).map_err(|e| e.to_string())?;
+                let call = oracle.publishBatch(reports, ordered_signatures(signatures));
+                self.send_call(key, call.from(self.sender), replacing).await
+            }
+        }
+    }
+
+    async fn send_call<C: alloy::sol_types::SolCall>(
+        &mut self,
+        key: B256,
+        call: alloy::contract::SolCallBuilder<&DynProvider, C>,
+        replacing: Option<Sent>,
+    ) -> Result<(), String> {
         let limit = self.config.rpc_timeout;
-        let job = self.jobs.get(&id).expect("sent jobs exist");
-        let call = self
-            .oracle
-            .publish(report_to_sol(&job.report), ordered_signatures(&job.signatures))
-            .from(self.sender);
         match tokio::time::timeout(limit, call.call()).await {
             Err(_) => return Err(format!("eth_call publish: no answer within {limit:?}")),
             Ok(Err(error)) => {
                 return match error.as_decoded_interface_error::<SettlementOracleErrors>() {
                     Some(SettlementOracleErrors::AlreadyPublished(_)) => {
-                        tracing::info!(settlement = %id, "already published; reading it from the contract");
+                        tracing::info!(job = %key, "already published; reading it from the contract");
                         Ok(())
                     }
                     Some(other) => Err(format!("publish would revert with {other:?}")),
@@ -692,9 +771,9 @@ impl ChainService {
                 .await?;
             let base_fee = head.and_then(|b| b.header.base_fee_per_gas).map_or(0, u128::from);
             if base_fee > cap {
-                let job = self.jobs.get_mut(&id).expect("exists");
+                let job = self.jobs.get_mut(&key).expect("exists");
                 if !job.at_fee_cap {
-                    tracing::warn!(settlement = %id, base_fee, cap, "the base fee is above chain.max_fee_per_gas; not offering more, waiting for it to fall (raise the cap to pay more)");
+                    tracing::warn!(job = %key, base_fee, cap, "the base fee is above chain.max_fee_per_gas; not offering more, waiting for it to fall (raise the cap to pay more)");
                 }
                 job.at_fee_cap = true;
                 return match job.sent.as_mut() {
@@ -707,18 +786,25 @@ impl ChainService {
             }
         }
         let gas = self.rpc("eth_estimateGas", call.estimate_gas()).await?;
+        let batch = matches!(self.jobs[&key].payload, Payload::Batch { .. });
+        if batch && gas > self.config.max_batch_gas {
+            let job = self.jobs.remove(&key).expect("exists");
+            let cap = self.config.max_batch_gas;
+            tracing::error!(job = %job.payload, gas, cap, "the batch needs more gas than chain.max_batch_gas: dropped, its reports are published by later turns (raise the cap)");
+            return Ok(());
+        }
         let call = call
             .nonce(nonce)
             .gas(gas + gas / 5)
             .max_fee_per_gas(max_fee)
             .max_priority_fee_per_gas(priority_fee);
-        tracing::info!(settlement = %id, nonce, gas, max_fee, "sending publish transaction");
+        tracing::info!(job = %key, nonce, gas, max_fee, "sending publish transaction");
         crate::test_faults::before_send().await;
         let pending = self.rpc("eth_sendRawTransaction", call.send()).await?;
         let hash = *pending.tx_hash();
-        tracing::info!(settlement = %id, tx = %hash, nonce, "publish transaction sent");
+        tracing::info!(job = %key, tx = %hash, nonce, "publish transaction sent");
         self.count(if replacing.is_some() { "replaced" } else { "sent" });
-        let job = self.jobs.get_mut(&id).expect("exists");
+        let job = self.jobs.get_mut(&key).expect("exists");
         job.sent = Some(Sent { hash, nonce, max_fee, priority_fee, at: Instant::now() });
         job.at_fee_cap = false;
         job.backoff = Duration::from_secs(1);

@@ -6,6 +6,7 @@
 //! | canonical BCS of a [`GossipMessage`] | Reject | garbage is provable |
 //! | kind matches the topic | Reject | provable |
 //! | signer is a committee member | Reject | honest members validate before forwarding (1) |
+//! | a batch signature's batch has the gossiped form ([`fixd_proto::types::report::FinalReportBatch::check`]) | Reject | provable |
 //! | not already accepted ([`GossipMessage::hash`]) | Ignore | duplicates are normal in gossip |
 //! | settlement known to this node | Ignore | not scheduled here yet; catch-up fetches it |
 //! | wanted by the settlement's driver ([`Interest`]) | Ignore | its round or dispute may come (3) |
@@ -37,6 +38,7 @@ use fixd_proto::encoding::DecodeError;
 use fixd_proto::signing::{PublicKey, SignatureError};
 use fixd_proto::types::certificate::DecisionId;
 use fixd_proto::types::genesis::Committee;
+use fixd_proto::types::report::BatchError;
 use fixd_proto::types::settlement::SettlementId;
 
 use super::messages::{GossipMessage, MessageKind};
@@ -91,6 +93,8 @@ pub enum RejectReason {
     NotAMember(PublicKey),
     #[error("bad signature: {0}")]
     BadSignature(SignatureError),
+    #[error("malformed batch: {0}")]
+    BadBatch(BatchError),
 }
 
 /// Why a message is dropped without blame.
@@ -141,6 +145,11 @@ fn check(message: GossipMessage, ctx: &ValidationContext<'_>) -> Verdict {
     }
     if ctx.committee.index_of(message.signer()).is_none() {
         return Verdict::Reject(RejectReason::NotAMember(*message.signer()));
+    }
+    if let GossipMessage::BatchSignature(m) = &message
+        && let Err(e) = m.payload.batch.check()
+    {
+        return Verdict::Reject(RejectReason::BadBatch(e));
     }
     let hash = message.hash();
     if (ctx.is_seen)(&hash) {
@@ -399,6 +408,49 @@ pub(crate) mod tests {
             run_with(&forged_far.encode(), None, &[], &interest, &far),
             Verdict::Reject(RejectReason::BadSignature(_))
         ));
+    }
+
+    fn batch_signature(signer: u8, ids: &[B256]) -> GossipMessage {
+        use fixd_proto::types::report::{BatchSignature, FinalReport, FinalReportBatch};
+        let reports = ids
+            .iter()
+            .map(|id| FinalReport {
+                settlement_id: *id,
+                value: fixd_proto::value::Wad::from_raw(1),
+                round: 0,
+                outcomes: vec![],
+            })
+            .collect();
+        let payload = BatchSignature {
+            batch: FinalReportBatch { reports },
+            signer: Address::repeat_byte(signer + 1),
+            signature: Default::default(),
+        };
+        GossipMessage::BatchSignature(Signed::sign(&key(signer), &NET, payload))
+    }
+
+    #[test]
+    fn a_batch_out_of_order_or_empty_is_rejected_and_a_well_formed_one_accepted() {
+        let topic = Some(MessageKind::BatchSignature);
+        let later = B256::repeat_byte(0x08);
+        let good = batch_signature(1, &[SETTLEMENT, later]);
+        assert_eq!(run(&good.encode(), topic, &[]), Verdict::Accept(good));
+        let unordered = batch_signature(1, &[later, SETTLEMENT]);
+        assert_eq!(
+            run(&unordered.encode(), topic, &[]),
+            Verdict::Reject(RejectReason::BadBatch(BatchError::Unordered(SETTLEMENT)))
+        );
+        let empty = batch_signature(1, &[]);
+        assert_eq!(
+            run(&empty.encode(), topic, &[]),
+            Verdict::Reject(RejectReason::BadBatch(BatchError::Empty))
+        );
+        // Its first settlement must be one this node knows, like any message's.
+        let unknown = batch_signature(1, &[later]);
+        assert_eq!(
+            run(&unknown.encode(), topic, &[]),
+            Verdict::Ignore(IgnoreReason::UnknownSettlement(later))
+        );
     }
 
     #[test]

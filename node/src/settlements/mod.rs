@@ -20,6 +20,7 @@
 //! that signs: it records the slot, stores the message and flushes before anything can send
 //! it; a slot taken by another message is skipped (see [`record_signed_and_keep`]).
 
+mod batches;
 mod bonds;
 mod catchup;
 mod interests;
@@ -236,6 +237,8 @@ pub struct Settlements {
     catch_ups: std::sync::Arc<std::sync::Mutex<catchup::CatchUps>>,
     /// Bond checks in flight, shared with their tasks ([`bonds`]).
     bond_checks: std::sync::Arc<std::sync::Mutex<bonds::BondChecks>>,
+    /// The reports this member publishes, in batches where it can ([`batches`]).
+    batcher: fixd_decision::publication::batch::Batcher,
     /// A Byzantine member's strategy and its signer (end-to-end tests only).
     #[cfg(feature = "byzantine")]
     conduct: Option<(Arc<dyn crate::byzantine::Conduct>, crate::byzantine::Signer)>,
@@ -253,7 +256,9 @@ impl std::fmt::Debug for Settlements {
 impl Settlements {
     pub fn new(setup: DriverSetup, keys: MemberKeys, services: Services, tick: Duration) -> Self {
         let (inbox, inbox_rx) = mpsc::channel(64);
+        let batcher = batches::batcher(&setup, crate::config::ChainConfig::default().max_batch_reports());
         Settlements {
+            batcher,
             setup,
             keys,
             services,
@@ -267,6 +272,12 @@ impl Settlements {
             #[cfg(feature = "byzantine")]
             conduct: None,
         }
+    }
+
+    /// Batches of at most `max_reports` reports (`chain.max_batch_gas`); fewer than 2: none.
+    pub fn with_batches_of(mut self, max_reports: usize) -> Self {
+        self.batcher = batches::batcher(&self.setup, max_reports);
+        self
     }
 
     /// Runs this member as a Byzantine one: `conduct` changes what it proposes and sends.
@@ -292,7 +303,9 @@ impl Settlements {
             tokio::select! {
                 () = cancel.cancelled() => return Ok(()),
                 Some(event) = inlets.gossip.recv() => {
-                    if let NetworkEvent::Message { message, .. } = event {
+                    if let NetworkEvent::Message { message: GossipMessage::BatchSignature(signed), .. } = event {
+                        self.on_batch_signature(signed).await;
+                    } else if let NetworkEvent::Message { message, .. } = event {
                         let id = *message.settlement_id();
                         self.catch_ups.lock().expect("catch-ups lock").wake(&id);
                         self.drive(id, Input::Gossip(message)).await?;
@@ -362,10 +375,12 @@ impl Settlements {
             }
             if self.drivers.get(&spec.id()).is_some_and(SettlementDriver::is_published) {
                 self.catch_ups.lock().expect("catch-ups lock").forget(&spec.id());
+                self.batcher.forget(&spec.id());
                 continue;
             }
             self.drive(spec.id(), Input::Tick).await?;
         }
+        self.flush_batches().await;
         Ok(())
     }
 
@@ -426,7 +441,7 @@ impl Settlements {
                 Effect::Gossip(message) => self.gossip(message).await,
                 Effect::Watch => self.chain(ChainCommand::Watch(id)).await,
                 Effect::Publish { report, signatures, turn: _ } => {
-                    self.chain(ChainCommand::Publish { report, signatures }).await;
+                    self.publish_report(report, signatures).await
                 }
                 Effect::CheckBond { relayed, give_up_at, late } => {
                     self.check_bond(id, relayed, give_up_at, late)
@@ -666,6 +681,8 @@ fn put_message(store: &dyn Store, message: &GossipMessage) -> Result<(), StoreEr
         GossipMessage::ReportSignature(s) => store.put_report_signature(s),
         GossipMessage::Dispute(d) => store.put_dispute(d).map(drop),
         GossipMessage::Ruling(r) => store.put_ruling(r).map(drop),
+        // A batch decides nothing (each report in it is decided and stored): not stored.
+        GossipMessage::BatchSignature(_) => Ok(()),
     }
 }
 

@@ -17,7 +17,7 @@ use fixd_proto::types::certificate::{DecisionId, Proposal, ProposalSource, Round
 use fixd_proto::types::dispute::{ArbitratorRuling, Dispute, DisputeReason, ReviewVote};
 use fixd_proto::types::genesis::{Genesis, Member, ProtocolParams};
 use fixd_proto::types::observation::{Computation, Exclusion, NodeValue, Observation, VenueReport};
-use fixd_proto::types::report::{BondOutcome, FinalReport, FinalReportBatch};
+use fixd_proto::types::report::{BatchSignature, BondOutcome, FinalReport, FinalReportBatch};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::types::venue::Venue;
 use fixd_proto::value::Wad;
@@ -226,6 +226,22 @@ fn final_report_batch() -> FinalReportBatch {
     FinalReportBatch { reports: vec![final_report(), plain] }
 }
 
+/// A gossiped batch: reports without outcomes, in ascending settlement order.
+fn batch_signature() -> BatchSignature {
+    let report = |byte: u8, value: &str| FinalReport {
+        settlement_id: B256::repeat_byte(byte),
+        value: w(value),
+        round: 0,
+        outcomes: vec![],
+    };
+    let batch = FinalReportBatch { reports: vec![report(0x5d, "2598.5"), report(0x5e, "2601.25")] };
+    assert_eq!(batch.check(), Ok(()));
+    let g = genesis();
+    let key = eth_key(1);
+    let signature = eip712::sign_typed(&key, &eip712::domain(g.chain_id, g.contract), &batch);
+    BatchSignature { batch, signer: key.address(), signature }
+}
+
 fn ruling() -> ArbitratorRuling {
     ArbitratorRuling {
         settlement_id: spec().id(),
@@ -282,6 +298,7 @@ fn signed_messages() {
             signed_vector("vote", 3, vote()),
             signed_vector("nil_prevote", 3, nil_prevote()),
             signed_vector("review_vote", 4, review_vote()),
+            signed_vector("batch_signature", 1, batch_signature()),
         ],
     });
     pin("signed_messages.json", &vectors);
@@ -308,7 +325,7 @@ fn check_signed<T: Signable + DeserializeOwned + Serialize + PartialEq + std::fm
 fn committed_signed_messages_verify() {
     let file = load("signed_messages.json");
     let vectors = file["vectors"].as_array().unwrap();
-    assert_eq!(vectors.len(), 6);
+    assert_eq!(vectors.len(), 7);
     for v in vectors {
         match v["type"].as_str().unwrap() {
             "observation" => check_signed::<Observation>(v),
@@ -316,6 +333,7 @@ fn committed_signed_messages_verify() {
             "round_proposal" => check_signed::<RoundProposal>(v),
             "vote" | "nil_prevote" => check_signed::<Vote>(v),
             "review_vote" => check_signed::<ReviewVote>(v),
+            "batch_signature" => check_signed::<BatchSignature>(v),
             other => panic!("unknown vector type {other}"),
         }
     }
