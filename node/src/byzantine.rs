@@ -28,7 +28,7 @@ use fixd_proto::eip712::{ReportSignature, sign_typed};
 use fixd_proto::gossip::GossipMessage;
 use fixd_proto::signing::{PublicKey, Signed};
 use fixd_proto::types::certificate::Proposal;
-use fixd_proto::types::report::FinalReport;
+use fixd_proto::types::report::{BatchSignature, FinalReport, FinalReportBatch};
 
 use crate::network::CatchupResponse;
 
@@ -84,6 +84,17 @@ impl Signer {
             signature: sign_typed(&self.secp256k1, &domain, &report),
             signer: self.secp256k1.address(),
             report,
+        };
+        self.sign(payload)
+    }
+
+    /// Signs `batch` (EIP-712, the secp256k1 key) and wraps it as a gossiped batch signature.
+    pub fn sign_batch(&self, batch: FinalReportBatch) -> Signed<BatchSignature> {
+        let domain = fixd_proto::eip712::domain(self.chain_id, self.contract);
+        let payload = BatchSignature {
+            signature: sign_typed(&self.secp256k1, &domain, &batch),
+            signer: self.secp256k1.address(),
+            batch,
         };
         self.sign(payload)
     }

@@ -209,7 +209,8 @@ async fn launch(config: Config, conduct: Conduct) -> anyhow::Result<NodeHandle> 
         Ok(())
     });
     let (own_tx, own_rx) = tokio::sync::mpsc::channel(64);
-    let (chain_tx, chain_rx) = tokio::sync::mpsc::channel(64);
+    // Room for a burst's publications landing in one block.
+    let (chain_tx, chain_rx) = tokio::sync::mpsc::channel(1024);
     let chain = match &config.chain.rpc_url {
         Some(url) => {
             let (service, handle, commands) = crate::chain::ChainService::new(

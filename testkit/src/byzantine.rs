@@ -21,7 +21,7 @@
 //! | `wrong-value` | proposes the median plus 1% when it leads a round (the `wrong-median` test fault proposes plus 1 wei) | refuse to prevote it; a later round certifies the true median |
 //! | `flood` | after its first prevote of a settlement, gossips 10,000 validly signed votes for far-future rounds and review votes for disputes nobody filed | hold no more than the written bound, and decide |
 //! | `late-disputes` | holds the disputes and rulings it relays, and releases them [`LATE_RELEASE`] later (hidden from catch-up meanwhile) | hold them as late relays, counted only if the committee's report takes them |
-//! | `foreign-reports` | instead of its signature of the decided final report, signs and gossips one of a report for another value (plus 1%); never shows the true one | ignore it, and publish with the other members' signatures |
+//! | `foreign-reports` | instead of its signature of the decided final report, signs and gossips one of a report for another value (plus 1%); never shows the true one; likewise signs every batch with each report's value 1% off | ignore it, and publish with the other members' signatures, in batches of their own |
 //!
 //! Each strategy logs `byzantine <strategy>: <what it does>` the first time it acts on a
 //! settlement; the tests wait for these lines.
@@ -93,7 +93,8 @@ mod strategies {
         Flood,
         /// Release relayed disputes and rulings late.
         LateDisputes,
-        /// Sign and gossip report signatures for another value than the decided report.
+        /// Sign and gossip report and batch signatures for other values than the decided
+        /// reports.
         ForeignReports,
     }
 
@@ -278,6 +279,22 @@ mod strategies {
                     } else {
                         out.push((Duration::ZERO, message));
                     }
+                }
+                GossipMessage::BatchSignature(signature) if self.runs(Strategy::ForeignReports) => {
+                    let mut batch = signature.payload.batch.clone();
+                    for report in &mut batch.reports {
+                        report.value = plus(report.value, 0);
+                    }
+                    // Logged once per batch, not per settlement (its reports are logged already).
+                    self.first(
+                        Strategy::ForeignReports,
+                        &fixd_proto::hash::hash_bcs(&batch),
+                        &format!(
+                            "signing a batch of {} reports, each 1% off the decided",
+                            batch.reports.len()
+                        ),
+                    );
+                    out.push((Duration::ZERO, GossipMessage::BatchSignature(signer.sign_batch(batch))));
                 }
                 GossipMessage::Dispute(_) | GossipMessage::Ruling(_) if self.runs(Strategy::LateDisputes) => {
                     self.first(

@@ -470,3 +470,55 @@ fn fixd_run_documents_byzantine_in_the_test_build_and_refuses_unknown_strategies
     assert!(!out.status.success());
     assert!(err.contains("invalid value 'lie'") && err.contains("equivocate"), "{err}");
 }
+
+/// Sixteen settlements maturing in the same second, and a member that signs every batch with each
+/// report 1% off (and every report likewise): the honest members never count its batch
+/// signatures (they sign only batches of the reports they signed themselves), publish every
+/// settlement once with the value they agree on, and still batch (fewer transactions than
+/// settlements).
+#[test]
+fn a_member_signing_batches_of_other_values_leaves_every_settlement_published_alike_in_batches() {
+    let (clock, first) = short_maturity();
+    let specs: Vec<SettlementSpec> = (0..16u32)
+        .map(|k| SettlementSpec {
+            params: fixd_proto::types::settlement::MethodologyParams {
+                max_venue_deviation_bp: first.params.max_venue_deviation_bp + k,
+                ..first.params
+            },
+            ..first.clone()
+        })
+        .collect();
+    let scheduled: Vec<Scheduled> =
+        specs.iter().map(|s| Scheduled { maturity: s.maturity, params: s.params }).collect();
+    let mut devnet = Devnet::prepare_on_chain(N, clock, &scheduled, &short_protocol());
+    let byzantine = 0;
+    devnet.start_node_with_args(byzantine, &["--byzantine", "foreign-reports"]);
+    for i in 1..N {
+        devnet.start_node(i);
+    }
+    let line = devnet
+        .node(byzantine)
+        .proc
+        .wait_for_line("byzantine foreign-reports: signing a batch of", Duration::from_secs(200));
+    println!("node-{byzantine}: {line}");
+    let chain = devnet.chain.as_ref().unwrap();
+    let mut transactions = BTreeSet::new();
+    for spec in &specs {
+        let path = format!("/v1/settlements/{}", spec.id());
+        let views: Vec<Value> = (1..N)
+            .map(|i| devnet.node(i).wait_for(&path, Duration::from_secs(200), |v| v["status"] == "published"))
+            .collect();
+        for v in &views {
+            assert_eq!(v["value"], views[0]["value"], "one value on every honest member");
+            assert_eq!(v["publication"]["tx_hash"], views[0]["publication"]["tx_hash"]);
+        }
+        let value: Wad = serde_json::from_value(views[0]["value"].clone()).unwrap();
+        let (on_chain, _, status) = chain.get_settlement(spec.id());
+        assert_eq!((on_chain, status), (U256::from(value.raw()), 1), "the contract holds the agreed value");
+        let logs = chain.publications(spec.id());
+        assert_eq!(logs.len(), 1, "published once: {logs:?}");
+        transactions.extend(logs);
+    }
+    println!("{} settlements published in {} transactions", specs.len(), transactions.len());
+    assert!(transactions.len() < specs.len(), "no batch: {} transactions", transactions.len());
+}

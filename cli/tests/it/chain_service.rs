@@ -81,8 +81,12 @@ impl Fixture {
         let (updates_tx, updates) = mpsc::channel(64);
         let cancel = tokio_util::sync::CancellationToken::new();
         let dev = &self.chain.dev;
-        let oracle =
-            Oracle { chain_id: dev.chain_id, contract: dev.contract, contract_block: dev.contract_block };
+        let oracle = Oracle {
+            chain_id: dev.chain_id,
+            contract: dev.contract,
+            contract_block: dev.contract_block,
+            confirmations: 2,
+        };
         let (service, handle, commands) = ChainService::new(
             ChainConfig { rpc_url: Some(self.chain.rpc.clone()), ..config },
             &self.chain.rpc,
@@ -202,11 +206,15 @@ fn a_batch_is_published_in_one_transaction_and_its_reports_alone_wait_on_it() {
     sending.sort();
     assert_eq!(sending, reports.iter().map(|r| r.settlement_id).collect::<Vec<_>>());
     chain.rpc("evm_mine", json!([]));
+    // The three updates, in whatever order the service sends them.
+    let mut seen = std::collections::BTreeMap::new();
+    while seen.len() < reports.len() {
+        let (id, on_chain) = runtime.block_on(next(&mut updates, |(_, s)| s.is_some()));
+        seen.insert(id, on_chain.unwrap());
+    }
     let mut txs = std::collections::BTreeSet::new();
     for report in &reports {
-        let (_, on_chain) =
-            runtime.block_on(next(&mut updates, |(id, s)| *id == report.settlement_id && s.is_some()));
-        let on_chain = on_chain.unwrap();
+        let on_chain = &seen[&report.settlement_id];
         assert_eq!((on_chain.value, on_chain.publisher), (report.value, fx.keys[0].address()));
         assert_eq!(chain.get_settlement(report.settlement_id).2, 1);
         txs.insert(on_chain.tx_hash);

@@ -243,6 +243,11 @@ impl Publication {
         self.published
     }
 
+    /// What the contract holds, as last read.
+    pub fn on_chain(&self) -> Option<&OnChain> {
+        self.on_chain.as_ref()
+    }
+
     fn carry(&mut self, actions: Vec<Timed>, out: &mut Vec<Action>) {
         for Timed { at, action } in actions {
             match action {

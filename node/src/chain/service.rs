@@ -77,6 +77,8 @@ pub struct Oracle {
     pub contract: Address,
     /// The block it was deployed in: logs are searched from there on.
     pub contract_block: u64,
+    /// The genesis `confirmations`: the update that reaches them goes to the settlements first.
+    pub confirmations: u64,
 }
 
 impl Oracle {
@@ -85,6 +87,7 @@ impl Oracle {
             chain_id: genesis.chain_id,
             contract: genesis.contract,
             contract_block: genesis.contract_block,
+            confirmations: genesis.params.confirmations,
         }
     }
 }
@@ -225,6 +228,10 @@ pub struct ChainService {
     config: ChainConfig,
     /// The genesis `contract_block`: logs are searched from there on.
     contract_block: u64,
+    /// The genesis `confirmations`.
+    confirmations: u64,
+    /// Where the updates of deeper confirmations start, moving every poll.
+    turn: usize,
     watched: BTreeSet<SettlementId>,
     /// Watched settlements not yet read from the contract once: a publication older than the
     /// log scan is found by reading `getSettlement`, once per settlement.
@@ -277,7 +284,7 @@ impl ChainService {
         updates: mpsc::Sender<ChainUpdate>,
         metrics: Option<crate::metrics::Metrics>,
     ) -> Result<(ChainService, ChainHandle, mpsc::Receiver<ChainCommand>), ChainStartError> {
-        let Oracle { chain_id, contract, contract_block } = oracle;
+        let Oracle { chain_id, contract, contract_block, confirmations } = oracle;
         let url =
             rpc_url.parse::<reqwest::Url>().map_err(|e| ChainStartError::BadUrl { reason: e.to_string() })?;
         let sender = key.address();
@@ -302,6 +309,8 @@ impl ChainService {
             sender,
             config,
             contract_block,
+            confirmations,
+            turn: 0,
             watched: BTreeSet::new(),
             unchecked: BTreeSet::new(),
             scanned: None,
@@ -487,23 +496,44 @@ impl ChainService {
                 self.count("mined");
             }
         }
-        for id in self.watched.clone() {
-            let state = self.found.get(&id).map(|found| found.at(head));
-            let settled = state.as_ref().is_some_and(|s| s.confirmations >= FORGET_AFTER_CONFIRMATIONS);
-            if self.last.get(&id) != Some(&state) {
-                // Never wait on the settlement service, which may be waiting on our commands:
-                // an update it has no room for is sent again at the next poll.
-                match self.updates.try_send((id, state.clone())) {
-                    Ok(()) => {
-                        self.last.insert(id, state);
-                    }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        tracing::debug!(settlement = %id, "settlement service busy; the chain update waits a poll");
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {}
-                }
+        // What changed since the settlement service last heard, what it acts on first: a
+        // publication appearing or going, reaching the genesis confirmations or the depth past
+        // which it is no longer read; then the rest (a deeper confirmation count), in a turn
+        // that moves every poll, so that none waits behind the others for long.
+        let mut changed: Vec<(bool, SettlementId, Option<OnChain>)> = Vec::new();
+        for id in &self.watched {
+            let state = self.found.get(id).map(|found| found.at(head));
+            if self.last.get(id) == Some(&state) {
+                continue;
             }
-            if settled {
+            let before = self.last.get(id).and_then(|l| l.as_ref()).map(|s| s.confirmations);
+            let now = state.as_ref().map(|s| s.confirmations);
+            let crosses = |mark: u64| before.is_none_or(|b| b < mark) && now.is_some_and(|n| n >= mark);
+            let urgent = before.is_none()
+                || now.is_none()
+                || crosses(self.confirmations.max(1))
+                || crosses(FORGET_AFTER_CONFIRMATIONS);
+            changed.push((urgent, *id, state));
+        }
+        let turn = self.turn % changed.len().max(1);
+        changed.rotate_left(turn);
+        self.turn = self.turn.wrapping_add(1);
+        changed.sort_by_key(|(urgent, ..)| !urgent);
+        for (_, id, state) in changed {
+            // Never wait on the settlement service, which may be waiting on our commands: an
+            // update it has no room for is sent again at the next poll.
+            match self.updates.try_send((id, state.clone())) {
+                Ok(()) => {
+                    self.last.insert(id, state.clone());
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::debug!("settlement service busy; the remaining chain updates wait a poll");
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return,
+            }
+            // Once the settlement service has this last state (it then lets the driver go).
+            if state.as_ref().is_some_and(|s| s.confirmations >= FORGET_AFTER_CONFIRMATIONS) {
                 // Beyond any plausible reorg: stop reading it, so the RPC load follows the
                 // settlements in flight, not every one ever published.
                 tracing::info!(settlement = %id, "publication is {FORGET_AFTER_CONFIRMATIONS} blocks deep; no longer watched");

@@ -28,7 +28,7 @@ mod review;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -229,6 +229,10 @@ pub struct Settlements {
     /// How often to tick the drivers.
     tick: Duration,
     drivers: HashMap<B256, SettlementDriver>,
+    /// Settlements whose driver was dropped once its publication was too deep for the chain
+    /// service to read any more: the tick skips them, and a message that still comes for one
+    /// builds its driver again from the store.
+    published: HashSet<B256>,
     /// Where helper tasks (bond checks, review recomputations) answer.
     inbox: mpsc::Sender<Inbox>,
     inbox_rx: Option<mpsc::Receiver<Inbox>>,
@@ -264,6 +268,7 @@ impl Settlements {
             services,
             tick,
             drivers: HashMap::new(),
+            published: HashSet::new(),
             inbox,
             inbox_rx: Some(inbox_rx),
             catch_up_turn: 0,
@@ -328,6 +333,8 @@ impl Settlements {
         }
         let store = &self.services.store;
         let Some(spec) = store.settlement(id)? else { return Ok(false) };
+        // A dropped driver built again (a late message, a reorg): the tick drives it again.
+        self.published.remove(id);
         let held = held(&**store, id)?;
         let (driver, effects) =
             SettlementDriver::restore(self.setup.clone(), spec, held, crate::clock::now()).map_err(|e| {
@@ -370,15 +377,26 @@ impl Settlements {
     async fn on_tick(&mut self) -> Result<(), StoreError> {
         let now = crate::clock::now();
         for spec in self.services.store.settlements()? {
-            if now < spec.observe_at() {
+            let id = spec.id();
+            if now < spec.observe_at() || self.published.contains(&id) {
                 continue;
             }
-            if self.drivers.get(&spec.id()).is_some_and(SettlementDriver::is_published) {
-                self.catch_ups.lock().expect("catch-ups lock").forget(&spec.id());
-                self.batcher.forget(&spec.id());
+            if let Some(driver) = self.drivers.get(&id)
+                && driver.is_published()
+            {
+                self.catch_ups.lock().expect("catch-ups lock").forget(&id);
+                self.batcher.forget(&id);
+                let deep = driver.publication().and_then(|p| p.on_chain()).is_some_and(|on_chain| {
+                    on_chain.confirmations >= crate::chain::service::FORGET_AFTER_CONFIRMATIONS
+                });
+                if deep {
+                    // Done: its memory goes, so a node's memory follows the settlements in flight.
+                    self.drivers.remove(&id);
+                    self.published.insert(id);
+                }
                 continue;
             }
-            self.drive(spec.id(), Input::Tick).await?;
+            self.drive(id, Input::Tick).await?;
         }
         self.flush_batches().await;
         Ok(())

@@ -155,12 +155,17 @@ impl SledStore {
 /// thread, after `drop` returns), lets go within milliseconds; a live node never does.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
+/// sled's page cache: 64 MiB holds every settlement in flight in an expiry burst of 10,000
+/// (about 5 KB of records each) and the recent ones the API reads. sled's default, 1 GiB, lets
+/// a node's memory grow with everything it ever stored.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Opens the sled database at `path`, retrying while its lock is held, for up to `wait`.
 fn open_db(path: &Path, wait: Duration) -> Result<sled::Db, StoreError> {
     let started = Instant::now();
     let mut pause = Duration::from_millis(5);
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new().path(path).cache_capacity(CACHE_BYTES).open() {
             Err(e) if is_lock_held(&e) => {
                 if started.elapsed() >= wait {
                     let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
