@@ -155,9 +155,9 @@ impl SledStore {
 /// thread, after `drop` returns), lets go within milliseconds; a live node never does.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
-/// sled's page cache: 64 MiB holds every settlement in flight in an expiry burst of 10,000
-/// (about 5 KB of records each) and the recent ones the API reads. sled's default, 1 GiB, lets
-/// a node's memory grow with everything it ever stored.
+/// sled's page cache. sled's default, 1 GiB, lets a node's memory grow with everything it ever
+/// stored; an expiry burst of 1,000 settlements writes 49 MiB to a node's store (BENCHMARKS.md),
+/// so 64 MiB keeps such a burst's records cached and bounds the rest.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Opens the sled database at `path`, retrying while its lock is held, for up to `wait`.
