@@ -28,7 +28,10 @@ pub struct P2pConfig {
     /// Largest catch-up response accepted or sent, bytes. Default 4194304 (4 MiB).
     pub max_catchup_bytes: u64,
     /// Accepted messages buffered for the node before new ones are ignored (and left to
-    /// catch-up). Default 1024.
+    /// catch-up). Default 16384: an expiry burst of 1,000 settlements brings about 30 messages
+    /// each within seconds, and a message left to catch-up costs far more than one buffered (a
+    /// catch-up answers with all of a settlement's messages): with 1,024 a node left 6,150 of
+    /// them to catch-up and certified the burst in 33.7 s, with 16,384 none and 13.7 s.
     pub event_buffer: usize,
     /// Connections this node takes at most, counted by libp2p before any other protocol runs.
     /// Past a limit a new connection is refused (and logged at debug); raise them for a
@@ -89,7 +92,7 @@ impl Default for P2pConfig {
             dial_interval: Duration::from_secs(5),
             catchup_timeout: Duration::from_secs(10),
             max_catchup_bytes: fixd_proto::encoding::MAX_DECODE_BYTES as u64,
-            event_buffer: 1024,
+            event_buffer: 16384,
             connection_limits: ConnectionLimitsConfig::default(),
         }
     }
