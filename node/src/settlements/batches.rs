@@ -31,7 +31,7 @@ pub(super) fn batcher(setup: &fixd_decision::driver::DriverSetup, max_reports: u
 }
 
 /// This member's signed final report of a settlement, if its driver is final.
-fn own_report(drivers: &HashMap<B256, SettlementDriver>, id: &SettlementId) -> Option<FinalReport> {
+fn own_report(drivers: &HashMap<B256, Box<SettlementDriver>>, id: &SettlementId) -> Option<FinalReport> {
     drivers.get(id)?.publication()?.report().cloned()
 }
 

@@ -228,7 +228,10 @@ pub struct Settlements {
     services: Services,
     /// How often to tick the drivers.
     tick: Duration,
-    drivers: HashMap<B256, SettlementDriver>,
+    /// Boxed: a driver is 9.4 KB by value, and the map keeps up to twice its entries in slots
+    /// (and two tables while it grows): by value, 10,000 drivers in flight would cost some
+    /// 200 MB of slots.
+    drivers: HashMap<B256, Box<SettlementDriver>>,
     /// Settlements whose driver was dropped once its publication was too deep for the chain
     /// service to read any more: the tick skips them, and a message that still comes for one
     /// builds its driver again from the store.
@@ -341,7 +344,7 @@ impl Settlements {
                 StoreError::Corrupt { key: id.to_string(), reason: format!("dispute rules: {e}") }
             })?;
         self.services.interests.set(*id, driver.interest());
-        self.drivers.insert(*id, driver);
+        self.drivers.insert(*id, Box::new(driver));
         self.carry_out(*id, effects).await?;
         Ok(true)
     }
