@@ -2,8 +2,10 @@
 //!
 //! Trees: `meta` (schema version), `settlements` (id → BCS spec), `settlements_by_maturity`
 //! (maturity, big-endian ‖ id → BCS spec: the list order, rebuilt at open when it does not hold
-//! every settlement), `trades` (id ‖ venue → BCS
-//! trades), `observations` (id ‖ signer → BCS signed observation), `proposals` and `votes`
+//! every settlement), `trade_refs` (id ‖ venue → keccak of the BCS trades) and `trade_blobs`
+//! (that keccak → BCS trades: the settlements of one window archive the same trades once;
+//! `trades`, id ‖ venue → BCS trades, is what stores written before held, still read),
+//! `observations` (id ‖ signer → BCS signed observation), `proposals` and `votes`
 //! (id ‖ decision ‖ round ‖ step (votes) ‖ signer → BCS signed message; a decision is `0`, or
 //! `1 ‖ dispute id` for a review), `certificates` (id → BCS certificate), `signed` (id ‖ kind ‖
 //! decision ‖ round → hash), `equivocations` (id ‖ kind ‖ decision ‖ round ‖ step ‖ signer → BCS
@@ -53,7 +55,10 @@ pub struct SledStore {
     db: sled::Db,
     settlements: sled::Tree,
     by_maturity: sled::Tree,
+    /// Trades archived before `trade_refs`; read only.
     trades: sled::Tree,
+    trade_refs: sled::Tree,
+    trade_blobs: sled::Tree,
     observations: sled::Tree,
     proposals: sled::Tree,
     votes: sled::Tree,
@@ -83,6 +88,8 @@ impl SledStore {
             settlements: tree("settlements")?,
             by_maturity: tree("settlements_by_maturity")?,
             trades: tree("trades")?,
+            trade_refs: tree("trade_refs")?,
+            trade_blobs: tree("trade_blobs")?,
             observations: tree("observations")?,
             proposals: tree("proposals")?,
             votes: tree("votes")?,
@@ -326,13 +333,30 @@ impl Store for SledStore {
         Ok(())
     }
 
+    /// The blob first, then the reference: a crash between them leaves an unreferenced blob,
+    /// never a reference to nothing.
     fn put_trades(&self, id: &SettlementId, venue: Venue, trades: &[Trade]) -> Result<(), StoreError> {
-        self.trades.insert(venue_key(id, venue), to_bcs(trades)).map_err(backend)?;
+        let bytes = to_bcs(trades);
+        let hash = alloy_primitives::keccak256(&bytes);
+        if !self.trade_blobs.contains_key(hash).map_err(backend)? {
+            self.trade_blobs.insert(hash, bytes).map_err(backend)?;
+        }
+        self.trade_refs.insert(venue_key(id, venue), hash.as_slice()).map_err(backend)?;
         Ok(())
     }
 
     fn trades(&self, id: &SettlementId, venue: Venue) -> Result<Option<Vec<Trade>>, StoreError> {
-        get(&self.trades, &venue_key(id, venue))
+        let key = venue_key(id, venue);
+        match self.trade_refs.get(&key).map_err(backend)? {
+            Some(hash) => match get(&self.trade_blobs, &hash)? {
+                Some(trades) => Ok(Some(trades)),
+                None => Err(StoreError::Corrupt {
+                    key: format!("trade_refs {id} {venue:?}"),
+                    reason: format!("no archived trades under {}", B256::from_slice(&hash)),
+                }),
+            },
+            None => get(&self.trades, &key),
+        }
     }
 
     fn put_observation(&self, observation: &Signed<Observation>) -> Result<(), StoreError> {
@@ -556,6 +580,38 @@ mod tests {
     #[test]
     fn sled_passes_the_store_suite() {
         crate::store::suite::run(|path| SledStore::open(path).unwrap());
+    }
+
+    /// The settlements of one window archive the same trades once; trades a store wrote
+    /// before the blobs (under `trades`) still read back.
+    #[test]
+    fn trades_shared_by_settlements_are_archived_once_and_old_archives_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let trade = |id: u32| fixd_proto::types::venue::Trade {
+            venue: Venue::Kraken,
+            id: id.to_string(),
+            time_ms: 1_749_743_000_000 + u64::from(id),
+            price: fixd_proto::value::Wad::from_raw(2_600),
+            size: fixd_proto::value::Wad::from_raw(1),
+        };
+        let window = vec![trade(1), trade(2), trade(3)];
+        let ids: Vec<SettlementId> = (1..=50u8).map(SettlementId::repeat_byte).collect();
+        for id in &ids {
+            store.put_trades(id, Venue::Kraken, &window).unwrap();
+        }
+        store.put_trades(&ids[0], Venue::Gemini, &[trade(4)]).unwrap();
+        assert_eq!(store.trade_blobs.len(), 2, "one blob per distinct list of trades");
+        assert_eq!(store.trade_refs.len(), 51);
+        for id in &ids {
+            assert_eq!(store.trades(id, Venue::Kraken).unwrap(), Some(window.clone()));
+        }
+        assert_eq!(store.trades(&ids[0], Venue::Gemini).unwrap(), Some(vec![trade(4)]));
+        // Archived the old way.
+        let old = SettlementId::repeat_byte(0xee);
+        store.trades.insert(venue_key(&old, Venue::Kraken), to_bcs(&window[..1])).unwrap();
+        assert_eq!(store.trades(&old, Venue::Kraken).unwrap(), Some(window[..1].to_vec()));
+        assert_eq!(store.trades(&old, Venue::Gemini).unwrap(), None);
     }
 
     /// A store whose maturity index misses settlements (written before the index, or a crash
