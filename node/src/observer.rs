@@ -10,8 +10,8 @@
 //!   archive raw trades per venue (store) ─▶ methodology::compute ─▶ Observation
 //!              │ observed_at = M + grace, so a recomputation signs the same bytes
 //!              ▼
-//!   settlement service: sign ─▶ record_signed(slot) ─▶ put_observation ─▶ durable()
-//!                       ─▶ "observation stored" ─▶ gossip ─▶ its driver
+//!   settlement service: sign ─▶ record_signed(slot) ─▶ put_observation ─▶ "observation stored"
+//!                       ─▶ its driver; gossiped once the store is flushed
 //! ```
 //!
 //! A venue that fails (HTTP error, garbage, timeout) contributes no trades; the methodology then
@@ -63,6 +63,9 @@ pub struct OwnObservation {
     pub observation: Observation,
     pub signed: tokio::sync::oneshot::Sender<Option<Signed<Observation>>>,
 }
+
+/// Where the settlement service's answer to an [`OwnObservation`] comes.
+type Answer = tokio::sync::oneshot::Receiver<Option<Signed<Observation>>>;
 
 /// The producer's state. One task runs it.
 pub struct Observer {
@@ -198,6 +201,10 @@ impl Observer {
     /// venue once per window), and signs every observation whose time (`M + grace`) has come.
     pub async fn pass_at(&self, now_ms: u64) -> Result<(), StoreError> {
         let mut windows: Vec<(Window, Vec<SettlementSpec>)> = Vec::new();
+        // Every observation due goes to the settlement service before any answer is awaited,
+        // so that a burst's observations are signed together (one flush) and the pass waits
+        // for the service once, not once per settlement.
+        let mut answers = Vec::new();
         for spec in self.store.settlements()? {
             if self.done.lock().expect("done lock").contains(&spec.id())
                 || now_ms < fetch_at_ms(&spec, &self.member, self.started_ms)
@@ -209,7 +216,7 @@ impl Observer {
                 None => {
                     let pending = self.pending.lock().expect("pending lock").get(&spec.id()).cloned();
                     match pending {
-                        Some(observation) => self.sign_when_due(observation, due).await,
+                        Some(observation) => answers.extend(self.sign_when_due(observation, due).await),
                         None => {
                             let window = Window::of(&spec);
                             match windows.iter_mut().find(|(w, _)| *w == window) {
@@ -227,23 +234,27 @@ impl Observer {
             let fetched = self.fetch(window).await;
             for spec in specs {
                 if let Some(observation) = self.compute(&spec, &fetched)? {
-                    self.sign_when_due(observation, is_due(&spec, now_ms / 1000)).await;
+                    answers.extend(self.sign_when_due(observation, is_due(&spec, now_ms / 1000)).await);
                 }
             }
+        }
+        for answer in answers {
+            let _ = answer.await;
         }
         Ok(())
     }
 
-    /// Signs `observation` if its time has come (`due` at the pass, or by now), or keeps it
-    /// until then.
-    async fn sign_when_due(&self, observation: Observation, due: bool) {
+    /// Sends `observation` to be signed if its time has come (`due` at the pass, or by now),
+    /// with the receiver of the service's answer, or keeps it until then.
+    async fn sign_when_due(&self, observation: Observation, due: bool) -> Option<Answer> {
         let id = observation.settlement_id;
         let spec_due = due || crate::clock::now() >= observation.observed_at;
         if spec_due {
             self.pending.lock().expect("pending lock").remove(&id);
-            self.sign(observation).await;
+            self.submit(observation).await
         } else {
             self.pending.lock().expect("pending lock").insert(id, observation);
+            None
         }
     }
 
@@ -277,13 +288,19 @@ impl Observer {
     /// Has the settlement service sign and keep `observation`; the signed one, or `None` if
     /// the slot holds another or the service has stopped.
     async fn sign(&self, observation: Observation) -> Option<Signed<Observation>> {
+        self.submit(observation).await?.await.ok().flatten()
+    }
+
+    /// Sends `observation` to the settlement service to be signed and kept; where its answer
+    /// comes, or `None` if the service has stopped.
+    async fn submit(&self, observation: Observation) -> Option<Answer> {
         let (signed, answer) = tokio::sync::oneshot::channel();
         let own = OwnObservation { observation, signed };
         if self.settlements.send(own).await.is_err() {
             tracing::warn!("the settlement service has stopped; nothing signed");
             return None;
         }
-        answer.await.ok().flatten()
+        Some(answer)
     }
 
     /// Fetches, archives and computes one observation, and has the settlement service sign and

@@ -69,6 +69,12 @@ impl MessageKind {
         MessageKind::BatchSignature,
     ];
 
+    /// The kind of the encoded message `bytes` claim to be, read from its variant index (its
+    /// first byte: fewer than 128 kinds), without decoding it; `None` for an unknown index.
+    pub fn of_encoded(bytes: &[u8]) -> Option<MessageKind> {
+        MessageKind::ALL.get(usize::from(*bytes.first()?)).copied()
+    }
+
     /// The last segment of the topic name.
     pub fn topic_suffix(self) -> &'static str {
         match self {
@@ -218,5 +224,141 @@ impl GossipMessage {
     /// Decodes wire bytes (canonical BCS, no trailing bytes).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         from_bcs(bytes)
+    }
+}
+
+/// Many gossip messages in one gossipsub message, on a network's `bundles` topic: the wire
+/// bytes of each ([`GossipMessage::encode`]), in the order they were signed. A node sends what it
+/// signed together (an expiry burst's observations, a tick's votes) as bundles, so a burst of
+/// 10,000 settlements costs the mesh a few hundred frames instead of tens of thousands; each
+/// message inside is still signed by its own author and checked on its own, exactly as if it
+/// had come alone.
+///
+/// The encoding is `BCS(Vec<bytes>)`: a ULEB128 count, then each message as a ULEB128 length
+/// and its bytes. A bundle holds 2 to [`GossipBundle::MAX_MESSAGES`] messages and, encoded, no
+/// more than the genesis `max_message_bytes`; a message alone goes on its own topic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GossipBundle {
+    pub messages: Vec<Vec<u8>>,
+}
+
+/// Why bytes on the bundles topic are not a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("a bundle of {0} messages; a bundle holds 2 to {max}", max = GossipBundle::MAX_MESSAGES)]
+    Count(usize),
+}
+
+impl GossipBundle {
+    /// The most messages one bundle holds.
+    pub const MAX_MESSAGES: usize = 1024;
+
+    /// The wire bytes: `BCS(self)`.
+    pub fn encode(&self) -> Vec<u8> {
+        to_bcs(self)
+    }
+
+    /// Decodes wire bytes, refusing a bundle of fewer than 2 or more than
+    /// [`GossipBundle::MAX_MESSAGES`] messages. The messages inside are not decoded.
+    pub fn decode(bytes: &[u8]) -> Result<Self, BundleError> {
+        let bundle: GossipBundle = from_bcs(bytes)?;
+        if !(2..=Self::MAX_MESSAGES).contains(&bundle.messages.len()) {
+            return Err(BundleError::Count(bundle.messages.len()));
+        }
+        Ok(bundle)
+    }
+
+    /// Packs encoded messages, in order, into as few bundles as fit `max_bytes` each (encoded).
+    /// A group of one message comes back as a bundle of one, for its sender to send alone; so
+    /// does a message too large for any bundle (its sender's size check refuses it).
+    pub fn pack(encoded: Vec<Vec<u8>>, max_bytes: usize) -> Vec<GossipBundle> {
+        let mut bundles = Vec::new();
+        let mut current = GossipBundle::default();
+        // The encoded size of `current`: its count's ULEB128 plus each length's and bytes.
+        let mut size = uleb128_len(0);
+        for message in encoded {
+            let cost = uleb128_len(message.len()) + message.len();
+            let count = current.messages.len();
+            let grown = size - uleb128_len(count) + uleb128_len(count + 1) + cost;
+            if count > 0 && (grown > max_bytes || count == Self::MAX_MESSAGES) {
+                bundles.push(std::mem::take(&mut current));
+                size = uleb128_len(0);
+            }
+            let count = current.messages.len();
+            size = size - uleb128_len(count) + uleb128_len(count + 1) + cost;
+            current.messages.push(message);
+        }
+        if !current.messages.is_empty() {
+            bundles.push(current);
+        }
+        bundles
+    }
+}
+
+/// The length of `n` in ULEB128.
+fn uleb128_len(n: usize) -> usize {
+    (usize::BITS - n.max(1).leading_zeros()).div_ceil(7) as usize
+}
+
+#[cfg(test)]
+mod bundle_tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_of_an_encoded_message_is_its_first_byte() {
+        for (index, kind) in MessageKind::ALL.into_iter().enumerate() {
+            assert_eq!(MessageKind::of_encoded(&[index as u8, 0xff]), Some(kind));
+        }
+        assert_eq!(MessageKind::of_encoded(&[MessageKind::ALL.len() as u8]), None);
+        assert_eq!(MessageKind::of_encoded(&[]), None);
+    }
+
+    #[test]
+    fn uleb128_lengths_match_bcs() {
+        for n in [0usize, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152] {
+            assert_eq!(uleb128_len(n), bcs_len(n), "{n}");
+        }
+    }
+
+    fn bcs_len(n: usize) -> usize {
+        // A vector of n unit values encodes as its length alone.
+        to_bcs(&vec![(); n]).len()
+    }
+
+    #[test]
+    fn packed_bundles_fit_the_limit_keep_the_order_and_decode() {
+        let messages: Vec<Vec<u8>> =
+            (0..500u32).map(|i| vec![i as u8; 50 + (i as usize * 7) % 300]).collect();
+        let max = 4_096;
+        let bundles = GossipBundle::pack(messages.clone(), max);
+        assert!(bundles.len() > 1);
+        for bundle in &bundles {
+            let bytes = bundle.encode();
+            assert!(bytes.len() <= max, "{} > {max}", bytes.len());
+            if bundle.messages.len() > 1 {
+                assert_eq!(&GossipBundle::decode(&bytes).unwrap(), bundle);
+            }
+        }
+        // Each bundle but the last is full: the next message would not have fitted.
+        for pair in bundles.windows(2) {
+            let mut grown = pair[0].clone();
+            grown.messages.push(pair[1].messages[0].clone());
+            assert!(grown.encode().len() > max);
+        }
+        let flat: Vec<Vec<u8>> = bundles.into_iter().flat_map(|b| b.messages).collect();
+        assert_eq!(flat, messages);
+    }
+
+    #[test]
+    fn a_bundle_holds_at_most_max_messages_and_at_least_two() {
+        let bundles = GossipBundle::pack(vec![vec![1]; 2_500], usize::MAX);
+        assert_eq!(bundles.iter().map(|b| b.messages.len()).collect::<Vec<_>>(), [1024, 1024, 452]);
+        let one = GossipBundle { messages: vec![vec![1]] }.encode();
+        assert_eq!(GossipBundle::decode(&one), Err(BundleError::Count(1)));
+        let too_many = GossipBundle { messages: vec![vec![1]; 1025] }.encode();
+        assert_eq!(GossipBundle::decode(&too_many), Err(BundleError::Count(1025)));
+        assert!(matches!(GossipBundle::decode(&[0xff, 0xff]), Err(BundleError::Decode(_))));
     }
 }

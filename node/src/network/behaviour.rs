@@ -17,6 +17,21 @@ use super::messages::{Topics, message_id};
 /// `max_message_bytes` covers them, so a payload of exactly the limit still fits a frame.
 pub const FRAME_SLACK_BYTES: usize = 2048;
 
+/// gossipsub's frame limit (`max_transmit_size`) is this many of our largest frames.
+/// libp2p-gossipsub 0.50.1 checks the limit against its whole read buffer, not the frame it
+/// decodes (`validate_rpc_limits`, from rust-libp2p#6491): a receiver whose buffer holds one
+/// frame and the start of the next (a 64 KiB bundle and 8 KiB more: "message with 73728b
+/// exceeds maximum of 67584b") drops the stream and every message queued on it, and so does one
+/// that falls behind on a stream of small messages. Four frames of room keep that from
+/// happening; the payload limit (`max_message_bytes`) is still enforced, by validation, on
+/// every message and bundle, and a peer that exceeds it is penalised.
+pub const READ_BUFFER_FRAMES: usize = 4;
+
+/// How long a message this node publishes may wait to be sent to a peer.
+pub const PUBLISH_QUEUE_DURATION: Duration = Duration::from_secs(30);
+/// How long a message this node forwards may wait to be sent to a peer.
+pub const FORWARD_QUEUE_DURATION: Duration = Duration::from_secs(10);
+
 /// The fixd node's libp2p behaviour. The allow-list comes first, so a non-member is refused
 /// before any other behaviour sees the connection.
 #[derive(NetworkBehaviour)]
@@ -53,9 +68,15 @@ impl Behaviour {
             .validation_mode(gossipsub::ValidationMode::Anonymous)
             .validate_messages()
             .message_id_fn(|m| message_id(&m.data))
-            .max_transmit_size(settings.max_message_bytes + FRAME_SLACK_BYTES)
+            .max_transmit_size(READ_BUFFER_FRAMES * (settings.max_message_bytes + FRAME_SLACK_BYTES))
             // Settlement messages arrive over minutes; remember ids for ten.
             .duplicate_cache_time(Duration::from_secs(600))
+            // A message waits this long for a slow connection before gossipsub drops it (its
+            // defaults, 5 s and 1 s, dropped whole bundles of an expiry burst while a peer was
+            // busy checking the ones before; catch-up then had to fetch them one settlement at
+            // a time). Receivers judge staleness themselves.
+            .publish_queue_duration(PUBLISH_QUEUE_DURATION)
+            .forward_queue_duration(FORWARD_QUEUE_DURATION)
             .build()
             .map_err(|e| format!("gossipsub config: {e}"))?;
         let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config)?;
@@ -110,11 +131,16 @@ pub fn score_params(topics: &Topics) -> PeerScoreParams {
         invalid_message_deliveries_decay: 0.9988,
         ..TopicScoreParams::default()
     };
+    // Slow peers are not penalised: gossipsub's default takes 0.2 per message a peer's
+    // connection did not take in time, so an expiry burst, which keeps every member busy for
+    // seconds, graylisted honest members (400 dropped messages reach −80) and then dropped
+    // everything they sent unread. Being slow under load is not a fault of a member.
     PeerScoreParams {
         topics: topics.iter().map(|t| (t.hash(), topic.clone())).collect::<HashMap<_, _>>(),
         topic_score_cap: 50.0,
         // Members may share a host (devnet); the allow-list already excludes Sybils.
         ip_colocation_factor_weight: 0.0,
+        slow_peer_weight: 0.0,
         ..PeerScoreParams::default()
     }
 }

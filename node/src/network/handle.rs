@@ -35,6 +35,10 @@ pub(super) enum Command {
         message: GossipMessage,
         reply: oneshot::Sender<Result<(), NetworkError>>,
     },
+    PublishAll {
+        messages: Vec<GossipMessage>,
+        reply: oneshot::Sender<Vec<NetworkError>>,
+    },
     CatchUp {
         peer: PeerId,
         settlement_id: SettlementId,
@@ -87,6 +91,13 @@ impl NetworkHandle {
     /// Gossips a message this node signed. [`NetworkError::AlreadyPublished`] is benign.
     pub async fn publish(&self, message: GossipMessage) -> Result<(), NetworkError> {
         self.ask(|reply| Command::Publish { message, reply }).await?
+    }
+
+    /// Gossips messages this node signed together, as few bundles as fit the size limit (a
+    /// message alone goes on its own topic). The errors, if any; [`NetworkError::AlreadyPublished`]
+    /// is benign.
+    pub async fn publish_all(&self, messages: Vec<GossipMessage>) -> Vec<NetworkError> {
+        self.ask(|reply| Command::PublishAll { messages, reply }).await.unwrap_or_else(|e| vec![e])
     }
 
     /// Asks a member for what it holds on a settlement. The messages are unverified: run each

@@ -1,5 +1,5 @@
-//! The gossip topics of [`GossipMessage`] (defined in `fixd-proto`), one per kind, and the
-//! content-addressed message id.
+//! The gossip topics of [`GossipMessage`] (defined in `fixd-proto`), one per kind plus one for
+//! [`fixd_proto::gossip::GossipBundle`]s of many messages, and the content-addressed message id.
 
 use alloy_primitives::{B256, keccak256};
 pub use fixd_proto::gossip::{GossipMessage, MessageKind};
@@ -12,6 +12,7 @@ use libp2p::gossipsub::{IdentTopic, MessageId, TopicHash};
 #[derive(Clone, Debug)]
 pub struct Topics {
     topics: [(MessageKind, IdentTopic); MessageKind::ALL.len()],
+    bundles: IdentTopic,
 }
 
 impl Topics {
@@ -19,7 +20,19 @@ impl Topics {
         let short = hex::encode(&network_id[..8]);
         let topic =
             |kind: MessageKind| (kind, IdentTopic::new(format!("fixd/{short}/{}", kind.topic_suffix())));
-        Topics { topics: MessageKind::ALL.map(topic) }
+        Topics {
+            topics: MessageKind::ALL.map(topic),
+            bundles: IdentTopic::new(format!("fixd/{short}/bundles")),
+        }
+    }
+
+    /// The topic of bundles: many messages of any kinds in one gossipsub message.
+    pub fn bundles(&self) -> &IdentTopic {
+        &self.bundles
+    }
+
+    pub fn is_bundles(&self, hash: &TopicHash) -> bool {
+        &self.bundles.hash() == hash
     }
 
     pub fn topic(&self, kind: MessageKind) -> &IdentTopic {
@@ -31,8 +44,9 @@ impl Topics {
         self.topics.iter().find(|(_, t)| &t.hash() == hash).map(|(k, _)| *k)
     }
 
+    /// Every topic of the network, the bundles' included.
     pub fn iter(&self) -> impl Iterator<Item = &IdentTopic> {
-        self.topics.iter().map(|(_, t)| t)
+        self.topics.iter().map(|(_, t)| t).chain(std::iter::once(&self.bundles))
     }
 }
 
@@ -53,5 +67,9 @@ mod tests {
         let hash = topics.topic(MessageKind::Proposal).hash();
         assert_eq!(topics.kind_of(&hash), Some(MessageKind::Proposal));
         assert_eq!(topics.kind_of(&TopicHash::from_raw("other")), None);
+        assert_eq!(topics.bundles().to_string(), "fixd/abababababababab/bundles");
+        assert!(topics.is_bundles(&topics.bundles().hash()));
+        assert_eq!(topics.kind_of(&topics.bundles().hash()), None);
+        assert_eq!(topics.iter().count(), MessageKind::ALL.len() + 1);
     }
 }

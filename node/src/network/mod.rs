@@ -31,14 +31,22 @@
 //!   read. This is stronger than scoring it down, and costs the committee nothing: any message a
 //!   non-member could carry, a member carries too. Peer scoring still guards against a faulty
 //!   *member*.
-//! - **Gossip.** Three topics, `fixd/<network id, first 8 bytes hex>/{observations,proposals,votes}`.
+//! - **Gossip.** A topic per kind of message, `fixd/<network id, first 8 bytes hex>/<kind>`
+//!   (`observations`, `proposals`, `votes`, …), and one for bundles.
 //!   Each payload is signed by its author ([`fixd_proto::signing::Signed`]), so gossipsub runs
 //!   `ValidationMode::Anonymous` (no source, sequence number or gossip signature) and the message
 //!   id is `keccak256(data)`: the same message is one message however many members publish it.
 //!   Every message waits for [`validation::verdict`] before it is delivered or forwarded. The
 //!   payload limit is genesis `params.max_message_bytes`, checked on publish and on receipt;
-//!   gossipsub's frame limit (`max_transmit_size`) is that plus a fixed slack for the topic and
-//!   protobuf framing, the same on every node.
+//!   gossipsub's frame limit (`max_transmit_size`) is four times that plus a fixed slack for the
+//!   topic and protobuf framing, the same on every node (gossipsub checks it against its read
+//!   buffer, not the frame: see [`behaviour::READ_BUFFER_FRAMES`]).
+//! - **Bundles.** What the node signed together (a burst's observations, a tick's votes) goes
+//!   out as [`fixd_proto::gossip::GossipBundle`]s on a topic of their own,
+//!   `fixd/<network id>/bundles`: as many messages as fit `max_message_bytes`, each checked on
+//!   receipt exactly as if it had come alone (on any kind's topic) and delivered on its own. A
+//!   bundle that is malformed, oversized or holds a provable fault is rejected; one with
+//!   nothing new is ignored. A message alone still goes on its kind's topic.
 //! - **Reject vs Ignore.** Only provable faults are rejected (see [`validation`]): oversized,
 //!   malformed, wrong topic, non-member signer, bad signature. Messages from the future (beyond
 //!   `max_clock_skew`), duplicates, and messages on settlements this node does not know are

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::B256;
+use fixd_proto::gossip::GossipBundle;
 use fixd_proto::types::genesis::Committee;
 use fixd_proto::types::settlement::SettlementId;
 use futures::StreamExt;
@@ -273,6 +274,9 @@ impl EventLoop {
             Command::Publish { message, reply } => {
                 let _ = reply.send(self.publish(message));
             }
+            Command::PublishAll { messages, reply } => {
+                let _ = reply.send(self.publish_all(messages));
+            }
             Command::CatchUp { peer, settlement_id, reply } => {
                 if !self.members.contains(&peer) {
                     let _ = reply.send(Err(NetworkError::UnknownPeer(peer)));
@@ -324,6 +328,45 @@ impl EventLoop {
             Err(PublishError::NoPeersSubscribedToTopic) => Err(NetworkError::NoPeers(kind)),
             Err(e) => Err(NetworkError::Publish(e.to_string())),
         }
+    }
+
+    /// Publishes messages signed together in as few bundles as fit `max_message_bytes`; a
+    /// bundle of one goes on its message's own topic. The errors of what was not sent.
+    fn publish_all(&mut self, messages: Vec<GossipMessage>) -> Vec<NetworkError> {
+        let mut errors = Vec::new();
+        let mut sent = Vec::with_capacity(messages.len());
+        let mut encoded = Vec::with_capacity(messages.len());
+        for message in messages {
+            let bytes = message.encode();
+            if bytes.len() > self.max_message_bytes {
+                errors.push(NetworkError::TooLarge { len: bytes.len(), max: self.max_message_bytes });
+                continue;
+            }
+            sent.push((message.hash(), message.kind()));
+            encoded.push(bytes);
+        }
+        let mut sent = sent.into_iter();
+        for mut bundle in GossipBundle::pack(encoded, self.max_message_bytes) {
+            let these: Vec<(B256, MessageKind)> = sent.by_ref().take(bundle.messages.len()).collect();
+            let (topic, data) = match bundle.messages.len() {
+                1 => (self.topics.topic(these[0].1).clone(), bundle.messages.pop().expect("one")),
+                _ => (self.topics.bundles().clone(), bundle.encode()),
+            };
+            let len = data.len();
+            match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
+                Ok(_) => {
+                    debug!(messages = these.len(), bytes = len, "published");
+                    for (hash, kind) in these {
+                        self.seen.insert(hash);
+                        self.count(kind, MessageResult::sent);
+                    }
+                }
+                Err(PublishError::Duplicate) => errors.push(NetworkError::AlreadyPublished),
+                Err(PublishError::NoPeersSubscribedToTopic) => errors.push(NetworkError::NoPeers(these[0].1)),
+                Err(e) => errors.push(NetworkError::Publish(e.to_string())),
+            }
+        }
+        errors
     }
 
     fn count(&self, kind: MessageKind, result: MessageResult) {
@@ -440,14 +483,25 @@ impl EventLoop {
         }
     }
 
-    /// Runs [`verdict`] on a gossiped message and delivers it when accepted.
+    /// Runs [`verdict`] on a gossiped message, or on each message of a bundle, and delivers
+    /// what is accepted.
     fn validate(&mut self, from: PeerId, message: &gossipsub::Message) -> MessageAcceptance {
+        if self.topics.is_bundles(&message.topic) {
+            return self.validate_bundle(from, &message.data);
+        }
         let Some(kind) = self.topics.kind_of(&message.topic) else {
             return MessageAcceptance::Reject;
         };
-        match self.judge(Some(kind), |ctx| verdict(&message.data, ctx)) {
+        self.validate_one(from, Some(kind), &message.data)
+    }
+
+    /// One message, on its topic (`Some`) or in a bundle (`None`, any kind). Counted by the
+    /// kind it carries, or claims to.
+    fn validate_one(&mut self, from: PeerId, topic: Option<MessageKind>, data: &[u8]) -> MessageAcceptance {
+        let claimed = topic.or_else(|| MessageKind::of_encoded(data));
+        match self.judge(topic, |ctx| verdict(data, ctx)) {
             Verdict::Accept(message) => {
-                let hash = message.hash();
+                let (hash, kind) = (message.hash(), message.kind());
                 let ahead = self.ahead(&message);
                 match self.events.try_send(NetworkEvent::Message { from, message }) {
                     Ok(()) => {
@@ -464,15 +518,48 @@ impl EventLoop {
             }
             Verdict::Reject(reason) => {
                 warn!(peer = %from, %reason, "rejected a gossiped message; penalising the sender");
-                self.count(kind, MessageResult::rejected);
+                if let Some(kind) = claimed {
+                    self.count(kind, MessageResult::rejected);
+                }
                 MessageAcceptance::Reject
             }
             Verdict::Ignore(reason) => {
                 debug!(peer = %from, %reason, "ignored a gossiped message");
-                self.count(kind, MessageResult::ignored);
+                if let Some(kind) = claimed {
+                    self.count(kind, MessageResult::ignored);
+                }
                 MessageAcceptance::Ignore
             }
         }
+    }
+
+    /// A bundle: each message judged as if it had come alone, and delivered if accepted. The
+    /// bundle is rejected (its sender penalised) if it is not a bundle or any message in it is
+    /// a provable fault; forwarded if any message in it was new and good; ignored otherwise.
+    fn validate_bundle(&mut self, from: PeerId, data: &[u8]) -> MessageAcceptance {
+        if data.len() > self.max_message_bytes {
+            warn!(peer = %from, len = data.len(), max = self.max_message_bytes, "rejected an oversized bundle; penalising the sender");
+            return MessageAcceptance::Reject;
+        }
+        let bundle = match GossipBundle::decode(data) {
+            Ok(bundle) => bundle,
+            Err(error) => {
+                warn!(peer = %from, %error, "rejected a gossiped bundle; penalising the sender");
+                return MessageAcceptance::Reject;
+            }
+        };
+        debug!(peer = %from, messages = bundle.messages.len(), bytes = data.len(), "bundle received");
+        let mut acceptance = MessageAcceptance::Ignore;
+        for message in &bundle.messages {
+            match self.validate_one(from, None, message) {
+                MessageAcceptance::Reject => acceptance = MessageAcceptance::Reject,
+                MessageAcceptance::Accept if acceptance == MessageAcceptance::Ignore => {
+                    acceptance = MessageAcceptance::Accept;
+                }
+                _ => {}
+            }
+        }
+        acceptance
     }
 
     fn on_catchup_event(&mut self, event: request_response::Event<CatchupRequest, CatchupResponse>) {

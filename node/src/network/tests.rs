@@ -364,3 +364,24 @@ fn prevote() -> Vote {
         proposal_hash: Some(B256::repeat_byte(5)),
     }
 }
+
+/// What one member signed together goes out in bundles; every other member gets every message
+/// of them, each delivered as if it had come alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn messages_published_together_reach_every_member_in_bundles() {
+    let (_, a, mut b, mut c) = three_members().await;
+    let now = crate::clock::now();
+    let messages: Vec<GossipMessage> = (0..3_000).map(|i| observation(&key(0), now - i)).collect();
+    let errors = a.handle.publish_all(messages.clone()).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    for node in [&mut b, &mut c] {
+        let mut got = Vec::new();
+        while got.len() < messages.len() {
+            match next_message(node, PATIENCE).await {
+                Some((_, message)) => got.push(message),
+                None => panic!("{} of {} delivered", got.len(), messages.len()),
+            }
+        }
+        assert_eq!(got, messages, "every message, in the order signed");
+    }
+}

@@ -76,7 +76,7 @@ impl Settlements {
                     actions.extend(self.batch_signature(self.setup.me, payload));
                 }
                 BatchAction::Publish { report, signatures } => {
-                    self.chain(ChainCommand::Publish { report, signatures }).await;
+                    self.chain(ChainCommand::Publish { report, signatures });
                 }
                 BatchAction::PublishBatch { batch, signatures } => {
                     tracing::info!(
@@ -84,7 +84,7 @@ impl Settlements {
                         signatures = signatures.len(),
                         "batch of reports ready to publish"
                     );
-                    self.chain(ChainCommand::PublishBatch { batch, signatures }).await;
+                    self.chain(ChainCommand::PublishBatch { batch, signatures });
                 }
                 BatchAction::Ignored { author, reason } => {
                     tracing::warn!(author, %reason, "batch signature ignored");

@@ -4,8 +4,12 @@
 //! the request and never answers therefore costs one task one catch-up timeout, and stalls
 //! nothing else.
 //!
-//! - **One request in flight per settlement.** A driver that asks again while its request runs
-//!   is not answered twice.
+//! - **One request in flight per settlement, [`MAX_IN_FLIGHT`] in all.** A driver that asks
+//!   again while its request runs is not answered twice. Past the bound a request is not made
+//!   (its driver asks again on a later tick): an expiry burst of thousands of settlements, each
+//!   asking every half round while undecided, would otherwise open thousands of streams to
+//!   peers whose request handlers take 100 at a time, and the answers (all of a settlement's
+//!   messages, each checked) would crowd out the gossip that decides them.
 //! - **Backoff when nothing new arrives.** An answer that holds nothing this node has not
 //!   already seen from catch-up (or a failed request: a timeout, a peer gone) doubles the pause
 //!   before the next request of that settlement, from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`].
@@ -25,6 +29,9 @@ pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// or a decision's rounds, so that a healed partition is caught up on soon.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
+/// Catch-up requests in flight at once, over all settlements.
+pub const MAX_IN_FLIGHT: usize = 16;
+
 /// One settlement's catch-up state.
 #[derive(Debug, Default)]
 struct Entry {
@@ -41,17 +48,23 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct CatchUps {
     entries: HashMap<B256, Entry>,
+    in_flight: usize,
 }
 
 impl CatchUps {
-    /// Whether to ask a peer about `id` now: none in flight and no pause running. If so, the
-    /// request is marked in flight until [`CatchUps::finish`].
+    /// Whether to ask a peer about `id` now: none in flight for it, fewer than
+    /// [`MAX_IN_FLIGHT`] in all, and no pause running. If so, the request is marked in flight
+    /// until [`CatchUps::finish`].
     pub fn start(&mut self, id: B256, now: Instant) -> bool {
+        if self.in_flight >= MAX_IN_FLIGHT {
+            return false;
+        }
         let entry = self.entries.entry(id).or_default();
         if entry.in_flight || entry.not_before.is_some_and(|t| now < t) {
             return false;
         }
         entry.in_flight = true;
+        self.in_flight += 1;
         true
     }
 
@@ -59,7 +72,9 @@ impl CatchUps {
     /// or `None` when the request failed. Says whether the answer brought anything new.
     pub fn finish(&mut self, id: B256, now: Instant, answer: Option<Vec<B256>>) -> bool {
         let entry = self.entries.entry(id).or_default();
-        entry.in_flight = false;
+        if std::mem::take(&mut entry.in_flight) {
+            self.in_flight -= 1;
+        }
         let mut news = false;
         for hash in answer.into_iter().flatten() {
             news |= entry.seen.insert(hash);
@@ -103,6 +118,20 @@ mod tests {
     use super::*;
 
     const ID: B256 = B256::repeat_byte(1);
+
+    #[test]
+    fn at_most_max_in_flight_requests_over_all_settlements() {
+        let mut c = CatchUps::default();
+        let t = Instant::now();
+        let ids: Vec<B256> = (0..=MAX_IN_FLIGHT as u8).map(B256::repeat_byte).collect();
+        for id in &ids[..MAX_IN_FLIGHT] {
+            assert!(c.start(*id, t));
+        }
+        assert!(!c.start(ids[MAX_IN_FLIGHT], t), "the bound is reached");
+        c.finish(ids[0], t, Some(vec![B256::repeat_byte(0xee)]));
+        assert!(c.start(ids[MAX_IN_FLIGHT], t), "one finished: the next may go");
+        assert!(!c.start(ids[0], t), "the bound again, whatever the settlement");
+    }
 
     #[test]
     fn one_request_in_flight_per_settlement() {

@@ -10,15 +10,22 @@
 //!   chain    ──ChainUpdate──────┤        ▲                                                │
 //!   helpers  ──Inbox────────────┤        └────── Input::Own (after sign) ◀────────────────┤
 //!   interval ──tick─────────────┘                                                         ▼
-//!     Sign ─▶ record_signed_and_keep (slot, store, flush) ─▶ gossip ─▶ feed back
-//!     Keep ─▶ store (flush certificates, evidence, disputes, rulings)
-//!     Gossip ─▶ network · Watch, Publish ─▶ chain · CheckBond, Recompute ─▶ helper tasks
-//!     CatchUp ─▶ a peer, answers checked by the network · Event ─▶ the event stream
+//!     Sign ─▶ record_signed_and_keep (slot, store) ─▶ outbox ─▶ feed back
+//!     Keep ─▶ store (certificates, evidence, messages)
+//!     Gossip ─▶ outbox · Watch, Publish ─▶ outbox · CheckBond, Recompute ─▶ helper tasks
+//!     CatchUp ─▶ a peer, answers checked by the network · Event ─▶ outbox
+//!
+//!   after a tick, with no input ready, or 512 inputs since the last release ─▶ release:
+//!     flush the store once ─▶ the outbox goes out (gossip, chain commands, events)
 //! ```
 //!
 //! Safety: every message this member signs goes through [`Settlements::sign`], the one place
-//! that signs: it records the slot, stores the message and flushes before anything can send
-//! it; a slot taken by another message is skipped (see [`record_signed_and_keep`]).
+//! that signs: it records the slot and stores the message; a slot taken by another message is
+//! skipped (see [`record_signed_and_keep`]). Nothing leaves the service straight away: what it
+//! would send (gossip, chain commands, events, answers to the API) waits in the outbox until
+//! the store is flushed (a group commit: one flush for all the inputs that came together,
+//! instead of one per message signed, which made a burst of 10,000 settlements wait on the
+//! disk). So whatever a peer, the chain or a client hears of was on disk first.
 
 mod batches;
 mod bonds;
@@ -221,6 +228,37 @@ async fn ask_a_peer(
 /// An answer of a helper task: an input for one settlement's driver.
 type Inbox = (B256, Input);
 
+/// What the service sends once the store is flushed ([`Settlements::release`]).
+#[derive(Debug, Default)]
+struct Outbox {
+    gossip: Vec<GossipMessage>,
+    chain: Vec<ChainCommand>,
+    events: Vec<NodeEvent>,
+}
+
+impl Outbox {
+    fn is_empty(&self) -> bool {
+        self.gossip.is_empty() && self.chain.is_empty() && self.events.is_empty()
+    }
+}
+
+/// Inputs handled between two releases at most, so that a steady stream of gossip still lets
+/// the service's own messages out.
+const MAX_INPUTS_PER_RELEASE: usize = 512;
+
+/// What the service's loop takes next.
+enum Arrival {
+    Cancelled,
+    Gossip(NetworkEvent),
+    Own(OwnObservation),
+    Chain(ChainUpdate),
+    Command(Command),
+    Inbox(Inbox),
+    Tick,
+    /// No input is ready: time to release the outbox.
+    Idle,
+}
+
 /// The settlement service's state. One task runs it.
 pub struct Settlements {
     setup: DriverSetup,
@@ -246,6 +284,10 @@ pub struct Settlements {
     bond_checks: std::sync::Arc<std::sync::Mutex<bonds::BondChecks>>,
     /// The reports this member publishes, in batches where it can ([`batches`]).
     batcher: fixd_decision::publication::batch::Batcher,
+    /// What waits for the store's flush before it is sent ([`Settlements::release`]).
+    outbox: Outbox,
+    /// The store was written since its last flush.
+    unflushed: bool,
     /// A Byzantine member's strategy and its signer (end-to-end tests only).
     #[cfg(feature = "byzantine")]
     conduct: Option<(Arc<dyn crate::byzantine::Conduct>, crate::byzantine::Signer)>,
@@ -277,6 +319,8 @@ impl Settlements {
             catch_up_turn: 0,
             catch_ups: Default::default(),
             bond_checks: Default::default(),
+            outbox: Outbox::default(),
+            unflushed: false,
             #[cfg(feature = "byzantine")]
             conduct: None,
         }
@@ -305,27 +349,82 @@ impl Settlements {
     /// Runs until cancelled. A store failure stops the service (and so the node).
     pub async fn run(mut self, mut inlets: Inlets, cancel: CancellationToken) -> anyhow::Result<()> {
         let mut inbox = self.inbox_rx.take().expect("run once");
-        let mut interval = tokio::time::interval(self.tick);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut next_tick = tokio::time::Instant::now();
+        let mut since_release = 0usize;
         loop {
-            tokio::select! {
-                () = cancel.cancelled() => return Ok(()),
-                Some(event) = inlets.gossip.recv() => {
-                    if let NetworkEvent::Message { message: GossipMessage::BatchSignature(signed), .. } = event {
-                        self.on_batch_signature(signed).await;
-                    } else if let NetworkEvent::Message { message, .. } = event {
-                        let id = *message.settlement_id();
-                        self.catch_ups.lock().expect("catch-ups lock").wake(&id);
-                        self.drive(id, Input::Gossip(message)).await?;
-                    }
+            let pending = !self.outbox.is_empty() || self.unflushed;
+            // Waiting only with nothing to release; otherwise what is ready, then the release.
+            // The service's own work first: its observations, the API, helpers, the chain,
+            // then peers' gossip, then the clock. The tick comes `tick` after the last one
+            // ended, so that a long one (thousands of drivers) still leaves time for the rest.
+            let arrival = tokio::select! {
+                biased;
+                () = cancel.cancelled() => Arrival::Cancelled,
+                Some(own) = inlets.own.recv() => Arrival::Own(own),
+                Some(command) = inlets.commands.recv() => Arrival::Command(command),
+                Some(input) = inbox.recv() => Arrival::Inbox(input),
+                Some(update) = inlets.chain.recv() => Arrival::Chain(update),
+                Some(event) = inlets.gossip.recv(), if tokio::time::Instant::now() < next_tick => Arrival::Gossip(event),
+                () = tokio::time::sleep_until(next_tick) => Arrival::Tick,
+                () = std::future::ready(()), if pending => Arrival::Idle,
+            };
+            let idle = matches!(arrival, Arrival::Idle | Arrival::Tick);
+            since_release += 1;
+            match arrival {
+                Arrival::Cancelled => return Ok(()),
+                Arrival::Idle
+                | Arrival::Gossip(NetworkEvent::PeerConnected(_) | NetworkEvent::PeerDisconnected(_)) => {}
+                Arrival::Gossip(NetworkEvent::Message {
+                    message: GossipMessage::BatchSignature(signed),
+                    ..
+                }) => {
+                    self.on_batch_signature(signed).await;
                 }
-                Some(own) = inlets.own.recv() => self.on_own_observation(own).await?,
-                Some((id, state)) = inlets.chain.recv() => self.drive(id, Input::Chain(state)).await?,
-                Some(command) = inlets.commands.recv() => self.on_command(command).await,
-                Some((id, input)) = inbox.recv() => self.drive(id, input).await?,
-                _ = interval.tick() => self.on_tick().await?,
+                Arrival::Gossip(NetworkEvent::Message { message, .. }) => {
+                    let id = *message.settlement_id();
+                    self.catch_ups.lock().expect("catch-ups lock").wake(&id);
+                    self.drive(id, Input::Gossip(message)).await?;
+                }
+                Arrival::Own(own) => self.on_own_observation(own).await?,
+                Arrival::Chain((id, state)) => self.drive(id, Input::Chain(state)).await?,
+                Arrival::Command(command) => self.on_command(command).await?,
+                Arrival::Inbox((id, input)) => self.drive(id, input).await?,
+                Arrival::Tick => {
+                    self.on_tick().await?;
+                    next_tick = tokio::time::Instant::now() + self.tick;
+                }
+            }
+            if idle || since_release >= MAX_INPUTS_PER_RELEASE {
+                self.release().await?;
+                since_release = 0;
             }
         }
+    }
+
+    /// Flushes the store if it was written, then sends what waited for it, in order.
+    async fn release(&mut self) -> Result<(), StoreError> {
+        if self.unflushed {
+            self.services.store.durable()?;
+            self.unflushed = false;
+        }
+        let Outbox { gossip, chain, events } = std::mem::take(&mut self.outbox);
+        if !gossip.is_empty() {
+            // What was signed together goes out together: as few bundles as fit.
+            for error in self.services.network.publish_all(gossip).await {
+                if !matches!(error, crate::network::NetworkError::AlreadyPublished) {
+                    tracing::warn!(%error, "cannot gossip now; peers will catch up");
+                }
+            }
+        }
+        if let Some(service) = &self.services.chain {
+            for command in chain {
+                service.send(command).await;
+            }
+        }
+        for event in events {
+            self.services.events.publish(event);
+        }
+        Ok(())
     }
 
     /// Makes sure a settlement this node's store knows has its driver, built from the store on
@@ -405,7 +504,9 @@ impl Settlements {
         Ok(())
     }
 
-    async fn on_command(&mut self, command: Command) {
+    /// Answers the API once what the command changed is flushed: an accepted dispute is on
+    /// disk before its submitter hears so.
+    async fn on_command(&mut self, command: Command) -> Result<(), StoreError> {
         match command {
             Command::SubmitDispute { dispute, escrow, reply } => {
                 let id = dispute.dispute.settlement_id;
@@ -413,14 +514,17 @@ impl Settlements {
                 if let Err(SubmitError::Store(e)) = &answer {
                     tracing::error!(error = %e, "store failed while accepting a dispute");
                 }
+                self.release().await?;
                 let _ = reply.send(answer);
             }
             Command::SubmitRuling { ruling, reply } => {
                 let id = ruling.ruling.settlement_id;
                 let answer = self.submit(id, |driver, now| driver.submit_ruling(now, ruling)).await;
+                self.release().await?;
                 let _ = reply.send(answer);
             }
         }
+        Ok(())
     }
 
     async fn submit<T>(
@@ -460,7 +564,7 @@ impl Settlements {
                     }
                 }
                 Effect::Gossip(message) => self.gossip(message).await,
-                Effect::Watch => self.chain(ChainCommand::Watch(id)).await,
+                Effect::Watch => self.chain(ChainCommand::Watch(id)),
                 Effect::Publish { report, signatures, turn: _ } => {
                     self.publish_report(report, signatures).await
                 }
@@ -472,7 +576,7 @@ impl Settlements {
                 }
                 Effect::CatchUp => self.catch_up(id),
                 Effect::Event { kind, detail } => {
-                    self.services.events.publish(NodeEvent {
+                    self.outbox.events.push(NodeEvent {
                         settlement_id: id,
                         kind,
                         at: crate::clock::now(),
@@ -484,50 +588,39 @@ impl Settlements {
         Ok(())
     }
 
-    /// Stores what a driver keeps; flushes what other members may rely on.
-    fn keep(&self, id: B256, record: Record) -> Result<(), StoreError> {
+    /// Stores what a driver keeps. It is flushed before anything that follows it leaves the
+    /// service ([`Settlements::release`]): relays decide bond outcomes, certificates and
+    /// evidence are what other members may rely on.
+    fn keep(&mut self, id: B256, record: Record) -> Result<(), StoreError> {
         let store = &self.services.store;
         match record {
-            Record::Message(message) => {
-                put_message(&**store, &message)?;
-                // Relays decide bond outcomes: durable before anything follows.
-                if matches!(message, GossipMessage::Dispute(_) | GossipMessage::Ruling(_)) {
-                    store.durable()?;
-                }
-            }
-            Record::Certificate(certificate) => {
-                store.put_certificate(&certificate)?;
-                store.durable()?;
-            }
+            Record::Message(message) => put_message(&**store, &message)?,
+            Record::Certificate(certificate) => store.put_certificate(&certificate)?,
             Record::ReviewCertificate { dispute_id, certificate } => {
                 store.put_review_certificate(&dispute_id, &certificate)?;
-                store.durable()?;
             }
-            Record::ReportCertificate(certificate) => {
-                store.put_report_certificate(&certificate)?;
-                store.durable()?;
-            }
-            Record::Equivocation(evidence) => {
-                store.put_equivocation(&evidence)?;
-                store.durable()?;
-            }
+            Record::ReportCertificate(certificate) => store.put_report_certificate(&certificate)?,
+            Record::Equivocation(evidence) => store.put_equivocation(&evidence)?,
             Record::OnChain(state) => store.put_publication(&id, state.as_ref())?,
-            Record::LateRelay(hash) => {
-                store.put_late_relay(&id, &hash)?;
-                store.durable()?;
-            }
+            Record::LateRelay(hash) => store.put_late_relay(&id, &hash)?,
         }
+        self.unflushed = true;
         Ok(())
     }
 
     /// Signs through [`sign_and_keep`], then runs the test faults that hook in after a
-    /// message is durable.
-    async fn sign(&self, id: B256, unsigned: Unsigned) -> Result<Option<GossipMessage>, StoreError> {
+    /// message is kept. The message leaves once the store is flushed ([`Settlements::release`]).
+    async fn sign(&mut self, id: B256, unsigned: Unsigned) -> Result<Option<GossipMessage>, StoreError> {
         #[cfg(feature = "byzantine")]
         let unsigned = self.misconduct(unsigned);
         let message = sign_and_keep(&*self.services.store, &self.keys, &self.setup, id, unsigned)?;
+        self.unflushed = true;
         match &message {
-            Some(GossipMessage::ReviewVote(_)) => crate::test_faults::after_review_vote().await,
+            Some(GossipMessage::ReviewVote(_)) => {
+                // The fault sleeps after the vote is durable, before it is sent.
+                self.release().await?;
+                crate::test_faults::after_review_vote().await;
+            }
             Some(GossipMessage::Vote(vote)) => {
                 for flood in
                     crate::test_faults::flood(&self.keys.ed25519, &self.setup.network_id, &vote.payload)
@@ -540,14 +633,15 @@ impl Settlements {
         Ok(message)
     }
 
-    async fn gossip(&self, message: GossipMessage) {
+    async fn gossip(&mut self, message: GossipMessage) {
         #[cfg(feature = "byzantine")]
-        if let Some((conduct, signer)) = &self.conduct {
-            for (delay, message) in conduct.outgoing(signer, message) {
+        if let Some((conduct, signer)) = self.conduct.clone() {
+            for (delay, message) in conduct.outgoing(&signer, message) {
                 if delay.is_zero() {
-                    self.publish(message).await;
+                    self.outbox.gossip.push(message);
                     continue;
                 }
+                // A Byzantine member's late gossip: sent after the delay, flushed or not.
                 let network = self.services.network.clone();
                 self.services.tasks.spawn("byzantine late gossip", async move {
                     tokio::time::sleep(delay).await;
@@ -556,13 +650,7 @@ impl Settlements {
             }
             return;
         }
-        self.publish(message).await;
-    }
-
-    async fn publish(&self, message: GossipMessage) {
-        if let Err(error) = self.services.network.publish(message).await {
-            tracing::warn!(%error, "cannot gossip now; peers will catch up");
-        }
+        self.outbox.gossip.push(message);
     }
 
     /// A Byzantine member's strategy applied to what it is about to sign: a fresh proposal of
@@ -579,9 +667,10 @@ impl Settlements {
         unsigned
     }
 
-    async fn chain(&self, command: ChainCommand) {
-        if let Some(chain) = &self.services.chain {
-            chain.send(command).await;
+    /// A command for the chain service, sent once the store is flushed.
+    fn chain(&mut self, command: ChainCommand) {
+        if self.services.chain.is_some() {
+            self.outbox.chain.push(command);
         }
     }
 
@@ -708,8 +797,8 @@ fn put_message(store: &dyn Store, message: &GossipMessage) -> Result<(), StoreEr
 }
 
 /// The one place a member signs: an observation, a round message, a review vote, a final
-/// report or a relay. The message is signed, recorded in its slot (if it has one), stored and
-/// flushed, all before anything can send it. `None` when the slot holds another message
+/// report or a relay. The message is signed, recorded in its slot (if it has one) and stored;
+/// the caller flushes the store before it sends the message. `None` when the slot holds another message
 /// already: nothing is signed or kept then (see [`record_signed_and_keep`]).
 pub fn sign_and_keep(
     store: &dyn Store,
@@ -761,7 +850,6 @@ pub fn sign_and_keep(
         Some(slot) => record_signed_and_keep(store, slot, message.hash(), keep)?,
         None => {
             keep(store)?;
-            store.durable()?;
             true
         }
     };

@@ -180,10 +180,12 @@ pub trait Store: Send + Sync + 'static {
     fn durable(&self) -> Result<(), StoreError>;
 }
 
-/// The one signing policy of this node, for every kind of message it signs: record the slot,
-/// keep the signed message (`keep` writes it), and flush, all before the message can leave. A
-/// slot this member already used for another message is not used again: `Ok(false)`, logged,
-/// and nothing is kept (the message must not be sent). Every other store failure is an error.
+/// The one signing policy of this node, for every kind of message it signs: record the slot
+/// and keep the signed message (`keep` writes it). The caller flushes ([`Store::durable`])
+/// before the message can leave: the settlement service holds what it sends until its next
+/// flush, one for all the messages it signed together. A slot this member already used for
+/// another message is not used again: `Ok(false)`, logged, and nothing is kept (the message
+/// must not be sent). Every other store failure is an error.
 pub fn record_signed_and_keep(
     store: &dyn Store,
     slot: SigningSlot,
@@ -199,7 +201,6 @@ pub fn record_signed_and_keep(
         Err(error) => return Err(error),
     }
     keep(store)?;
-    store.durable()?;
     Ok(true)
 }
 
