@@ -617,8 +617,9 @@ impl Settlements {
         self.unflushed = true;
         match &message {
             Some(GossipMessage::ReviewVote(_)) => {
-                // The fault sleeps after the vote is durable, before it is sent.
-                self.release().await?;
+                // The fault stalls once the vote is on disk, before it is sent.
+                self.services.store.durable()?;
+                self.unflushed = false;
                 crate::test_faults::after_review_vote().await;
             }
             Some(GossipMessage::Vote(vote)) => {
