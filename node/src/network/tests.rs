@@ -385,3 +385,28 @@ async fn messages_published_together_reach_every_member_in_bundles() {
         assert_eq!(got, messages, "every message, in the order signed");
     }
 }
+
+/// A member bundling a forged message with good ones: the good ones are delivered, the bundle
+/// is rejected and its sender penalised as if the forged one had come alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_holding_a_forged_message_is_rejected_and_its_sender_penalised() {
+    let (_, mut a, b, _c) = three_members().await;
+    let GossipMessage::Observation(mut forged) = now_observation(&key(1)) else { unreachable!() };
+    forged.payload.trade_digest = B256::repeat_byte(0xee);
+    let now = crate::clock::now();
+    let good: Vec<GossipMessage> = (1..=3).map(|i| observation(&key(1), now - i)).collect();
+    let mut bundle = good.clone();
+    bundle.insert(1, GossipMessage::Observation(forged));
+    let errors = b.handle.publish_all(bundle).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut got = Vec::new();
+    while let Some((_, message)) = next_message(&mut a, QUIET).await {
+        got.push(message);
+    }
+    assert_eq!(got, good, "the good messages of the bundle, and only they");
+    let score = eventually("B's score to drop", || async {
+        a.handle.peer_score(b.peer_id).await.unwrap().filter(|s| *s < 0.0)
+    })
+    .await;
+    assert!(score < -10.0, "one forged message in a bundle costs what it costs alone: {score}");
+}
