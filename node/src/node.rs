@@ -305,7 +305,8 @@ async fn launch(config: Config, conduct: Conduct) -> anyhow::Result<NodeHandle> 
         event_streams: Arc::new(tokio::sync::Semaphore::new(config.api.max_event_streams)),
         requests: Arc::new(tokio::sync::Semaphore::new(config.api.max_concurrent_requests)),
         member_peers: ApiState::member_peers(&genesis),
-        published_views: Default::default(),
+        views: Default::default(),
+        status_head: Default::default(),
         genesis: Arc::new(genesis),
     };
     let router = api::router(state, config.api.max_body_bytes, config.api.request_timeout);

@@ -318,10 +318,12 @@ pub async fn list(
     .await
 }
 
-/// The settlement's dispute machine with every agreed event this node holds folded in.
+/// The settlement's dispute machine with every agreed event this node holds folded in, at unix
+/// second `now`.
 pub fn disputes_machine(
     state: &ApiState,
     spec: &SettlementSpec,
+    now: u64,
 ) -> Result<fixd_dispute::SettlementDisputes, ApiError> {
     let committee = state.genesis.committee();
     let params = DisputeParams::for_committee(&state.genesis.params, spec.maturity, &committee, 0);
@@ -351,12 +353,12 @@ pub fn disputes_machine(
             timeline.insert(at, event);
         }
     }
-    Ok(timeline.latest(crate::clock::now()))
+    Ok(timeline.latest(now))
 }
 
 /// The settlement's dispute state as JSON, as the API shows it.
 pub fn dispute_state(state: &ApiState, spec: &SettlementSpec) -> Result<Value, ApiError> {
-    let machine = disputes_machine(state, spec)?;
+    let machine = disputes_machine(state, spec, crate::clock::now())?;
     let relayed = state.store.disputes(&spec.id())?;
     let disputes: Vec<Value> = machine
         .disputes()

@@ -85,19 +85,23 @@ pub struct ApiState {
     pub requests: Arc<tokio::sync::Semaphore>,
     /// Each member's name by its libp2p peer id ([`ApiState::member_peers`]), for the peer
     /// list: worked out once, since a peer id takes a curve point's decompression.
-    pub member_peers: Arc<std::collections::HashMap<libp2p::PeerId, String>>,
-    /// The JSON of settlements whose publication is confirmed, kept for a second
-    /// ([`views::PublishedViews`]).
-    pub published_views: Arc<views::PublishedViews>,
+    pub member_peers: Arc<std::collections::HashMap<libp2p::PeerId, status::MemberPeer>>,
+    /// The fixed part of `/v1/status` as JSON, written on its first read ([`status`]).
+    pub status_head: Arc<std::sync::OnceLock<Vec<u8>>>,
+    /// The JSON of settlement views, kept while their settlement's store version and the
+    /// clock's second hold ([`views::Views`]).
+    pub views: Arc<views::Views>,
 }
 
 impl ApiState {
     /// Each member's name by its libp2p peer id.
-    pub fn member_peers(genesis: &Genesis) -> Arc<std::collections::HashMap<libp2p::PeerId, String>> {
-        let peers = genesis
-            .members
-            .iter()
-            .filter_map(|m| crate::network::peer_id_of(&m.ed25519).ok().map(|peer| (peer, m.name.clone())));
+    pub fn member_peers(
+        genesis: &Genesis,
+    ) -> Arc<std::collections::HashMap<libp2p::PeerId, status::MemberPeer>> {
+        let peers = genesis.members.iter().filter_map(|m| {
+            let peer = crate::network::peer_id_of(&m.ed25519).ok()?;
+            Some((peer, status::MemberPeer { peer_id: peer.to_string(), name: m.name.clone() }))
+        });
         Arc::new(peers.collect())
     }
 }

@@ -189,7 +189,8 @@ pub struct SignedRecord {
     pub hash: B256,
 }
 
-fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiError> {
+/// The view of `spec` as the store holds it, at unix second `now`.
+fn view(state: &ApiState, spec: SettlementSpec, now: u64) -> Result<SettlementView, ApiError> {
     let id = spec.id();
     let observations = state.store.observations(&id)?;
     let mut signed = Vec::new();
@@ -261,7 +262,7 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     });
     // The window as disputes left it (reopened by a review), and the phase they are in.
     let disputes = match &certificate {
-        Some(_) => Some(super::disputes::disputes_machine(state, &spec)?),
+        Some(_) => Some(super::disputes::disputes_machine(state, &spec, now)?),
         None => None,
     };
     let challenge_deadline = disputes.as_ref().and_then(|d| d.deadline()).or_else(|| {
@@ -271,7 +272,7 @@ fn view(state: &ApiState, spec: SettlementSpec) -> Result<SettlementView, ApiErr
     let phase = disputes.as_ref().map(fixd_dispute::SettlementDisputes::phase);
     let with_value = observations.iter().filter(|o| o.payload.computation.value.value().is_some()).count();
     let waiting_for = waiting::waiting_for(&waiting::Progress {
-        now: crate::clock::now(),
+        now,
         observe_at: spec.observe_at(),
         published,
         with_value,
@@ -378,7 +379,8 @@ pub async fn list(
         if let Some(e) = failed {
             return Err(e);
         }
-        let settlements = specs.into_iter().map(|spec| view(state, spec)).collect::<Result<_, _>>()?;
+        let now = crate::clock::now();
+        let settlements = specs.into_iter().map(|spec| view(state, spec, now)).collect::<Result<_, _>>()?;
         let next_cursor = if more { last.map(|c| c.encode()) } else { None };
         Ok(Json(SettlementPage { settlements, next_cursor }))
     })
@@ -393,8 +395,10 @@ pub async fn show(
     let json = |bytes| {
         axum::response::IntoResponse::into_response(([(header::CONTENT_TYPE, "application/json")], bytes))
     };
-    let now = std::time::Instant::now();
-    if let Some(bytes) = state.published_views.get(&id, now) {
+    // The version first: a write made while the view is built moves it, and the next read
+    // builds again.
+    let from = super::views::BuiltFrom { version: state.store.version(&id), now: crate::clock::now() };
+    if let Some(bytes) = state.views.get(&id, from) {
         return Ok(json(bytes));
     }
     // One settlement's keys, read from sled's cache in microseconds: served on this worker,
@@ -402,13 +406,11 @@ pub async fn show(
     let spec = state.store.settlement(&id)?.ok_or_else(|| {
         ApiError::not_found("unknown_settlement", format!("this node has no settlement {id}"))
     })?;
-    let view = view(&state, spec)?;
+    let view = view(&state, spec, from.now)?;
     let bytes = axum::body::Bytes::from(
         serde_json::to_vec(&view).map_err(|e| ApiError::internal(format!("cannot write the view: {e}")))?,
     );
-    if view.publication.as_ref().is_some_and(|p| p.confirmed) && view.status == Status::Published {
-        state.published_views.put(id, bytes.clone(), now);
-    }
+    state.views.put(id, from, bytes.clone());
     Ok(json(bytes))
 }
 
@@ -482,7 +484,7 @@ fn schedule_spec(
         });
     }
     let status = if known { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(view(state, spec)?)))
+    Ok((status, Json(view(state, spec, crate::clock::now())?)))
 }
 
 /// `GET /v1/settlements/{id}/proof`: everything needed to verify the value in force offline
@@ -503,7 +505,9 @@ fn proof_of(state: &ApiState, id: B256) -> Result<ProofBundle, ApiError> {
     let first = state.store.certificate(&id)?.ok_or_else(|| {
         ApiError::not_found("not_certified", format!("settlement {id} is not certified yet; see its status"))
     })?;
-    let in_force = super::disputes::disputes_machine(state, &spec)?.certified().map(|c| c.proposal_hash);
+    let in_force = super::disputes::disputes_machine(state, &spec, crate::clock::now())?
+        .certified()
+        .map(|c| c.proposal_hash);
     let certificate = match in_force {
         Some(hash) if hash != first.proposal.hash() => state
             .store

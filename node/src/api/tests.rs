@@ -16,6 +16,8 @@ use crate::store::{SledStore, Store};
 struct Api {
     url: String,
     client: reqwest::Client,
+    /// The node's store, which the settlement service would write.
+    store: Arc<dyn Store>,
     _dir: tempfile::TempDir,
 }
 
@@ -56,7 +58,7 @@ async fn serve_with(admin: AdminPolicy, requests: usize, header_read_timeout: Du
         version: "test",
     };
     let state = ApiState {
-        store,
+        store: store.clone(),
         node: Arc::new(node),
         venues: vec![],
         events: EventBus::default(),
@@ -68,7 +70,8 @@ async fn serve_with(admin: AdminPolicy, requests: usize, header_read_timeout: Du
         event_streams: Arc::new(tokio::sync::Semaphore::new(2)),
         requests: Arc::new(tokio::sync::Semaphore::new(requests)),
         member_peers: ApiState::member_peers(&genesis),
-        published_views: Default::default(),
+        views: Default::default(),
+        status_head: Default::default(),
         genesis: Arc::new(genesis),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -76,7 +79,7 @@ async fn serve_with(admin: AdminPolicy, requests: usize, header_read_timeout: Du
     let app = router(state, 4096, Duration::from_secs(5));
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(async move { super::serve(listener, app, header_read_timeout, stop).await.unwrap() });
-    Api { url, client: reqwest::Client::new(), _dir: dir }
+    Api { url, client: reqwest::Client::new(), store, _dir: dir }
 }
 
 impl Api {
@@ -154,8 +157,37 @@ async fn scheduling_listing_filtering_and_showing() {
     assert_eq!((status, &health["node"]["name"]), (200, &json!("node-0")));
     let (status, info) = api.get("/v1/status").await;
     assert_eq!((status, &info["committee"]["q"]), (200, &json!(1)));
+    let keys: Vec<&str> = info.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["chain", "chain_id", "committee", "contract", "network", "node", "now", "peers", "venues"]
+    );
+    assert!(info["now"].as_u64().unwrap() >= 1_700_000_000 && info["peers"] == json!([]), "{info}");
+    assert_eq!(api.get("/v1/status").await.1["committee"], info["committee"], "the kept head, read again");
     let (status, doc) = api.get("/v1/openapi.json").await;
     assert_eq!((status, &doc["openapi"]), (200, &json!("3.1.0")));
+}
+
+/// A view is kept between reads, and a write for its settlement shows in the next read, within
+/// the same second.
+#[tokio::test]
+async fn a_kept_view_shows_the_next_write_at_once() {
+    let api = serve(admin(None)).await;
+    let (status, created) =
+        api.post("/v1/settlements", json!({ "maturity": 4_000_000_000u64 }).to_string(), None).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/settlements/{id}");
+    let (_, first) = api.get(&path).await;
+    assert_eq!(api.get(&path).await.1, first, "read twice, the same view");
+    assert_eq!(first["observations"], json!([]));
+    let spec = api.store.settlement(&super::parse_id(&id).unwrap()).unwrap().unwrap();
+    for signer in 1..=3 {
+        api.store.put_observation(&crate::store::suite::observation(&spec, signer)).unwrap();
+        let (_, after) = api.get(&path).await;
+        let held = after["observations"].as_array().unwrap().len();
+        assert_eq!(held, usize::from(signer), "the observation written just before shows: {after}");
+    }
 }
 
 #[tokio::test]

@@ -176,6 +176,11 @@ pub trait Store: Send + Sync + 'static {
     /// The venues this node's observation of `id` left out; empty before it observed.
     fn left_out(&self, id: &SettlementId) -> Result<Vec<crate::venues::LeftOut>, StoreError>;
 
+    /// A number that moves after every write for `id` in this process (and, rarely, after a
+    /// write for another settlement): a reader that reads the same version before two reads of
+    /// `id` knows nothing was written for it in between. The API keeps built views by it.
+    fn version(&self, id: &SettlementId) -> u64;
+
     /// Flushes every write so far to disk. Call before any externally visible act.
     fn durable(&self) -> Result<(), StoreError>;
 }

@@ -20,12 +20,17 @@
 //! `left_out` (id → BCS list of the venues this node's observation left out, and why).
 //! Values are BCS, so a record reads back exactly as written.
 //!
+//! Every write for a settlement moves its [`Store::version`]: one of [`VERSION_SLOTS`] counters in
+//! memory, chosen by the id's first two bytes (ids are hashes), bumped after the write.
+//!
 //! Signed messages are written first-wins (`compare_and_swap` against an empty key): a second,
 //! different message for the same key never replaces the first, and lives on only inside the
 //! equivocation evidence.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
@@ -48,11 +53,17 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 /// The tree of the venues each observation left out (id → BCS list), opened when used.
 const LEFT_OUT: &str = "left_out";
 
+/// The counters behind [`Store::version`]: settlements share one when their ids start alike,
+/// which costs a reader only a view built again when nothing of its own changed.
+pub const VERSION_SLOTS: usize = 1 << 16;
+
 /// A [`Store`] in a sled database directory.
 #[derive(Debug, Clone)]
 pub struct SledStore {
     path: PathBuf,
     db: sled::Db,
+    /// [`VERSION_SLOTS`] write counters, shared by every clone.
+    versions: Arc<[AtomicU64]>,
     settlements: sled::Tree,
     by_maturity: sled::Tree,
     /// Trades archived before `trade_refs`; read only.
@@ -85,6 +96,7 @@ impl SledStore {
         let tree = |name: &str| db.open_tree(name).map_err(backend);
         let store = SledStore {
             path: path.to_owned(),
+            versions: (0..VERSION_SLOTS).map(|_| AtomicU64::new(0)).collect(),
             settlements: tree("settlements")?,
             by_maturity: tree("settlements_by_maturity")?,
             trades: tree("trades")?,
@@ -110,6 +122,16 @@ impl SledStore {
         store.check_schema()?;
         store.index_settlements()?;
         Ok(store)
+    }
+
+    fn version_slot(&self, id: &SettlementId) -> &AtomicU64 {
+        &self.versions[usize::from(u16::from_be_bytes([id[0], id[1]])) % VERSION_SLOTS]
+    }
+
+    /// Moves `id`'s version: called after each write for it, so a reader that saw the old
+    /// version before reading builds again.
+    fn changed(&self, id: &SettlementId) {
+        self.version_slot(id).fetch_add(1, Ordering::Release);
     }
 
     /// Rebuilds `settlements_by_maturity` from `settlements` when they differ in size: a store
@@ -296,6 +318,7 @@ impl Store for SledStore {
         // rebuilds the index.
         self.by_maturity.insert(maturity_key(spec.maturity, &id), bytes.clone()).map_err(backend)?;
         self.settlements.insert(id.as_slice(), bytes).map_err(backend)?;
+        self.changed(&id);
         Ok(())
     }
 
@@ -342,6 +365,7 @@ impl Store for SledStore {
             self.trade_blobs.insert(hash, bytes).map_err(backend)?;
         }
         self.trade_refs.insert(venue_key(id, venue), hash.as_slice()).map_err(backend)?;
+        self.changed(id);
         Ok(())
     }
 
@@ -362,7 +386,9 @@ impl Store for SledStore {
     fn put_observation(&self, observation: &Signed<Observation>) -> Result<(), StoreError> {
         let mut key = observation.payload.settlement_id.to_vec();
         key.extend_from_slice(observation.signer.0.as_slice());
-        insert_first(&self.observations, key, to_bcs(observation))
+        insert_first(&self.observations, key, to_bcs(observation))?;
+        self.changed(&observation.payload.settlement_id);
+        Ok(())
     }
 
     fn observations(&self, id: &SettlementId) -> Result<Vec<Signed<Observation>>, StoreError> {
@@ -373,7 +399,9 @@ impl Store for SledStore {
         let rp = &proposal.payload;
         let id = &rp.proposal.payload.settlement_id;
         let key = round_key(id, &rp.decision(), rp.round, None, &proposal.signer.0);
-        insert_first(&self.proposals, key, to_bcs(proposal))
+        insert_first(&self.proposals, key, to_bcs(proposal))?;
+        self.changed(id);
+        Ok(())
     }
 
     fn proposals(&self, id: &SettlementId) -> Result<Vec<Signed<RoundProposal>>, StoreError> {
@@ -383,7 +411,9 @@ impl Store for SledStore {
     fn put_vote(&self, vote: &Signed<Vote>) -> Result<(), StoreError> {
         let v = &vote.payload;
         let key = round_key(&v.settlement_id, &v.decision, v.round, Some(v.step), &vote.signer.0);
-        insert_first(&self.votes, key, to_bcs(vote))
+        insert_first(&self.votes, key, to_bcs(vote))?;
+        self.changed(&v.settlement_id);
+        Ok(())
     }
 
     fn votes(&self, id: &SettlementId) -> Result<Vec<Signed<Vote>>, StoreError> {
@@ -393,6 +423,7 @@ impl Store for SledStore {
     fn put_certificate(&self, certificate: &Certificate) -> Result<(), StoreError> {
         let id = certificate.proposal.payload.settlement_id;
         self.certificates.insert(id.as_slice(), to_bcs(certificate)).map_err(backend)?;
+        self.changed(&id);
         Ok(())
     }
 
@@ -402,6 +433,7 @@ impl Store for SledStore {
 
     fn put_final(&self, record: &FinalRecord) -> Result<(), StoreError> {
         self.finals.insert(record.report.settlement_id.as_slice(), to_bcs(record)).map_err(backend)?;
+        self.changed(&record.report.settlement_id);
         Ok(())
     }
 
@@ -412,7 +444,9 @@ impl Store for SledStore {
     fn put_report_signature(&self, signature: &Signed<ReportSignature>) -> Result<(), StoreError> {
         let mut key = signature.payload.report.settlement_id.to_vec();
         key.extend_from_slice(signature.signer.0.as_slice());
-        insert_first(&self.report_signatures, key, to_bcs(signature))
+        insert_first(&self.report_signatures, key, to_bcs(signature))?;
+        self.changed(&signature.payload.report.settlement_id);
+        Ok(())
     }
 
     fn report_signatures(&self, id: &SettlementId) -> Result<Vec<Signed<ReportSignature>>, StoreError> {
@@ -424,7 +458,9 @@ impl Store for SledStore {
             Some(state) => self.publications.insert(id.as_slice(), to_bcs(state)).map(drop),
             None => self.publications.remove(id.as_slice()).map(drop),
         }
-        .map_err(backend)
+        .map_err(backend)?;
+        self.changed(id);
+        Ok(())
     }
 
     fn publication(&self, id: &SettlementId) -> Result<Option<OnChain>, StoreError> {
@@ -437,7 +473,9 @@ impl Store for SledStore {
         let mut key = round_key(evidence.settlement_id(), &decision, round, step, &evidence.signer().0);
         // The kind right after the settlement id.
         key.insert(32, evidence.kind() as u8);
-        insert_first(&self.equivocations, key, to_bcs(evidence))
+        insert_first(&self.equivocations, key, to_bcs(evidence))?;
+        self.changed(evidence.settlement_id());
+        Ok(())
     }
 
     fn equivocations(&self, id: &SettlementId) -> Result<Vec<Equivocation>, StoreError> {
@@ -451,7 +489,10 @@ impl Store for SledStore {
             .compare_and_swap(&key, None as Option<&[u8]>, Some(hash.as_slice()))
             .map_err(backend)?;
         match cas {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                self.changed(&slot.settlement);
+                Ok(())
+            }
             Err(existing) => {
                 let existing = existing.current.map(|b| B256::from_slice(&b)).unwrap_or_default();
                 if existing == hash {
@@ -484,7 +525,9 @@ impl Store for SledStore {
         let d = &dispute.payload.dispute.dispute;
         let mut key = dispute_key(&d.settlement_id, &d.dispute_id);
         key.extend_from_slice(dispute.signer.0.as_slice());
-        insert_new(&self.disputes, key, to_bcs(dispute))
+        let new = insert_new(&self.disputes, key, to_bcs(dispute))?;
+        self.changed(&d.settlement_id);
+        Ok(new)
     }
 
     fn has_dispute(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError> {
@@ -502,7 +545,9 @@ impl Store for SledStore {
         // By hash too: an equivocating reviewer's second vote is kept, since a review
         // certificate may list it.
         key.extend_from_slice(vote.hash().as_slice());
-        insert_new(&self.review_votes, key, to_bcs(vote))
+        let new = insert_new(&self.review_votes, key, to_bcs(vote))?;
+        self.changed(&v.settlement_id);
+        Ok(new)
     }
 
     fn review_votes(&self, id: &SettlementId) -> Result<Vec<Signed<ReviewVote>>, StoreError> {
@@ -510,8 +555,14 @@ impl Store for SledStore {
     }
 
     fn put_review_certificate(&self, dispute_id: &B256, certificate: &Certificate) -> Result<(), StoreError> {
-        let key = dispute_key(&certificate.proposal.payload.settlement_id, dispute_id);
-        insert_first(&self.review_certificates, key, to_bcs(&(*dispute_id, certificate)))
+        let id = &certificate.proposal.payload.settlement_id;
+        insert_first(
+            &self.review_certificates,
+            dispute_key(id, dispute_id),
+            to_bcs(&(*dispute_id, certificate)),
+        )?;
+        self.changed(id);
+        Ok(())
     }
 
     fn review_certificates(&self, id: &SettlementId) -> Result<Vec<(B256, Certificate)>, StoreError> {
@@ -520,7 +571,9 @@ impl Store for SledStore {
 
     fn put_report_certificate(&self, certificate: &Certificate) -> Result<(), StoreError> {
         let id = certificate.proposal.payload.settlement_id;
-        insert_first(&self.report_certificates, id.to_vec(), to_bcs(certificate))
+        insert_first(&self.report_certificates, id.to_vec(), to_bcs(certificate))?;
+        self.changed(&id);
+        Ok(())
     }
 
     fn report_certificate(&self, id: &SettlementId) -> Result<Option<Certificate>, StoreError> {
@@ -531,7 +584,9 @@ impl Store for SledStore {
         let r = &ruling.payload.ruling.ruling;
         let mut key = dispute_key(&r.settlement_id, &r.dispute_id);
         key.extend_from_slice(ruling.signer.0.as_slice());
-        insert_new(&self.rulings, key, to_bcs(ruling))
+        let new = insert_new(&self.rulings, key, to_bcs(ruling))?;
+        self.changed(&r.settlement_id);
+        Ok(new)
     }
 
     fn has_ruling(&self, id: &SettlementId, dispute_id: &B256) -> Result<bool, StoreError> {
@@ -543,7 +598,9 @@ impl Store for SledStore {
     }
 
     fn put_late_relay(&self, id: &SettlementId, hash: &B256) -> Result<(), StoreError> {
-        insert_first(&self.late_relays, dispute_key(id, hash), Vec::new())
+        insert_first(&self.late_relays, dispute_key(id, hash), Vec::new())?;
+        self.changed(id);
+        Ok(())
     }
 
     fn late_relays(&self, id: &SettlementId) -> Result<BTreeSet<B256>, StoreError> {
@@ -559,12 +616,17 @@ impl Store for SledStore {
     fn put_left_out(&self, id: &SettlementId, left_out: &[crate::venues::LeftOut]) -> Result<(), StoreError> {
         let tree = self.db.open_tree(LEFT_OUT).map_err(backend)?;
         tree.insert(id.as_slice(), to_bcs(left_out)).map_err(backend)?;
+        self.changed(id);
         Ok(())
     }
 
     fn left_out(&self, id: &SettlementId) -> Result<Vec<crate::venues::LeftOut>, StoreError> {
         let tree = self.db.open_tree(LEFT_OUT).map_err(backend)?;
         Ok(get(&tree, id.as_slice())?.unwrap_or_default())
+    }
+
+    fn version(&self, id: &SettlementId) -> u64 {
+        self.version_slot(id).load(Ordering::Acquire)
     }
 
     fn durable(&self) -> Result<(), StoreError> {

@@ -32,7 +32,7 @@ fn trade(id: u32) -> Trade {
     }
 }
 
-fn observation(spec: &SettlementSpec, signer: u8) -> Signed<Observation> {
+pub(crate) fn observation(spec: &SettlementSpec, signer: u8) -> Signed<Observation> {
     let payload = Observation {
         settlement_id: spec.id(),
         observed_at: spec.observe_at(),
@@ -58,6 +58,53 @@ pub(crate) fn run<S: Store>(open: impl Fn(&Path) -> S) {
     everything_survives_a_restart(&open);
     disputes_reviews_and_rulings_keep_the_first(&open);
     left_out_venues_round_trip(&open);
+    every_write_moves_its_settlements_version(&open);
+}
+
+/// Runs `write` and asserts that it moved `id`'s version, and that reading it back did not.
+fn moves_version<S: Store>(store: &S, id: &B256, write: impl FnOnce(&S)) {
+    let before = store.version(id);
+    write(store);
+    let after = store.version(id);
+    assert_ne!(after, before, "a write for {id} must move its version");
+    let _ = (store.settlement(id), store.observations(id), store.votes(id), store.publication(id));
+    assert_eq!(store.version(id), after, "reads must not move the version");
+}
+
+/// The API keeps a settlement's view while its version stands: every kind of write moves it.
+fn every_write_moves_its_settlements_version<S: Store>(open: &impl Fn(&Path) -> S) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let s = spec(17);
+    let id = s.id();
+    let slot =
+        SigningSlot { settlement: id, kind: SignedKind::Prevote, decision: DecisionId::Value, round: 0 };
+    let on_chain = fixd_decision::publication::OnChain {
+        value: Wad::ONE,
+        tx_hash: B256::repeat_byte(1),
+        block_number: 7,
+        confirmations: 1,
+        publisher: alloy_primitives::Address::repeat_byte(2),
+    };
+    moves_version(&store, &id, |st| st.put_settlement(&s).unwrap());
+    moves_version(&store, &id, |st| st.put_trades(&id, Venue::Kraken, &[trade(1)]).unwrap());
+    moves_version(&store, &id, |st| st.put_observation(&observation(&s, 1)).unwrap());
+    moves_version(&store, &id, |st| st.record_signed(slot, B256::repeat_byte(3)).unwrap());
+    moves_version(&store, &id, |st| st.put_publication(&id, Some(&on_chain)).unwrap());
+    moves_version(&store, &id, |st| {
+        st.put_publication(&id, Some(&fixd_decision::publication::OnChain { confirmations: 2, ..on_chain }))
+            .unwrap()
+    });
+    moves_version(&store, &id, |st| st.put_publication(&id, None).unwrap());
+    moves_version(&store, &id, |st| st.put_left_out(&id, &[]).unwrap());
+    moves_version(&store, &id, |st| st.put_late_relay(&id, &B256::repeat_byte(4)).unwrap());
+    // Another settlement's writes leave it alone (their ids start differently).
+    let other = spec(18);
+    assert_ne!(other.id()[..2], id[..2]);
+    let version = store.version(&id);
+    store.put_settlement(&other).unwrap();
+    store.put_observation(&observation(&other, 1)).unwrap();
+    assert_eq!(store.version(&id), version);
 }
 
 fn settlements_round_trip<S: Store>(open: &impl Fn(&Path) -> S) {
@@ -217,13 +264,13 @@ fn proposals_votes_and_certificates_round_trip<S: Store>(open: &impl Fn(&Path) -
     {
         let store = open(dir.path());
         assert_eq!(store.certificate(&s.id()).unwrap(), None);
-        store.put_proposal(&rp1).unwrap();
+        moves_version(&store, &s.id(), |st| st.put_proposal(&rp1).unwrap());
         store.put_proposal(&rp0).unwrap();
-        store.put_vote(&vote(2, 0)).unwrap();
+        moves_version(&store, &s.id(), |st| st.put_vote(&vote(2, 0)).unwrap());
         store.put_vote(&vote(1, 0)).unwrap();
         store.put_vote(&vote(1, 0)).unwrap();
         store.put_vote(&vote(1, 1)).unwrap();
-        store.put_certificate(&certificate).unwrap();
+        moves_version(&store, &s.id(), |st| st.put_certificate(&certificate).unwrap());
         store.durable().unwrap();
     }
     let store = open(dir.path());
@@ -249,7 +296,7 @@ fn a_second_message_never_replaces_the_first_and_evidence_keeps_both<S: Store>(o
         assert_eq!(store.equivocations(&s.id()).unwrap(), vec![]);
         store.put_observation(&first).unwrap();
         store.put_observation(&second).unwrap();
-        store.put_equivocation(&evidence).unwrap();
+        moves_version(&store, &s.id(), |st| st.put_equivocation(&evidence).unwrap());
         // The same slot again, with the halves swapped: the first evidence stays.
         let swapped = Equivocation { first: evidence.second.clone(), second: evidence.first.clone() };
         store.put_equivocation(&swapped).unwrap();
@@ -340,7 +387,7 @@ fn disputes_reviews_and_rulings_keep_the_first<S: Store>(open: &impl Fn(&Path) -
     };
     {
         let store = open(dir.path());
-        assert!(store.put_dispute(&d2).unwrap());
+        moves_version(&store, &s.id(), |st| assert!(st.put_dispute(&d2).unwrap()));
         assert!(store.put_dispute(&d1).unwrap());
         assert!(
             !store.put_dispute(&dispute(1, 11)).unwrap(),
@@ -349,9 +396,11 @@ fn disputes_reviews_and_rulings_keep_the_first<S: Store>(open: &impl Fn(&Path) -
         assert!(store.put_review_vote(&vote(1, true)).unwrap());
         assert!(!store.put_review_vote(&vote(1, true)).unwrap(), "the same vote again is not new");
         assert!(store.put_review_vote(&vote(1, false)).unwrap(), "a second, different vote is kept as well");
-        assert!(store.put_review_vote(&vote(2, false)).unwrap());
-        store.put_review_certificate(&B256::repeat_byte(1), &certificate).unwrap();
-        assert!(store.put_ruling(&ruling(true)).unwrap());
+        moves_version(&store, &s.id(), |st| assert!(st.put_review_vote(&vote(2, false)).unwrap()));
+        moves_version(&store, &s.id(), |st| {
+            st.put_review_certificate(&B256::repeat_byte(1), &certificate).unwrap()
+        });
+        moves_version(&store, &s.id(), |st| assert!(st.put_ruling(&ruling(true)).unwrap()));
         assert!(!store.put_ruling(&ruling(false)).unwrap());
         store.put_late_relay(&s.id(), &ruling(true).hash()).unwrap();
         store.put_late_relay(&s.id(), &ruling(true).hash()).unwrap();
