@@ -79,6 +79,8 @@ pub struct Observer {
     /// Settlements whose signed observation is stored (or lost): nothing is left to do for
     /// them, so a pass skips them without reading their observations again.
     pub done: std::sync::Mutex<std::collections::HashSet<alloy_primitives::B256>>,
+    /// The store's settlements, read again only when one is added.
+    known: std::sync::Mutex<crate::store::SettlementList>,
     /// This member's public key: the seed of its fetch jitter.
     pub member: [u8; 32],
     /// When this observer started, unix ms: a settlement overdue then is fetched after it.
@@ -174,6 +176,7 @@ impl Observer {
             settlements,
             lost: Default::default(),
             done: Default::default(),
+            known: Default::default(),
             member,
             started_ms: crate::clock::now_ms(),
             pending: Default::default(),
@@ -205,28 +208,29 @@ impl Observer {
         // so that a burst's observations are signed together (one flush) and the pass waits
         // for the service once, not once per settlement.
         let mut answers = Vec::new();
-        for spec in self.store.settlements()? {
-            if self.done.lock().expect("done lock").contains(&spec.id())
-                || now_ms < fetch_at_ms(&spec, &self.member, self.started_ms)
+        let known = self.known.lock().expect("known lock").current(&*self.store)?;
+        for (id, spec) in known.iter() {
+            if self.done.lock().expect("done lock").contains(id)
+                || now_ms < fetch_at_ms(spec, &self.member, self.started_ms)
             {
                 continue;
             }
-            let due = is_due(&spec, now_ms / 1000);
-            match self.store.signed(observation_slot(&spec))? {
+            let due = is_due(spec, now_ms / 1000);
+            match self.store.signed(observation_slot_of(*id))? {
                 None => {
-                    let pending = self.pending.lock().expect("pending lock").get(&spec.id()).cloned();
+                    let pending = self.pending.lock().expect("pending lock").get(id).cloned();
                     match pending {
                         Some(observation) => answers.extend(self.sign_when_due(observation, due).await),
                         None => {
-                            let window = Window::of(&spec);
+                            let window = Window::of(spec);
                             match windows.iter_mut().find(|(w, _)| *w == window) {
-                                Some((_, specs)) => specs.push(spec),
-                                None => windows.push((window, vec![spec])),
+                                Some((_, specs)) => specs.push(spec.clone()),
+                                None => windows.push((window, vec![spec.clone()])),
                             }
                         }
                     }
                 }
-                Some(hash) if due => self.recover(&spec, hash).await?,
+                Some(hash) if due => self.recover(spec, hash).await?,
                 Some(_) => {}
             }
         }

@@ -30,7 +30,7 @@
 //!    `|proposed_at − now| ≤ max_skew`. Whether the deadline is the *right* distance after
 //!    `proposed_at` is the node's policy ([`check_challenge_deadline`]), not a validity rule: a
 //!    third party checks a certificate long after the fact and cannot know the node's clock;
-//! 8. every signature (the proposal's and the observations') verifies, checked as one batch by
+//! 8. every signature (the proposal's and the observations') verifies, each checked by
 //!    [`verify_many`]; the first bad one is named.
 //!
 //! A certificate ([`verify_certificate`]) is a proposal passing 1-6 and 8 (no clock), a round
@@ -438,7 +438,7 @@ fn check_skew(p: &Proposal, now: Option<u64>, max_skew: u64) -> Result<(), Certi
     Ok(())
 }
 
-/// Verifies all `pending` signatures in one batch and names the first bad one.
+/// Verifies every `pending` signature and names the first bad one.
 fn verify_pending(pending: &[Pending]) -> Result<(), CertifyError> {
     let items: Vec<VerifyItem<'_>> = pending
         .iter()

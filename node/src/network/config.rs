@@ -92,7 +92,7 @@ impl Default for P2pConfig {
             dial_interval: Duration::from_secs(5),
             catchup_timeout: Duration::from_secs(10),
             max_catchup_bytes: fixd_proto::encoding::MAX_DECODE_BYTES as u64,
-            event_buffer: 16384,
+            event_buffer: 65536,
             connection_limits: ConnectionLimitsConfig::default(),
         }
     }

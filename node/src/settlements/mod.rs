@@ -274,6 +274,8 @@ pub struct Settlements {
     /// service to read any more: the tick skips them, and a message that still comes for one
     /// builds its driver again from the store.
     published: HashSet<B256>,
+    /// The store's settlements, read again only when one is added.
+    known: crate::store::SettlementList,
     /// Where helper tasks (bond checks, review recomputations) answer.
     inbox: mpsc::Sender<Inbox>,
     inbox_rx: Option<mpsc::Receiver<Inbox>>,
@@ -314,6 +316,7 @@ impl Settlements {
             tick,
             drivers: HashMap::new(),
             published: HashSet::new(),
+            known: Default::default(),
             inbox,
             inbox_rx: Some(inbox_rx),
             catch_up_turn: 0,
@@ -478,8 +481,8 @@ impl Settlements {
 
     async fn on_tick(&mut self) -> Result<(), StoreError> {
         let now = crate::clock::now();
-        for spec in self.services.store.settlements()? {
-            let id = spec.id();
+        for (id, spec) in self.known.current(&*self.services.store)?.iter() {
+            let id = *id;
             if now < spec.observe_at() || self.published.contains(&id) {
                 continue;
             }

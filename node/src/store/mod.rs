@@ -78,6 +78,9 @@ pub trait Store: Send + Sync + 'static {
     fn settlement(&self, id: &SettlementId) -> Result<Option<SettlementSpec>, StoreError>;
     /// Every settlement, in id order.
     fn settlements(&self) -> Result<Vec<SettlementSpec>, StoreError>;
+    /// A number that moves after every [`Store::put_settlement`] in this process: a reader
+    /// keeps its list of settlements while it stands ([`SettlementList`]).
+    fn settlements_version(&self) -> u64;
     /// Settlements in (maturity, id) order, from just after `after` (or the first), each handed
     /// to `visit` until it answers `false`: a page reads only what it shows.
     fn settlements_by_maturity(
@@ -207,6 +210,30 @@ pub fn record_signed_and_keep(
     }
     keep(store)?;
     Ok(true)
+}
+
+/// A reader's copy of the store's settlements, each with its id, read again only when the
+/// store's [`Store::settlements_version`] moved: the services that go over every settlement
+/// each tick decode and hash none of them then.
+#[derive(Debug, Default)]
+pub struct SettlementList {
+    version: Option<u64>,
+    list: std::sync::Arc<[(SettlementId, SettlementSpec)]>,
+}
+
+impl SettlementList {
+    /// Every settlement the store holds, in id order.
+    pub fn current(
+        &mut self,
+        store: &dyn Store,
+    ) -> Result<std::sync::Arc<[(SettlementId, SettlementSpec)]>, StoreError> {
+        let version = store.settlements_version();
+        if self.version != Some(version) {
+            self.list = store.settlements()?.into_iter().map(|spec| (spec.id(), spec)).collect();
+            self.version = Some(version);
+        }
+        Ok(self.list.clone())
+    }
 }
 
 #[cfg(test)]

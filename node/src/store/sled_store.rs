@@ -64,6 +64,8 @@ pub struct SledStore {
     db: sled::Db,
     /// [`VERSION_SLOTS`] write counters, shared by every clone.
     versions: Arc<[AtomicU64]>,
+    /// Settlements written, shared by every clone ([`Store::settlements_version`]).
+    settlements_written: Arc<AtomicU64>,
     settlements: sled::Tree,
     by_maturity: sled::Tree,
     /// Trades archived before `trade_refs`; read only.
@@ -97,6 +99,7 @@ impl SledStore {
         let store = SledStore {
             path: path.to_owned(),
             versions: (0..VERSION_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            settlements_written: Arc::default(),
             settlements: tree("settlements")?,
             by_maturity: tree("settlements_by_maturity")?,
             trades: tree("trades")?,
@@ -319,6 +322,7 @@ impl Store for SledStore {
         self.by_maturity.insert(maturity_key(spec.maturity, &id), bytes.clone()).map_err(backend)?;
         self.settlements.insert(id.as_slice(), bytes).map_err(backend)?;
         self.changed(&id);
+        self.settlements_written.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
@@ -623,6 +627,10 @@ impl Store for SledStore {
     fn left_out(&self, id: &SettlementId) -> Result<Vec<crate::venues::LeftOut>, StoreError> {
         let tree = self.db.open_tree(LEFT_OUT).map_err(backend)?;
         Ok(get(&tree, id.as_slice())?.unwrap_or_default())
+    }
+
+    fn settlements_version(&self) -> u64 {
+        self.settlements_written.load(Ordering::Acquire)
     }
 
     fn version(&self, id: &SettlementId) -> u64 {

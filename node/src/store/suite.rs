@@ -111,10 +111,16 @@ fn settlements_round_trip<S: Store>(open: &impl Fn(&Path) -> S) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     assert_eq!(store.settlements().unwrap(), vec![]);
+    let mut copy = super::SettlementList::default();
+    assert!(copy.current(&store).unwrap().is_empty());
     let (a, b) = (spec(1_749_744_000), spec(1_749_747_600));
+    let version = store.settlements_version();
     store.put_settlement(&a).unwrap();
+    assert_ne!(store.settlements_version(), version, "a new settlement moves the version");
+    assert_eq!(copy.current(&store).unwrap()[..], [(a.id(), a.clone())], "and the copy follows");
     store.put_settlement(&b).unwrap();
     store.put_settlement(&a).unwrap();
+    assert_eq!(copy.current(&store).unwrap().len(), 2);
     assert_eq!(store.settlement(&a.id()).unwrap(), Some(a.clone()));
     assert_eq!(store.settlement(&B256::ZERO).unwrap(), None);
     let mut all = store.settlements().unwrap();
