@@ -31,7 +31,9 @@ pub struct P2pConfig {
     /// catch-up). Default 16384: an expiry burst of 1,000 settlements brings about 30 messages
     /// each within seconds, and a message left to catch-up costs far more than one buffered (a
     /// catch-up answers with all of a settlement's messages): with 1,024 a node left 6,150 of
-    /// them to catch-up and certified the burst in 33.7 s, with 16,384 none and 13.7 s.
+    /// them to catch-up and certified the burst in 33.7 s, with 16,384 none and 13.7 s. Not
+    /// more: with 65,536, a burst of 10,000 queued messages so long that rounds timed out (nine
+    /// rounds of votes per settlement, 1.6 GB per node after seven minutes); see BENCHMARKS.md.
     pub event_buffer: usize,
     /// Connections this node takes at most, counted by libp2p before any other protocol runs.
     /// Past a limit a new connection is refused (and logged at debug); raise them for a
@@ -92,7 +94,7 @@ impl Default for P2pConfig {
             dial_interval: Duration::from_secs(5),
             catchup_timeout: Duration::from_secs(10),
             max_catchup_bytes: fixd_proto::encoding::MAX_DECODE_BYTES as u64,
-            event_buffer: 65536,
+            event_buffer: 16384,
             connection_limits: ConnectionLimitsConfig::default(),
         }
     }
