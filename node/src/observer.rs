@@ -10,8 +10,8 @@
 //!   archive raw trades per venue (store) ─▶ methodology::compute ─▶ Observation
 //!              │ observed_at = M + grace, so a recomputation signs the same bytes
 //!              ▼
-//!   settlement service: sign ─▶ record_signed(slot) ─▶ put_observation ─▶ "observation stored"
-//!                       ─▶ its driver; gossiped once the store is flushed
+//!   settlement service: sign ─▶ record_signed(slot) ─▶ put_observation ─▶ its driver
+//!                       ─▶ flush ─▶ "observation stored" ─▶ gossiped
 //! ```
 //!
 //! A venue that fails (HTTP error, garbage, timeout) contributes no trades; the methodology then

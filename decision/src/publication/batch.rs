@@ -42,7 +42,8 @@ use fixd_proto::types::settlement::SettlementId;
 /// one, and a few more leave room for later turns.
 pub const MAX_BATCHES_PER_SETTLEMENT: u8 = 4;
 
-/// Other members' batches not yet signable, held at most this many at once.
+/// Another member's batches not yet signable, held at most this many at once per author: a
+/// faulty member filling its share cannot crowd out an honest publisher's batches.
 pub const MAX_WAITING_BATCHES: usize = 64;
 
 /// The signatures a report gathered, by signer.
@@ -76,6 +77,7 @@ struct Gathering {
 /// Another member's batch, waiting until this member's reports are all final.
 #[derive(Debug)]
 struct Waiting {
+    author: usize,
     batch: FinalReportBatch,
     digest: B256,
     since: u64,
@@ -259,8 +261,8 @@ impl Batcher {
         }
         match self.sign_if_ours(signature.batch.clone(), digest, &own_report) {
             Some(action) => out.push(action),
-            None if self.waiting.len() < MAX_WAITING_BATCHES => {
-                self.waiting.push(Waiting { batch: signature.batch, digest, since: now });
+            None if self.waiting.iter().filter(|w| w.author == author).count() < MAX_WAITING_BATCHES => {
+                self.waiting.push(Waiting { author, batch: signature.batch, digest, since: now });
             }
             None => {}
         }
@@ -496,6 +498,25 @@ mod tests {
         c.finals[1].insert(late.settlement_id, late);
         assert_eq!(c.flush(1, NOW + 1), vec![BatchAction::Sign(batch)]);
         assert_eq!(c.flush(1, NOW + 2), vec![], "signed once");
+    }
+
+    #[test]
+    fn a_faulty_member_filling_its_waiting_batches_leaves_room_for_an_honest_publishers() {
+        let reports: Vec<_> = [1, 2].map(report).to_vec();
+        let mut c = committee(100, &reports);
+        // Member 3 proposes batches member 1 can never sign (a report that is never final).
+        for k in 0..=MAX_WAITING_BATCHES {
+            let never = FinalReport { value: Wad::from_raw(k as u128), ..report(9) };
+            let batch = FinalReportBatch { reports: vec![report(1), never] };
+            assert_eq!(c.deliver(1, 3, c.signature(3, &batch)), vec![]);
+        }
+        assert_eq!(c.batchers[1].waiting.len(), MAX_WAITING_BATCHES, "member 3's share, no more");
+        // Member 0's batch, not yet signable either: it is held, and signed once final.
+        let late = c.finals[1].remove(&report(2).settlement_id).unwrap();
+        let batch = FinalReportBatch { reports: reports.clone() };
+        assert_eq!(c.deliver(1, 0, c.signature(0, &batch)), vec![]);
+        c.finals[1].insert(late.settlement_id, late);
+        assert_eq!(c.flush(1, NOW + 1), vec![BatchAction::Sign(batch)]);
     }
 
     #[test]

@@ -411,6 +411,16 @@ impl Settlements {
             self.unflushed = false;
         }
         let Outbox { gossip, chain, events } = std::mem::take(&mut self.outbox);
+        // "Stored" once on disk: an operator (and the crash tests) may kill the node right after.
+        let me = self.setup.committee.members()[self.setup.me].ed25519;
+        for message in &gossip {
+            if let GossipMessage::Observation(o) = message
+                && o.signer == me
+            {
+                let (id, value) = (o.payload.settlement_id, &o.payload.computation.value);
+                tracing::info!(settlement = %id, hash = %o.hash(), ?value, "observation stored");
+            }
+        }
         if !gossip.is_empty() {
             // What was signed together goes out together: as few bundles as fit.
             for error in self.services.network.publish_all(gossip).await {
@@ -861,9 +871,6 @@ pub fn sign_and_keep(
         return Ok(None);
     }
     match &message {
-        GossipMessage::Observation(o) => {
-            tracing::info!(settlement = %id, hash = %o.hash(), value = ?o.payload.computation.value, "observation stored");
-        }
         GossipMessage::Proposal(p) => {
             let candidate = &p.payload.proposal.payload;
             tracing::info!(settlement = %id, round = p.payload.round, pol_round = ?p.payload.pol_round, value = %candidate.value, source = ?candidate.source, "proposed");
