@@ -95,11 +95,6 @@ impl std::fmt::Debug for Observer {
     }
 }
 
-/// The signing slot of this node's observation of a settlement.
-pub fn observation_slot(spec: &SettlementSpec) -> SigningSlot {
-    observation_slot_of(spec.id())
-}
-
 /// The observation slot of the settlement with this id.
 pub fn observation_slot_of(settlement: alloy_primitives::B256) -> SigningSlot {
     SigningSlot { settlement, kind: SignedKind::Observation, decision: DecisionId::Value, round: 0 }
@@ -416,7 +411,7 @@ mod tests {
             params: MethodologyParams::default(),
         };
         store.put_settlement(&spec).unwrap();
-        store.record_signed(observation_slot(&spec), B256::repeat_byte(0x77)).unwrap();
+        store.record_signed(observation_slot_of(spec.id()), B256::repeat_byte(0x77)).unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<OwnObservation>(4);
         let asked = tokio::spawn(async move {
             let mut asked = 0;

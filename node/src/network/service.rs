@@ -312,22 +312,8 @@ impl EventLoop {
     }
 
     fn publish(&mut self, message: GossipMessage) -> Result<(), NetworkError> {
-        let bytes = message.encode();
-        if bytes.len() > self.max_message_bytes {
-            return Err(NetworkError::TooLarge { len: bytes.len(), max: self.max_message_bytes });
-        }
-        let kind = message.kind();
-        let topic = self.topics.topic(kind).clone();
-        match self.swarm.behaviour_mut().gossipsub.publish(topic, bytes) {
-            Ok(_) => {
-                self.seen.insert(message.hash());
-                self.count(kind, MessageResult::sent);
-                Ok(())
-            }
-            Err(PublishError::Duplicate) => Err(NetworkError::AlreadyPublished),
-            Err(PublishError::NoPeersSubscribedToTopic) => Err(NetworkError::NoPeers(kind)),
-            Err(e) => Err(NetworkError::Publish(e.to_string())),
-        }
+        // A bundle of one goes on its message's own topic.
+        self.publish_all(vec![message]).into_iter().next().map_or(Ok(()), Err)
     }
 
     /// Publishes messages signed together in as few bundles as fit `max_message_bytes`; a
