@@ -25,7 +25,9 @@
 //! would send (gossip, chain commands, events, answers to the API) waits in the outbox until
 //! the store is flushed (a group commit: one flush for all the inputs that came together,
 //! instead of one per message signed, which made a burst of 10,000 settlements wait on the
-//! disk). So whatever a peer, the chain or a client hears of was on disk first.
+//! disk). So whatever a peer (gossip, or a catch-up: [`StoreCatchup`] flushes what it read), the
+//! chain, the event stream or a submitter of a dispute hears of was on disk first. The API's
+//! reads may show what is written and not yet flushed, for the milliseconds until the release.
 
 mod batches;
 mod bonds;
@@ -88,7 +90,7 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
-/// Serves catch-up requests from the store.
+/// Serves catch-up requests from the store, once what it read is on disk.
 #[derive(Clone)]
 pub struct StoreCatchup(pub Arc<dyn Store>);
 
@@ -118,7 +120,12 @@ impl CatchupProvider for StoreCatchup {
                     .collect(),
             })
         };
-        read().unwrap_or_else(|error| {
+        // Read, then flush: what was read was written before the flush began, so it is on disk
+        // before it leaves. The settlement service flushes its own writes only at its next
+        // release (a group commit), and a peer must never hold a message this member could
+        // lose in a crash and sign differently after it.
+        let durable = |response: CatchupResponse| self.0.durable().map(|()| response);
+        read().and_then(durable).unwrap_or_else(|error| {
             tracing::error!(settlement = %id, %error, "cannot read the store for a catch-up request");
             CatchupResponse::default()
         })

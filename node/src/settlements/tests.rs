@@ -13,7 +13,8 @@ use fixd_proto::types::observation::{Computation, NodeValue, Observation};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::value::Wad;
 
-use super::{MemberKeys, sign_and_keep};
+use super::{MemberKeys, StoreCatchup, sign_and_keep};
+use crate::network::CatchupProvider;
 use crate::store::{SledStore, Store};
 
 fn setup() -> (MemberKeys, DriverSetup) {
@@ -104,4 +105,32 @@ fn a_vote_in_a_taken_round_is_skipped_and_another_round_is_free() {
         sign_and_keep(&store, &keys, &setup, id, vote(3, 2)).unwrap().is_some(),
         "the next round is free"
     );
+}
+
+/// A catch-up answer leaves only once what it holds is on disk: the service flushes its own
+/// writes at its next release, and a peer must never hold a vote this member could lose in a
+/// crash and sign differently after it.
+#[test]
+fn a_catch_up_answer_holds_only_what_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SledStore::open(dir.path()).unwrap());
+    let (keys, setup) = setup();
+    let id = spec().id();
+    let vote = |round| {
+        Unsigned::Vote(Vote {
+            settlement_id: id,
+            decision: DecisionId::Value,
+            round,
+            step: VoteStep::Prevote,
+            proposal_hash: Some(B256::repeat_byte(1)),
+        })
+    };
+    store.unflushed_bytes();
+    sign_and_keep(&*store, &keys, &setup, id, vote(0)).unwrap().expect("signed");
+    assert!(store.unflushed_bytes() > 0, "signing alone does not flush (the service's release does)");
+
+    sign_and_keep(&*store, &keys, &setup, id, vote(1)).unwrap().expect("signed");
+    let answer = StoreCatchup(store.clone()).catch_up(&id);
+    assert_eq!(answer.votes.len(), 2, "the answer holds the vote just signed");
+    assert_eq!(store.unflushed_bytes(), 0, "and it was on disk before the answer left");
 }

@@ -137,6 +137,12 @@ impl SledStore {
         self.version_slot(id).fetch_add(1, Ordering::Release);
     }
 
+    /// Flushes and says how many bytes were not yet on disk (tests: whether a path flushed).
+    #[cfg(test)]
+    pub(crate) fn unflushed_bytes(&self) -> usize {
+        self.db.flush().expect("flush")
+    }
+
     /// Rebuilds `settlements_by_maturity` from `settlements` when they differ in size: a store
     /// written before the index existed, or a crash between the two writes of a settlement.
     fn index_settlements(&self) -> Result<(), StoreError> {
