@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Compiles contracts/SettlementOracle.sol with the pinned solc (npm `solc`, installed into
+// Compiles contracts/SettlementOracle.sol and its consumers in contracts/consumers/ (PNVault,
+// PNToken, SettlementReader, GammaPriceAdapter) with the pinned solc (npm `solc`, installed into
 // .tools/ by scripts/install-tools.sh) against the pinned OpenZeppelin Contracts (npm
-// `@openzeppelin/contracts`, same place) and writes contracts/out/SettlementOracle.json: the ABI,
-// the creation and runtime bytecode, the compiler version, the settings and the library version.
-// It also builds the test-only actor contracts/test/Payee.sol into contracts/out/Payee.json.
+// `@openzeppelin/contracts`, same place), and the test-only actors contracts/test/Payee.sol and
+// contracts/test/PNHolder.sol. Each gets an artifact in contracts/out/<Name>.json: the ABI, the
+// creation and runtime bytecode, the compiler version, the settings and the library version.
 //
 //   node contracts/build.mjs           write the artifact
 //   node contracts/build.mjs --check   exit 1 if the committed artifact differs from a fresh build
@@ -22,6 +23,11 @@ const SOLC_VERSION = "0.8.30";
 const CONTRACTS = [
   { name: "SettlementOracle", source: "SettlementOracle.sol" },
   { name: "Payee", source: "test/Payee.sol" },
+  { name: "SettlementReader", source: "consumers/SettlementReader.sol" },
+  { name: "GammaPriceAdapter", source: "consumers/GammaPriceAdapter.sol" },
+  { name: "PNVault", source: "consumers/PNVault.sol" },
+  { name: "PNToken", source: "consumers/PNToken.sol" },
+  { name: "PNHolder", source: "test/PNHolder.sol" },
 ];
 const SETTINGS = {
   evmVersion: "prague",
@@ -51,8 +57,16 @@ function loadSolc() {
   return solc;
 }
 
-/// Resolves `@openzeppelin/contracts/...` imports from .tools/node_modules, nothing else.
+/// Resolves `@openzeppelin/contracts/...` imports from .tools/node_modules and the consumers'
+/// own relative imports (`./ISettlementOracle.sol` in consumers/) from contracts/consumers/.
 function findImports(path) {
+  if (path.startsWith("consumers/") && !path.includes("..")) {
+    try {
+      return { contents: readFileSync(join(here, path), "utf8") };
+    } catch {
+      return { error: `contracts/${path} does not exist` };
+    }
+  }
   if (!path.startsWith("@openzeppelin/contracts/")) return { error: `import ${path} is not allowed` };
   try {
     return { contents: readFileSync(join(root, ".tools", "node_modules", path), "utf8") };

@@ -7,9 +7,11 @@
 //!
 //! [`contract`] holds the bindings, generated at build time from the committed artifact
 //! `contracts/out/SettlementOracle.json` (which `contracts/build.mjs` compiles with the pinned
-//! solc), the conversions from the proto types and a [`deploy`] helper. [`service`] is the one
+//! solc), the conversions from the proto types and a [`deploy`] helper. [`consumers`] binds and
+//! deploys what reads settlements: the P/N vault and the read adapters. [`service`] is the one
 //! task that sends this member's transactions and reads the contract's state.
 
+pub mod consumers;
 pub mod contract;
 pub mod reader;
 pub mod redact;
