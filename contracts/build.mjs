@@ -3,7 +3,7 @@
 // PNToken, SettlementReader, GammaPriceAdapter) with the pinned solc (npm `solc`, installed into
 // .tools/ by scripts/install-tools.sh) against the pinned OpenZeppelin Contracts (npm
 // `@openzeppelin/contracts`, same place), and the test-only actors contracts/test/Payee.sol and
-// contracts/test/PNHolder.sol. Each gets an artifact in contracts/out/<Name>.json: the ABI, the
+// contracts/test/PNHolder.sol, and the README's example contracts/examples/SettledForward.sol. Each gets an artifact in contracts/out/<Name>.json: the ABI, the
 // creation and runtime bytecode, the compiler version, the settings and the library version.
 //
 //   node contracts/build.mjs           write the artifact
@@ -28,6 +28,7 @@ const CONTRACTS = [
   { name: "PNVault", source: "consumers/PNVault.sol" },
   { name: "PNToken", source: "consumers/PNToken.sol" },
   { name: "PNHolder", source: "test/PNHolder.sol" },
+  { name: "SettledForward", source: "examples/SettledForward.sol" },
 ];
 const SETTINGS = {
   evmVersion: "prague",
@@ -60,7 +61,7 @@ function loadSolc() {
 /// Resolves `@openzeppelin/contracts/...` imports from .tools/node_modules and the consumers'
 /// own relative imports (`./ISettlementOracle.sol` in consumers/) from contracts/consumers/.
 function findImports(path) {
-  if (path.startsWith("consumers/") && !path.includes("..")) {
+  if ((path.startsWith("consumers/") || path.startsWith("examples/")) && !path.includes("..")) {
     try {
       return { contents: readFileSync(join(here, path), "utf8") };
     } catch {

@@ -50,6 +50,13 @@ pub enum Command {
     /// Rule on an escalated dispute as the genesis arbitrator: sign the ruling (EIP-712) and
     /// submit it. Exit codes: 0 accepted; 1 refused or failed; 3 no such settlement.
     Arbitrate(ArbitrateArgs),
+    /// The P/N split of 1 ETH on-chain, in the PNVault: create a series (a settlement and a
+    /// strike), split ETH into P and N, merge them back, redeem after publication, and show what
+    /// 1 P and 1 N pay.
+    ///
+    /// Exit codes: 0 done; 1 refused (with the vault's reason) or failed; 3 no such series.
+    #[command(subcommand)]
+    Pn(PnCommand),
     /// Show the public part of a member's keys.
     Keys(KeysArgs),
     /// Check a proof bundle offline: every signature, the committee, the quorum, and the value
@@ -263,4 +270,101 @@ pub struct ArbitrateArgs {
     pub key: EthKeyArgs,
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// Where the vault is and how to reach its chain.
+#[derive(Debug, Args)]
+pub struct VaultArgs {
+    /// The PNVault's address (the devnet prints it, and writes it to devnet/env as VAULT).
+    #[arg(long, env = "FIXD_VAULT")]
+    pub vault: Address,
+    /// JSON-RPC endpoint of the vault's chain.
+    #[arg(long, env = "FIXD_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: String,
+    /// How long to wait for a transaction's receipt, seconds.
+    #[arg(long, default_value_t = 60)]
+    pub timeout_secs: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A series: by its id, or by the maturity and strike it was created with.
+#[derive(Debug, Args)]
+pub struct SeriesArgs {
+    /// The series id (0x + 64 hex digits), as `fixd pn create` printed it.
+    #[arg(long, conflicts_with_all = ["maturity", "strike"], required_unless_present = "maturity")]
+    pub series: Option<String>,
+    /// The maturity of the series' settlement, unix seconds UTC (with --strike).
+    #[arg(long, requires = "strike")]
+    pub maturity: Option<u64>,
+    /// The series' strike, USD per ETH (decimal; with --maturity).
+    #[arg(long, requires = "maturity")]
+    pub strike: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PnCommand {
+    /// Create the series of the ETH-USD settlement maturing at --maturity with strike --strike
+    /// (anyone may, once per series, before publication); print its id and tokens.
+    Create {
+        /// Maturity, unix seconds UTC: the settlement is the one the vault's reader names for it.
+        #[arg(long)]
+        maturity: u64,
+        /// Strike S, USD per ETH (decimal, e.g. 2450 or 2450.5).
+        #[arg(long)]
+        strike: String,
+        #[command(flatten)]
+        vault: VaultArgs,
+        #[command(flatten)]
+        key: EthKeyArgs,
+    },
+    /// Split --amount ETH into as many P and N of a series (before publication).
+    Split(PnAmountArgs),
+    /// Merge --amount P and as many N back into ETH (at any time).
+    Merge(PnAmountArgs),
+    /// Redeem P and N for ETH once the settlement is published; default: every P and N the key
+    /// holds.
+    Redeem {
+        #[command(flatten)]
+        series: SeriesArgs,
+        /// P to redeem (decimal); default: all the key holds.
+        #[arg(long)]
+        p: Option<String>,
+        /// N to redeem (decimal); default: all the key holds.
+        #[arg(long)]
+        n: Option<String>,
+        #[command(flatten)]
+        vault: VaultArgs,
+        #[command(flatten)]
+        key: EthKeyArgs,
+    },
+    /// Show a series: its settlement's status, its tokens and collateral, and what 1 P and 1 N
+    /// pay once published (or would pay at the certified value, with --api).
+    Show {
+        #[command(flatten)]
+        series: SeriesArgs,
+        /// Also show this address's P and N.
+        #[arg(long)]
+        holder: Option<Address>,
+        /// A node's API, to show the settlement's status before publication.
+        #[arg(long, env = "FIXD_API")]
+        api: Option<String>,
+        #[command(flatten)]
+        vault: VaultArgs,
+    },
+}
+
+/// `fixd pn split` and `fixd pn merge`.
+#[derive(Debug, Args)]
+pub struct PnAmountArgs {
+    #[command(flatten)]
+    pub series: SeriesArgs,
+    /// ETH to split, or P and N each to merge (decimal, e.g. 1 or 0.25).
+    #[arg(long)]
+    pub amount: String,
+    #[command(flatten)]
+    pub vault: VaultArgs,
+    #[command(flatten)]
+    pub key: EthKeyArgs,
 }

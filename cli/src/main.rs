@@ -1,10 +1,11 @@
 //! `fixd`: the binary. Parses the command line and hands over to `fixd_node` (the node, keys,
 //! genesis, verification), to the HTTP clients here (`fixd settlement`, `fixd dispute`,
-//! `fixd arbitrate`), or to the test kit (`fixd devnet`, `fixd replay-venues`).
+//! `fixd arbitrate`), to the vault client (`fixd pn`), or to the test kit (`fixd devnet`, `fixd replay-venues`).
 //!
 //! ```text
 //!   fixd <command> ─ cli::Cli (clap) ─▶ commands::{init, genesis, keys, verify, run}  ─▶ fixd_node
 //!                                    ├▶ client / dispute_client (reqwest, alloy)   ─▶ a node's API
+//!                                    ├▶ pn_client (alloy)                          ─▶ the PNVault
 //!                                    └▶ devnet, replay-venues                       ─▶ fixd_testkit
 //! ```
 
@@ -12,6 +13,7 @@ mod cli;
 mod client;
 mod commands;
 mod dispute_client;
+mod pn_client;
 
 use std::process::ExitCode;
 
@@ -52,6 +54,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         }
         Command::Dispute(command) => runtime()?.block_on(dispute_client::dispute(command)),
         Command::Arbitrate(args) => runtime()?.block_on(dispute_client::arbitrate(args)),
+        Command::Pn(command) => runtime()?.block_on(pn_client::pn(command)),
     }
 }
 

@@ -39,6 +39,13 @@ pub fn pn_split(x: Wad, strike: Wad) -> (Wad, Wad) {
     (Wad::from_raw(p), Wad::from_raw(WAD - p))
 }
 
+/// What `eth` (WAD) is worth in USD at `x` USD per ETH: `⌊eth · x / WAD⌋`, saturating at
+/// [`Wad::MAX`]. For example, what a P share paid, at the settled value.
+pub fn usd_value(eth: Wad, x: Wad) -> Wad {
+    let usd = U256::from(eth.raw()) * U256::from(x.raw()) / U256::from(WAD);
+    Wad::from_raw(usd.saturating_to::<u128>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +58,18 @@ mod tests {
     #[test]
     fn the_design_example() {
         assert_eq!(pn_split(w("2500"), w("1500")), (w("0.6"), w("0.4")));
+        // P is worth the strike, N the rest.
+        assert_eq!(usd_value(w("0.6"), w("2500")), w("1500"));
+        assert_eq!(usd_value(w("0.4"), w("2500")), w("1000"));
+    }
+
+    #[test]
+    fn usd_values_round_down_and_saturate() {
+        assert_eq!(usd_value(Wad::from_raw(1), w("0.5")), Wad::ZERO);
+        assert_eq!(usd_value(w("0.333333333333333333"), w("4500")), w("1499.9999999999999985"));
+        assert_eq!(usd_value(Wad::MAX, Wad::MAX), Wad::MAX);
+        assert_eq!(usd_value(w("0.963316270526893685"), w("2750.913776791666666666")).cents(), "2650.00");
+        assert_eq!(Wad::from_raw(1).cents(), "0.00");
     }
 
     #[test]

@@ -136,6 +136,14 @@ impl Wad {
     pub const fn abs_diff(self, other: Wad) -> Wad {
         Wad(self.0.abs_diff(other.0))
     }
+
+    /// Rounded half up to cents, for people: `2649.999999999999997387` → `"2650.00"`. Values
+    /// stay exact everywhere else (JSON, the chain); this is display only.
+    pub fn cents(self) -> String {
+        const CENT: u128 = WAD / 100;
+        let cents = self.0 / CENT + u128::from(self.0 % CENT >= CENT / 2);
+        format!("{}.{:02}", cents / 100, cents % 100)
+    }
 }
 
 impl fmt::Display for Wad {
@@ -266,6 +274,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn cents_are_within_half_a_cent(raw in 0..u128::MAX / 2) {
+            let cents = Wad::from_raw(raw).cents();
+            let shown = Wad::parse(&cents).unwrap().raw();
+            prop_assert!(shown.abs_diff(raw) <= WAD / 200, "{raw} shown as {cents}");
+        }
+
         #[test]
         fn format_then_parse_round_trips(raw in any::<u128>()) {
             let w = Wad::from_raw(raw);

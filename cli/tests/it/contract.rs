@@ -35,25 +35,25 @@ const REWARD_BP: u32 = 5000;
 const COMMITTEE_DELAY: u64 = 3600;
 const SECP256K1_N: &str = "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141";
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("cli/ has a parent").to_path_buf()
 }
 
 /// A fresh anvil with the oracle deployed by account 0 and a committee of `n` member keys.
-struct Chain {
+pub(crate) struct Chain {
     _anvil: AnvilInstance,
-    provider: DynProvider,
-    oracle: SettlementOracleInstance<DynProvider>,
+    pub(crate) provider: DynProvider,
+    pub(crate) oracle: SettlementOracleInstance<DynProvider>,
     /// Committee keys, ascending by address.
     members: Vec<PrivateKeySigner>,
     domain: Eip712Domain,
     chain_id: u64,
     /// anvil's funded accounts: 0 deploys and publishes, 1 and 2 dispute, 3 funds the pool.
-    accounts: Vec<Address>,
+    pub(crate) accounts: Vec<Address>,
 }
 
 impl Chain {
-    async fn start(n: usize, threshold: usize) -> Chain {
+    pub(crate) async fn start(n: usize, threshold: usize) -> Chain {
         // alloy builds its HTTP client on the workspace reqwest, which brings no TLS provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let anvil =
@@ -83,19 +83,19 @@ impl Chain {
         }
     }
 
-    fn address(&self) -> Address {
+    pub(crate) fn address(&self) -> Address {
         *self.oracle.address()
     }
 
     /// Signatures of `signers` (indexes into the ascending committee), in the order given.
-    fn sign(&self, report: &FinalReport, signers: &[usize]) -> Vec<Bytes> {
+    pub(crate) fn sign(&self, report: &FinalReport, signers: &[usize]) -> Vec<Bytes> {
         signers
             .iter()
             .map(|&i| sig_bytes(eip712::sign_typed(&self.members[i], &self.domain, report)))
             .collect()
     }
 
-    async fn publish(&self, report: &FinalReport, signatures: Vec<Bytes>) -> TransactionReceipt {
+    pub(crate) async fn publish(&self, report: &FinalReport, signatures: Vec<Bytes>) -> TransactionReceipt {
         let pending = self
             .oracle
             .publish(report_to_sol(report), pack(signatures))
@@ -152,7 +152,7 @@ impl Chain {
         assert!(pending.get_receipt().await.unwrap().status());
     }
 
-    async fn balance(&self, who: Address) -> U256 {
+    pub(crate) async fn balance(&self, who: Address) -> U256 {
         self.provider.get_balance(who).await.unwrap()
     }
 

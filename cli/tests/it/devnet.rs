@@ -59,6 +59,30 @@ fn fixd_devnet_publishes_and_its_printed_read_returns_the_value() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // `fixd pn` refuses with the vault's reason and its exit codes: 3 for an unknown series, 1
+    // for a refusal or bad input; nothing is sent.
+    let pn = |command: &str| {
+        devnet_sh(dir.path(), &format!("fixd pn {command} --vault \"$VAULT\" --rpc-url \"$RPC\""))
+    };
+    let out = pn(&format!("show --series {unknown}"));
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("fixd pn create"));
+    for (command, says) in [
+        ("split --series \"$SERIES_BELOW\" --amount 1", "AlreadySettled"),
+        ("split --series \"$SERIES_BELOW\" --amount 1.2.3", "--amount"),
+        ("show --series 0x12", "is not 0x + 64 hex digits"),
+        ("redeem --series \"$SERIES_BELOW\"", "holds no P and no N"),
+        ("redeem --maturity $((MATURITY + 86400)) --strike 2700.5 --p 0.1", "SettlementNotPublished"),
+        ("merge --maturity $((MATURITY + 86400)) --strike 2700.5 --amount 1", "ERC20InsufficientBalance"),
+        ("create --maturity $((MATURITY + 86400)) --strike 2700.5", "SeriesExists"),
+        ("create --maturity $MATURITY --strike 0", "ZeroStrike"),
+    ] {
+        let out = pn(command);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "fixd pn {command}: {stderr}");
+        assert!(stderr.contains(says), "fixd pn {command} should say {says}: {stderr}");
+    }
+
     // Ctrl-C: every child stops, and the devnet exits 0.
     let pid = devnet.child.id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
@@ -68,6 +92,20 @@ fn fixd_devnet_publishes_and_its_printed_read_returns_the_value() {
     let rpc = curl.rsplit(' ').next().unwrap();
     let again = Command::new("sh").arg("-c").arg(format!("curl -s -m 2 {rpc}")).status().unwrap();
     assert!(!again.success(), "anvil still answers after Ctrl-C");
+}
+
+/// `command` run with `sh -ec` in `cwd` after `. devnet/env`, with this build's `fixd` first on
+/// PATH.
+fn devnet_sh(cwd: &std::path::Path, command: &str) -> std::process::Output {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_fixd")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    Command::new("sh")
+        .arg("-ec")
+        .arg(format!(". devnet/env\n{command}"))
+        .current_dir(cwd)
+        .env("PATH", &path)
+        .output()
+        .unwrap()
 }
 
 /// The README's shell blocks marked `marker`, run with `sh -e` in `cwd` (where
@@ -84,17 +122,9 @@ fn readme_blocks_work(cwd: &std::path::Path, marker: &str) {
         })
         .collect();
     assert!(!blocks.is_empty(), "the README marks its guide commands with {marker}");
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_fixd")).parent().unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
     for block in blocks {
         for command in block.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
-            let out = Command::new("sh")
-                .arg("-ec")
-                .arg(format!(". devnet/env\n{command}"))
-                .current_dir(cwd)
-                .env("PATH", &path)
-                .output()
-                .unwrap();
+            let out = devnet_sh(cwd, command);
             let (stdout, stderr) =
                 (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             assert!(out.status.success(), "README command failed: {command}\n{stdout}\n{stderr}");
@@ -123,9 +153,37 @@ fn fixd_devnet_exit_after_publish_stops_everything_and_reports_the_on_chain_valu
     assert_eq!(summary["on_chain_value"], value.raw().to_string(), "the contract holds the value: {summary}");
     assert!(summary["tx_hash"].as_str().unwrap().starts_with("0x"));
     assert!(stderr.contains("stopped every child process"), "{stderr}");
+    pn_lines_are_the_payout_maths(&summary["pn"], value);
     // Nothing answers any more where the devnet's chain and node-0 listened.
     for url in [summary["rpc_url"].as_str().unwrap(), summary["api"][0].as_str().unwrap()] {
         let alive = Command::new("curl").args(["-s", "-m", "2", url]).status().unwrap();
         assert!(!alive.success(), "{url} still answers after --exit-after-publish");
     }
+}
+
+/// The devnet's P/N lines (issue 19): a series below and one above the published value, 1 ETH
+/// split into each, and what its P and N received on redemption equal to
+/// `fixd_proto::payout::pn_split` to the wei; and the Gamma adapter's price is the value in 8
+/// decimals, final.
+fn pn_lines_are_the_payout_maths(pn: &serde_json::Value, value: fixd_proto::value::Wad) {
+    use fixd_proto::value::Wad;
+    let wad =
+        |v: &serde_json::Value| Wad::parse(v.as_str().unwrap_or_else(|| panic!("a decimal: {v}"))).unwrap();
+    let series = pn["series"].as_array().expect("the summary carries the P/N series");
+    assert_eq!(series.len(), 2, "{pn}");
+    let strikes: Vec<Wad> = series.iter().map(|s| wad(&s["strike"])).collect();
+    assert!(strikes[0] < value && value < strikes[1], "strikes {strikes:?} around {value}");
+    for s in series {
+        let strike = wad(&s["strike"]);
+        let (p, n) = fixd_proto::payout::pn_split(value, strike);
+        assert_eq!((wad(&s["p_paid"]), wad(&s["n_paid"])), (p, n), "strike {strike}: {s}");
+        assert_eq!(wad(&s["split"]), Wad::ONE);
+        assert_eq!(wad(&s["p_paid_usd"]), fixd_proto::payout::usd_value(p, value));
+    }
+    // At or above the strike P takes everything; below, P is worth the strike.
+    assert_eq!(wad(&series[1]["p_paid"]), Wad::ONE);
+    let p_usd = wad(&series[0]["p_paid_usd"]);
+    assert!(strikes[0].abs_diff(p_usd) <= Wad::from_raw(10_000), "{p_usd} vs {}", strikes[0]);
+    assert_eq!(pn["gamma_expiry_price"], (value.raw() / 10u128.pow(10)).to_string());
+    assert_eq!(pn["gamma_is_finalized"], true);
 }

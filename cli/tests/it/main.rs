@@ -17,6 +17,7 @@ mod docker;
 mod network_faults;
 mod observation;
 mod outsiders;
+mod pn_vault;
 mod publication;
 mod venues;
 

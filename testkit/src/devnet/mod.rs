@@ -12,6 +12,7 @@
 //! docker compose file runs); their logs go to `<dir>/logs/`. The devnet ends on Ctrl-C, or
 //! after publication with `--exit-after-publish`, and stops every child either way.
 
+mod pn;
 mod progress;
 
 use std::path::{Path, PathBuf};
@@ -27,8 +28,10 @@ use serde_json::Value;
 use crate::process::Proc;
 
 use fixd_node::chain::SettlementOracle;
+use fixd_node::chain::consumers::series_id;
 use fixd_node::keys::Keys;
 
+pub use pn::{ANVIL_HOLDER_KEY, PnSummary};
 pub use progress::{Phase, read as read_phase};
 
 /// The file that marks a directory as a devnet's, so that a rerun may wipe it.
@@ -216,6 +219,8 @@ struct Summary {
     get_settlement_calldata: String,
     on_chain_value: String,
     dir: PathBuf,
+    /// The P/N series split before maturity and redeemed after publication.
+    pn: PnSummary,
 }
 
 /// Runs the devnet. See the module docs.
@@ -289,9 +294,13 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     )
     .await
     .context("setting up the dev chain")?;
+    let consumers = pn::deploy(&provider, chain.contract, &methodology(), Duration::from_secs(30))
+        .await
+        .context("deploying the PNVault and the read adapters")?;
     display.milestone(&format!(
-        "anvil on {rpc} (chain {}); SettlementOracle at {} for {n} members, threshold {quorum}",
-        chain.chain_id, chain.contract
+        "anvil on {rpc} (chain {}); SettlementOracle at {} for {n} members, threshold {quorum}; \
+         PNVault at {}, Gamma adapter at {}",
+        chain.chain_id, chain.contract, consumers.vault, consumers.gamma
     ));
     let arbitrator = crate::devchain::dev_key().address();
     let genesis = fixd_node::genesis::build(
@@ -310,6 +319,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let speed = 60;
     let maturity = wall_start + 3600 / speed;
     let spec = SettlementSpec { index: Index::EthUsd, maturity, params: methodology() };
+    let strikes = pn::strikes(&args.replay_start)?;
     let (venues, venues_listen) = if args.containers {
         (format!("http://venues:{}", ports.venues), format!("0.0.0.0:{}", ports.venues))
     } else {
@@ -338,7 +348,8 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let plan = serde_json::json!({
         "settlement_id": spec.id(), "maturity": maturity, "wall_start": wall_start, "speed": speed,
         "replay_start": args.replay_start, "rpc_url": rpc, "chain_id": chain.chain_id,
-        "contract": chain.contract, "apis": apis, "venues": venues,
+        "contract": chain.contract, "apis": apis, "venues": venues, "vault": consumers.vault,
+        "reader": consumers.reader, "gamma_adapter": consumers.gamma,
     });
     std::fs::write(dir.join("devnet.json"), serde_json::to_string_pretty(&plan)?)?;
     // For a shell: `. devnet/env` sets what the README's commands use. FIXD_ETH_KEY is anvil's
@@ -346,10 +357,14 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     std::fs::write(
         dir.join("env"),
         format!(
-            "export API={} ID={} RPC={rpc} CONTRACT={} FIXD_ETH_KEY={}\n",
+            "export API={} ID={} RPC={rpc} CONTRACT={} VAULT={} MATURITY={maturity} SERIES_BELOW={} \
+             SERIES_ABOVE={} FIXD_ETH_KEY={}\n",
             apis[0],
             spec.id(),
             chain.contract,
+            consumers.vault,
+            series_id(spec.id(), strikes.0),
+            series_id(spec.id(), strikes.1),
             crate::devchain::ANVIL_DEV_KEY
         ),
     )?;
@@ -380,6 +395,13 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         "settlement {} matures at {maturity} (in {} s)",
         spec.id(),
         maturity - fixd_node::clock::now()
+    ));
+    let pn = pn::split(consumers, &rpc, maturity, strikes, Duration::from_secs(30))
+        .await
+        .context("splitting 1 ETH into the two P/N series")?;
+    display.milestone(&format!(
+        "P/N: 1 ETH split into P and N at strike {} and at strike {} by {}",
+        strikes.0, strikes.1, pn.holder
     ));
 
     // Watch node-0 until published: its event stream moves the phases on, its settlement
@@ -425,6 +447,11 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
 
     // Read it back from the contract, as anyone would.
     let id = spec.id();
+    let value = fixd_proto::value::Wad::parse(view["value"].as_str().unwrap_or_default())
+        .context("node-0's published view has no value")?;
+    let pn = pn::redeem(&pn, &rpc, maturity, value, Duration::from_secs(30))
+        .await
+        .context("redeeming the P/N series after publication")?;
     let oracle = SettlementOracle::new(chain.contract, provider);
     let on_chain =
         oracle.getSettlement(id).call().await.context("reading getSettlement from the contract")?;
@@ -442,6 +469,7 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         ),
         on_chain_value: on_chain.value.to_string(),
         dir: dir.clone(),
+        pn,
     };
     print_summary(&summary, &on_chain, started.elapsed(), args.json)?;
 
@@ -513,7 +541,7 @@ fn print_summary(
          fixd dispute list --api {} --settlement {}\n  \
          . {}/env && fixd dispute submit --api {} --rpc-url {} \
          --settlement <id> --reason bad_data\n\
-         \nin another shell, `. {}/env` sets API, ID, RPC and CONTRACT for the README's commands\n\
+         \nin another shell, `. {}/env` sets API, ID, RPC, CONTRACT, VAULT, MATURITY and SERIES_BELOW/ABOVE for the README's commands\n\
          \nnode data and logs: {}",
         elapsed.as_secs_f64(),
         s.value,
@@ -539,6 +567,8 @@ fn print_summary(
         s.dir.display(),
         s.dir.display()
     );
+    let value = fixd_proto::value::Wad::parse(&s.value)?;
+    println!("{}", pn::lines(&s.pn, value));
     Ok(())
 }
 
