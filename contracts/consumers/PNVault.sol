@@ -21,7 +21,8 @@ import {PNToken} from "./PNToken.sol";
 /// publication P supply = N supply = collateral. After it, each merge pays `a = a·(p+n)/WAD`
 /// and each redeem pays at most `(a·p + b·n)/WAD`, so `collateral ≥ (P·p + N·n)/WAD` always
 /// holds for the outstanding supplies P and N: every claim is covered, and what rounding down
-/// leaves (under 2 wei per redemption) stays in the vault as the series' `dust`.
+/// leaves (at most 1 wei, and under 2 more per redemption) stays in the vault as the series'
+/// `dust`.
 ///
 /// Payouts are pushed to the caller after every state change; every entry point holds a
 /// transient re-entry guard, so a receiver that calls back gains nothing.

@@ -76,6 +76,17 @@ pub struct Signatures {
     pub truncated: bool,
 }
 
+impl Signatures {
+    /// One well-formed signature by each of `keys`, in this order.
+    pub fn by(keys: &[u8]) -> Self {
+        let specs = keys
+            .iter()
+            .map(|key| SignatureSpec { key: *key, wrong_digest: false, high_s: false, bad_v: false })
+            .collect();
+        Signatures { specs, extra_byte: false, truncated: false }
+    }
+}
+
 /// A `publish` call, concrete up to the signing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Publication {

@@ -1,6 +1,8 @@
 //! An invariant run of `contracts/SettlementOracle.sol` inside revm: random sequences of every
 //! external entry point, by random actors, checked call by call against a Rust model of what the
-//! contract promises. Its tests are the point (`cargo nextest run -p fixd-invariants`).
+//! contract promises. Beside it, [`vault`] runs the same way the P/N split vault
+//! (`contracts/consumers/PNVault.sol`) over a real oracle, predicting every payout to the wei.
+//! Its tests are the point (`cargo nextest run -p fixd-invariants`).
 //!
 //! ```text
 //!   proptest-state-machine                 one case
@@ -59,6 +61,14 @@
 //! - The owner, pending owner, committee in force, pending committee and the EIP-7702 code of
 //!   the delegating EOAs are the model's.
 //!
+//! # The vault's run
+//! [`vault`] deploys the oracle as above, `SettlementReader`, `PNVault` and `PNHolder`
+//! contracts (accepting, re-entering, refusing), and drives `split`, `merge`, `redeem`, P/N
+//! transfers and committee-signed publications at edge values, checking after every call that
+//! the vault holds its total collateral and covers every claim, that no series pays out more
+//! than was split in, that P and N supplies match until redemption starts, every balance to the
+//! wei, and that dust stays within its rounding bound (see its docs).
+//!
 //! # Knobs
 //! - `FIXD_INVARIANT_CALLS` (default 100,000, about 40 s on one core): how many calls
 //!   (transactions) the run makes at least. 1,000,000 take about 7 minutes, past the 5 minutes
@@ -67,6 +77,8 @@
 //!   `slow-timeout`.
 //! - `FIXD_ORACLE_ARTIFACT`, `FIXD_PAYEE_ARTIFACT`: run another build of the contracts (same ABI),
 //!   such as a scratch copy with a planted bug ([`artifact`]).
+//! - `FIXD_VAULT_CALLS` (default 50,000, about 20–30 s) for the vault's run, and
+//!   `FIXD_VAULT_ARTIFACT`, `FIXD_READER_ARTIFACT`, `FIXD_PN_HOLDER_ARTIFACT` for its builds.
 
 pub mod artifact;
 pub mod call;
@@ -78,6 +90,7 @@ pub mod run;
 pub mod sign;
 pub mod stats;
 pub mod strategy;
+pub mod vault;
 pub mod world;
 
 use std::path::PathBuf;
@@ -86,9 +99,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "cannot read the contract artifact {path}: {source}; build it with `node contracts/build.mjs` or point FIXD_ORACLE_ARTIFACT / FIXD_PAYEE_ARTIFACT at one"
+        "cannot read the contract artifact {path}: {source}; build it with `node contracts/build.mjs` or point {env} at one"
     )]
-    ReadArtifact { path: PathBuf, source: std::io::Error },
+    ReadArtifact { path: PathBuf, env: &'static str, source: std::io::Error },
     #[error("the contract artifact {path} is not JSON: {source}; rebuild it with `node contracts/build.mjs`")]
     ParseArtifact { path: PathBuf, source: serde_json::Error },
     #[error(

@@ -103,11 +103,13 @@ pub struct Expectation {
     pub because: &'static str,
 }
 
-const fn ok(because: &'static str) -> Expectation {
+/// A call that must succeed, and why.
+pub const fn ok(because: &'static str) -> Expectation {
     Expectation { succeeds: true, because }
 }
 
-const fn fails(because: &'static str) -> Expectation {
+/// A call that must fail, and why.
+pub const fn fails(because: &'static str) -> Expectation {
     Expectation { succeeds: false, because }
 }
 

@@ -222,8 +222,8 @@ impl Step {
 }
 
 /// Key indices of `count` members of `committee` from `start` on (cyclically), ascending by
-/// address.
-fn members_from(committee: &Committee, start: u8, count: usize) -> Vec<u8> {
+/// address: what a quorum signs with.
+pub fn members_from(committee: &Committee, start: u8, count: usize) -> Vec<u8> {
     let n = committee.members.len();
     if n == 0 {
         return Vec::new();

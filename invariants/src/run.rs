@@ -9,7 +9,7 @@ use alloy_sol_types::{SolCall, SolConstructor, SolInterface};
 use crate::artifact::{Bytecodes, Payee, SettlementOracle as Oracle};
 use crate::call::{BatchedReport, Call, OutcomeSpec, Packing, Party, Publication};
 use crate::chain::{Chain, Outcome};
-use crate::model::{Config, EscrowState, Expectation, Model, START_BALANCE};
+use crate::model::{Committee, Config, EscrowState, Expectation, Model, START_BALANCE};
 use crate::plan::{BatchPlan, PublishPlan, ReportDefect, SignatureDefect, SignedPick, SignerPick, ValuePick};
 use crate::world::{ActorId, ActorKind, SETTLEMENTS, dispute_id, settlement_id, world};
 use crate::{invariants, sign, stats};
@@ -24,6 +24,25 @@ pub fn oracle_artifact() -> &'static std::path::Path {
     &bytecodes().oracle_path
 }
 
+/// Deploys `SettlementOracle` as the relayer's first deployment (at `world().oracle`, the
+/// address the reports' EIP-712 domain names), owned by Alice, with `committee` in force.
+pub fn deploy_oracle(chain: &mut Chain, committee: &Committee, delay: u64, reward_bp: u128) -> Address {
+    let w = world();
+    let args = Oracle::constructorCall {
+        initialOwner: ActorId(0).address(),
+        members: committee.members.clone(),
+        committeeThreshold: U256::from(committee.threshold),
+        committeeDelaySecs: U256::from(delay),
+        rewardBasisPoints: U256::from(reward_bp),
+    }
+    .abi_encode();
+    let init: Bytes = [bytecodes().oracle.as_ref(), &args].concat().into();
+    let oracle =
+        chain.deploy(w.relayer.address(), init).unwrap_or_else(|o| panic!("oracle deployment failed: {o:?}"));
+    assert_eq!(oracle, w.oracle, "the oracle is the relayer's first deployment");
+    oracle
+}
+
 /// The EVM and the model, in step.
 #[derive(Debug)]
 pub struct Run {
@@ -33,7 +52,7 @@ pub struct Run {
 
 impl Drop for Run {
     fn drop(&mut self) {
-        stats::count_chain(&self.chain);
+        stats::ORACLE.count_chain(&self.chain);
     }
 }
 
@@ -47,23 +66,12 @@ impl Run {
         funded.push(w.relayer.address());
         let mut chain = Chain::new(&funded, U256::from(START_BALANCE), config.start);
         let relayer = w.relayer.address();
-        let args = Oracle::constructorCall {
-            initialOwner: ActorId(0).address(),
-            members: config.committee.members.clone(),
-            committeeThreshold: U256::from(config.committee.threshold),
-            committeeDelaySecs: U256::from(config.delay),
-            rewardBasisPoints: U256::from(config.reward_bp),
-        }
-        .abi_encode();
-        let init: Bytes = [code.oracle.as_ref(), &args].concat().into();
-        let oracle =
-            chain.deploy(relayer, init).unwrap_or_else(|o| panic!("oracle deployment failed: {o:?}"));
-        assert_eq!(oracle, w.oracle, "the oracle is the relayer's first deployment");
+        deploy_oracle(&mut chain, &config.committee, config.delay, config.reward_bp);
         for expected in [w.payee_impl, w.actors[5], w.actors[6], w.actors[7]] {
             let payee = chain.deploy(relayer, code.payee.clone()).expect("Payee deploys");
             assert_eq!(payee, expected, "payees are deployed in order");
         }
-        stats::count_run();
+        stats::ORACLE.count_run();
         let mut run = Self { chain, model: Model::new(config) };
         for (i, on) in config.delegated.iter().enumerate() {
             if *on {

@@ -66,7 +66,8 @@ pub fn report(p: &Publication) -> SettlementOracle::FinalReport {
     }
 }
 
-fn domain() -> Eip712Domain {
+/// The EIP-712 domain of the run's oracle (`world().oracle`, on [`CHAIN_ID`]).
+pub fn domain() -> Eip712Domain {
     eip712::domain(CHAIN_ID, world().oracle)
 }
 
@@ -80,14 +81,15 @@ pub fn signatures(p: &Publication) -> Bytes {
     sign(digest(p), &p.signatures)
 }
 
+/// A report without outcomes of the settlement `id`, as the committee signs it: what a batch
+/// carries, and what a `publish` of an undisputed settlement carries.
+pub fn bare_report(id: B256, value: u128, round: u32) -> FinalReport {
+    FinalReport { settlement_id: id, value: Wad::from_raw(value), round, outcomes: Vec::new() }
+}
+
 /// A batched report as the committee signs it: a `FinalReport` without outcomes.
 fn proto_batched(r: &BatchedReport) -> FinalReport {
-    FinalReport {
-        settlement_id: settlement_id(r.settlement),
-        value: Wad::from_raw(r.value),
-        round: r.round,
-        outcomes: Vec::new(),
-    }
+    bare_report(settlement_id(r.settlement), r.value, r.round)
 }
 
 /// The digest members sign for a batch of `reports` on the run's oracle: proto's
@@ -121,7 +123,7 @@ pub fn batch_signatures(b: &BatchPublication) -> Bytes {
 }
 
 /// The packed signatures of `digest` as `signatures` says: 65 bytes `r ‖ s ‖ v` each.
-fn sign(digest: B256, signatures: &Signatures) -> Bytes {
+pub fn sign(digest: B256, signatures: &Signatures) -> Bytes {
     let mut packed = Vec::with_capacity(65 * signatures.specs.len() + 1);
     for spec in &signatures.specs {
         let key = &world().keys[usize::from(spec.key)];

@@ -35,15 +35,20 @@ impl std::fmt::Debug for Reference {
 #[derive(Debug)]
 pub struct OracleMachine;
 
-fn config() -> impl Strategy<Value = Config> {
-    let committee = (1u8..(1 << KEYS), 0u8..3).prop_map(|(mask, above)| {
+/// A valid committee: one to five of the seven keys, ascending, its threshold above two thirds.
+pub fn committee() -> impl Strategy<Value = Committee> {
+    (1u8..(1 << KEYS), 0u8..3).prop_map(|(mask, above)| {
         let mut members: Vec<_> =
             (0..KEYS).filter(|i| mask & (1 << i) != 0).map(|i| world().keys[i].address()).take(5).collect();
         members.sort();
         let n = members.len();
         let threshold = (Committee::min_threshold(n) + u64::from(above)).min(n as u64);
         Committee { members, threshold }
-    });
+    })
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    let committee = committee();
     let delay = prop_oneof![Just(0u64), Just(1), Just(3_600), Just(86_400)];
     let reward_bp = prop_oneof![Just(0u128), Just(1), 1u128..=10_000, Just(10_000), Just(20_000)];
     (committee, delay, reward_bp, any::<[bool; 2]>(), proptest::array::uniform5(0u8..4)).prop_map(

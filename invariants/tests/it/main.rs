@@ -1,5 +1,8 @@
-//! The integration tests of `fixd-invariants`: the invariant run itself, and scenarios that pin
-//! down what the run relies on (the digest, EIP-7702 delegation, payees in every mode).
+//! The integration tests of `fixd-invariants`: the oracle's invariant run, the vault's property
+//! run, and scenarios that pin down what the runs rely on (the digest, EIP-7702 delegation,
+//! payees in every mode).
 
 mod run;
 mod scenarios;
+mod support;
+mod vault;
