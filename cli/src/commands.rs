@@ -138,8 +138,29 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         // verify_bundle refuses a report's certificate above.
         fixd_proto::types::certificate::ProposalSource::Report { .. } => ("inputs", 0),
     };
+    // Each observation's value recomputed from its own partitions. A mismatch does not undo the
+    // certificate (the value is the median of the members' values, robust to one liar), but it is
+    // evidence against the member who signed it, so it is shown.
+    let partitions: Vec<serde_json::Value> = bundle
+        .observations
+        .iter()
+        .map(|o| {
+            let c = &o.payload.computation;
+            let member =
+                bundle.genesis.members.iter().find(|m| m.ed25519 == o.signer).map(|m| m.name.clone());
+            let checked = fixd_proto::methodology::check_partitions(&bundle.spec.params, c);
+            serde_json::json!({
+                "member": member.unwrap_or_else(|| o.signer.to_string()),
+                "counted": c.partitions.iter().filter(|p| p.value.is_some()).count(),
+                "two_venue": c.partitions.iter().filter(|p| p.two_venue).count(),
+                "consistent": checked.is_ok(),
+                "problem": checked.err().map(|e| e.to_string()),
+            })
+        })
+        .collect();
     if args.json {
         let out = serde_json::json!({
+            "partitions": partitions,
             "verified": true,
             "settlement_id": bundle.spec.id(),
             "value": value,
@@ -166,6 +187,18 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
             "  network id {network_id}{}",
             if trusted { " (as trusted)" } else { " (NOT checked: see the warning)" }
         );
+        for p in &partitions {
+            let member = p["member"].as_str().unwrap_or("?");
+            match p["problem"].as_str() {
+                None => println!(
+                    "  {member}: {} of {} partitions counted ({} under the two-venue rule); its value follows from them",
+                    p["counted"], bundle.spec.params.partitions, p["two_venue"]
+                ),
+                Some(problem) => {
+                    eprintln!("warning: the observation of {member} contradicts itself: {problem}")
+                }
+            }
+        }
     }
     Ok(())
 }

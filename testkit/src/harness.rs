@@ -196,6 +196,8 @@ pub fn short_maturity() -> (ReplayClock, fixd_proto::types::settlement::Settleme
         min_venues: 3,
         min_partitions: 9,
         max_venue_deviation_bp: 500,
+        two_venue_agreement_bp: 50,
+        max_two_venue_partitions: 3,
     };
     let index = fixd_proto::types::settlement::Index::EthUsd;
     (clock, fixd_proto::types::settlement::SettlementSpec { index, maturity: wall_start + 12, params })
@@ -222,7 +224,15 @@ pub fn short_params(min_venues: u16) -> MethodologyParams {
         min_venues,
         min_partitions: 9,
         max_venue_deviation_bp: 500,
+        two_venue_agreement_bp: 50,
+        max_two_venue_partitions: 3,
     }
+}
+
+/// A `[[settlements]]` entry of a node config: the maturity and every methodology parameter.
+pub fn settlement_toml(maturity: u64, params: &MethodologyParams) -> String {
+    let params = toml::to_string(params).expect("methodology parameters serialize to TOML");
+    format!("[[settlements]]\nmaturity = {maturity}\n[settlements.params]\n{params}")
 }
 
 /// Writes a node config pointing every venue at `venues_url`.
@@ -270,18 +280,8 @@ pub fn write_config_full(
         );
     }
     for s in settlements {
-        let p = &s.params;
-        text += &format!(
-            "[[settlements]]\nmaturity = {}\n[settlements.params]\nwindow_secs = {}\npartitions = {}\ngrace_secs = {}\n\
-             min_venues = {}\nmin_partitions = {}\nmax_venue_deviation_bp = {}\n\n",
-            s.maturity,
-            p.window_secs,
-            p.partitions,
-            p.grace_secs,
-            p.min_venues,
-            p.min_partitions,
-            p.max_venue_deviation_bp
-        );
+        text += &settlement_toml(s.maturity, &s.params);
+        text += "\n";
     }
     let path = member.dir.join("config.toml");
     std::fs::write(&path, text).unwrap();
@@ -425,6 +425,17 @@ impl Devnet {
         params: &ProtocolParams,
     ) -> Devnet {
         Devnet::prepare_inner(n, clock, settlements, params, None, &[], None)
+    }
+
+    /// [`Devnet::prepare`] with replay-venue faults (`fixd replay-venues --fault`).
+    pub fn prepare_with_faults(
+        n: usize,
+        clock: ReplayClock,
+        settlements: &[Scheduled],
+        params: &ProtocolParams,
+        faults: &[&str],
+    ) -> Devnet {
+        Devnet::prepare_inner(n, clock, settlements, params, None, faults, None)
     }
 
     /// [`Devnet::prepare`] with a real anvil (a block a second) on which the oracle is

@@ -67,6 +67,74 @@ fn four_nodes_certify_one_value_that_verifies_offline() {
     assert!(err.contains("does not verify") && err.contains("signature"), "{err}");
 }
 
+/// Two of the four venues down for a quarter of the replayed hour (issue 20): Kraken and
+/// Gemini publish nothing of 15:30–15:45, so partitions 6 to 8 have two venues. The four
+/// members certify `methodology::compute` on the trades the venues served, with those
+/// partitions counted under the two-venue rule, within 5 bp of the fault-free value.
+#[test]
+fn two_venues_down_for_a_quarter_hour_certify_within_5_bp_of_the_fault_free_value() {
+    use fixd_proto::methodology::compute;
+    use fixd_proto::types::venue::Venue;
+    use fixd_testkit::replay::{Fault, venue_trades};
+
+    let wall_start = now() + 8;
+    let clock = fixd_proto::replay::ReplayClock { replay_start: 1_749_740_400, wall_start, speed: 60 };
+    let spec = SettlementSpec {
+        index: fixd_proto::types::settlement::Index::EthUsd,
+        maturity: wall_start + 60,
+        params: crate::harness::short_params(3),
+    };
+    // 15:30-15:45 replayed: wall seconds 30 to 45 of the window.
+    let (from, to) = (wall_start + 30, wall_start + 45);
+    let faults = [format!("kraken=outage:{from}:{to}"), format!("gemini=outage:{from}:{to}")];
+    let faults: Vec<&str> = faults.iter().map(String::as_str).collect();
+    let mut devnet = crate::harness::Devnet::prepare_with_faults(
+        4,
+        clock,
+        &[Scheduled { maturity: spec.maturity, params: spec.params }],
+        &ProtocolParams::default(),
+        &faults,
+    );
+    for i in 0..4 {
+        devnet.start_node(i);
+    }
+
+    // What the venues serve, with and without the outage.
+    let served = |outage: bool| -> Vec<fixd_proto::types::venue::Trade> {
+        Venue::ALL
+            .into_iter()
+            .flat_map(|venue| {
+                let down = outage && matches!(venue, Venue::Kraken | Venue::Gemini);
+                let faults = if down { vec![Fault::Outage { from, to }] } else { vec![] };
+                venue_trades(&clock, venue, &faults, u64::MAX, (0, u64::MAX))
+            })
+            .collect()
+    };
+    let expected = compute(&spec, &served(true)).unwrap();
+    let two_venue: Vec<usize> = (0..12).filter(|&k| expected.partitions[k].two_venue).collect();
+    assert_eq!(two_venue, [6, 7, 8], "{expected:?}");
+    let expected_value = expected.value.value().expect("a value under the two-venue rule");
+    let fault_free = compute(&spec, &served(false)).unwrap().value.value().unwrap();
+
+    let path = format!("/v1/settlements/{}", spec.id());
+    let views: Vec<serde_json::Value> = devnet
+        .running()
+        .map(|n| n.wait_for(&path, Duration::from_secs(180), |v| v["status"] == "certified"))
+        .collect();
+    for (i, view) in views.iter().enumerate() {
+        let value = Wad::parse(view["value"].as_str().unwrap()).unwrap();
+        assert_eq!(value, expected_value, "node-{i} certified methodology::compute on the served trades");
+        let own: fixd_proto::types::observation::Computation =
+            serde_json::from_value(view["observation"]["payload"]["computation"].clone()).unwrap();
+        assert_eq!(own, expected, "node-{i}'s observation records the two-venue partitions");
+    }
+    let moved = expected_value.abs_diff(fault_free).raw() * 1_000_000 / fault_free.raw();
+    println!(
+        "two venues down 15 replayed minutes: certified {expected_value}, fault-free {fault_free}: {moved} centi-bp"
+    );
+    assert!(moved <= 500, "the outage moved the value {moved} centi-bp, more than 5 bp");
+}
+
 /// One of four members down: still certified. Two down: not certified, and the API says why;
 /// once one comes back, certified. A member started after both maturities catches up over
 /// the request-response protocol and reports the same certificates.

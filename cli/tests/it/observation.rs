@@ -165,11 +165,12 @@ fn faulty_venues_never_make_a_wrong_number() {
     let venues: Vec<Venue> = from_two.payload.computation.venues.iter().map(|v| v.venue).collect();
     assert_eq!(venues, vec![Venue::Coinbase, Venue::Bitstamp]);
 
-    // With min_venues = 3, two venues are too few: "no value", with the reason, signed.
+    // With min_venues = 3, two venues are too few: the two-venue rule counts 3 partitions at
+    // most, short of 9. "No value", with the reason, signed.
     let (too_few, _) = observed(&node2, &three_venues);
     assert_eq!(too_few.verify(&s2.network_id), Ok(()));
     let Computation { value, .. } = too_few.payload.computation;
-    assert_eq!(value, NodeValue::NoValue(NoValueReason::TooFewPartitions { counted: 0, required: 9 }));
+    assert_eq!(value, NodeValue::NoValue(NoValueReason::TooFewPartitions { counted: 3, required: 9 }));
 }
 
 /// SIGKILL right after the node reports the observation stored; after a restart the

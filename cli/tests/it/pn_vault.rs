@@ -752,6 +752,8 @@ async fn the_reader_computes_fixd_proto_settlement_ids_and_reads_publications() 
         min_venues: 2,
         min_partitions: 5,
         max_venue_deviation_bp: 250,
+        two_venue_agreement_bp: 50,
+        max_two_venue_partitions: 3,
     };
     assert!(other_params.validate().is_ok());
     let other = SettlementReader::deploy(

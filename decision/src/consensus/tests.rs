@@ -14,7 +14,7 @@ use fixd_proto::signing::{PublicKey, Signed};
 use fixd_proto::types::certificate::{Certificate, DecisionId, Proposal, RoundProposal, Vote, VoteStep};
 use fixd_proto::types::dispute::ReviewVote;
 use fixd_proto::types::genesis::{Committee, Genesis, Member, ProtocolParams};
-use fixd_proto::types::observation::{Computation, NodeValue, Observation};
+use fixd_proto::types::observation::{Computation, NodeValue, Observation, Partition};
 use fixd_proto::types::report::{BondOutcome, FinalReport};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::value::Wad;
@@ -318,7 +318,7 @@ impl Sim {
                         settlement_id: self.spec.id(),
                         observed_at: self.now,
                         computation: Computation {
-                            partitions: vec![Some(value); 12],
+                            partitions: vec![Partition::counted(4, value); 12],
                             venues: vec![],
                             value: NodeValue::Value(value),
                         },
@@ -840,7 +840,7 @@ fn a_restarted_member_keeps_its_lock_from_its_own_precommit() {
                 settlement_id: spec_id,
                 observed_at: sim.now,
                 computation: Computation {
-                    partitions: vec![Some(Wad::from_raw(2_500_000)); 12],
+                    partitions: vec![Partition::counted(4, Wad::from_raw(2_500_000)); 12],
                     venues: vec![],
                     value: NodeValue::Value(Wad::from_raw(2_500_000 + i as u128)),
                 },

@@ -13,7 +13,7 @@ use fixd_proto::gossip::GossipMessage;
 use fixd_proto::signing::{PublicKey, Signed};
 use fixd_proto::types::dispute::{ArbitratorRuling, Dispute, DisputeEscrow, DisputeReason};
 use fixd_proto::types::genesis::{Genesis, Member as GenesisMember, ProtocolParams};
-use fixd_proto::types::observation::{Computation, NodeValue, Observation};
+use fixd_proto::types::observation::{Computation, NodeValue, Observation, Partition};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::value::Wad;
 
@@ -148,7 +148,7 @@ impl Committee {
                 settlement_id: self.spec.id(),
                 observed_at: self.now,
                 computation: Computation {
-                    partitions: vec![Some(Wad::from_raw(value)); 12],
+                    partitions: vec![Partition::counted(4, Wad::from_raw(value)); 12],
                     venues: vec![],
                     value: NodeValue::Value(Wad::from_raw(value)),
                 },

@@ -99,8 +99,14 @@ mod tests {
         );
         let params = &schemas["MethodologyParams"];
         assert_eq!(params["required"].as_array().unwrap().len(), 6, "a partial params is refused");
+        // Only the two-venue rule's fields may be left out, and their defaults are the code's.
+        let defaults = fixd_proto::types::settlement::MethodologyParams::default();
         for (name, field) in params["properties"].as_object().unwrap() {
-            assert!(field.get("default").is_none(), "params.{name} claims a default");
+            match name.as_str() {
+                "two_venue_agreement_bp" => assert_eq!(field["default"], defaults.two_venue_agreement_bp),
+                "max_two_venue_partitions" => assert_eq!(field["default"], defaults.max_two_venue_partitions),
+                _ => assert!(field.get("default").is_none(), "params.{name} claims a default"),
+            }
         }
         fn integers_are_bounded(at: &str, v: &serde_json::Value) {
             match v {

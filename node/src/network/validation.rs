@@ -275,7 +275,7 @@ pub(crate) mod tests {
     use fixd_proto::signing::Signed;
     use fixd_proto::types::certificate::{DecisionId, Vote, VoteStep};
     use fixd_proto::types::genesis::Member;
-    use fixd_proto::types::observation::{Computation, NoValueReason, NodeValue, Observation};
+    use fixd_proto::types::observation::{Computation, NoValueReason, NodeValue, Observation, Partition};
 
     use super::*;
 
@@ -305,7 +305,7 @@ pub(crate) mod tests {
             settlement_id: SETTLEMENT,
             observed_at,
             computation: Computation {
-                partitions: vec![None; 12],
+                partitions: vec![Partition::not_counted(0); 12],
                 venues: vec![],
                 value: NodeValue::NoValue(NoValueReason::NoVenues),
             },

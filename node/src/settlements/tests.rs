@@ -9,7 +9,7 @@ use fixd_proto::gossip::GossipMessage;
 use fixd_proto::signing::PublicKey;
 use fixd_proto::types::certificate::{DecisionId, Vote, VoteStep};
 use fixd_proto::types::genesis::{Genesis, Member, ProtocolParams};
-use fixd_proto::types::observation::{Computation, NodeValue, Observation};
+use fixd_proto::types::observation::{Computation, NodeValue, Observation, Partition};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::value::Wad;
 
@@ -51,7 +51,7 @@ fn observation(spec: &SettlementSpec, value: u128) -> Unsigned {
         settlement_id: spec.id(),
         observed_at: spec.observe_at(),
         computation: Computation {
-            partitions: vec![Some(Wad::from_raw(value)); 12],
+            partitions: vec![Partition::counted(4, Wad::from_raw(value)); 12],
             venues: vec![],
             value: NodeValue::Value(Wad::from_raw(value)),
         },

@@ -9,7 +9,7 @@ use fixd_proto::signing::{Signed, endorse};
 use fixd_proto::types::certificate::{
     Certificate, DecisionId, Proposal, ProposalSource, RoundProposal, Vote, VoteStep,
 };
-use fixd_proto::types::observation::{Computation, NoValueReason, NodeValue, Observation};
+use fixd_proto::types::observation::{Computation, NoValueReason, NodeValue, Observation, Partition};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::types::venue::{Trade, Venue};
 use fixd_proto::value::Wad;
@@ -37,7 +37,7 @@ pub(crate) fn observation(spec: &SettlementSpec, signer: u8) -> Signed<Observati
         settlement_id: spec.id(),
         observed_at: spec.observe_at(),
         computation: Computation {
-            partitions: vec![None; 12],
+            partitions: vec![Partition::not_counted(0); 12],
             venues: vec![],
             value: NodeValue::NoValue(NoValueReason::NoVenues),
         },

@@ -23,7 +23,8 @@ pub enum Exclusion {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoValueReason {
-    /// Fewer than `min_partitions` partitions had `min_venues` venues trading.
+    /// Fewer than `min_partitions` partitions counted (with `min_venues` venues trading, or
+    /// under the two-venue rule).
     TooFewPartitions { counted: u16, required: u16 },
     /// No venue survived the exclusion rules (or none reported any trade in the window).
     NoVenues,
@@ -57,12 +58,37 @@ pub struct VenueReport {
     pub excluded: Option<Exclusion>,
 }
 
+/// One partition of the window in an observation (DESIGN section 4.5, and the two-venue rule
+/// of [`crate::methodology`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Partition {
+    /// Venues that traded in it, of those that survived the window-wide exclusion.
+    pub venues: u16,
+    /// Its value when it counts: the median across its venues when at least `min_venues`
+    /// traded, or the mean of two agreeing venues under the two-venue rule; `None` otherwise.
+    pub value: Option<Wad>,
+    /// Whether it counts under the two-venue rule.
+    pub two_venue: bool,
+}
+
+impl Partition {
+    /// A partition in which `venues` venues traded (at least `min_venues`) and whose median
+    /// `value` counts.
+    pub const fn counted(venues: u16, value: Wad) -> Self {
+        Partition { venues, value: Some(value), two_venue: false }
+    }
+
+    /// A partition in which `venues` venues traded and which does not count.
+    pub const fn not_counted(venues: u16) -> Self {
+        Partition { venues, value: None, two_venue: false }
+    }
+}
+
 /// The result of the methodology on one node's trades: everything but the signature.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Computation {
-    /// One entry per partition, oldest first: the cross-venue median when the partition
-    /// counted, `None` when fewer than `min_venues` venues traded in it.
-    pub partitions: Vec<Option<Wad>>,
+    /// One entry per partition, oldest first.
+    pub partitions: Vec<Partition>,
     /// Every venue that reported at least one trade in the window, in canonical order.
     pub venues: Vec<VenueReport>,
     /// The node's value: the mean of the counted partitions, or no value.

@@ -30,6 +30,23 @@ pub struct MethodologyParams {
     /// A venue is dropped when its window-wide median is further than this from the
     /// cross-venue median, in basis points. Default 500 (5%).
     pub max_venue_deviation_bp: u32,
+    /// A partition in which exactly two venues traded counts (with the mean of their two
+    /// medians) only if the two agree within this many basis points of the lower. Default 50.
+    /// See the two-venue rule in [`crate::methodology`].
+    #[serde(default = "default_two_venue_agreement_bp")]
+    pub two_venue_agreement_bp: u32,
+    /// At most this many partitions of a window count under the two-venue rule, oldest first;
+    /// 0 turns the rule off. Default 3 (15 minutes of a 60-minute window).
+    #[serde(default = "default_max_two_venue_partitions")]
+    pub max_two_venue_partitions: u16,
+}
+
+fn default_two_venue_agreement_bp() -> u32 {
+    MethodologyParams::default().two_venue_agreement_bp
+}
+
+fn default_max_two_venue_partitions() -> u16 {
+    MethodologyParams::default().max_two_venue_partitions
 }
 
 impl Default for MethodologyParams {
@@ -41,6 +58,8 @@ impl Default for MethodologyParams {
             min_venues: 3,
             min_partitions: 9,
             max_venue_deviation_bp: 500,
+            two_venue_agreement_bp: 50,
+            max_two_venue_partitions: 3,
         }
     }
 }

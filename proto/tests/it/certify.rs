@@ -12,7 +12,9 @@ use fixd_proto::merkle::merkle_root;
 use fixd_proto::signing::{Endorsement, PublicKey, Signed, endorse};
 use fixd_proto::types::certificate::{Certificate, Proposal, ProposalSource, Vote};
 use fixd_proto::types::genesis::{Committee, Genesis, Member, ProtocolParams};
-use fixd_proto::types::observation::{Computation, NoValueReason, NodeValue, Observation, VenueReport};
+use fixd_proto::types::observation::{
+    Computation, NoValueReason, NodeValue, Observation, Partition, VenueReport,
+};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::types::venue::Venue;
 use fixd_proto::value::Wad;
@@ -64,8 +66,8 @@ pub(crate) fn fixture() -> Fixture {
 impl Fixture {
     fn observation_for(&self, member: usize, settlement_id: B256, value: NodeValue) -> Signed<Observation> {
         let partitions = match value {
-            NodeValue::Value(v) => vec![Some(v); 12],
-            NodeValue::NoValue(_) => vec![None; 12],
+            NodeValue::Value(v) => vec![Partition::counted(4, v); 12],
+            NodeValue::NoValue(_) => vec![Partition::not_counted(0); 12],
         };
         let venues =
             Venue::ALL.iter().map(|&venue| VenueReport { venue, trades: 10, excluded: None }).collect();

@@ -3,6 +3,7 @@
 mod certify;
 mod encoding;
 mod methodology;
+mod outages;
 mod review;
 mod signatures;
 mod strategies;

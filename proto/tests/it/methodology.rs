@@ -58,7 +58,7 @@ fn in_span(t: &Trade, venues: &[Venue], from: u64, to: u64) -> bool {
 }
 
 fn counted(c: &Computation) -> Vec<bool> {
-    c.partitions.iter().map(Option::is_some).collect()
+    c.partitions.iter().map(|p| p.value.is_some()).collect()
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn fault_free_value() {
     let digest = trade_digest(&clean_trades(&spec(), &trades));
     println!("fault-free value at 2025-06-12 16:00 UTC: {v} USD (window range {low}..{high})");
     for (k, p) in c.partitions.iter().enumerate() {
-        println!("  partition {k:2}: {}", p.map_or("-".to_owned(), |p| p.to_string()));
+        println!("  partition {k:2}: {}", p.value.map_or("-".to_owned(), |p| p.to_string()));
     }
     println!("  {} trades kept, digest {digest}", clean_trades(&spec(), &trades).len());
 }
@@ -165,53 +165,68 @@ fn a_venue_crashed_for_the_whole_window_is_excluded() {
     );
 }
 
+/// The default parameters without the two-venue rule: the methodology before issue 20.
+fn without_two_venue_rule() -> SettlementSpec {
+    SettlementSpec {
+        params: MethodologyParams { max_two_venue_partitions: 0, ..MethodologyParams::default() },
+        ..spec()
+    }
+}
+
 #[test]
-fn two_venues_silent_for_the_last_three_partitions_still_give_a_value() {
+fn two_venues_silent_for_the_last_three_partitions_count_under_the_two_venue_rule() {
     let reference = compute(&spec(), &fault_free()).unwrap();
     let mut trades = fault_free();
     // Kraken and Gemini silent 15:45–16:00: partitions 9, 10 and 11 have two venues.
     trades.retain(|t| !in_span(t, &[Venue::Kraken, Venue::Gemini], at("15:45"), at("16:00")));
     let c = compute(&spec(), &trades).unwrap();
     let v = value(&c);
-    let mut expected_counted = [true; 12];
-    expected_counted[9..].fill(false);
-    assert_eq!(counted(&c), expected_counted);
+    assert_eq!(counted(&c), [true; 12]);
+    let two_venue: Vec<bool> = c.partitions.iter().map(|p| p.two_venue).collect();
+    assert_eq!(two_venue, [[false; 9].as_slice(), &[true; 3]].concat());
+    assert!(c.partitions[9..].iter().all(|p| p.venues == 2));
     // Both silent venues traded in 9 of 12 partitions: not excluded.
     assert!(c.venues.iter().all(|r| r.excluded.is_none()));
-    // The counted partitions are untouched, so the value is the mean of the fault-free
-    // partitions 0 to 8, rounded down.
-    let first_nine: Vec<Wad> = reference.partitions[..9].iter().map(|p| p.unwrap()).collect();
-    assert_eq!(Some(v), fixd_proto::methodology::mean(&first_nine));
-    let dev = deviation_centi_bp(v, value(&reference));
+    assert!(within_bp(v, value(&reference), 5), "{v} is more than 5 bp from fault-free");
+
+    // Before the rule, the last 15 minutes of the slide did not count: the mean of the
+    // fault-free partitions 0 to 8.
+    let before = compute(&without_two_venue_rule(), &trades).unwrap();
+    let first_nine: Vec<Wad> = reference.partitions[..9].iter().map(|p| p.value.unwrap()).collect();
+    assert_eq!(before.value.value(), fixd_proto::methodology::mean(&first_nine));
     println!(
-        "kraken + gemini silent 15:45-16:00: partitions counted {:?}, value {v} ({} from fault-free; \
-         the last 15 minutes of the slide no longer count)",
-        c.partitions.iter().enumerate().filter(|(_, p)| p.is_some()).map(|(k, _)| k).collect::<Vec<_>>(),
-        fmt_bp(dev)
+        "kraken + gemini silent 15:45-16:00: value {v} ({} from fault-free; {} without the two-venue rule)",
+        fmt_bp(deviation_centi_bp(v, value(&reference))),
+        fmt_bp(deviation_centi_bp(value(&before), value(&reference)))
     );
-    assert!(within_bp(v, value(&reference), 50), "{v} is more than 50 bp from fault-free");
 }
 
 #[test]
-fn two_venues_silent_for_four_partitions_give_no_value() {
+fn two_venues_silent_for_four_partitions_count_three_of_them() {
     let mut trades = fault_free();
     trades.retain(|t| !in_span(t, &[Venue::Kraken, Venue::Gemini], at("15:40"), at("16:00")));
     let c = compute(&spec(), &trades).unwrap();
     let mut expected_counted = [true; 12];
-    expected_counted[8..].fill(false);
-    assert_eq!(counted(&c), expected_counted);
-    assert_eq!(c.value, NodeValue::NoValue(NoValueReason::TooFewPartitions { counted: 8, required: 9 }));
-    println!("kraken + gemini silent 15:40-16:00: {:?}", c.value);
+    expected_counted[11] = false;
+    assert_eq!(counted(&c), expected_counted, "the cap of 3 takes partitions 8, 9 and 10");
+    assert!(c.partitions[8..11].iter().all(|p| p.two_venue));
+    assert!(matches!(c.value, NodeValue::Value(_)));
+    let before = compute(&without_two_venue_rule(), &trades).unwrap();
+    assert_eq!(before.value, NodeValue::NoValue(NoValueReason::TooFewPartitions { counted: 8, required: 9 }));
+    println!(
+        "kraken + gemini silent 15:40-16:00: {:?} (without the two-venue rule: {:?})",
+        c.value, before.value
+    );
 }
 
 #[test]
 fn two_venues_silent_for_the_whole_window() {
     let mut trades = fault_free();
     trades.retain(|t| !in_span(t, &[Venue::Kraken, Venue::Gemini], at("15:00"), at("16:00")));
-    // Default min_venues = 3: two venues never make a partition count.
+    // Default min_venues = 3: two venues count in 3 partitions at most, short of 9.
     let c = compute(&spec(), &trades).unwrap();
-    assert_eq!(counted(&c), [false; 12]);
-    assert_eq!(c.value, NodeValue::NoValue(NoValueReason::TooFewPartitions { counted: 0, required: 9 }));
+    assert_eq!(counted(&c), [[true; 3].as_slice(), &[false; 9]].concat());
+    assert_eq!(c.value, NodeValue::NoValue(NoValueReason::TooFewPartitions { counted: 3, required: 9 }));
     let reported: Vec<Venue> = c.venues.iter().map(|r| r.venue).collect();
     assert_eq!(reported, [Venue::Coinbase, Venue::Bitstamp]);
     println!("kraken + gemini silent all window, min_venues 3: {:?}", c.value);

@@ -9,7 +9,7 @@ use fixd_proto::types::certificate::{
 use fixd_proto::types::dispute::{ArbitratorRuling, Dispute, DisputeReason, ReviewVote};
 use fixd_proto::types::genesis::{Genesis, Member, ProtocolParams};
 use fixd_proto::types::observation::{
-    Computation, Exclusion, NoValueReason, NodeValue, Observation, VenueReport,
+    Computation, Exclusion, NoValueReason, NodeValue, Observation, Partition, VenueReport,
 };
 use fixd_proto::types::report::{BondOutcome, FinalReport};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
@@ -66,18 +66,25 @@ pub fn trade() -> impl Strategy<Value = Trade> {
 }
 
 pub fn params() -> impl Strategy<Value = MethodologyParams> {
-    (any::<u64>(), any::<u16>(), any::<u64>(), any::<u16>(), any::<u16>(), any::<u32>()).prop_map(
-        |(window_secs, partitions, grace_secs, min_venues, min_partitions, max_venue_deviation_bp)| {
-            MethodologyParams {
+    (
+        (any::<u64>(), any::<u16>(), any::<u64>(), any::<u16>(), any::<u16>(), any::<u32>()),
+        (any::<u32>(), any::<u16>()),
+    )
+        .prop_map(
+            |(
+                (window_secs, partitions, grace_secs, min_venues, min_partitions, max_venue_deviation_bp),
+                (two_venue_agreement_bp, max_two_venue_partitions),
+            )| MethodologyParams {
                 window_secs,
                 partitions,
                 grace_secs,
                 min_venues,
                 min_partitions,
                 max_venue_deviation_bp,
-            }
-        },
-    )
+                two_venue_agreement_bp,
+                max_two_venue_partitions,
+            },
+        )
 }
 
 pub fn spec() -> impl Strategy<Value = SettlementSpec> {
@@ -111,7 +118,9 @@ pub fn node_value() -> impl Strategy<Value = NodeValue> {
 pub fn observation() -> impl Strategy<Value = Observation> {
     let venue_report = (venue(), any::<u32>(), proptest::option::of(exclusion()))
         .prop_map(|(venue, trades, excluded)| VenueReport { venue, trades, excluded });
-    let computation = (vec(proptest::option::of(wad()), 0..13), vec(venue_report, 0..5), node_value())
+    let partition = (any::<u16>(), proptest::option::of(wad()), any::<bool>())
+        .prop_map(|(venues, value, two_venue)| Partition { venues, value, two_venue });
+    let computation = (vec(partition, 0..13), vec(venue_report, 0..5), node_value())
         .prop_map(|(partitions, venues, value)| Computation { partitions, venues, value });
     (b256(), any::<u64>(), computation, b256()).prop_map(
         |(settlement_id, observed_at, computation, trade_digest)| Observation {

@@ -16,7 +16,9 @@ use fixd_proto::signing::{Signable, Signed, signing_bytes};
 use fixd_proto::types::certificate::{DecisionId, Proposal, ProposalSource, RoundProposal, Vote, VoteStep};
 use fixd_proto::types::dispute::{ArbitratorRuling, Dispute, DisputeReason, ReviewVote};
 use fixd_proto::types::genesis::{Genesis, Member, ProtocolParams};
-use fixd_proto::types::observation::{Computation, Exclusion, NodeValue, Observation, VenueReport};
+use fixd_proto::types::observation::{
+    Computation, Exclusion, NodeValue, Observation, Partition, VenueReport,
+};
 use fixd_proto::types::report::{BatchSignature, BondOutcome, FinalReport, FinalReportBatch};
 use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::types::venue::Venue;
@@ -101,8 +103,9 @@ fn genesis() -> Genesis {
 }
 
 fn observation() -> Observation {
-    let mut partitions = vec![Some(w("2601.125")); 12];
-    partitions[3] = None;
+    let mut partitions = vec![Partition::counted(4, w("2601.125")); 12];
+    partitions[3] = Partition::not_counted(1);
+    partitions[7] = Partition { venues: 2, value: Some(w("2601.5")), two_venue: true };
     Observation {
         settlement_id: spec().id(),
         observed_at: 1_749_744_120,
@@ -471,6 +474,8 @@ fn methodology_case() -> (SettlementSpec, Vec<fixd_proto::types::venue::Trade>) 
             min_venues: 2,
             min_partitions: 3,
             max_venue_deviation_bp: 500,
+            two_venue_agreement_bp: 50,
+            max_two_venue_partitions: 3,
         },
     };
     // Partition k covers ((1_000_000 + 60k)·1000, (1_000_000 + 60(k+1))·1000] ms.
@@ -497,6 +502,81 @@ fn methodology_case() -> (SettlementSpec, Vec<fixd_proto::types::venue::Trade>) 
     ];
     trades.reverse();
     (spec, trades)
+}
+
+/// The two-venue rule (issue 20) on small hand-made windows of 5 partitions of 60 s, with
+/// `min_venues` 3, `min_partitions` 3, a tolerance of 50 bp and a cap of 2 partitions. Each
+/// row is `(partition, venue, price)`: one trade of size 1 in the middle of the partition.
+fn two_venue_cases() -> Vec<(&'static str, &'static str, SettlementSpec, Vec<fixd_proto::types::venue::Trade>)>
+{
+    use Venue::{Bitstamp as B, Coinbase as C, Gemini as G, Kraken as K};
+    let spec = SettlementSpec {
+        index: Index::EthUsd,
+        maturity: 2_000_300,
+        params: MethodologyParams {
+            window_secs: 300,
+            partitions: 5,
+            grace_secs: 10,
+            min_venues: 3,
+            min_partitions: 3,
+            max_venue_deviation_bp: 500,
+            two_venue_agreement_bp: 50,
+            max_two_venue_partitions: 2,
+        },
+    };
+    let trades = |rows: &[(u64, Venue, &str)]| {
+        rows.iter()
+            .map(|&(k, venue, price)| t(venue, &format!("{k}"), (2_000_000 + 60 * k + 30) * 1000, price, "1"))
+            .collect::<Vec<_>>()
+    };
+    // Partitions 0 to 3 with three venues; partition 4 with Coinbase and Kraken only.
+    let three = |last_kraken: &'static str| {
+        let mut rows = Vec::new();
+        for k in 0..4 {
+            rows.extend([(k, C, "2000"), (k, K, "2001"), (k, B, "2002")]);
+        }
+        rows.extend([(4, C, "2000"), (4, K, last_kraken)]);
+        rows
+    };
+    let cap = [
+        (0, C, "2000"),
+        (0, K, "2001"),
+        (0, B, "2002"),
+        (0, G, "2003"),
+        (1, C, "2000"),
+        (1, K, "2004"),
+        (2, B, "2002"),
+        (2, G, "2003"),
+        (3, C, "2000"),
+        (3, K, "2006"),
+        (4, C, "2000"),
+        (4, K, "2001"),
+        (4, B, "2002"),
+        (4, G, "2003"),
+    ];
+    vec![
+        (
+            "inside_the_tolerance",
+            "partition 4: Coinbase 2000 and Kraken 2009 are ⌈9 · 10000 / 2000⌉ = 45 bp apart, within 50: it counts \
+             with ⌊(2000 + 2009) / 2⌋ = 2004.5, two_venue true",
+            spec.clone(),
+            trades(&three("2009")),
+        ),
+        (
+            "outside_the_tolerance",
+            "partition 4: Coinbase 2000 and Kraken 2011 are 55 bp apart, over 50: it does not count (venues 2, \
+             value null); the four others do",
+            spec.clone(),
+            trades(&three("2011")),
+        ),
+        (
+            "the_cap_reached",
+            "partitions 1, 2 and 3 have two agreeing venues each (no venue trades in fewer than half the \
+             partitions); the cap of 2 counts 1 and 2, the oldest, and not 3",
+            spec,
+            trades(&cap),
+        ),
+    ]
 }
 
 #[test]
@@ -547,6 +627,13 @@ fn methodology() {
                 "computation": computation,
             },
             "settlement_medians": medians,
+            "two_venue": two_venue_cases()
+                .into_iter()
+                .map(|(name, about, spec, trades)| json!({
+                    "name": name, "about": about, "spec": spec, "trades": trades,
+                    "computation": compute(&spec, &trades).unwrap(),
+                }))
+                .collect::<Vec<_>>(),
             "fixture": fixture,
         }),
     );
@@ -555,6 +642,23 @@ fn methodology() {
     let trades: Vec<fixd_proto::types::venue::Trade> =
         serde_json::from_value(file["case"]["trades"].clone()).unwrap();
     assert_eq!(serde_json::to_value(compute(&spec, &trades).unwrap()).unwrap(), file["case"]["computation"]);
+    // Each two-venue case, as an outside client checks it: recompute from the file.
+    let cases = file["two_venue"].as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for case in cases {
+        let spec: SettlementSpec = serde_json::from_value(case["spec"].clone()).unwrap();
+        let trades: Vec<fixd_proto::types::venue::Trade> =
+            serde_json::from_value(case["trades"].clone()).unwrap();
+        let computation = compute(&spec, &trades).unwrap();
+        assert_eq!(serde_json::to_value(&computation).unwrap(), case["computation"], "{}", case["name"]);
+        let two_venue: Vec<bool> = computation.partitions.iter().map(|p| p.two_venue).collect();
+        let expected = match case["name"].as_str().unwrap() {
+            "inside_the_tolerance" => [false, false, false, false, true],
+            "outside_the_tolerance" => [false; 5],
+            _ => [false, true, true, false, false],
+        };
+        assert_eq!(two_venue, expected, "{}", case["name"]);
+    }
 }
 
 #[test]
@@ -1023,7 +1127,10 @@ mod negative {
         let mut listed = obs.clone();
         for i in [2, 3] {
             let mut o = listed[i].payload.clone();
-            o.computation.partitions = vec![None; o.computation.partitions.len()];
+            for partition in &mut o.computation.partitions {
+                partition.value = None;
+                partition.two_venue = false;
+            }
             o.computation.value =
                 NodeValue::NoValue(NoValueReason::TooFewPartitions { counted: 0, required: 9 });
             listed[i] = Signed::sign(&fx.keys[index(&fx, &listed[i].signer)], &fx.network_id, o);

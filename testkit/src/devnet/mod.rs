@@ -46,6 +46,8 @@ pub fn methodology() -> MethodologyParams {
         min_venues: 3,
         min_partitions: 9,
         max_venue_deviation_bp: 500,
+        two_venue_agreement_bp: 50,
+        max_two_venue_partitions: 3,
     }
 }
 
@@ -161,11 +163,7 @@ fn node_config(layout: &Layout, venues: &str, rpc: &str, maturity: u64) -> Strin
     for venue in ["coinbase", "kraken", "bitstamp", "gemini"] {
         text += &format!("[venues.{venue}]\nbase_url = \"{venues}\"\nmin_interval = \"0s\"\n\n");
     }
-    text += &format!(
-        "[[settlements]]\nmaturity = {maturity}\n[settlements.params]\nwindow_secs = {}\npartitions = {}\n\
-         grace_secs = {}\nmin_venues = {}\nmin_partitions = {}\nmax_venue_deviation_bp = {}\n",
-        p.window_secs, p.partitions, p.grace_secs, p.min_venues, p.min_partitions, p.max_venue_deviation_bp
-    );
+    text += &crate::harness::settlement_toml(maturity, &p);
     text
 }
 

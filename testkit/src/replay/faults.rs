@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 /// One line summary of the `--fault` syntax, for error messages.
 pub const FAULT_SYNTAX: &str = "expected VENUE=FAULT with VENUE one of coinbase, kraken, bitstamp, gemini and FAULT \
-     one of http500, garbage, flood:BYTES, slow:MS, stale[:AT], crash:PCT:FROM:TO, bust:FACTOR:FROM:TO:BUSTED_AT or a JSON \
+     one of http500, garbage, flood:BYTES, slow:MS, stale[:AT], outage:FROM:TO, crash:PCT:FROM:TO, bust:FACTOR:FROM:TO:BUSTED_AT \
+     or a JSON \
      fault; times are unix seconds, or +N for N seconds after --wall-start";
 
 /// The `--fault` help text, for the command line (`long_help`).
@@ -23,6 +24,8 @@ FAULT is one of:
                                    last minute: a hostile venue flooding its members' memory
   slow:MS                          every answer is delayed by MS milliseconds
   stale[:AT]                       no trade after AT is published (default: from the start)
+  outage:FROM:TO                   the venue is down over [FROM, TO): its trades of that span are
+                                   never published, then it trades again
   crash:PCT:FROM:TO                prices of trades in [FROM, TO) fall by PCT percent (1-99)
   bust:FACTOR:FROM:TO:BUSTED_AT    one spike trade per minute in [FROM, TO) at FACTOR x the price,
                                    shown until BUSTED_AT, then removed from every answer
@@ -45,7 +48,7 @@ pub const MAX_BUST_FACTOR: Wad = Wad::from_raw(100 * WAD);
 ///
 /// JSON (the admin API), externally tagged:
 /// `{"flash_crash":{"pct":30,"from":1749740400,"to":1749740700}}`, `{"stale":{}}`,
-/// `{"stale":{"at":1749740400}}`, `"http500"`, `"garbage"`, `{"slow":{"ms":3000}}`,
+/// `{"stale":{"at":1749740400}}`, `{"outage":{"from":1749740400,"to":1749741300}}`, `"http500"`, `"garbage"`, `{"slow":{"ms":3000}}`,
 /// `{"trade_bust":{"factor":"1.5","from":1749740400,"to":1749740700,"busted_at":1749741000}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -59,6 +62,9 @@ pub enum Fault {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<u64>,
     },
+    /// The venue is down over `[from, to)`: its trades of that span are never published, now or
+    /// later, and it trades again from `to` (an exchange outage, seen in its history as a gap).
+    Outage { from: u64, to: u64 },
     /// Every request answers HTTP 500 with the venue's error body.
     Http500,
     /// Every request answers 200 with a body that is not JSON (nor UTF-8).
@@ -125,6 +131,7 @@ impl Fault {
                 }
                 check_range(from, to)
             }
+            Fault::Outage { from, to } => check_range(from, to),
             Fault::Slow { ms } if ms == 0 || ms > MAX_SLOW_MS => Err(FaultError::SlowDelay(ms)),
             Fault::Flood { bytes } if !(64..=MAX_FLOOD_BYTES).contains(&bytes) => {
                 Err(FaultError::FloodBytes(bytes))
@@ -219,6 +226,10 @@ fn parse_compact(spec: &str, fault: &str, wall_start: u64) -> Result<Fault, Faul
             let at = args.first().map(|a| time("AT", a)).transpose()?;
             Ok(Fault::Stale { at })
         }
+        "outage" => {
+            arity("outage", "two arguments: outage:FROM:TO", args.len() == 2)?;
+            Ok(Fault::Outage { from: time("FROM", args[0])?, to: time("TO", args[1])? })
+        }
         "crash" => {
             arity("crash", "three arguments: crash:PCT:FROM:TO", args.len() == 3)?;
             let pct = number("PCT", args[0])?;
@@ -289,6 +300,15 @@ mod tests {
         assert_eq!(fault(r#"gemini={"slow":{"ms":300}}"#), Fault::Slow { ms: 300 });
         assert_eq!(fault(r#"gemini="http500""#), Fault::Http500);
         assert_eq!(fault("kraken=flood:33554432"), Fault::Flood { bytes: 33_554_432 });
+        assert_eq!(fault("gemini=outage:+600:+1500"), Fault::Outage { from: WALL + 600, to: WALL + 1500 });
+        assert_eq!(
+            fault(r#"gemini={"outage":{"from":1749740400,"to":1749741300}}"#),
+            Fault::Outage { from: 1_749_740_400, to: 1_749_741_300 }
+        );
+        assert_eq!(
+            parse("gemini=outage:+900:+600"),
+            Err(FaultError::EmptyRange { from: WALL + 900, to: WALL + 600 })
+        );
         assert_eq!(
             FaultSpec::parse("kraken=flood:1", 0),
             Err(FaultError::FloodBytes(1)),

@@ -213,6 +213,10 @@ impl View<'_> {
 
     /// The entry as served, or `None` for a spike slot that no bust fault shows now.
     fn resolve(&self, e: &Entry) -> Option<Row> {
+        let down = |f: &Fault| matches!(*f, Fault::Outage { from, to } if in_range(e.time_ms, from, to));
+        if self.faults.iter().any(down) {
+            return None;
+        }
         let mut price = match e.kind {
             Kind::Trade => e.price,
             Kind::Spike => self.faults.iter().find_map(|f| match *f {
@@ -365,6 +369,22 @@ mod tests {
         let t = &tape.trades(Venue::Kraken, &twice, u64::MAX, (from * 1000, to * 1000))[0];
         let c = clean.iter().find(|c| c.id == t.id).unwrap();
         assert_eq!(t.price, crash(crash(c.price, 30), 50));
+    }
+
+    #[test]
+    fn a_venue_in_an_outage_shows_a_gap_then_trades_again() {
+        let tape = Tape::new(CLOCK);
+        let (from, to) = (2_000_000_600, 2_000_001_500);
+        let faults = [Fault::Outage { from, to }];
+        let all = tape.trades(Venue::Gemini, &[], u64::MAX, ALL);
+        let shown = tape.trades(Venue::Gemini, &faults, u64::MAX, ALL);
+        let outside: Vec<Trade> =
+            all.iter().filter(|t| !(from * 1000 <= t.time_ms && t.time_ms < to * 1000)).cloned().collect();
+        assert_eq!(shown, outside);
+        assert!(
+            shown.len() < all.len() && shown.iter().any(|t| t.time_ms >= to * 1000),
+            "trades again after"
+        );
     }
 
     #[test]
