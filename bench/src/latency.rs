@@ -75,6 +75,7 @@ pub fn run(
     count: usize,
     per_second: usize,
     challenge_secs: u64,
+    round_timeout_secs: u64,
 ) -> anyhow::Result<LatencyRow> {
     let (clock, first) = short_maturity();
     // Larger committees take longer to start: the first settlement matures after they are up.
@@ -83,8 +84,11 @@ pub fn run(
     let specs = burst_specs(&first, count, per_second);
     let scheduled: Vec<Scheduled> =
         specs.iter().map(|s| Scheduled { maturity: s.maturity, params: s.params }).collect();
-    let protocol =
-        ProtocolParams { challenge_period_secs: challenge_secs, ..fixd_testkit::harness::short_protocol() };
+    let protocol = ProtocolParams {
+        challenge_period_secs: challenge_secs,
+        round_timeout_secs,
+        ..fixd_testkit::harness::short_protocol()
+    };
     let q = 2 * n / 3 + 1;
     eprintln!("latency: n = {n} (q = {q}), {count} settlements, the first maturing in {} s", lead + 20);
     let mut devnet = Devnet::prepare_on_chain(n, clock, &scheduled, &protocol);

@@ -62,6 +62,11 @@ struct Args {
     /// The challenge window of the latency and burst sections' settlements, seconds.
     #[arg(long, default_value_t = 10)]
     latency_challenge_secs: u64,
+    /// The first round's length (the genesis `round_timeout_secs`) in the latency and burst
+    /// sections, seconds: 8 by default, the short protocol of the tests; the genesis default,
+    /// which production runs, is 60.
+    #[arg(long, default_value_t = fixd_testkit::harness::short_protocol().round_timeout_secs)]
+    round_timeout_secs: u64,
     /// Expiry bursts: settlements maturing in the same second on four members, one run each.
     #[arg(long, value_delimiter = ',', default_values_t = [1000])]
     burst: Vec<usize>,
@@ -111,6 +116,7 @@ fn main() -> anyhow::Result<()> {
                         args.settlements,
                         args.per_second,
                         args.latency_challenge_secs,
+                        args.round_timeout_secs,
                     )?);
                 }
                 print_latency(&rows, args.latency_challenge_secs);
@@ -118,7 +124,14 @@ fn main() -> anyhow::Result<()> {
             if args.sections.contains(&Section::Burst) {
                 let mut rows = Vec::new();
                 for &count in &args.burst {
-                    rows.push(latency::run(&runtime, 4, count, count, args.latency_challenge_secs)?);
+                    rows.push(latency::run(
+                        &runtime,
+                        4,
+                        count,
+                        count,
+                        args.latency_challenge_secs,
+                        args.round_timeout_secs,
+                    )?);
                 }
                 print_burst(&rows);
             }

@@ -106,6 +106,10 @@ fn verify_accepts_a_bundle_and_names_what_a_changed_byte_broke() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["votes"], 3);
     assert_eq!(report["network_id_trusted"], false);
+    // Each observation's value recomputed from its partitions (issue 20).
+    let partitions = report["partitions"].as_array().unwrap();
+    assert_eq!(partitions.len(), 4);
+    assert!(partitions.iter().all(|p| p["consistent"] == true && p["counted"] == 12), "{report}");
     let network_id = report["network_id"].as_str().unwrap().to_owned();
     let (ok, out, err) = run(&["verify", vector, "--network-id", &network_id]);
     assert!(ok, "{err}");
