@@ -28,12 +28,14 @@ pub struct P2pConfig {
     /// Largest catch-up response accepted or sent, bytes. Default 4194304 (4 MiB).
     pub max_catchup_bytes: u64,
     /// Accepted messages buffered for the node before new ones are ignored (and left to
-    /// catch-up). Default 16384: an expiry burst of 1,000 settlements brings about 30 messages
-    /// each within seconds, and a message left to catch-up costs far more than one buffered (a
-    /// catch-up answers with all of a settlement's messages): with 1,024 a node left 6,150 of
-    /// them to catch-up and certified the burst in 33.7 s, with 16,384 none and 13.7 s. Not
-    /// more: with 65,536, a burst of 10,000 queued messages so long that rounds timed out (nine
-    /// rounds of votes per settlement, 1.6 GB per node after seven minutes); see BENCHMARKS.md.
+    /// catch-up). Default 65536: an expiry burst brings about 30 messages per settlement within
+    /// seconds, and a message left to catch-up costs far more than one buffered (a catch-up
+    /// answers with all of a settlement's messages, and a settlement that lost its proposal or
+    /// votes waits a whole round for it). With the genesis rounds of 60 s, a burst of 10,000 on
+    /// four members was all certified 2.8 minutes after the maturity with 65,536 and no message
+    /// dropped; with 16,384 the nodes dropped 59,180 and 2,463 settlements were still only
+    /// observed at 8 minutes. (With the tests' 8 s rounds the longer queue outlasts the rounds
+    /// at 10,000 and they escalate; see BENCHMARKS.md.)
     pub event_buffer: usize,
     /// Connections this node takes at most, counted by libp2p before any other protocol runs.
     /// Past a limit a new connection is refused (and logged at debug); raise them for a
@@ -94,7 +96,7 @@ impl Default for P2pConfig {
             dial_interval: Duration::from_secs(5),
             catchup_timeout: Duration::from_secs(10),
             max_catchup_bytes: fixd_proto::encoding::MAX_DECODE_BYTES as u64,
-            event_buffer: 16384,
+            event_buffer: 65_536,
             connection_limits: ConnectionLimitsConfig::default(),
         }
     }
