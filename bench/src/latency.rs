@@ -110,6 +110,7 @@ pub fn run(
         );
     let mut reported = 0;
     let mut all_certified = None;
+    let mut last_count = Instant::now();
     loop {
         let done = {
             let stamps = stamps.lock().expect("stamps");
@@ -125,8 +126,15 @@ pub fn run(
             }
             everywhere("published")
         };
-        if done == ids.len() {
+        // Under a burst a slow event stream can lag behind and lose events; every node's own
+        // count of published settlements then ends the wait.
+        if done == ids.len()
+            || (last_count.elapsed() >= COUNT_EVERY && published_everywhere(runtime, &devnet, n, count))
+        {
             break;
+        }
+        if last_count.elapsed() >= COUNT_EVERY {
+            last_count = Instant::now();
         }
         if done >= reported + count.div_ceil(4) {
             eprintln!("latency: n = {n}: {done} of {count} published on every node");
@@ -167,6 +175,7 @@ pub fn run(
         store_mib,
         transactions,
     };
+    let mut unstamped = 0;
     for id in &ids {
         let times = |kind: &str| -> Vec<Instant> {
             let mut t: Vec<Instant> =
@@ -175,14 +184,28 @@ pub fn run(
             t
         };
         let observed = times("observed");
-        let held = *observed.get(q - 1).context("q members observed")?;
+        let (Some(&held), Some(&certified), Some(&final_), Some(&published)) = (
+            observed.get(q - 1),
+            times("certified").first(),
+            times("final").first(),
+            times("published").first(),
+        ) else {
+            unstamped += 1;
+            continue;
+        };
         for i in 0..n {
-            let certified = stamps.at[&(*id, i, "certified")];
-            row.to_certificate.push(millis(certified.saturating_duration_since(held)));
+            if let Some(certified) = stamps.at.get(&(*id, i, "certified")) {
+                row.to_certificate.push(millis(certified.saturating_duration_since(held)));
+            }
         }
-        let (certified, final_, published) = (times("certified")[0], times("final")[0], times("published"));
-        row.to_publication.push(millis(published[0].saturating_duration_since(certified)));
-        row.final_to_publication.push(millis(published[0].saturating_duration_since(final_)));
+        row.to_publication.push(millis(published.saturating_duration_since(certified)));
+        row.final_to_publication.push(millis(published.saturating_duration_since(final_)));
+    }
+    if unstamped > 0 {
+        eprintln!(
+            "latency: n = {n}: {unstamped} of {count} settlements lack an event of some phase (an event stream \
+             lagged and lost it); their latencies are left out, their outcome was checked on every node"
+        );
     }
     for v in [&mut row.to_certificate, &mut row.to_publication, &mut row.final_to_publication] {
         v.sort_by(f64::total_cmp);
@@ -244,6 +267,24 @@ fn check_agreement(devnet: &Devnet, n: usize, ids: &[B256]) -> anyhow::Result<us
         }
     }
     Ok(transactions.len())
+}
+
+/// How often the wait reads every node's count of published settlements.
+const COUNT_EVERY: Duration = Duration::from_secs(5);
+
+/// Whether every node's `/metrics` counts `count` settlements published (or more).
+fn published_everywhere(runtime: &tokio::runtime::Runtime, devnet: &Devnet, n: usize, count: usize) -> bool {
+    (0..n).all(|i| {
+        let url = format!("{}/metrics", devnet.node(i).api);
+        let text = runtime.block_on(async { reqwest::get(&url).await?.error_for_status()?.text().await });
+        text.ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with("fixd_settlements{status=\"published\"}"))
+                    .and_then(|l| l.split_whitespace().last()?.parse::<usize>().ok())
+            })
+            .is_some_and(|published| published >= count)
+    })
 }
 
 /// The most requests the node sent to one venue, from its `/metrics`.
