@@ -4,9 +4,9 @@
 use std::sync::OnceLock;
 
 use alloy_primitives::{Address, Bytes, U256};
-use alloy_sol_types::{SolCall, SolConstructor, SolInterface};
+use alloy_sol_types::{SolCall, SolConstructor, SolError, SolInterface};
 
-use crate::artifact::{Bytecodes, Payee, SettlementOracle as Oracle};
+use crate::artifact::{Bytecodes, PNToken, PNVault, Payee, SettlementOracle as Oracle};
 use crate::call::{BatchedReport, Call, OutcomeSpec, Packing, Party, Publication};
 use crate::chain::{Chain, Outcome};
 use crate::model::{Committee, Config, EscrowState, Expectation, Model, START_BALANCE};
@@ -104,15 +104,7 @@ impl Run {
         };
         stats::count_call(call, &expected, effects);
         let outcome = self.execute(call);
-        if outcome.is_success() != expected.succeeds {
-            panic!(
-                "the contract {} where the model says it must {} ({}): {call:?}{}",
-                if outcome.is_success() { "accepted a call" } else { "refused a call" },
-                if expected.succeeds { "succeed" } else { "fail" },
-                expected.because,
-                explain(&outcome),
-            );
-        }
+        must_agree(&outcome, &expected, call);
         invariants::check(&mut self.chain, &self.model, &format!("{call:?}"));
         expected
     }
@@ -305,14 +297,39 @@ impl Run {
     }
 }
 
-/// The revert, decoded where the oracle's ABI knows it.
-fn explain(outcome: &Outcome) -> String {
+/// Panics unless the contract did what the model says it must, with the call, the model's
+/// reason and the revert decoded.
+pub fn must_agree(outcome: &Outcome, expected: &Expectation, call: &dyn std::fmt::Debug) {
+    if outcome.is_success() != expected.succeeds {
+        panic!(
+            "the contract {} where the model says it must {} ({}): {call:?}{}",
+            if outcome.is_success() { "accepted a call" } else { "refused a call" },
+            if expected.succeeds { "succeed" } else { "fail" },
+            expected.because,
+            explain(outcome),
+        );
+    }
+}
+
+/// The revert, decoded where the oracle's, the vault's or the tokens' ABI knows it.
+pub fn explain(outcome: &Outcome) -> String {
     match outcome {
         Outcome::Success(_) => String::new(),
-        Outcome::Revert(data) => match Oracle::SettlementOracleErrors::abi_decode(data) {
-            Ok(error) => format!("; it reverted with {error:?}"),
-            Err(_) => format!("; it reverted with 0x{}", alloy_primitives::hex::encode(data)),
-        },
+        Outcome::Revert(data) => {
+            if let Ok(error) = Oracle::SettlementOracleErrors::abi_decode(data) {
+                format!("; it reverted with {error:?}")
+            } else if let Ok(error) = PNVault::PNVaultErrors::abi_decode(data) {
+                format!("; it reverted with {error:?}")
+            } else if let Ok(error) = PNToken::PNTokenErrors::abi_decode(data) {
+                format!("; it reverted with {error:?}")
+            } else if let Ok(reason) = alloy_sol_types::Revert::abi_decode(data) {
+                format!("; it reverted with {reason:?}")
+            } else if let Ok(panic) = alloy_sol_types::Panic::abi_decode(data) {
+                format!("; it reverted with {panic:?} (0x11: arithmetic over- or underflow)")
+            } else {
+                format!("; it reverted with 0x{}", alloy_primitives::hex::encode(data))
+            }
+        }
         Outcome::Halt(reason) => format!("; it halted: {reason}"),
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use alloy_primitives::{Address, Bytes, U256};
-use alloy_sol_types::{SolCall, SolConstructor, SolError, SolInterface};
+use alloy_sol_types::{SolCall, SolConstructor};
 use fixd_proto::eip712::TypedData;
 use fixd_proto::types::report::FinalReportBatch;
 use fixd_proto::value::WAD;
@@ -21,7 +21,7 @@ use crate::call::Signatures;
 use crate::chain::{Chain, Outcome};
 use crate::model::{Expectation, START_BALANCE};
 use crate::plan::members_from;
-use crate::run::deploy_oracle;
+use crate::run::{deploy_oracle, explain, must_agree};
 use crate::sign;
 use crate::stats::VAULT;
 use crate::world::world;
@@ -122,15 +122,7 @@ impl VaultRun {
             }
         }
         let outcome = self.execute(call);
-        if outcome.is_success() != expected.succeeds {
-            panic!(
-                "the contract {} where the model says it must {} ({}): {call:?}{}",
-                if outcome.is_success() { "accepted a call" } else { "refused a call" },
-                if expected.succeeds { "succeed" } else { "fail" },
-                expected.because,
-                explain(&outcome),
-            );
-        }
+        must_agree(&outcome, &expected, call);
         if let (VaultCall::Redeem { series, p_amount, n_amount, .. }, Outcome::Success(returned)) =
             (call, &outcome)
         {
@@ -324,28 +316,5 @@ impl VaultRun {
             on_chain += self.chain.balance(actor.address());
         }
         assert_eq!(on_chain, U256::from(VaultModel::total_eth()), "ETH on chain was made or lost");
-    }
-}
-
-/// The revert, decoded where the vault's, the tokens' or the oracle's ABI knows it.
-fn explain(outcome: &Outcome) -> String {
-    match outcome {
-        Outcome::Success(_) => String::new(),
-        Outcome::Revert(data) => {
-            if let Ok(error) = PNVault::PNVaultErrors::abi_decode(data) {
-                format!("; it reverted with {error:?}")
-            } else if let Ok(error) = PNToken::PNTokenErrors::abi_decode(data) {
-                format!("; it reverted with {error:?}")
-            } else if let Ok(error) = Oracle::SettlementOracleErrors::abi_decode(data) {
-                format!("; it reverted with {error:?}")
-            } else if let Ok(reason) = alloy_sol_types::Revert::abi_decode(data) {
-                format!("; it reverted with {reason:?}")
-            } else if let Ok(panic) = alloy_sol_types::Panic::abi_decode(data) {
-                format!("; it reverted with {panic:?} (0x11: arithmetic over- or underflow)")
-            } else {
-                format!("; it reverted with 0x{}", alloy_primitives::hex::encode(data))
-            }
-        }
-        Outcome::Halt(reason) => format!("; it halted: {reason}"),
     }
 }
