@@ -76,6 +76,7 @@ pub fn run(
     per_second: usize,
     challenge_secs: u64,
     round_timeout_secs: u64,
+    publish_timeout_secs: u64,
 ) -> anyhow::Result<LatencyRow> {
     let (clock, first) = short_maturity();
     // Larger committees take longer to start: the first settlement matures after they are up.
@@ -87,6 +88,7 @@ pub fn run(
     let protocol = ProtocolParams {
         challenge_period_secs: challenge_secs,
         round_timeout_secs,
+        publish_timeout_secs,
         ..fixd_testkit::harness::short_protocol()
     };
     let q = 2 * n / 3 + 1;

@@ -67,6 +67,11 @@ struct Args {
     /// which production runs, is 60.
     #[arg(long, default_value_t = fixd_testkit::harness::short_protocol().round_timeout_secs)]
     round_timeout_secs: u64,
+    /// A member's publishing turn (the genesis `publish_timeout_secs`) in the latency and burst
+    /// sections, seconds: 15 by default, the short protocol of the tests; the genesis default is
+    /// 120. A batch of reports waits half a turn for its co-signers.
+    #[arg(long, default_value_t = fixd_testkit::harness::short_protocol().publish_timeout_secs)]
+    publish_timeout_secs: u64,
     /// Expiry bursts: settlements maturing in the same second on four members, one run each.
     #[arg(long, value_delimiter = ',', default_values_t = [1000])]
     burst: Vec<usize>,
@@ -117,6 +122,7 @@ fn main() -> anyhow::Result<()> {
                         args.per_second,
                         args.latency_challenge_secs,
                         args.round_timeout_secs,
+                        args.publish_timeout_secs,
                     )?);
                 }
                 print_latency(&rows, args.latency_challenge_secs);
@@ -131,6 +137,7 @@ fn main() -> anyhow::Result<()> {
                         count,
                         args.latency_challenge_secs,
                         args.round_timeout_secs,
+                        args.publish_timeout_secs,
                     )?);
                 }
                 print_burst(&rows);

@@ -230,7 +230,7 @@ impl Observer {
             }
         }
         for (window, specs) in windows {
-            let fetched = self.fetch(window).await;
+            let fetched = Fetched::archive(&*self.store, self.fetch(window).await)?;
             for spec in specs {
                 if let Some(observation) = self.compute(&spec, &fetched)? {
                     answers.extend(self.sign_when_due(observation, is_due(&spec, now_ms / 1000)).await);
@@ -310,7 +310,7 @@ impl Observer {
         &self,
         spec: &SettlementSpec,
     ) -> Result<Option<Signed<Observation>>, StoreError> {
-        let fetched = self.fetch(Window::of(spec)).await;
+        let fetched = Fetched::archive(&*self.store, self.fetch(Window::of(spec)).await)?;
         match self.compute(spec, &fetched)? {
             Some(observation) => Ok(self.sign(observation).await),
             None => Ok(None),
@@ -329,20 +329,14 @@ impl Observer {
     /// Archives a settlement's trades from its window's fetch, computes its observation, and
     /// keeps the venues it left out. `None` when the settlement's parameters are unusable
     /// (logged).
-    fn compute(
-        &self,
-        spec: &SettlementSpec,
-        fetched: &[(Venue, Result<Vec<Trade>, VenueError>)],
-    ) -> Result<Option<Observation>, StoreError> {
+    fn compute(&self, spec: &SettlementSpec, fetched: &Fetched) -> Result<Option<Observation>, StoreError> {
         let id = spec.id();
-        let mut trades = Vec::new();
         let mut failed = Vec::new();
-        for (venue, result) in fetched {
+        for (venue, result) in &fetched.venues {
             match result {
-                Ok(venue_trades) => {
-                    tracing::info!(settlement = %id, %venue, trades = venue_trades.len(), "archived venue trades");
-                    self.store.put_trades(&id, *venue, venue_trades)?;
-                    trades.extend_from_slice(venue_trades);
+                Ok(archived) => {
+                    tracing::info!(settlement = %id, %venue, trades = archived.trades, "archived venue trades");
+                    self.store.link_trades(&id, *venue, archived.key)?;
                 }
                 Err(error) => {
                     tracing::warn!(settlement = %id, %venue, %error, "venue left out of this observation");
@@ -350,7 +344,7 @@ impl Observer {
                 }
             }
         }
-        let observation = match observe(spec, &trades) {
+        let observation = match observe(spec, &fetched.trades) {
             Ok(observation) => observation,
             Err(error) => {
                 tracing::error!(settlement = %id, %error, "cannot observe this settlement; nothing signed");
@@ -364,6 +358,43 @@ impl Observer {
         }
         self.store.put_left_out(&id, &left_out)?;
         Ok(Some(observation))
+    }
+}
+
+/// One window's fetch, archived: each venue's trades stored once (however many settlements of
+/// the window draw on them: in a burst of 10,000, encoding and hashing each settlement's copy
+/// was the observer's largest cost), and every venue's trades together.
+struct Fetched {
+    /// Each venue's archive, or why it served nothing.
+    venues: Vec<(Venue, Result<Archived, VenueError>)>,
+    trades: Vec<Trade>,
+}
+
+/// One venue's trades of a window as archived: their key in the store and how many they are.
+#[derive(Clone, Copy, Debug)]
+struct Archived {
+    key: alloy_primitives::B256,
+    trades: usize,
+}
+
+impl Fetched {
+    fn archive(
+        store: &dyn Store,
+        fetched: Vec<(Venue, Result<Vec<Trade>, VenueError>)>,
+    ) -> Result<Self, StoreError> {
+        let mut all = Fetched { venues: Vec::with_capacity(fetched.len()), trades: Vec::new() };
+        for (venue, result) in fetched {
+            let archived = match result {
+                Ok(trades) => {
+                    let archived = Archived { key: store.archive_trades(&trades)?, trades: trades.len() };
+                    all.trades.extend(trades);
+                    Ok(archived)
+                }
+                Err(error) => Err(error),
+            };
+            all.venues.push((venue, archived));
+        }
+        Ok(all)
     }
 }
 

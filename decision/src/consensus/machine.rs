@@ -74,7 +74,9 @@ pub struct Certification<I: Inputs = Observations> {
     params: ConsensusParams,
     starts_at: u64,
     started: bool,
-    instance: Instance<Hashed>,
+    /// The Tendermint core: built at the start (an idle decision, such as a final report
+    /// before finality, holds none), dropped at the decision. Boxed: 2 KB by value.
+    instance: Option<Box<Instance<Hashed>>>,
     timeouts: Timeouts,
     /// Every valid input (observation or review vote) kept, by hash.
     inputs: BTreeMap<B256, Signed<I::Input>>,
@@ -188,8 +190,6 @@ impl<I: Inputs> Certification<I> {
         assert!(me < committee.n(), "member index {me} outside a committee of {}", committee.n());
         let settlement_id = spec.id();
         let timeouts = Timeouts::for_round_timeout(Duration::from_secs(params.round_timeout_secs.max(1)));
-        let first = committee.leader(&settlement_id, 0);
-        let instance = Instance::new(tendermint::validators(&committee), me, first, timeouts);
         Certification {
             decision: DecisionId::of_source(&kind.source()),
             kind,
@@ -201,7 +201,7 @@ impl<I: Inputs> Certification<I> {
             params,
             starts_at,
             started: false,
-            instance,
+            instance: None,
             timeouts,
             inputs: BTreeMap::new(),
             observed: BTreeMap::new(),
@@ -222,9 +222,12 @@ impl<I: Inputs> Certification<I> {
         self.decision
     }
 
-    /// The round this member is in, `None` before the start.
+    /// The round this member is in, `None` before the start; once decided, the decision's.
     pub fn round(&self) -> Option<u32> {
-        self.started.then(|| self.instance.round()).flatten()
+        if let Some(certificate) = &self.certificate {
+            return Some(certificate.round);
+        }
+        self.started.then(|| self.instance.as_ref().and_then(|core| core.round())).flatten()
     }
 
     /// When the instance starts (unix seconds).
@@ -275,7 +278,7 @@ impl<I: Inputs> Certification<I> {
         if !self.started {
             return Some(self.starts_at);
         }
-        self.instance.next_deadline().map(|ms| ms.div_ceil(1000))
+        self.instance.as_ref()?.next_deadline().map(|ms| ms.div_ceil(1000))
     }
 
     /// Feeds one event at `now` (unix seconds, this node's clock) and returns what to do.
@@ -326,6 +329,33 @@ impl<I: Inputs> Certification<I> {
     /// The decision as this member's store kept it (checked when it was taken).
     pub fn restore_decision(&mut self, certificate: Certificate) {
         self.certificate = Some(certificate);
+        self.release_rounds();
+    }
+
+    /// Once decided, the machine acts on nothing more ([`Certification::on`] returns at once),
+    /// so what it held to decide goes: the core's state, the round proposals and votes (the
+    /// store keeps them, and catch-up serves them from there), and the inputs the certificate
+    /// does not list. A burst of thousands of settlements then holds a certificate and its
+    /// inputs for each decided one, not every round's messages (about 37 KB each before).
+    fn release_rounds(&mut self) {
+        let Some(certificate) = &self.certificate else { return };
+        let listed: BTreeSet<B256> = certificate.proposal.payload.inputs.iter().copied().collect();
+        self.inputs.retain(|hash, _| listed.contains(hash));
+        self.instance = None;
+        self.proposals = BTreeMap::new();
+        self.votes = BTreeMap::new();
+        self.observed = BTreeMap::new();
+        self.pending_certificate = None;
+        self.awaiting_value = None;
+    }
+
+    /// The Tendermint core, built on first use.
+    fn core(&mut self) -> &mut Instance<Hashed> {
+        self.instance.get_or_insert_with(|| {
+            let first = self.committee.leader(&self.settlement_id, 0);
+            let validators = tendermint::validators(&self.committee);
+            Box::new(Instance::new(validators, self.me, first, self.timeouts))
+        })
     }
 
     fn ms(now: u64) -> u64 {
@@ -334,7 +364,8 @@ impl<I: Inputs> Certification<I> {
 
     /// The round past which messages are not held.
     fn horizon(&self) -> u32 {
-        self.instance.round().unwrap_or(0).saturating_add(ROUNDS_AHEAD)
+        let round = self.instance.as_ref().and_then(|core| core.round());
+        round.unwrap_or(0).saturating_add(ROUNDS_AHEAD)
     }
 
     fn member(&self, signer: &PublicKey, role: Role) -> Result<usize, CertifyError> {
@@ -452,7 +483,7 @@ impl<I: Inputs> Certification<I> {
         out.push(Action::Hold(GossipMessage::Vote(vote.clone())));
         self.votes.insert(key, vote.clone());
         if self.started {
-            let outputs = self.instance.on_vote(Self::ms(now), self.core_vote(member, &vote));
+            let outputs = self.core().on_vote(Self::ms(now), Self::core_vote(member, &vote));
             self.carry(now, outputs, out);
         }
     }
@@ -465,7 +496,7 @@ impl<I: Inputs> Certification<I> {
         }
     }
 
-    fn core_vote(&self, member: usize, vote: &Signed<Vote>) -> tendermint::SignedVote<Hashed> {
+    fn core_vote(member: usize, vote: &Signed<Vote>) -> tendermint::SignedVote<Hashed> {
         let v = &vote.payload;
         let core = tendermint::Vote {
             round: Round::new(v.round),
@@ -487,17 +518,17 @@ impl<I: Inputs> Certification<I> {
     fn progress(&mut self, now: u64, out: &mut Vec<Action>) {
         if !self.started && now >= self.starts_at {
             self.started = true;
-            let outputs = self.instance.start(Self::ms(now));
+            let outputs = self.core().start(Self::ms(now));
             self.carry(now, outputs, out);
             // What was held before the start (early messages, or a restart's replay).
             let votes: Vec<(usize, Signed<Vote>)> =
                 self.votes.iter().map(|((_, _, member), vote)| (*member, vote.clone())).collect();
             for (member, vote) in votes {
-                let outputs = self.instance.on_vote(Self::ms(now), self.core_vote(member, &vote));
+                let outputs = self.core().on_vote(Self::ms(now), Self::core_vote(member, &vote));
                 self.carry(now, outputs, out);
             }
         } else if self.started {
-            let outputs = self.instance.tick(Self::ms(now));
+            let outputs = self.core().tick(Self::ms(now));
             self.carry(now, outputs, out);
         }
         if !self.started {
@@ -531,7 +562,7 @@ impl<I: Inputs> Certification<I> {
             if own && rp.pol_round.is_none() && answers {
                 self.awaiting_value = None;
                 self.fresh_sent = None;
-                let outputs = self.instance.propose_value(
+                let outputs = self.core().propose_value(
                     Self::ms(now),
                     Round::new(round),
                     Hashed::new(rp.proposal.clone()),
@@ -541,7 +572,7 @@ impl<I: Inputs> Certification<I> {
             // A re-proposal's polka, checked on arrival: the core counts it even where this
             // member holds another first prevote of an equivocator.
             if let Some(polka) = self.polka_certificate(rp) {
-                let outputs = self.instance.on_polka_certificate(Self::ms(now), polka);
+                let outputs = self.core().on_polka_certificate(Self::ms(now), polka);
                 self.carry(now, outputs, out);
             }
             let proposer = self.committee.index_of(&held.signed.signer).expect("checked on arrival");
@@ -551,7 +582,7 @@ impl<I: Inputs> Certification<I> {
                 pol_round: Round::from(rp.pol_round),
                 proposer: Member(proposer),
             };
-            let outputs = self.instance.on_proposal(
+            let outputs = self.core().on_proposal(
                 Self::ms(now),
                 SignedMessage::new(core, held.signed.signature),
                 validity,
@@ -703,6 +734,7 @@ impl<I: Inputs> Certification<I> {
     fn decided(&mut self, certificate: Certificate, out: &mut Vec<Action>) {
         if self.certificate.is_none() {
             self.certificate = Some(certificate.clone());
+            self.release_rounds();
             out.push(Action::Certified(certificate));
         }
     }
@@ -747,10 +779,9 @@ impl<I: Inputs> Certification<I> {
                         continue;
                     }
                     let pol_round = proposal.pol_round.as_u32();
+                    let polka = self.core().polka(proposal.pol_round, &proposal.value.0);
                     let members = self.committee.members();
-                    let mut polka: Vec<Endorsement> = self
-                        .instance
-                        .polka(proposal.pol_round, &proposal.value.0)
+                    let mut polka: Vec<Endorsement> = polka
                         .map(|polka| polka.polka_signatures)
                         .unwrap_or_default()
                         .into_iter()

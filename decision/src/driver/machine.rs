@@ -39,8 +39,8 @@ pub struct SettlementDriver {
     report: Certification<Reports>,
     /// What the store holds of the settlement, as far as the machines need it again.
     held: Held,
-    /// The hashes of the held proposals, votes, review votes and report signatures: a message
-    /// that comes again (catch-up answers repeat) is fed again but held once.
+    /// The hashes of the held review votes and report signatures: a message that comes again
+    /// (catch-up answers repeat) is held once. (Round messages are held by their machines.)
     seen: HashSet<B256>,
     /// The report this member asked to sign, and its finality (for the `final` event).
     signing: Option<(FinalReport, Finality)>,
@@ -96,16 +96,17 @@ impl SettlementDriver {
                 certification.replay(now, event);
             }
         }
-        let seen = (held.proposals.iter().map(Signed::hash))
-            .chain(held.votes.iter().map(Signed::hash))
-            .chain(held.review_votes.iter().map(Signed::hash))
+        let seen = (held.review_votes.iter().map(Signed::hash))
             .chain(held.report_signatures.iter().map(Signed::hash))
             .collect();
         let vouched = vouched(&setup.committee, &held);
         held.late.retain(|h| !vouched.contains(h));
-        // Replayed into the machines above; not needed again.
+        // Replayed into the machines above; not needed again. The round messages of reviews
+        // stay: a review's machine is built again when its dispute is folded in.
         held.observations = Vec::new();
         held.equivocations = Vec::new();
+        held.proposals.retain(|p| matches!(p.payload.decision(), DecisionId::Review { .. }));
+        held.votes.retain(|v| matches!(v.payload.decision, DecisionId::Review { .. }));
         let mut driver = SettlementDriver {
             setup,
             spec,
@@ -710,16 +711,9 @@ impl SettlementDriver {
         let id = self.id;
         for action in actions {
             match action {
+                // The machine holds it, and the store (whose round messages a restart replays):
+                // the driver keeps no copy.
                 consensus::Action::Hold(message) => {
-                    match &message {
-                        GossipMessage::Proposal(p) if self.seen.insert(p.hash()) => {
-                            self.held.proposals.push(p.clone());
-                        }
-                        GossipMessage::Vote(v) if self.seen.insert(v.hash()) => {
-                            self.held.votes.push(v.clone())
-                        }
-                        _ => {}
-                    }
                     // This member's own messages were kept when signed; review votes are kept
                     // on arrival (a review may start after they come).
                     let kept =

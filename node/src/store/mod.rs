@@ -90,7 +90,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     /// Stores the raw trades fetched from one venue for one settlement's window.
-    fn put_trades(&self, id: &SettlementId, venue: Venue, trades: &[Trade]) -> Result<(), StoreError>;
+    fn put_trades(&self, id: &SettlementId, venue: Venue, trades: &[Trade]) -> Result<(), StoreError> {
+        let archived = self.archive_trades(trades)?;
+        self.link_trades(id, venue, archived)
+    }
+    /// Archives one venue's raw trades of a window once, however many settlements draw on
+    /// them; returns their key, the keccak256 of their BCS bytes.
+    fn archive_trades(&self, trades: &[Trade]) -> Result<alloy_primitives::B256, StoreError>;
+    /// Records that one settlement's window drew on the archived trades `archived` of `venue`
+    /// (a key [`Store::archive_trades`] returned).
+    fn link_trades(
+        &self,
+        id: &SettlementId,
+        venue: Venue,
+        archived: alloy_primitives::B256,
+    ) -> Result<(), StoreError>;
     /// The archived trades of one venue for one settlement, or `None` if never fetched.
     fn trades(&self, id: &SettlementId, venue: Venue) -> Result<Option<Vec<Trade>>, StoreError>;
 

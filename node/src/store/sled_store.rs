@@ -368,13 +368,17 @@ impl Store for SledStore {
 
     /// The blob first, then the reference: a crash between them leaves an unreferenced blob,
     /// never a reference to nothing.
-    fn put_trades(&self, id: &SettlementId, venue: Venue, trades: &[Trade]) -> Result<(), StoreError> {
+    fn archive_trades(&self, trades: &[Trade]) -> Result<B256, StoreError> {
         let bytes = to_bcs(trades);
         let hash = alloy_primitives::keccak256(&bytes);
         if !self.trade_blobs.contains_key(hash).map_err(backend)? {
             self.trade_blobs.insert(hash, bytes).map_err(backend)?;
         }
-        self.trade_refs.insert(venue_key(id, venue), hash.as_slice()).map_err(backend)?;
+        Ok(hash)
+    }
+
+    fn link_trades(&self, id: &SettlementId, venue: Venue, archived: B256) -> Result<(), StoreError> {
+        self.trade_refs.insert(venue_key(id, venue), archived.as_slice()).map_err(backend)?;
         self.changed(id);
         Ok(())
     }
