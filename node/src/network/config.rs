@@ -28,7 +28,8 @@ pub struct P2pConfig {
     /// Largest catch-up response accepted or sent, bytes. Default 4194304 (4 MiB).
     pub max_catchup_bytes: u64,
     /// Accepted messages buffered for the node before new ones are ignored (and left to
-    /// catch-up). Default 65536: an expiry burst brings about 30 messages per settlement within
+    /// catch-up), in each of its two lanes (observations and proposals first, the rest after:
+    /// [`super::NetworkEvents`]). Default 65536: an expiry burst brings about 30 messages per settlement within
     /// seconds, and a message left to catch-up costs far more than one buffered (a catch-up
     /// answers with all of a settlement's messages, and a settlement that lost its proposal or
     /// votes waits a whole round for it). With the genesis rounds of 60 s, a burst of 10,000 on

@@ -25,6 +25,39 @@ pub enum NetworkEvent {
     PeerDisconnected(PeerId),
 }
 
+/// Where the node takes the network's events from: two lanes, the first drained first.
+///
+/// Observations and proposals go in the first lane, everything else in the second. Under a
+/// burst the second fills with votes; a proposal that waited behind them past its round's
+/// propose timeout made its round fail at that member (a burst of 10,000 on four members:
+/// 323 to 2,239 settlements decided in round 1, a member prevoting nil for up to 1,307 of them
+/// while the proposals, all signed within 26 s of the maturity, sat in its queue). What a
+/// round needs first, its inputs and its proposal, now comes first. Votes still arrive in
+/// order among themselves, and the decision machines hold a vote for a proposal not yet seen.
+#[derive(Debug)]
+pub struct NetworkEvents {
+    pub(super) first: mpsc::Receiver<NetworkEvent>,
+    pub(super) rest: mpsc::Receiver<NetworkEvent>,
+}
+
+impl NetworkEvents {
+    /// The next event, from the first lane if it holds one; `None` once both are closed.
+    /// Cancel-safe, like [`mpsc::Receiver::recv`].
+    pub async fn recv(&mut self) -> Option<NetworkEvent> {
+        tokio::select! {
+            biased;
+            Some(event) = self.first.recv() => Some(event),
+            Some(event) = self.rest.recv() => Some(event),
+            else => None,
+        }
+    }
+}
+
+/// Whether a message goes in the first lane of [`NetworkEvents`].
+pub(super) fn goes_first(message: &GossipMessage) -> bool {
+    matches!(message, GossipMessage::Observation(_) | GossipMessage::Proposal(_))
+}
+
 /// A request to the swarm task, with the oneshot its answer goes back on.
 pub(super) enum Command {
     Check {

@@ -85,7 +85,7 @@ pub use libp2p::{Multiaddr, PeerId};
 
 pub use catchup::{CatchupProvider, CatchupRequest, CatchupResponse, NoCatchup};
 pub use config::{ConnectionLimitsConfig, NetworkConfig, NetworkMetrics, P2pConfig};
-pub use handle::{NetworkEvent, NetworkHandle};
+pub use handle::{NetworkEvent, NetworkEvents, NetworkHandle};
 pub use messages::{GossipMessage, MessageKind, Topics};
 pub use service::{Admission, KnownSettlements, NetworkService, SwarmTask, WantedMessages};
 pub use validation::{IgnoreReason, RejectReason, ValidationContext, Verdict, verdict, verdict_on};

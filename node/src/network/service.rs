@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 use super::behaviour::{Behaviour, BehaviourEvent, BehaviourSettings};
 use super::catchup::{CatchupProvider, CatchupRequest, CatchupResponse};
 use super::config::NetworkConfig;
-use super::handle::{Command, NetworkEvent, NetworkHandle};
+use super::handle::{Command, NetworkEvent, NetworkEvents, NetworkHandle, goes_first};
 use super::messages::{GossipMessage, MessageKind, Topics};
 use super::validation::{
     FarKey, FarRounds, SeenSet, ValidationContext, Verdict, far_key, verdict, verdict_on,
@@ -89,7 +89,7 @@ impl NetworkService {
         provider: Arc<dyn CatchupProvider>,
         admission: Admission,
         shutdown: CancellationToken,
-    ) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>, SwarmTask), NetworkError> {
+    ) -> Result<(NetworkHandle, NetworkEvents, SwarmTask), NetworkError> {
         let topics = Topics::new(&config.network_id);
         let settings = BehaviourSettings {
             max_message_bytes: config.max_message_bytes,
@@ -133,7 +133,9 @@ impl NetworkService {
         let local_peer_id = *swarm.local_peer_id();
         let shutdown = shutdown.child_token();
         let (commands_tx, commands) = mpsc::channel(COMMAND_BUFFER);
-        let (events, events_rx) = mpsc::channel(config.event_buffer.max(1));
+        let (events, rest) = mpsc::channel(config.event_buffer.max(1));
+        let (events_first, first) = mpsc::channel(config.event_buffer.max(1));
+        let events_rx = NetworkEvents { first, rest };
         let (peers, peers_rx) = tokio::sync::watch::channel(Vec::new());
         let event_loop = EventLoop {
             swarm,
@@ -150,6 +152,7 @@ impl NetworkService {
             admission,
             provider,
             events,
+            events_first,
             peers,
             commands,
             serving: JoinSet::new(),
@@ -202,6 +205,8 @@ struct EventLoop {
     admission: Admission,
     provider: Arc<dyn CatchupProvider>,
     events: mpsc::Sender<NetworkEvent>,
+    /// The first lane of [`NetworkEvents`]: observations and proposals.
+    events_first: mpsc::Sender<NetworkEvent>,
     /// The connected members, for [`NetworkHandle::connected_peers`]: set on each first
     /// connection and last disconnection.
     peers: tokio::sync::watch::Sender<Vec<PeerId>>,
@@ -489,7 +494,8 @@ impl EventLoop {
             Verdict::Accept(message) => {
                 let (hash, kind) = (message.hash(), message.kind());
                 let ahead = self.ahead(&message);
-                match self.events.try_send(NetworkEvent::Message { from, message }) {
+                let lane = if goes_first(&message) { &self.events_first } else { &self.events };
+                match lane.try_send(NetworkEvent::Message { from, message }) {
                     Ok(()) => {
                         self.took(hash, ahead);
                         self.count(kind, MessageResult::accepted);

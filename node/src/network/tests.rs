@@ -25,7 +25,7 @@ const QUIET: Duration = Duration::from_millis(1500);
 
 struct TestNode {
     handle: NetworkHandle,
-    events: mpsc::Receiver<NetworkEvent>,
+    events: crate::network::NetworkEvents,
     task: JoinHandle<()>,
     peer_id: PeerId,
     addr: Multiaddr,
@@ -409,4 +409,31 @@ async fn a_bundle_holding_a_forged_message_is_rejected_and_its_sender_penalised(
     })
     .await;
     assert!(score < -10.0, "one forged message in a bundle costs what it costs alone: {score}");
+}
+
+/// Observations and proposals reach the node before the votes queued ahead of them; each lane
+/// keeps its own order, and the events end once both lanes close.
+#[tokio::test]
+async fn observations_and_proposals_are_taken_before_queued_votes() {
+    let signer = SigningKey::from_bytes(&[3; 32]);
+    let vote = GossipMessage::Vote(Signed::sign(&signer, &NET, prevote()));
+    let observation = now_observation(&signer);
+    assert!(!super::handle::goes_first(&vote) && super::handle::goes_first(&observation));
+    let (first_tx, first) = mpsc::channel(8);
+    let (rest_tx, rest) = mpsc::channel(8);
+    let mut events = crate::network::NetworkEvents { first, rest };
+    let from = PeerId::random();
+    for message in [vote.clone(), vote.clone()] {
+        rest_tx.send(NetworkEvent::Message { from, message }).await.unwrap();
+    }
+    first_tx.send(NetworkEvent::Message { from, message: observation.clone() }).await.unwrap();
+    let order: Vec<GossipMessage> = {
+        let mut order = Vec::new();
+        drop((first_tx, rest_tx));
+        while let Some(NetworkEvent::Message { message, .. }) = events.recv().await {
+            order.push(message);
+        }
+        order
+    };
+    assert_eq!(order, vec![observation, vote.clone(), vote]);
 }

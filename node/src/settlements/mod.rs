@@ -192,7 +192,7 @@ impl std::fmt::Debug for Services {
 /// Where the settlement service's inputs come from.
 #[derive(Debug)]
 pub struct Inlets {
-    pub gossip: mpsc::Receiver<NetworkEvent>,
+    pub gossip: crate::network::NetworkEvents,
     pub own: mpsc::Receiver<OwnObservation>,
     pub chain: mpsc::Receiver<ChainUpdate>,
     pub commands: mpsc::Receiver<Command>,
