@@ -59,9 +59,10 @@
 //!   (mesh delivery rate) is off: a committee sends a handful of messages per settlement, and a
 //!   rate penalty would punish honest quiet members. IP colocation is off: members may share a
 //!   host (devnet), and Sybils are excluded by the allow-list anyway.
-//! - **Back-pressure.** Accepted messages go to the node through a bounded channel. When it is
-//!   full the message is *ignored* (not forwarded, not marked seen) rather than blocking the
-//!   swarm; catch-up recovers it.
+//! - **Back-pressure.** Accepted messages go to the node through two bounded channels, the lanes
+//!   of [`NetworkEvents`]: observations and proposals in the first, which the node drains
+//!   first, everything else in the second. When a lane is full the message is *ignored* (not
+//!   forwarded, not marked seen) rather than blocking the swarm; catch-up recovers it.
 //! - **Catch-up** ([`catchup`]): `/fixd/catchup/1`, BCS with size limits. The responder calls
 //!   the node's [`CatchupProvider`] on a blocking thread. The requester gets the messages
 //!   unverified and runs each through [`NetworkHandle::check`] (this node's context and
