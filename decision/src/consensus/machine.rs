@@ -78,16 +78,18 @@ pub struct Certification<I: Inputs = Observations> {
     /// before finality, holds none), dropped at the decision. Boxed: 2 KB by value.
     instance: Option<Box<Instance<Hashed>>>,
     timeouts: Timeouts,
-    /// Every valid input (observation or review vote) kept, by hash.
-    inputs: BTreeMap<B256, Signed<I::Input>>,
+    /// Every valid input (observation or review vote) kept, by hash. The three maps box their
+    /// values: a B-tree allocates room for eleven entries at its first insert, and a decision
+    /// holds a few (by value, some 10 KB a decision in a burst, most of it empty).
+    inputs: BTreeMap<B256, Box<Signed<I::Input>>>,
     /// Each member's (first) input hash.
     observed: BTreeMap<usize, B256>,
     /// Members caught signing two inputs: their inputs no longer count for a fresh candidate.
     input_equivocators: BTreeSet<usize>,
     /// The round leader's proposal per round (the first held).
-    proposals: BTreeMap<u32, HeldProposal>,
+    proposals: BTreeMap<u32, Box<HeldProposal>>,
     /// Votes held: (round, step, member) → the first vote.
-    votes: BTreeMap<(u32, VoteStep, usize), Signed<Vote>>,
+    votes: BTreeMap<(u32, VoteStep, usize), Box<Signed<Vote>>>,
     /// Members whose equivocation evidence is kept: one piece per member and decision.
     evidenced: BTreeSet<usize>,
     /// The round the core asked this member to propose a value for, while it has none.
@@ -242,7 +244,7 @@ impl<I: Inputs> Certification<I> {
 
     /// The inputs kept, by hash (the inputs of a proof bundle).
     pub fn observations(&self) -> impl Iterator<Item = &Signed<I::Input>> {
-        self.inputs.values()
+        self.inputs.values().map(|input| &**input)
     }
 
     /// How many proposals and votes are held, for the storage bound.
@@ -391,7 +393,7 @@ impl<I: Inputs> Certification<I> {
         if (caught && !self.listed(&hash)) || self.inputs.contains_key(&hash) {
             return;
         }
-        self.inputs.insert(hash, input.clone());
+        self.inputs.insert(hash, Box::new(input.clone()));
         out.push(Action::Hold(I::evidence(input.clone())));
         if caught {
             return;
@@ -401,7 +403,7 @@ impl<I: Inputs> Certification<I> {
                 self.observed.insert(member, hash);
             }
             Some(first) => {
-                let first = I::evidence(self.inputs[first].clone());
+                let first = I::evidence((*self.inputs[first]).clone());
                 self.input_equivocators.insert(member);
                 out.push(Action::Equivocation(Equivocation { first, second: I::evidence(input) }));
             }
@@ -446,7 +448,8 @@ impl<I: Inputs> Certification<I> {
             return out.push(Action::Rejected { from, reason });
         }
         out.push(Action::Hold(GossipMessage::Proposal(proposal.clone())));
-        self.proposals.insert(round, HeldProposal { signed: proposal, hash, arrived_at: now, fed: false });
+        let held = HeldProposal { signed: proposal, hash, arrived_at: now, fed: false };
+        self.proposals.insert(round, Box::new(held));
     }
 
     fn on_vote(&mut self, now: u64, vote: Signed<Vote>, out: &mut Vec<Action>) {
@@ -465,7 +468,7 @@ impl<I: Inputs> Certification<I> {
         };
         let key = (v.round, v.step, member);
         let hash = vote.hash();
-        let first = self.votes.get(&key);
+        let first = self.votes.get(&key).map(|first| &**first);
         if first.map(Signed::hash) == Some(hash) {
             return;
         }
@@ -481,7 +484,7 @@ impl<I: Inputs> Certification<I> {
             self.own_lock = Some((v.round, id));
         }
         out.push(Action::Hold(GossipMessage::Vote(vote.clone())));
-        self.votes.insert(key, vote.clone());
+        self.votes.insert(key, Box::new(vote.clone()));
         if self.started {
             let outputs = self.core().on_vote(Self::ms(now), Self::core_vote(member, &vote));
             self.carry(now, outputs, out);
@@ -522,7 +525,7 @@ impl<I: Inputs> Certification<I> {
             self.carry(now, outputs, out);
             // What was held before the start (early messages, or a restart's replay).
             let votes: Vec<(usize, Signed<Vote>)> =
-                self.votes.iter().map(|((_, _, member), vote)| (*member, vote.clone())).collect();
+                self.votes.iter().map(|((_, _, member), vote)| (*member, (**vote).clone())).collect();
             for (member, vote) in votes {
                 let outputs = self.core().on_vote(Self::ms(now), Self::core_vote(member, &vote));
                 self.carry(now, outputs, out);
@@ -712,7 +715,7 @@ impl<I: Inputs> Certification<I> {
 
     /// The inputs a candidate lists, or `None` while some are missing.
     fn inputs_of(&self, proposal: &Proposal) -> Option<Vec<Signed<I::Input>>> {
-        proposal.inputs.iter().map(|h| self.inputs.get(h).cloned()).collect()
+        proposal.inputs.iter().map(|h| self.inputs.get(h).map(|input| (**input).clone())).collect()
     }
 
     /// A certificate from another member, once its inputs are held: the decision.
