@@ -917,3 +917,36 @@ fn a_restarted_member_keeps_its_lock_from_its_own_precommit() {
         actions.iter().any(|a| matches!(a, Action::Vote(v) if v.round == 1 && v.step == VoteStep::Prevote))
     );
 }
+
+/// A decided machine keeps its certificate and the inputs it lists, and nothing of its rounds:
+/// a burst of thousands of decided settlements holds no round messages, and a member that
+/// goes on sending votes after the decision makes it hold none.
+#[test]
+fn a_decided_machine_holds_no_round_messages_and_takes_none_after() {
+    let mut sim = Sim::new(4, &[], 3);
+    sim.observe();
+    sim.run_until(sim.now + 100);
+    let certificate = sim.nodes[0].decided.clone().expect("decided");
+    for i in 0..4 {
+        let decided = sim.nodes[i].decided.as_ref().expect("every member decided");
+        assert_eq!(decided.proposal, certificate.proposal, "member {i} decided alike");
+        assert_eq!(sim.nodes[i].machine.held_messages(), 0, "member {i} still holds round messages");
+        assert_eq!(sim.nodes[i].machine.round(), Some(decided.round), "member {i}");
+    }
+    let Machine::Value(first) = &sim.nodes[0].machine else { unreachable!("a first-value committee") };
+    let kept: Vec<B256> = first.observations().map(Signed::hash).collect();
+    let mut listed = certificate.proposal.payload.inputs.clone();
+    listed.sort_unstable();
+    assert_eq!(kept, listed, "the inputs kept are the certificate's");
+    let late = Vote {
+        settlement_id: sim.spec.id(),
+        decision: DecisionId::Value,
+        round: certificate.round + 1,
+        step: VoteStep::Prevote,
+        proposal_hash: None,
+    };
+    let late = Signed::sign(&sim.nodes[1].key, &sim.network_id, late);
+    let actions = sim.nodes[0].machine.on(sim.now, Event::Vote(late));
+    assert!(actions.is_empty(), "a decided machine acts on nothing: {actions:?}");
+    assert_eq!(sim.nodes[0].machine.held_messages(), 0);
+}
