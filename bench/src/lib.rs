@@ -191,7 +191,7 @@ impl Fixture {
             ("observation", GossipMessage::Observation(observations[0].clone())),
             (
                 "proposal",
-                GossipMessage::Proposal(self.sign(
+                GossipMessage::proposal(self.sign(
                     0,
                     RoundProposal {
                         round: 1,
@@ -229,7 +229,7 @@ impl Fixture {
             ),
             (
                 "dispute",
-                GossipMessage::Dispute(self.sign(
+                GossipMessage::dispute(self.sign(
                     0,
                     RelayedDispute {
                         dispute: SignedDispute { dispute, signature: eth_signature },

@@ -131,11 +131,11 @@ impl crate::network::CatchupProvider for ShownCatchup {
         for message in all.into_messages().into_iter().filter(|m| self.conduct.shows(asker, m)) {
             match message {
                 GossipMessage::Observation(m) => shown.observations.push(m),
-                GossipMessage::Proposal(m) => shown.proposals.push(m),
+                GossipMessage::Proposal(m) => shown.proposals.push(*m),
                 GossipMessage::Vote(m) => shown.votes.push(m),
                 GossipMessage::ReportSignature(m) => shown.report_signatures.push(m),
                 GossipMessage::ReviewVote(m) => shown.review_votes.push(m),
-                GossipMessage::Dispute(m) => shown.disputes.push(m),
+                GossipMessage::Dispute(m) => shown.disputes.push(*m),
                 GossipMessage::Ruling(m) => shown.rulings.push(m),
                 // Never stored, so never in a catch-up answer.
                 GossipMessage::BatchSignature(_) => {}

@@ -130,7 +130,7 @@ pub fn bogus_relays(
             };
             let relayed =
                 RelayedDispute { dispute: SignedDispute { dispute, signature }, escrow, accepted_at: now };
-            GossipMessage::Dispute(Signed::sign(key, &setup.network_id, relayed))
+            GossipMessage::dispute(Signed::sign(key, &setup.network_id, relayed))
         })
         .collect()
 }

@@ -22,12 +22,14 @@ static NO_SETTLEMENT: SettlementId = SettlementId::ZERO;
 ///
 /// The encoding is BCS: a ULEB128 variant index, then the signed message. New variants go at
 /// the end so existing indices keep their meaning.
+///
+/// The two largest variants are boxed (the encoding is the same): a message is held by value in
+/// the network's queues, and a flood of 200-byte votes would otherwise take 496 bytes each.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(clippy::large_enum_variant)]
 pub enum GossipMessage {
     Observation(Signed<Observation>),
     /// A round leader's proposal, with the candidate it proposes.
-    Proposal(Signed<RoundProposal>),
+    Proposal(Box<Signed<RoundProposal>>),
     Vote(Signed<Vote>),
     /// A member's EIP-712 signature over the settlement's final report, wrapped in its ed25519
     /// signature.
@@ -35,7 +37,7 @@ pub enum GossipMessage {
     /// A member's review of a dispute (a review certificate lists q of them).
     ReviewVote(Signed<ReviewVote>),
     /// A dispute one member accepted through its API, relayed under its signature.
-    Dispute(Signed<RelayedDispute>),
+    Dispute(Box<Signed<RelayedDispute>>),
     /// An arbitrator's ruling one member accepted through its API, relayed under its signature.
     Ruling(Signed<RelayedRuling>),
     /// A member's EIP-712 signature over a batch of final reports, wrapped in its ed25519
@@ -91,6 +93,16 @@ impl MessageKind {
 }
 
 impl GossipMessage {
+    /// A round proposal as a message (the variant is boxed).
+    pub fn proposal(signed: Signed<RoundProposal>) -> Self {
+        GossipMessage::Proposal(Box::new(signed))
+    }
+
+    /// A relayed dispute as a message (the variant is boxed).
+    pub fn dispute(signed: Signed<RelayedDispute>) -> Self {
+        GossipMessage::Dispute(Box::new(signed))
+    }
+
     pub fn kind(&self) -> MessageKind {
         match self {
             GossipMessage::Observation(_) => MessageKind::Observation,

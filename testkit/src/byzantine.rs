@@ -172,7 +172,7 @@ mod strategies {
             }
             let candidate = Proposal { value: plus(inner.payload.value, 1), ..inner.payload.clone() };
             let twin = RoundProposal { proposal: signer.sign(candidate), ..proposal.clone() };
-            Some(GossipMessage::Proposal(signer.sign(twin)))
+            Some(GossipMessage::proposal(signer.sign(twin)))
         }
     }
 

@@ -64,7 +64,7 @@ impl Run {
         let me = self.genesis.members[faulty].ed25519;
         let votes = store.votes(&id).unwrap().into_iter().map(GossipMessage::Vote);
         let reports = store.report_signatures(&id).unwrap().into_iter().map(GossipMessage::ReportSignature);
-        let proposals = store.proposals(&id).unwrap().into_iter().map(GossipMessage::Proposal);
+        let proposals = store.proposals(&id).unwrap().into_iter().map(GossipMessage::proposal);
         votes.chain(reports).chain(proposals).filter(|m| *m.signer() == me).collect()
     }
 }
@@ -192,7 +192,7 @@ fn check_honest(run: &Run) {
     let mut slots: BTreeMap<String, BTreeSet<B256>> = BTreeMap::new();
     for store in &run.stores {
         let observations = store.observations(&id).unwrap().into_iter().map(GossipMessage::Observation);
-        let proposals = store.proposals(&id).unwrap().into_iter().map(GossipMessage::Proposal);
+        let proposals = store.proposals(&id).unwrap().into_iter().map(GossipMessage::proposal);
         let votes = store.votes(&id).unwrap().into_iter().map(GossipMessage::Vote);
         let reports = store.report_signatures(&id).unwrap().into_iter().map(GossipMessage::ReportSignature);
         for m in observations.chain(proposals).chain(votes).chain(reports) {

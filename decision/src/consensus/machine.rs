@@ -2,6 +2,7 @@
 //! proposals. See the module docs of [`crate::consensus`] for the protocol and its rules.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_primitives::B256;
@@ -23,16 +24,17 @@ use super::{Action, Candidate, ConsensusParams, Equivocation, Event, ProposalToS
 use crate::tendermint::{self, Decidable, Instance, Member, Output, Timeouts};
 
 /// A candidate, decided by its hash: the hash every vote and dispute names, computed once (the
-/// core asks for it often).
+/// core asks for it often). The proposal is shared: the core clones its value into its
+/// proposal keeper and round state, and a burst holds thousands of running decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hashed {
-    signed: Signed<Proposal>,
+    signed: Arc<Signed<Proposal>>,
     id: B256,
 }
 
 impl Hashed {
     fn new(signed: Signed<Proposal>) -> Self {
-        Hashed { id: signed.hash(), signed }
+        Hashed { id: signed.hash(), signed: Arc::new(signed) }
     }
 }
 
@@ -99,8 +101,8 @@ pub struct Certification<I: Inputs = Observations> {
     /// The round and candidate this member last precommitted: its lock, as its store shows it.
     own_lock: Option<(u32, B256)>,
     /// A certificate from another member, waiting for the inputs it lists.
-    pending_certificate: Option<Certificate>,
-    certificate: Option<Certificate>,
+    pending_certificate: Option<Box<Certificate>>,
+    certificate: Option<Box<Certificate>>,
 }
 
 impl<I: Inputs> std::fmt::Debug for Certification<I> {
@@ -239,7 +241,7 @@ impl<I: Inputs> Certification<I> {
 
     /// The decision, once taken.
     pub fn certificate(&self) -> Option<&Certificate> {
-        self.certificate.as_ref()
+        self.certificate.as_deref()
     }
 
     /// The inputs kept, by hash (the inputs of a proof bundle).
@@ -296,7 +298,7 @@ impl<I: Inputs> Certification<I> {
                 if certificate.proposal.payload.settlement_id == self.settlement_id
                     && DecisionId::of_source(&certificate.proposal.payload.source) == self.decision
                 {
-                    self.pending_certificate = Some(certificate);
+                    self.pending_certificate = Some(Box::new(certificate));
                 }
             }
             Event::Tick => {}
@@ -330,7 +332,7 @@ impl<I: Inputs> Certification<I> {
 
     /// The decision as this member's store kept it (checked when it was taken).
     pub fn restore_decision(&mut self, certificate: Certificate) {
-        self.certificate = Some(certificate);
+        self.certificate = Some(Box::new(certificate));
         self.release_rounds();
     }
 
@@ -439,15 +441,15 @@ impl<I: Inputs> Certification<I> {
         if let Some(held) = self.proposals.get(&round) {
             if held.hash != hash && check_round_proposal(&self.committee, &self.network_id, &proposal).is_ok()
             {
-                let first = GossipMessage::Proposal(held.signed.clone());
-                self.equivocation(first, GossipMessage::Proposal(proposal), out);
+                let first = GossipMessage::proposal(held.signed.clone());
+                self.equivocation(first, GossipMessage::proposal(proposal), out);
             }
             return;
         }
         if let Err(reason) = check_round_proposal(&self.committee, &self.network_id, &proposal) {
             return out.push(Action::Rejected { from, reason });
         }
-        out.push(Action::Hold(GossipMessage::Proposal(proposal.clone())));
+        out.push(Action::Hold(GossipMessage::proposal(proposal.clone())));
         let held = HeldProposal { signed: proposal, hash, arrived_at: now, fed: false };
         self.proposals.insert(round, Box::new(held));
     }
@@ -726,7 +728,7 @@ impl<I: Inputs> Certification<I> {
             return;
         };
         match self.kind.verify(&self.committee, &self.network_id, &self.spec, &certificate, &inputs) {
-            Ok(_) => self.decided(certificate, out),
+            Ok(_) => self.decided(*certificate, out),
             Err(reason) => {
                 let from = certificate.proposal.signer;
                 out.push(Action::Rejected { from, reason });
@@ -736,7 +738,7 @@ impl<I: Inputs> Certification<I> {
 
     fn decided(&mut self, certificate: Certificate, out: &mut Vec<Action>) {
         if self.certificate.is_none() {
-            self.certificate = Some(certificate.clone());
+            self.certificate = Some(Box::new(certificate.clone()));
             self.release_rounds();
             out.push(Action::Certified(certificate));
         }
@@ -794,7 +796,7 @@ impl<I: Inputs> Certification<I> {
                     out.push(Action::Propose(ProposalToSign {
                         round,
                         pol_round,
-                        candidate: Candidate::Held(proposal.value.0.signed),
+                        candidate: Candidate::Held(Arc::unwrap_or_clone(proposal.value.0.signed)),
                         polka,
                     }));
                 }
@@ -812,7 +814,8 @@ impl<I: Inputs> Certification<I> {
                         .map(|s| Endorsement { signer: members[s.address.0].ed25519, signature: s.signature })
                         .collect();
                     votes.sort_by_key(|e| e.signer);
-                    let certificate = Certificate { proposal: decision.value.signed, round, votes };
+                    let certificate =
+                        Certificate { proposal: Arc::unwrap_or_clone(decision.value.signed), round, votes };
                     self.decided(certificate, out);
                 }
             }

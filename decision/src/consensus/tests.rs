@@ -455,7 +455,7 @@ impl Sim {
                 Action::Hold(message) => {
                     let event = match message {
                         GossipMessage::Observation(o) => Event::Observation(o),
-                        GossipMessage::Proposal(p) => Event::Proposal(p),
+                        GossipMessage::Proposal(p) => Event::Proposal(*p),
                         GossipMessage::Vote(v) => Event::Vote(v),
                         GossipMessage::ReviewVote(v) => Event::ReviewVote(v),
                         other => panic!("a decision holds no {:?}", other.kind()),

@@ -172,7 +172,7 @@ impl SettlementDriver {
             Input::Gossip(message) => self.on_message(now, message, false, &mut effects),
             Input::Own(message) => self.on_message(now, message, true, &mut effects),
             Input::BondChecked { relayed, late } => {
-                self.accept_relay(now, GossipMessage::Dispute(relayed), late, &mut effects);
+                self.accept_relay(now, GossipMessage::dispute(relayed), late, &mut effects);
             }
             Input::Recomputed { dispute_round, vote } => {
                 effects.push(Effect::Sign(Unsigned::ReviewVote { dispute_round, vote }));
@@ -325,7 +325,7 @@ impl SettlementDriver {
                 self.carry_rounds(now, DecisionId::Value, actions, effects);
             }
             GossipMessage::Proposal(p) => {
-                let event = consensus::Event::Proposal(p.clone());
+                let event = consensus::Event::Proposal((*p).clone());
                 match p.payload.decision() {
                     DecisionId::Report => self.feed_report(now, event, effects),
                     DecisionId::Review { dispute_id } => self.feed_review(now, dispute_id, event, effects),
@@ -407,7 +407,7 @@ impl SettlementDriver {
             GossipMessage::Dispute(relayed) if own => {
                 self.accept_relay(now, GossipMessage::Dispute(relayed), false, effects);
             }
-            GossipMessage::Dispute(relayed) => self.check_relayed_dispute(now, relayed, effects),
+            GossipMessage::Dispute(relayed) => self.check_relayed_dispute(now, *relayed, effects),
             GossipMessage::Ruling(relayed) => {
                 if own || self.ruling_is_the_arbitrators(&relayed) {
                     let late = !own && !self.in_time(now, relayed.payload.accepted_at);
@@ -1027,7 +1027,7 @@ fn new_publication(setup: &DriverSetup, spec: &SettlementSpec) -> Result<Publica
 fn certification_event(message: GossipMessage) -> Option<consensus::Event> {
     match message {
         GossipMessage::Observation(o) => Some(consensus::Event::Observation(o)),
-        GossipMessage::Proposal(p) => Some(consensus::Event::Proposal(p)),
+        GossipMessage::Proposal(p) => Some(consensus::Event::Proposal(*p)),
         GossipMessage::Vote(v) => Some(consensus::Event::Vote(v)),
         GossipMessage::ReviewVote(v) => Some(consensus::Event::ReviewVote(v)),
         GossipMessage::ReportSignature(_)

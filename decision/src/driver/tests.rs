@@ -179,9 +179,9 @@ impl Committee {
         let peer = (me + 1 + self.now as usize % (N - 1)) % N;
         let held = &self.members[peer].held;
         let messages = (held.observations.iter().cloned().map(GossipMessage::Observation))
-            .chain(held.disputes.iter().cloned().map(GossipMessage::Dispute))
+            .chain(held.disputes.iter().cloned().map(GossipMessage::dispute))
             .chain(held.review_votes.iter().cloned().map(GossipMessage::ReviewVote))
-            .chain(held.proposals.iter().cloned().map(GossipMessage::Proposal))
+            .chain(held.proposals.iter().cloned().map(GossipMessage::proposal))
             .chain(held.votes.iter().cloned().map(GossipMessage::Vote))
             .chain(held.rulings.iter().cloned().map(GossipMessage::Ruling))
             .filter(|m| {
@@ -255,7 +255,7 @@ impl Committee {
             Unsigned::Proposal(p) => {
                 let key = member.key.clone();
                 let round_proposal = p.into_round_proposal(|fresh| Signed::sign(&key, &network_id, fresh));
-                GossipMessage::Proposal(Signed::sign(&member.key, &network_id, round_proposal))
+                GossipMessage::proposal(Signed::sign(&member.key, &network_id, round_proposal))
             }
             Unsigned::Vote(v) => GossipMessage::Vote(Signed::sign(&member.key, &network_id, v)),
             Unsigned::ReviewVote { vote, .. } => {
@@ -270,7 +270,7 @@ impl Committee {
                 };
                 GossipMessage::ReportSignature(Signed::sign(&member.key, &network_id, payload))
             }
-            Unsigned::Dispute(d) => GossipMessage::Dispute(Signed::sign(&member.key, &network_id, d)),
+            Unsigned::Dispute(d) => GossipMessage::dispute(Signed::sign(&member.key, &network_id, d)),
             Unsigned::Ruling(r) => GossipMessage::Ruling(Signed::sign(&member.key, &network_id, r)),
         };
         if let Some(slot) = slot {
@@ -371,11 +371,11 @@ fn keep(held: &mut Held, record: Record) {
     match record {
         Record::Message(message) => match message {
             GossipMessage::Observation(o) => held.observations.push(o),
-            GossipMessage::Proposal(p) => held.proposals.push(p),
+            GossipMessage::Proposal(p) => held.proposals.push(*p),
             GossipMessage::Vote(v) => held.votes.push(v),
             GossipMessage::ReviewVote(v) => held.review_votes.push(v),
             GossipMessage::ReportSignature(s) => held.report_signatures.push(s),
-            GossipMessage::Dispute(d) => held.disputes.push(d),
+            GossipMessage::Dispute(d) => held.disputes.push(*d),
             GossipMessage::Ruling(r) => held.rulings.push(r),
             GossipMessage::BatchSignature(_) => unreachable!("a driver never keeps a batch"),
         },
@@ -492,7 +492,7 @@ fn relayed_disputes_and_rulings_from_the_wrong_signer_are_ignored() {
     dispute.dispute.evidence.push_str(" (edited after signing)");
     let relayed = fixd_proto::types::dispute::RelayedDispute { dispute, escrow, accepted_at: c.now };
     let forged = Signed::sign(&c.members[1].key, &c.network_id(), relayed);
-    let effects = c.members[0].driver.on(c.now, Input::Gossip(GossipMessage::Dispute(forged)));
+    let effects = c.members[0].driver.on(c.now, Input::Gossip(GossipMessage::dispute(forged)));
     assert!(effects.is_empty(), "no bond check for a dispute its disputer did not sign: {effects:?}");
 
     let ruling = ArbitratorRuling {

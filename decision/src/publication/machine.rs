@@ -56,8 +56,9 @@ pub struct Publication {
     /// The report the committee decided, until this member is final too.
     decided: Option<FinalReport>,
     done: Option<Final>,
-    /// Each member's first signature, whatever report it signed.
-    signatures: BTreeMap<usize, ReportSignature>,
+    /// Each member's first signature, whatever report it signed. Boxed: a B-tree allocates
+    /// room for eleven values at its first insert, and a burst holds thousands of these maps.
+    signatures: BTreeMap<usize, Box<ReportSignature>>,
     /// The turn in which this member last asked for a publication.
     asked_in_turn: Option<u64>,
     on_chain: Option<OnChain>,
@@ -227,7 +228,7 @@ impl Publication {
     /// The signatures of this member's final report (none before it is final).
     fn valid_signatures(&self) -> impl Iterator<Item = (&usize, &ReportSignature)> {
         let report = self.done.as_ref().map(|d| &d.report);
-        self.signatures.iter().filter(move |(_, s)| Some(&s.report) == report)
+        self.signatures.iter().map(|(m, s)| (m, &**s)).filter(move |(_, s)| Some(&s.report) == report)
     }
 
     /// The publisher of the turn running at `now`, once final.
@@ -366,7 +367,7 @@ impl Publication {
             return out.push(Action::Ignored { author, reason });
         }
         // Before this member is final the digest is unknown: the signature is checked then.
-        self.signatures.insert(author, signature);
+        self.signatures.insert(author, Box::new(signature));
     }
 
     fn on_chain_state(&mut self, state: Option<OnChain>, out: &mut Vec<Action>) {

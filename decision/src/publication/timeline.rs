@@ -172,6 +172,8 @@ impl Timeline {
             actions[self.carried.len()..].to_vec()
         };
         self.carried = actions;
+        // Kept for the settlement's life (thousands at once in a burst): no growth slack.
+        self.carried.shrink_to_fit();
         Folded { machine, new, revised }
     }
 

@@ -55,9 +55,9 @@ impl CatchupResponse {
     /// before it.
     pub fn into_messages(self) -> Vec<GossipMessage> {
         let observations = self.observations.into_iter().map(GossipMessage::Observation);
-        let disputes = self.disputes.into_iter().map(GossipMessage::Dispute);
+        let disputes = self.disputes.into_iter().map(GossipMessage::dispute);
         let reviews = self.review_votes.into_iter().map(GossipMessage::ReviewVote);
-        let proposals = self.proposals.into_iter().map(GossipMessage::Proposal);
+        let proposals = self.proposals.into_iter().map(GossipMessage::proposal);
         let votes = self.votes.into_iter().map(GossipMessage::Vote);
         let rulings = self.rulings.into_iter().map(GossipMessage::Ruling);
         let reports = self.report_signatures.into_iter().map(GossipMessage::ReportSignature);

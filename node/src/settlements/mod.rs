@@ -841,7 +841,7 @@ pub fn sign_and_keep(
                 };
                 Signed::sign(key, network_id, fresh)
             });
-            GossipMessage::Proposal(Signed::sign(key, network_id, round_proposal))
+            GossipMessage::proposal(Signed::sign(key, network_id, round_proposal))
         }
         Unsigned::Vote(vote) => GossipMessage::Vote(Signed::sign(key, network_id, vote)),
         Unsigned::ReviewVote { vote, .. } => GossipMessage::ReviewVote(Signed::sign(key, network_id, vote)),
@@ -855,7 +855,7 @@ pub fn sign_and_keep(
             finality = Some(FinalRecord { report, finality: f });
             GossipMessage::ReportSignature(Signed::sign(key, network_id, payload))
         }
-        Unsigned::Dispute(relayed) => GossipMessage::Dispute(Signed::sign(key, network_id, relayed)),
+        Unsigned::Dispute(relayed) => GossipMessage::dispute(Signed::sign(key, network_id, relayed)),
         Unsigned::Ruling(relayed) => {
             GossipMessage::Ruling(Signed::sign(key, network_id, crate::test_faults::backdate(relayed)))
         }

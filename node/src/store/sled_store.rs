@@ -194,9 +194,11 @@ impl SledStore {
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 /// sled's page cache. sled's default, 1 GiB, lets a node's memory grow with everything it ever
-/// stored; an expiry burst of 1,000 settlements writes 49 MiB to a node's store (BENCHMARKS.md),
-/// so 64 MiB keeps such a burst's records cached and bounds the rest.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// stored. A settlement's records are written once and read back rarely (a restart, catch-up,
+/// the API's first read of it; the API keeps its own views), so the cache holds the pages being
+/// written and the index: 16 MiB. (64 MiB was the largest single item of a node's heap in an
+/// expiry burst of 10,000, BENCHMARKS.md.)
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Opens the sled database at `path`, retrying while its lock is held, for up to `wait`.
 fn open_db(path: &Path, wait: Duration) -> Result<sled::Db, StoreError> {

@@ -1,5 +1,7 @@
 //! Genesis and committee (DESIGN section 3).
 
+use std::sync::Arc;
+
 use alloy_primitives::{Address, B256};
 use serde::{Deserialize, Serialize};
 
@@ -154,14 +156,17 @@ pub const MIN_MEMBERS: usize = 4;
 /// cannot certify two values in one round. And q ≤ n − f, so the honest members alone reach a
 /// quorum. These are the only place the quorum is computed; the contract's threshold is set to
 /// [`Committee::q`].
+///
+/// Shared, not copied: every decision and publication of every settlement holds the committee,
+/// and a clone is a reference count (a burst of 10,000 settlements held some 24 MB of copies).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committee {
-    members: Vec<Member>,
+    members: Arc<[Member]>,
 }
 
 impl Committee {
     pub fn new(members: Vec<Member>) -> Self {
-        Committee { members }
+        Committee { members: members.into() }
     }
 
     pub fn members(&self) -> &[Member] {

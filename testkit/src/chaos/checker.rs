@@ -23,7 +23,7 @@ pub struct Held {
 pub fn read(store: &dyn Store, id: &SettlementId) -> Result<Held, StoreError> {
     let mut messages: Vec<GossipMessage> = Vec::new();
     messages.extend(store.observations(id)?.into_iter().map(GossipMessage::Observation));
-    messages.extend(store.proposals(id)?.into_iter().map(GossipMessage::Proposal));
+    messages.extend(store.proposals(id)?.into_iter().map(GossipMessage::proposal));
     messages.extend(store.votes(id)?.into_iter().map(GossipMessage::Vote));
     messages.extend(store.report_signatures(id)?.into_iter().map(GossipMessage::ReportSignature));
     messages.extend(store.review_votes(id)?.into_iter().map(GossipMessage::ReviewVote));
