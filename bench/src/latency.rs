@@ -51,6 +51,20 @@ pub struct LatencyRow {
     pub store_mib: f64,
     /// The distinct transactions that published the settlements (a batch publishes many).
     pub transactions: usize,
+    /// With `restart`: node-0 stopped once everything is published and started again on its
+    /// data directory (every settlement settled in it).
+    pub restart: Option<Restarted>,
+}
+
+/// A member's restart on a data directory: spawn → its API answering (serving), → its status
+/// naming every peer (following the network), and its peak resident memory in its first seconds.
+pub struct Restarted {
+    pub serving: Duration,
+    pub following: Duration,
+    pub rss_mib: f64,
+    /// Drivers it built from its store by then (`fixd_drivers_built_total`): none, every
+    /// settlement being settled.
+    pub drivers: u64,
 }
 
 /// The settlement specs: `count` of them, `per_second` maturing each second from `first`; those
@@ -68,15 +82,15 @@ pub fn burst_specs(first: &SettlementSpec, count: usize, per_second: usize) -> V
         .collect()
 }
 
-/// Runs one committee of `n` through `count` settlements.
+/// Runs one committee of `n` through `count` settlements, under `args`' challenge window,
+/// round and publishing turn; with `restart`, restarts node-0 at the end.
 pub fn run(
     runtime: &tokio::runtime::Runtime,
+    args: &crate::Args,
     n: usize,
     count: usize,
     per_second: usize,
-    challenge_secs: u64,
-    round_timeout_secs: u64,
-    publish_timeout_secs: u64,
+    restart: bool,
 ) -> anyhow::Result<LatencyRow> {
     let (clock, first) = short_maturity();
     // Larger committees take longer to start: the first settlement matures after they are up.
@@ -86,9 +100,9 @@ pub fn run(
     let scheduled: Vec<Scheduled> =
         specs.iter().map(|s| Scheduled { maturity: s.maturity, params: s.params }).collect();
     let protocol = ProtocolParams {
-        challenge_period_secs: challenge_secs,
-        round_timeout_secs,
-        publish_timeout_secs,
+        challenge_period_secs: args.latency_challenge_secs,
+        round_timeout_secs: args.round_timeout_secs,
+        publish_timeout_secs: args.publish_timeout_secs,
         ..fixd_testkit::harness::short_protocol()
     };
     let q = 2 * n / 3 + 1;
@@ -176,6 +190,7 @@ pub fn run(
         peak_rss_mib,
         store_mib,
         transactions,
+        restart: None,
     };
     let mut unstamped = 0;
     for id in &ids {
@@ -212,7 +227,50 @@ pub fn run(
     for v in [&mut row.to_certificate, &mut row.to_publication, &mut row.final_to_publication] {
         v.sort_by(f64::total_cmp);
     }
+    drop(stamps);
+    if restart {
+        row.restart = Some(restart_node_0(runtime, &mut devnet, n, &ids)?);
+    }
     Ok(row)
+}
+
+/// Stops node-0 and starts it again on its data directory: how long until it serves and
+/// follows the network, and whether it still shows every settlement published.
+fn restart_node_0(
+    runtime: &tokio::runtime::Runtime,
+    devnet: &mut Devnet,
+    n: usize,
+    ids: &[B256],
+) -> anyhow::Result<Restarted> {
+    // Every publication as deep as a driver is kept for: node-0 holds no driver any more.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while metric(runtime, &devnet.node(0).api, "fixd_drivers ")? > 0 {
+        anyhow::ensure!(Instant::now() < deadline, "node-0 still holds drivers 5 minutes after publishing");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    devnet.stop_node(0);
+    eprintln!("latency: n = {n}: node-0 stopped; starting it again on its data directory");
+    let spawned = Instant::now();
+    devnet.start_node_with_env(0, &[("RUST_LOG", "warn")]);
+    let serving = spawned.elapsed();
+    let node = devnet.node(0);
+    node.wait_for("/v1/status", Duration::from_secs(120), |status| {
+        status["peers"].as_array().is_some_and(|peers| peers.len() == n - 1)
+    });
+    let following = spawned.elapsed();
+    // Its first ticks pass over every stored settlement; the memory after them.
+    std::thread::sleep(Duration::from_secs(10));
+    let rss_mib = peak_rss(node.proc.child.id())? as f64 / (1024.0 * 1024.0);
+    let drivers = metric(runtime, &node.api, "fixd_drivers_built_total ")?;
+    for id in ids {
+        let (code, view) = node.get(&format!("/v1/settlements/{id}"));
+        anyhow::ensure!(
+            code == 200 && view["status"] == "published",
+            "node-0 after its restart: settlement {id} is {} (HTTP {code})",
+            view["status"]
+        );
+    }
+    Ok(Restarted { serving, following, rss_mib, drivers })
 }
 
 /// Wall time since a unix second.
@@ -291,14 +349,19 @@ fn published_everywhere(runtime: &tokio::runtime::Runtime, devnet: &Devnet, n: u
 
 /// The most requests the node sent to one venue, from its `/metrics`.
 fn venue_requests(runtime: &tokio::runtime::Runtime, api: &str) -> anyhow::Result<u64> {
+    metric(runtime, api, "fixd_venue_requests_total{")
+}
+
+/// The largest value among the node's `/metrics` lines that start with `prefix`.
+fn metric(runtime: &tokio::runtime::Runtime, api: &str, prefix: &str) -> anyhow::Result<u64> {
     let url = format!("{api}/metrics");
     let text = runtime.block_on(async { reqwest::get(&url).await?.error_for_status()?.text().await })?;
     let most = text
         .lines()
-        .filter(|l| l.starts_with("fixd_venue_requests_total{"))
+        .filter(|l| l.starts_with(prefix))
         .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
         .max();
-    most.context("fixd_venue_requests_total in /metrics")
+    most.with_context(|| format!("{prefix} in /metrics"))
 }
 
 /// Event stamps: `(settlement, node, kind)` → first arrival.

@@ -13,7 +13,8 @@
 //!   `--per-second` a second, from q observations held to the certificate on every node, and
 //!   from the certificate to a confirmed publication (see `latency.rs`).
 //! - **burst**: `--burst` settlements maturing in one second on four members: until all are
-//!   certified and published on every node, peak RSS and store size.
+//!   certified and published on every node, peak RSS and store size; then node-0 restarted on
+//!   its data directory, every settlement settled in it: serving, following, memory.
 //! - **restart**: `--stored` settlements on a member, the first page of its list under load,
 //!   and the time from spawning it again to serving and to following the network
 //!   (`restart.rs`).
@@ -115,30 +116,14 @@ fn main() -> anyhow::Result<()> {
                 let mut rows = Vec::new();
                 for &n in &args.nodes {
                     anyhow::ensure!((4..=100).contains(&n), "--nodes takes committee sizes from 4 to 100");
-                    rows.push(latency::run(
-                        &runtime,
-                        n,
-                        args.settlements,
-                        args.per_second,
-                        args.latency_challenge_secs,
-                        args.round_timeout_secs,
-                        args.publish_timeout_secs,
-                    )?);
+                    rows.push(latency::run(&runtime, &args, n, args.settlements, args.per_second, false)?);
                 }
                 print_latency(&rows, args.latency_challenge_secs);
             }
             if args.sections.contains(&Section::Burst) {
                 let mut rows = Vec::new();
                 for &count in &args.burst {
-                    rows.push(latency::run(
-                        &runtime,
-                        4,
-                        count,
-                        count,
-                        args.latency_challenge_secs,
-                        args.round_timeout_secs,
-                        args.publish_timeout_secs,
-                    )?);
+                    rows.push(latency::run(&runtime, &args, 4, count, count, true)?);
                 }
                 print_burst(&rows);
             }
@@ -372,6 +357,27 @@ fn print_burst(rows: &[latency::LatencyRow]) {
     }
     println!();
     println!("Times are from the maturity; observations are made 3 s after it (the grace period).");
+    println!();
+    println!(
+        "Then node-0 is stopped and started again on its data directory, every settlement settled in it:"
+    );
+    println!();
+    println!(
+        "| settlements stored | serving | following the network | peak RSS in its first 10 s | drivers built from the store |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for row in rows {
+        if let Some(r) = &row.restart {
+            println!(
+                "| {} | {:.0} ms | {:.0} ms | {:.0} MiB | {} |",
+                row.settlements,
+                r.serving.as_secs_f64() * 1e3,
+                r.following.as_secs_f64() * 1e3,
+                r.rss_mib,
+                r.drivers
+            );
+        }
+    }
 }
 
 fn print_restart(row: &restart::RestartRow, connections: usize) {

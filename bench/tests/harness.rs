@@ -63,6 +63,35 @@ fn the_latency_section_publishes_100_settlements_alike_on_seven_members() {
     }
 }
 
+/// The burst section with 200 settlements maturing in one second on four members: every one
+/// certified and published alike on every node, then node-0 restarted on its data directory
+/// still shows every one of them published and builds no driver for them
+/// (`latency::restart_node_0`).
+#[test]
+fn the_burst_section_settles_200_at_once_and_a_restarted_member_still_shows_them() {
+    let stdout = bench(&["--sections", "burst", "--burst", "200"]);
+    let burst = stdout
+        .lines()
+        .find(|l| l.starts_with("| 200 |") && l.contains(" MiB |") && l.split('|').count() == 9)
+        .unwrap_or_else(|| panic!("no burst row for 200:\n{stdout}"));
+    let cells: Vec<&str> = burst.split('|').map(str::trim).collect();
+    let transactions: usize = cells[5].parse().unwrap_or_else(|_| panic!("{burst}"));
+    assert!((1..200).contains(&transactions), "{transactions} publication transactions: {burst}");
+    let restart = stdout
+        .lines()
+        .find(|l| l.starts_with("| 200 |") && l.split('|').count() == 7)
+        .unwrap_or_else(|| panic!("no restart row for 200:\n{stdout}"));
+    let cells: Vec<&str> = restart.split('|').map(str::trim).collect();
+    let (serving, following): (f64, f64) = (
+        cells[2].trim_end_matches(" ms").parse().unwrap_or_else(|_| panic!("{restart}")),
+        cells[3].trim_end_matches(" ms").parse().unwrap_or_else(|_| panic!("{restart}")),
+    );
+    assert!(serving > 0.0 && following >= serving, "{restart}");
+    // Every settlement is settled 64 blocks deep: the restarted member builds no driver for any
+    // (it built one for each before it skipped the settled ones).
+    assert_eq!(cells[5], "0", "drivers built after the restart: {restart}");
+}
+
 /// Runs `fixd-bench` with `args`, on the tests' `fixd`; its stdout, once it succeeded.
 fn bench(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_fixd-bench"))

@@ -24,6 +24,8 @@
 //! | `fixd_disputes_total` | counter | `outcome` = `accepted`, `refused`, `unconfirmed`, `limited` (this node's API; `unconfirmed`: the bond needs more blocks, retry; `limited`: a rate limit refused the bond check, 429), `upheld`, `rejected` (reviews decided), `escalated` | disputes |
 //! | `fixd_bond_checks_dropped_total` | counter | `reason` = `too_many`, `unknown`, `wrong_escrow`, `bad_bond` | relayed disputes dropped by their bond check ([`crate::settlements`]) |
 //! | `fixd_bond_checks` | gauge | | bond checks of relayed disputes in flight: at most 64 per member |
+//! | `fixd_drivers` | gauge | | settlements whose driver the node holds in memory (set each tick): those in flight, until their publication is 64 blocks deep; a restart builds none for settled ones |
+//! | `fixd_drivers_built_total` | counter | | drivers built from the store: at a settlement's first input in this process, or again after its driver went |
 //! | `fixd_libp2p_*` | various | | libp2p-metrics: connections, identify, ping, gossipsub |
 
 use std::collections::HashMap;
@@ -105,6 +107,10 @@ pub struct Metrics {
     bond_checks_dropped: Family<ReasonLabels, Counter>,
     /// Bond checks of relayed disputes in flight.
     pub bond_checks: Gauge,
+    /// Settlements whose driver this node holds in memory.
+    pub drivers: Gauge,
+    /// Drivers built from the store (a settlement's first input in this process).
+    pub drivers_built: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -168,6 +174,18 @@ impl Metrics {
         );
         let bond_checks = Gauge::default();
         registry.register("bond_checks", "Bond checks of relayed disputes in flight", bond_checks.clone());
+        let drivers = Gauge::default();
+        registry.register(
+            "drivers",
+            "Settlements whose driver this node holds in memory: in flight, or not yet settled deep on-chain",
+            drivers.clone(),
+        );
+        let drivers_built = Counter::default();
+        registry.register(
+            "drivers_built",
+            "Drivers built from the store: a settlement's first input in this process, or one after its driver went",
+            drivers_built.clone(),
+        );
         let libp2p = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
         let metrics = Metrics {
             registry: Arc::new(Mutex::new(registry)),
@@ -185,6 +203,8 @@ impl Metrics {
             disputes,
             bond_checks_dropped,
             bond_checks,
+            drivers,
+            drivers_built,
         };
         (metrics, libp2p)
     }

@@ -273,9 +273,9 @@ pub struct Settlements {
     services: Services,
     /// How often to tick the drivers.
     tick: Duration,
-    /// Boxed: a driver is 9.4 KB by value, and the map keeps up to twice its entries in slots
-    /// (and two tables while it grows): by value, 10,000 drivers in flight would cost some
-    /// 200 MB of slots.
+    /// Boxed: a driver is some 4 KB by value, and the map keeps up to twice its entries in
+    /// slots (and two tables while it grows): by value, 10,000 drivers in flight would cost
+    /// some 100 MB of slots.
     drivers: HashMap<B256, Box<SettlementDriver>>,
     /// Settlements whose driver was dropped once its publication was too deep for the chain
     /// service to read any more: the tick skips them, and a message that still comes for one
@@ -464,6 +464,7 @@ impl Settlements {
             })?;
         self.services.interests.set(*id, driver.interest());
         self.drivers.insert(*id, Box::new(driver));
+        self.services.metrics.drivers_built.inc();
         self.carry_out(*id, effects).await?;
         Ok(true)
     }
@@ -508,20 +509,29 @@ impl Settlements {
             {
                 self.catch_ups.lock().expect("catch-ups lock").forget(&id);
                 self.batcher.forget(&id);
-                let deep = driver.publication().and_then(|p| p.on_chain()).is_some_and(|on_chain| {
-                    on_chain.confirmations >= crate::chain::service::FORGET_AFTER_CONFIRMATIONS
-                });
-                if deep {
+                if settled(driver.publication().and_then(|p| p.on_chain())) {
                     // Done: its memory goes, so a node's memory follows the settlements in flight.
                     self.drivers.remove(&id);
                     self.published.insert(id);
                 }
                 continue;
             }
+            if !self.drivers.contains_key(&id) && self.settled_in_store(&id)? {
+                // Settled before this process started (or its driver went): nothing to drive,
+                // so a restart on thousands of settled settlements builds none of their drivers.
+                self.published.insert(id);
+                continue;
+            }
             self.drive(id, Input::Tick).await?;
         }
+        self.services.metrics.drivers.set(self.drivers.len() as i64);
         self.flush_batches().await;
         Ok(())
+    }
+
+    /// Whether the store holds the settlement's publication [`settled`].
+    fn settled_in_store(&self, id: &B256) -> Result<bool, StoreError> {
+        Ok(settled(self.services.store.publication(id)?.as_ref()))
     }
 
     /// Answers the API once what the command changed is flushed: an accepted dispute is on
@@ -799,6 +809,13 @@ impl Settlements {
             }
         });
     }
+}
+
+/// Whether a publication is too deep for the chain service to read any more
+/// ([`crate::chain::service::FORGET_AFTER_CONFIRMATIONS`] blocks): its settlement needs no driver.
+fn settled(on_chain: Option<&fixd_decision::publication::OnChain>) -> bool {
+    on_chain
+        .is_some_and(|on_chain| on_chain.confirmations >= crate::chain::service::FORGET_AFTER_CONFIRMATIONS)
 }
 
 /// Stores a signed message under its kind (the store keeps the first of a kind per key, or the
