@@ -229,14 +229,14 @@ pub fn run(
     }
     drop(stamps);
     if restart {
-        row.restart = Some(restart_node_0(runtime, &mut devnet, n, &ids)?);
+        row.restart = Some(restart_settled(runtime, &mut devnet, n, &ids)?);
     }
     Ok(row)
 }
 
 /// Stops node-0 and starts it again on its data directory: how long until it serves and
 /// follows the network, and whether it still shows every settlement published.
-fn restart_node_0(
+fn restart_settled(
     runtime: &tokio::runtime::Runtime,
     devnet: &mut Devnet,
     n: usize,
@@ -248,16 +248,8 @@ fn restart_node_0(
         anyhow::ensure!(Instant::now() < deadline, "node-0 still holds drivers 5 minutes after publishing");
         std::thread::sleep(Duration::from_secs(1));
     }
-    devnet.stop_node(0);
-    eprintln!("latency: n = {n}: node-0 stopped; starting it again on its data directory");
-    let spawned = Instant::now();
-    devnet.start_node_with_env(0, &[("RUST_LOG", "warn")]);
-    let serving = spawned.elapsed();
+    let (serving, following) = crate::restart::restart_node_0(devnet, n);
     let node = devnet.node(0);
-    node.wait_for("/v1/status", Duration::from_secs(120), |status| {
-        status["peers"].as_array().is_some_and(|peers| peers.len() == n - 1)
-    });
-    let following = spawned.elapsed();
     // Its first ticks pass over every stored settlement; the memory after them.
     std::thread::sleep(Duration::from_secs(10));
     let rss_mib = peak_rss(node.proc.child.id())? as f64 / (1024.0 * 1024.0);

@@ -39,16 +39,8 @@ pub fn run(runtime: &tokio::runtime::Runtime, args: &crate::Args) -> anyhow::Res
     let first_page =
         crate::measure(runtime, args, "settlement list, first page", &format!("{api}/v1/settlements"))?;
 
-    devnet.stop_node(0);
-    eprintln!("restart: node-0 stopped; starting it again on its data directory");
-    let spawned = Instant::now();
-    devnet.start_node_with_env(0, &[("RUST_LOG", "warn")]);
-    let serving = spawned.elapsed();
+    let (serving, following) = restart_node_0(&mut devnet, 4);
     let node = devnet.node(0);
-    node.wait_for("/v1/status", Duration::from_secs(60), |status| {
-        status["peers"].as_array().is_some_and(|peers| peers.len() == 3)
-    });
-    let following = spawned.elapsed();
     let (code, list) = node.get(&format!("/v1/settlements?limit={}", fixd_node::api::page::MAX_LIMIT));
     anyhow::ensure!(
         code == 200 && list["settlements"].as_array().is_some_and(|s| !s.is_empty()),
@@ -56,6 +48,20 @@ pub fn run(runtime: &tokio::runtime::Runtime, args: &crate::Args) -> anyhow::Res
     );
     let store_mib = crate::latency::dir_size(&devnet.data_dir(0)) as f64 / (1024.0 * 1024.0);
     Ok(RestartRow { stored, scheduling, first_page, serving, following, store_mib })
+}
+
+/// Stops node-0 of a committee of `n` and starts it again on its data directory: spawn → its
+/// API answering (serving), and → its status naming its `n − 1` peers (following).
+pub fn restart_node_0(devnet: &mut Devnet, n: usize) -> (Duration, Duration) {
+    devnet.stop_node(0);
+    eprintln!("restart: node-0 stopped; starting it again on its data directory");
+    let spawned = Instant::now();
+    devnet.start_node_with_env(0, &[("RUST_LOG", "warn")]);
+    let serving = spawned.elapsed();
+    devnet.node(0).wait_for("/v1/status", Duration::from_secs(120), |status| {
+        status["peers"].as_array().is_some_and(|peers| peers.len() == n - 1)
+    });
+    (serving, spawned.elapsed())
 }
 
 /// Schedules `count` settlements on the node at `api`, maturing a second apart from tomorrow,

@@ -66,7 +66,7 @@ fn the_latency_section_publishes_100_settlements_alike_on_seven_members() {
 /// The burst section with 200 settlements maturing in one second on four members: every one
 /// certified and published alike on every node, then node-0 restarted on its data directory
 /// still shows every one of them published and builds no driver for them
-/// (`latency::restart_node_0`).
+/// (`latency::restart_settled`).
 #[test]
 fn the_burst_section_settles_200_at_once_and_a_restarted_member_still_shows_them() {
     let stdout = bench(&["--sections", "burst", "--burst", "200"]);
