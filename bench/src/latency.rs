@@ -169,7 +169,7 @@ pub fn run(
     let (mut peak_rss_mib, mut store_mib) = (0.0_f64, 0.0_f64);
     for i in 0..n {
         peak_rss_mib = peak_rss_mib.max(mib(peak_rss(devnet.node(i).proc.child.id())?));
-        store_mib = store_mib.max(mib(dir_size(&devnet.data_dir(i))));
+        store_mib = store_mib.max(mib(crate::restart::dir_size(&devnet.data_dir(i))));
     }
     let transactions = check_agreement(&devnet, n, &ids)?;
     let mut windows: Vec<(u64, u64)> = specs.iter().map(|s| (s.window_start(), s.maturity)).collect();
@@ -280,15 +280,6 @@ fn peak_rss(pid: u32) -> anyhow::Result<u64> {
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .context("VmHWM in /proc/<pid>/status")?;
     Ok(kib * 1024)
-}
-
-/// The bytes of every file under `dir`.
-pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir).into_iter().flatten().flatten().fold(0, |sum, entry| match entry.metadata() {
-        Ok(m) if m.is_dir() => sum + dir_size(&entry.path()),
-        Ok(m) => sum + m.len(),
-        Err(_) => sum,
-    })
 }
 
 fn millis(d: Duration) -> f64 {

@@ -73,7 +73,8 @@ struct Args {
     /// 120. A batch of reports waits half a turn for its co-signers.
     #[arg(long, default_value_t = fixd_testkit::harness::short_protocol().publish_timeout_secs)]
     publish_timeout_secs: u64,
-    /// Expiry bursts: settlements maturing in the same second on four members, one run each.
+    /// Expiry bursts: settlements maturing in the same second on four members, one run each;
+    /// each ends with node-0 restarted on its data directory, every settlement settled in it.
     #[arg(long, value_delimiter = ',', default_values_t = [1000])]
     burst: Vec<usize>,
     /// Settlements node-0 holds in the restart section (at most its api.max_scheduled, 10,000).

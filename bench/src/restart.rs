@@ -46,7 +46,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, args: &crate::Args) -> anyhow::Res
         code == 200 && list["settlements"].as_array().is_some_and(|s| !s.is_empty()),
         "the restarted node lists no settlement: HTTP {code}"
     );
-    let store_mib = crate::latency::dir_size(&devnet.data_dir(0)) as f64 / (1024.0 * 1024.0);
+    let store_mib = dir_size(&devnet.data_dir(0)) as f64 / (1024.0 * 1024.0);
     Ok(RestartRow { stored, scheduling, first_page, serving, following, store_mib })
 }
 
@@ -62,6 +62,15 @@ pub fn restart_node_0(devnet: &mut Devnet, n: usize) -> (Duration, Duration) {
         status["peers"].as_array().is_some_and(|peers| peers.len() == n - 1)
     });
     (serving, spawned.elapsed())
+}
+
+/// The bytes of every file under `dir`.
+pub(crate) fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir).into_iter().flatten().flatten().fold(0, |sum, entry| match entry.metadata() {
+        Ok(m) if m.is_dir() => sum + dir_size(&entry.path()),
+        Ok(m) => sum + m.len(),
+        Err(_) => sum,
+    })
 }
 
 /// Schedules `count` settlements on the node at `api`, maturing a second apart from tomorrow,
