@@ -277,9 +277,9 @@ pub struct Settlements {
     /// slots (and two tables while it grows): by value, 10,000 drivers in flight would cost
     /// some 100 MB of slots.
     drivers: HashMap<B256, Box<SettlementDriver>>,
-    /// Settlements whose driver was dropped once its publication was too deep for the chain
-    /// service to read any more: the tick skips them, and a message that still comes for one
-    /// builds its driver again from the store.
+    /// Settlements whose publication is too deep for the chain service to read any more
+    /// ([`settled`]): their driver was dropped, or (after a restart) never built. The tick skips
+    /// them, and a message that still comes for one builds its driver again from the store.
     published: HashSet<B256>,
     /// The store's settlements, read again only when one is added.
     known: crate::store::SettlementList,
