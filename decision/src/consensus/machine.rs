@@ -102,7 +102,7 @@ pub struct Certification<I: Inputs = Observations> {
     own_lock: Option<(u32, B256)>,
     /// A certificate from another member, waiting for the inputs it lists.
     pending_certificate: Option<Box<Certificate>>,
-    certificate: Option<Box<Certificate>>,
+    certificate: Option<Arc<Certificate>>,
 }
 
 impl<I: Inputs> std::fmt::Debug for Certification<I> {
@@ -244,9 +244,9 @@ impl<I: Inputs> Certification<I> {
         self.certificate.as_deref()
     }
 
-    /// The inputs kept, by hash (the inputs of a proof bundle).
-    pub fn observations(&self) -> impl Iterator<Item = &Signed<I::Input>> {
-        self.inputs.values().map(|input| &**input)
+    /// How many inputs are held: none once decided (the store keeps them for proof bundles).
+    pub fn held_inputs(&self) -> usize {
+        self.inputs.len()
     }
 
     /// How many proposals and votes are held, for the storage bound.
@@ -331,20 +331,22 @@ impl<I: Inputs> Certification<I> {
     }
 
     /// The decision as this member's store kept it (checked when it was taken).
-    pub fn restore_decision(&mut self, certificate: Certificate) {
-        self.certificate = Some(Box::new(certificate));
+    pub fn restore_decision(&mut self, certificate: Arc<Certificate>) {
+        self.certificate = Some(certificate);
         self.release_rounds();
     }
 
     /// Once decided, the machine acts on nothing more ([`Certification::on`] returns at once),
-    /// so what it held to decide goes: the core's state, the round proposals and votes (the
-    /// store keeps them, and catch-up serves them from there), and the inputs the certificate
-    /// does not list. A burst of thousands of settlements then holds a certificate and its
-    /// inputs for each decided one, not every round's messages (about 37 KB each before).
+    /// so what it held to decide goes: the core's state, the round proposals and votes, and the
+    /// inputs (the store keeps them all: catch-up and proof bundles are served from there). A
+    /// burst of thousands of settlements then holds a certificate for each decided one, not
+    /// every round's messages (about 37 KB each before) nor its observations (some 1.2 KB each,
+    /// their partitions and venues, three or more a settlement).
     fn release_rounds(&mut self) {
-        let Some(certificate) = &self.certificate else { return };
-        let listed: BTreeSet<B256> = certificate.proposal.payload.inputs.iter().copied().collect();
-        self.inputs.retain(|hash, _| listed.contains(hash));
+        if self.certificate.is_none() {
+            return;
+        }
+        self.inputs = BTreeMap::new();
         self.instance = None;
         self.proposals = BTreeMap::new();
         self.votes = BTreeMap::new();
@@ -738,7 +740,8 @@ impl<I: Inputs> Certification<I> {
 
     fn decided(&mut self, certificate: Certificate, out: &mut Vec<Action>) {
         if self.certificate.is_none() {
-            self.certificate = Some(Box::new(certificate.clone()));
+            let certificate = Arc::new(certificate);
+            self.certificate = Some(Arc::clone(&certificate));
             self.release_rounds();
             out.push(Action::Certified(certificate));
         }

@@ -174,8 +174,9 @@ pub enum Action {
     /// Sign this vote, record it in its signing slot and flush *before* gossiping it, then feed
     /// the signed vote back as [`Event::Vote`].
     Vote(Vote),
-    /// The decision (emitted once); hand it to the dispute machine and the API.
-    Certified(Certificate),
+    /// The decision (emitted once); hand it to the dispute machine and the API. Shared with
+    /// the machine, which keeps it: one copy a decision, not one per holder.
+    Certified(std::sync::Arc<Certificate>),
     /// A member signed two different messages for one slot: store the evidence (both signed
     /// messages) and show it in the API.
     Equivocation(Equivocation),

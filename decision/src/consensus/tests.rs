@@ -134,16 +134,27 @@ impl Machine {
         }
     }
 
-    /// Checks a certificate as a third party would, against the inputs this member holds.
-    fn verify(&self, sim: &Sim, certificate: &Certificate) -> Result<Wad, fixd_proto::certify::CertifyError> {
+    /// Checks a certificate as a third party would, against the inputs member `me` holds in
+    /// its store (a decided machine keeps none).
+    fn verify(
+        &self,
+        sim: &Sim,
+        me: usize,
+        certificate: &Certificate,
+    ) -> Result<Wad, fixd_proto::certify::CertifyError> {
         let (committee, network_id, spec) = (&sim.committee, &sim.network_id, &sim.spec);
         match self {
-            Machine::Value(m) => {
-                let inputs: Vec<_> = m.observations().cloned().collect();
+            Machine::Value(_) => {
+                let inputs = sim.nodes[me].held_observations();
                 verify_certificate(committee, network_id, spec, certificate, &inputs)
             }
             Machine::Review(m) => {
-                let inputs: Vec<_> = m.observations().cloned().collect();
+                let inputs: Vec<_> = (sim.nodes[me].store.iter())
+                    .filter_map(|e| match e {
+                        Event::ReviewVote(v) => Some(v.clone()),
+                        _ => None,
+                    })
+                    .collect();
                 let target = &m.review().target;
                 verify_review_certificate(committee, network_id, spec, certificate, target, &inputs)
             }
@@ -172,6 +183,18 @@ struct Node {
     store: Vec<Event>,
     /// A report decision: whether a late member's relay reached this member (late).
     heard_late: bool,
+}
+
+impl Node {
+    /// The observations its store holds, its own and its peers'.
+    fn held_observations(&self) -> Vec<Signed<Observation>> {
+        (self.store.iter())
+            .filter_map(|e| match e {
+                Event::Observation(o) => Some(o.clone()),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 struct Sim {
@@ -446,10 +469,10 @@ impl Sim {
                 Action::Propose(proposal) => self.propose(me, proposal),
                 Action::Vote(vote) => self.vote(me, vote),
                 Action::Certified(certificate) => {
-                    let verdict = self.nodes[me].machine.verify(self, &certificate);
+                    let verdict = self.nodes[me].machine.verify(self, me, &certificate);
                     assert!(verdict.is_ok(), "member {me} decided on an invalid certificate: {verdict:?}");
                     if self.nodes[me].decided.is_none() {
-                        self.nodes[me].decided = Some(certificate);
+                        self.nodes[me].decided = Some((*certificate).clone());
                     }
                 }
                 Action::Hold(message) => {
@@ -813,8 +836,7 @@ fn a_member_that_missed_the_votes_takes_a_checked_certificate() {
     let certificate = sim.nodes[0].decided.clone().expect("decided");
     let (committee, network_id, spec) = (sim.committee.clone(), sim.network_id, sim.spec.clone());
     let mut late = Certification::new(committee, 1, network_id, spec, params());
-    let Machine::Value(first) = &sim.nodes[0].machine else { unreachable!("a first-value committee") };
-    for o in first.observations().cloned().collect::<Vec<_>>() {
+    for o in sim.nodes[0].held_observations() {
         late.on(sim.now, Event::Observation(o));
     }
     let mut forged = certificate.clone();
@@ -823,7 +845,7 @@ fn a_member_that_missed_the_votes_takes_a_checked_certificate() {
     assert!(actions.iter().any(|a| matches!(a, Action::Rejected { .. })), "two precommits are no decision");
     assert!(late.certificate().is_none());
     let actions = late.on(sim.now, Event::Certificate(certificate.clone()));
-    assert!(actions.contains(&Action::Certified(certificate)));
+    assert!(actions.contains(&Action::Certified(std::sync::Arc::new(certificate))));
 }
 
 /// A member that precommitted a candidate and restarted keeps its lock: the fresh core would
@@ -918,7 +940,7 @@ fn a_restarted_member_keeps_its_lock_from_its_own_precommit() {
     );
 }
 
-/// A decided machine keeps its certificate and the inputs it lists, and nothing of its rounds:
+/// A decided machine keeps its certificate, and no input and nothing of its rounds:
 /// a burst of thousands of decided settlements holds no round messages, and a member that
 /// goes on sending votes after the decision makes it hold none.
 #[test]
@@ -934,10 +956,7 @@ fn a_decided_machine_holds_no_round_messages_and_takes_none_after() {
         assert_eq!(sim.nodes[i].machine.round(), Some(decided.round), "member {i}");
     }
     let Machine::Value(first) = &sim.nodes[0].machine else { unreachable!("a first-value committee") };
-    let kept: Vec<B256> = first.observations().map(Signed::hash).collect();
-    let mut listed = certificate.proposal.payload.inputs.clone();
-    listed.sort_unstable();
-    assert_eq!(kept, listed, "the inputs kept are the certificate's");
+    assert_eq!(first.held_inputs(), 0, "a decided machine keeps no input (the store does)");
     let late = Vote {
         settlement_id: sim.spec.id(),
         decision: DecisionId::Value,

@@ -2,6 +2,7 @@
 //! docs of [`crate::driver`] for what goes in and out.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use alloy_primitives::B256;
 use fixd_dispute::{DisputeFiling, DisputeParams, Finality, Phase, Refusal};
@@ -77,7 +78,7 @@ impl SettlementDriver {
         }
         replay_rounds(&mut certification, &held, now);
         if let Some(certificate) = &held.certificate {
-            certification.restore_decision(certificate.clone());
+            certification.restore_decision(Arc::clone(certificate));
         }
         let mut report = Certification::for_report(
             setup.committee.clone(),
@@ -88,7 +89,7 @@ impl SettlementDriver {
         );
         replay_rounds(&mut report, &held, now);
         if let Some(certificate) = &held.report_certificate {
-            report.restore_decision(certificate.clone());
+            report.restore_decision(Arc::clone(certificate));
         }
         // The second halves of kept evidence: the machine finds the equivocators again.
         for evidence in &held.equivocations {
@@ -656,7 +657,7 @@ impl SettlementDriver {
                 now,
                 agreed_events(
                     &self.setup.committee,
-                    held.certificate.as_ref(),
+                    held.certificate.as_deref(),
                     &held.review_certificates,
                     &held.review_votes,
                     &held.disputes,
@@ -731,7 +732,7 @@ impl SettlementDriver {
                 consensus::Action::Certified(certificate) => match decision {
                     DecisionId::Value => self.certified(now, certificate, effects),
                     DecisionId::Review { dispute_id } => {
-                        self.review_certified(now, dispute_id, certificate, effects);
+                        self.review_certified(now, dispute_id, Arc::unwrap_or_clone(certificate), effects);
                     }
                     DecisionId::Report => self.report_decided(now, certificate, effects),
                 },
@@ -744,10 +745,10 @@ impl SettlementDriver {
     }
 
     /// The first certificate: kept, announced, and the publication starts from it.
-    fn certified(&mut self, now: u64, certificate: Certificate, effects: &mut Vec<Effect>) {
+    fn certified(&mut self, now: u64, certificate: Arc<Certificate>, effects: &mut Vec<Effect>) {
         let proposal = &certificate.proposal.payload;
         tracing::info!(settlement = %self.id, round = certificate.round, value = %proposal.value, "certified");
-        effects.push(Effect::Keep(Record::Certificate(certificate.clone())));
+        effects.push(Effect::Keep(Record::Certificate((*certificate).clone())));
         effects.push(Effect::Event {
             kind: EventKind::Certified,
             detail: serde_json::json!({
@@ -922,7 +923,7 @@ impl SettlementDriver {
         }
         replay_rounds(&mut machine, &self.held, now);
         if let Some((_, certificate)) = self.held.review_certificates.iter().find(|(d, _)| d == &dispute_id) {
-            machine.restore_decision(certificate.clone());
+            machine.restore_decision(Arc::new(certificate.clone()));
         }
         self.reviews.insert(dispute_id, machine);
         tracing::info!(settlement = %id, dispute_round, %dispute_id, %contested, starts_at, "review started");
@@ -965,10 +966,10 @@ impl SettlementDriver {
 
     /// The committee decided the final report: kept, and handed to the publication, which signs
     /// it once this member is final too.
-    fn report_decided(&mut self, now: u64, certificate: Certificate, effects: &mut Vec<Effect>) {
+    fn report_decided(&mut self, now: u64, certificate: Arc<Certificate>, effects: &mut Vec<Effect>) {
         let Some(report) = certificate.proposal.payload.report() else { return };
         tracing::info!(settlement = %self.id, round = certificate.round, value = %report.value, outcomes = report.outcomes.len(), "final report decided");
-        effects.push(Effect::Keep(Record::ReportCertificate(certificate.clone())));
+        effects.push(Effect::Keep(Record::ReportCertificate((*certificate).clone())));
         self.held.report_certificate.get_or_insert(certificate);
         self.ensure_publication(now, effects);
         let actions = self.publication.as_mut().expect("created above").decided(now, report);

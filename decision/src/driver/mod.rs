@@ -43,6 +43,7 @@ mod machine;
 mod tests;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use alloy_primitives::{Address, B256};
 use fixd_dispute::{DisputeFiling, Finality, Refusal, ReviewVoteCast};
@@ -290,10 +291,11 @@ pub struct Held {
     pub proposals: Vec<Signed<RoundProposal>>,
     pub votes: Vec<Signed<Vote>>,
     pub equivocations: Vec<Equivocation>,
-    pub certificate: Option<Certificate>,
+    /// Shared with the decision's machine.
+    pub certificate: Option<Arc<Certificate>>,
     pub review_certificates: Vec<(B256, Certificate)>,
-    /// The decided final report's certificate.
-    pub report_certificate: Option<Certificate>,
+    /// The decided final report's certificate, shared with its machine.
+    pub report_certificate: Option<Arc<Certificate>>,
     pub review_votes: Vec<Signed<ReviewVote>>,
     pub disputes: Vec<Signed<RelayedDispute>>,
     pub rulings: Vec<Signed<RelayedRuling>>,

@@ -187,9 +187,9 @@ impl Committee {
             .filter(|m| {
                 !(matches!(m, GossipMessage::Dispute(_)) && self.withhold_disputes_from.contains(&me))
             });
-        let certificates = (held.certificate.iter().cloned())
+        let certificates = (held.certificate.iter().map(|c| (**c).clone()))
             .chain(held.review_certificates.iter().map(|(_, c)| c.clone()))
-            .chain(held.report_certificate.iter().cloned());
+            .chain(held.report_certificate.iter().map(|c| (**c).clone()));
         let inputs: Vec<Input> =
             messages.map(Input::Gossip).chain(certificates.map(Input::Certificate)).collect();
         self.queue.extend(inputs.into_iter().map(|input| (me, input)));
@@ -379,11 +379,13 @@ fn keep(held: &mut Held, record: Record) {
             GossipMessage::Ruling(r) => held.rulings.push(r),
             GossipMessage::BatchSignature(_) => unreachable!("a driver never keeps a batch"),
         },
-        Record::Certificate(c) => held.certificate = held.certificate.take().or(Some(c)),
+        Record::Certificate(c) => held.certificate = held.certificate.take().or(Some(std::sync::Arc::new(c))),
         Record::ReviewCertificate { dispute_id, certificate } => {
             held.review_certificates.push((dispute_id, certificate));
         }
-        Record::ReportCertificate(c) => held.report_certificate = held.report_certificate.take().or(Some(c)),
+        Record::ReportCertificate(c) => {
+            held.report_certificate = held.report_certificate.take().or(Some(std::sync::Arc::new(c)))
+        }
         Record::Equivocation(e) => held.equivocations.push(e),
         Record::OnChain(state) => held.on_chain = state,
         Record::LateRelay(hash) => {
