@@ -54,6 +54,11 @@ pub struct LatencyRow {
     /// With `restart`: node-0 stopped once everything is published and started again on its
     /// data directory (every settlement settled in it).
     pub restart: Option<Restarted>,
+    /// With `restart` (the burst section): the most decisions node-0 ran at once and the most
+    /// that waited to start (`fixd_decisions_running`, `fixd_decisions_waiting`, read every
+    /// 0.2 s until all are published).
+    pub most_running: u64,
+    pub most_waiting: u64,
 }
 
 /// A member's restart on a data directory: spawn → its API answering (serving), → its status
@@ -83,7 +88,9 @@ pub fn burst_specs(first: &SettlementSpec, count: usize, per_second: usize) -> V
 }
 
 /// Runs one committee of `n` through `count` settlements, under `args`' challenge window,
-/// round and publishing turn; with `restart`, restarts node-0 at the end.
+/// round and publishing turn; with `restart` (the burst section), the members run at most
+/// `--max-running-decisions` decisions at once, node-0's waves are read as they go, and node-0
+/// is restarted at the end.
 pub fn run(
     runtime: &tokio::runtime::Runtime,
     args: &crate::Args,
@@ -108,6 +115,9 @@ pub fn run(
     let q = 2 * n / 3 + 1;
     eprintln!("latency: n = {n} (q = {q}), {count} settlements, the first maturing in {} s", lead + 20);
     let mut devnet = Devnet::prepare_on_chain(n, clock, &scheduled, &protocol);
+    if restart {
+        devnet.set_observer("max_running_decisions", &args.max_running_decisions.to_string());
+    }
     for i in 0..n {
         devnet.start_node_with_env(i, &[("RUST_LOG", "warn")]);
     }
@@ -127,7 +137,19 @@ pub fn run(
     let mut reported = 0;
     let mut all_certified = None;
     let mut last_count = Instant::now();
+    let (mut most_running, mut most_waiting) = (0, 0);
     loop {
+        if restart {
+            let api = &devnet.node(0).api;
+            // A node too busy to answer in time is read at the next turn.
+            if let (Ok(running), Ok(waiting)) = (
+                metric(runtime, api, "fixd_decisions_running "),
+                metric(runtime, api, "fixd_decisions_waiting "),
+            ) {
+                most_running = most_running.max(running);
+                most_waiting = most_waiting.max(waiting);
+            }
+        }
         let done = {
             let stamps = stamps.lock().expect("stamps");
             if let Some(bad) = &stamps.failure {
@@ -191,6 +213,8 @@ pub fn run(
         store_mib,
         transactions,
         restart: None,
+        most_running,
+        most_waiting,
     };
     let mut unstamped = 0;
     for id in &ids {

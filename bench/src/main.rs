@@ -77,6 +77,10 @@ struct Args {
     /// each ends with node-0 restarted on its data directory, every settlement settled in it.
     #[arg(long, value_delimiter = ',', default_values_t = [1000])]
     burst: Vec<usize>,
+    /// The members' `observer.max_running_decisions` in the burst section: how many decisions
+    /// run at once, the rest starting in waves as these decide.
+    #[arg(long, default_value_t = fixd_node::settlements::MAX_RUNNING_DECISIONS)]
+    max_running_decisions: usize,
     /// Settlements node-0 holds in the restart section (at most its api.max_scheduled, 10,000).
     #[arg(long, default_value_t = 10_000)]
     stored: usize,
@@ -341,12 +345,13 @@ fn print_burst(rows: &[latency::LatencyRow]) {
     println!();
     println!(
         "| settlements | all certified on every node | all published on every node | requests to one venue | \
-         publication transactions | peak RSS of a node | store of a node |"
+         publication transactions | peak RSS of a node | store of a node | decisions running at once, \
+         most | waiting to start, most |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {:.1} s | {:.1} s | {} | {} | {:.0} MiB | {:.0} MiB |",
+            "| {} | {:.1} s | {:.1} s | {} | {} | {:.0} MiB | {:.0} MiB | {} | {} |",
             row.settlements,
             row.all_certified.as_secs_f64(),
             row.total.as_secs_f64(),
@@ -354,10 +359,16 @@ fn print_burst(rows: &[latency::LatencyRow]) {
             row.transactions,
             row.peak_rss_mib,
             row.store_mib,
+            row.most_running,
+            row.most_waiting,
         );
     }
     println!();
     println!("Times are from the maturity; observations are made 3 s after it (the grace period).");
+    println!(
+        "Decisions (first value and final report) run at most --max-running-decisions at once on \
+         each member; the rest wait and start in waves (node-0's gauges, read every 0.2 s)."
+    );
     println!();
     println!(
         "Then node-0 is stopped and started again on its data directory, every settlement settled in it:"

@@ -63,20 +63,27 @@ fn the_latency_section_publishes_100_settlements_alike_on_seven_members() {
     }
 }
 
-/// The burst section with 200 settlements maturing in one second on four members: every one
-/// certified and published alike on every node, then node-0 restarted on its data directory
-/// still shows every one of them published and builds no driver for them
-/// (`latency::restart_settled`).
+/// The burst section with 200 settlements maturing in one second on four members, whose
+/// decisions run at most 40 at once: every one certified and published alike on every node,
+/// node-0 never ran more than 40 decisions and held others back (waves), then node-0
+/// restarted on its data directory still shows every one of them published and builds no
+/// driver for them (`latency::restart_settled`).
 #[test]
-fn the_burst_section_settles_200_at_once_and_a_restarted_member_still_shows_them() {
-    let stdout = bench(&["--sections", "burst", "--burst", "200"]);
+fn the_burst_section_settles_200_at_once_in_waves_and_a_restarted_member_still_shows_them() {
+    let stdout = bench(&["--sections", "burst", "--burst", "200", "--max-running-decisions", "40"]);
     let burst = stdout
         .lines()
-        .find(|l| l.starts_with("| 200 |") && l.contains(" MiB |") && l.split('|').count() == 9)
+        .find(|l| l.starts_with("| 200 |") && l.contains(" MiB |") && l.split('|').count() == 11)
         .unwrap_or_else(|| panic!("no burst row for 200:\n{stdout}"));
     let cells: Vec<&str> = burst.split('|').map(str::trim).collect();
     let transactions: usize = cells[5].parse().unwrap_or_else(|_| panic!("{burst}"));
     assert!((1..200).contains(&transactions), "{transactions} publication transactions: {burst}");
+    let (running, waiting): (u64, u64) = (
+        cells[8].parse().unwrap_or_else(|_| panic!("{burst}")),
+        cells[9].parse().unwrap_or_else(|_| panic!("{burst}")),
+    );
+    assert!((1..=40).contains(&running), "node-0 ran {running} decisions at once, at most 40: {burst}");
+    assert!(waiting > 0, "the burst's decisions did not wait for room: {burst}");
     let restart = stdout
         .lines()
         .find(|l| l.starts_with("| 200 |") && l.split('|').count() == 7)

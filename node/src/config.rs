@@ -104,6 +104,15 @@ impl Default for ApiConfig {
     }
 }
 
+/// At most this many first-value and final-report decisions run at once; more due start as
+/// these decide. An expiry burst of 10,000 settlements otherwise ran 10,000 Tendermint cores and
+/// their round messages together (some 12 KB each); a wave of 1,000 keeps the service busy
+/// (a decision takes a few ms of its time) in a tenth of that. Every member starts the due
+/// ones in the same order (the settlement list's: maturity, then id), so they run the same
+/// wave. A decision running longer than a round timeout stops counting: one that cannot
+/// decide (a missing quorum) does not hold the others back.
+pub const MAX_RUNNING_DECISIONS: usize = 1_000;
+
 /// The observation producer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -111,11 +120,15 @@ pub struct ObserverConfig {
     /// How often the scheduler looks for settlements due. Default `1s`.
     #[serde(with = "humantime_serde")]
     pub tick: Duration,
+    /// At most this many first-value and final-report decisions run at once; the others due
+    /// start as these decide (an expiry burst in waves). Default 1,000
+    /// ([`MAX_RUNNING_DECISIONS`]); at least 1.
+    pub max_running_decisions: usize,
 }
 
 impl Default for ObserverConfig {
     fn default() -> Self {
-        ObserverConfig { tick: Duration::from_secs(1) }
+        ObserverConfig { tick: Duration::from_secs(1), max_running_decisions: MAX_RUNNING_DECISIONS }
     }
 }
 

@@ -26,6 +26,8 @@
 //! | `fixd_bond_checks` | gauge | | bond checks of relayed disputes in flight: at most 64 per member |
 //! | `fixd_drivers` | gauge | | settlements whose driver the node holds in memory (set each tick): those in flight, until their publication is 64 blocks deep; a restart builds none for settled ones |
 //! | `fixd_drivers_built_total` | counter | | drivers built from the store: at a settlement's first input in this process, or again after its driver went |
+//! | `fixd_decisions_running` | gauge | | first-value and final-report decisions started and undecided (set each tick); one running longer than a round timeout no longer counts |
+//! | `fixd_decisions_waiting` | gauge | | decisions due to start and held until fewer than 1,000 run ([`crate::settlements::MAX_RUNNING_DECISIONS`]): an expiry burst starts in waves |
 //! | `fixd_libp2p_*` | various | | libp2p-metrics: connections, identify, ping, gossipsub |
 
 use std::collections::HashMap;
@@ -111,6 +113,10 @@ pub struct Metrics {
     pub drivers: Gauge,
     /// Drivers built from the store (a settlement's first input in this process).
     pub drivers_built: Counter,
+    /// First-value and final-report decisions running (started, undecided, not yet stale).
+    pub decisions_running: Gauge,
+    /// Decisions due to start and waiting for room among the running ones.
+    pub decisions_waiting: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -186,6 +192,18 @@ impl Metrics {
             "Drivers built from the store: a settlement's first input in this process, or one after its driver went",
             drivers_built.clone(),
         );
+        let decisions_running = Gauge::default();
+        registry.register(
+            "decisions_running",
+            "First-value and final-report decisions started and undecided, started within a round timeout",
+            decisions_running.clone(),
+        );
+        let decisions_waiting = Gauge::default();
+        registry.register(
+            "decisions_waiting",
+            "Decisions due to start, waiting for room among the running ones (an expiry burst starts in waves)",
+            decisions_waiting.clone(),
+        );
         let libp2p = libp2p::metrics::Metrics::new(registry.sub_registry_with_prefix("libp2p"));
         let metrics = Metrics {
             registry: Arc::new(Mutex::new(registry)),
@@ -205,6 +223,8 @@ impl Metrics {
             bond_checks,
             drivers,
             drivers_built,
+            decisions_running,
+            decisions_waiting,
         };
         (metrics, libp2p)
     }

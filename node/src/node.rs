@@ -259,7 +259,8 @@ async fn launch(config: Config, conduct: Conduct) -> anyhow::Result<NodeHandle> 
     let (commands_tx, commands_rx) = tokio::sync::mpsc::channel(64);
     let settlements =
         crate::settlements::Settlements::new(setup, member_keys, services, config.observer.tick)
-            .with_batches_of(config.chain.max_batch_reports());
+            .with_batches_of(config.chain.max_batch_reports())
+            .with_running_decisions(config.observer.max_running_decisions);
     #[cfg(feature = "byzantine")]
     let settlements = match conduct {
         Some(conduct) => settlements.with_conduct(conduct),

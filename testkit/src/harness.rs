@@ -508,6 +508,16 @@ impl Devnet {
         Devnet { nodes: (0..n).map(|_| None).collect(), configs, _replay: replay, chain, clock, root }
     }
 
+    /// Sets `key = value` (TOML) in the `[observer]` table of every member's config, before
+    /// the members start.
+    pub fn set_observer(&self, key: &str, value: &str) {
+        for config in &self.configs {
+            let text = std::fs::read_to_string(config).expect("a member's config");
+            let text = text.replacen("[observer]\n", &format!("[observer]\n{key} = {value}\n"), 1);
+            std::fs::write(config, text).expect("a member's config is writable");
+        }
+    }
+
     /// Node `i`'s data directory (its sled store and keys' neighbours).
     pub fn data_dir(&self, i: usize) -> PathBuf {
         self.configs[i].parent().expect("a config sits in its member's directory").join("data")

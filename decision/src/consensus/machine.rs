@@ -76,6 +76,10 @@ pub struct Certification<I: Inputs = Observations> {
     params: ConsensusParams,
     starts_at: u64,
     started: bool,
+    /// When the core started (unix seconds, this member's clock); 0 before.
+    started_at: u64,
+    /// Whether the host lets the decision start: see [`Certification::hold_start`].
+    admitted: bool,
     /// The Tendermint core: built at the start (an idle decision, such as a final report
     /// before finality, holds none), dropped at the decision. Boxed: 2 KB by value.
     instance: Option<Box<Instance<Hashed>>>,
@@ -205,6 +209,8 @@ impl<I: Inputs> Certification<I> {
             params,
             starts_at,
             started: false,
+            started_at: 0,
+            admitted: true,
             instance: None,
             timeouts,
             inputs: BTreeMap::new(),
@@ -273,14 +279,37 @@ impl<I: Inputs> Certification<I> {
         missing
     }
 
+    /// Holds the start of this decision, until [`Certification::admit`]: a host with thousands
+    /// of decisions due at once (an expiry burst) starts them a wave at a time, so that their
+    /// cores and round messages are not all in memory together. What comes before the start is
+    /// held, as before `starts_at`. No effect on a decision already started.
+    pub fn hold_start(&mut self) {
+        self.admitted = self.started;
+    }
+
+    /// Lets a held decision start (at its next event, once `starts_at` has come).
+    pub fn admit(&mut self) {
+        self.admitted = true;
+    }
+
+    /// Whether the decision is due to start (`starts_at` has come) and held by its host.
+    pub fn waiting(&self, now: u64) -> bool {
+        !self.admitted && !self.started && self.certificate.is_none() && now >= self.starts_at
+    }
+
+    /// When the decision started, while it runs (started and undecided).
+    pub fn running_since(&self) -> Option<u64> {
+        (self.started && self.certificate.is_none()).then_some(self.started_at)
+    }
+
     /// When to send the next [`Event::Tick`]: the start, or the core's next timeout. `None` once
-    /// decided.
+    /// decided, and while held ([`Certification::hold_start`]).
     pub fn next_wakeup(&self) -> Option<u64> {
         if self.certificate.is_some() {
             return None;
         }
         if !self.started {
-            return Some(self.starts_at);
+            return self.admitted.then_some(self.starts_at);
         }
         self.instance.as_ref()?.next_deadline().map(|ms| ms.div_ceil(1000))
     }
@@ -523,8 +552,9 @@ impl<I: Inputs> Certification<I> {
     /// After every event: start, fire timeouts, propose, feed what became ready, adopt a
     /// certificate.
     fn progress(&mut self, now: u64, out: &mut Vec<Action>) {
-        if !self.started && now >= self.starts_at {
+        if !self.started && self.admitted && now >= self.starts_at {
             self.started = true;
+            self.started_at = now;
             let outputs = self.core().start(Self::ms(now));
             self.carry(now, outputs, out);
             // What was held before the start (early messages, or a restart's replay).

@@ -969,3 +969,45 @@ fn a_decided_machine_holds_no_round_messages_and_takes_none_after() {
     assert!(actions.is_empty(), "a decided machine acts on nothing: {actions:?}");
     assert_eq!(sim.nodes[0].machine.held_messages(), 0);
 }
+
+/// A decision held by its host (an expiry burst's waves) does not start: it signs no proposal
+/// and no vote however long it waits and whatever comes, and holds what comes. The other
+/// three decide; admitted, it starts on what it held and decides alike.
+#[test]
+fn a_held_decision_signs_nothing_until_admitted_then_decides_alike() {
+    let mut sim = Sim::new(4, &[], 5);
+    let Machine::Value(held) = &mut sim.nodes[3].machine else { unreachable!("a first-value committee") };
+    held.hold_start();
+    sim.observe();
+    sim.run_until(sim.now + 100);
+    let certificate = sim.nodes[0].decided.clone().expect("three members decide without the held one");
+    assert!(sim.nodes[3].slots.is_empty(), "a held decision signed {:?}", sim.nodes[3].slots);
+    assert!(sim.nodes[3].decided.is_none());
+    let Machine::Value(held) = &mut sim.nodes[3].machine else { unreachable!() };
+    assert!(held.waiting(sim.now) && held.running_since().is_none(), "due, held, not running");
+    assert!(held.next_wakeup().is_none(), "a held decision asks for no tick");
+    assert!(held.held_messages() > 0, "it holds the round messages that came");
+
+    held.admit();
+    assert!(!held.waiting(sim.now));
+    sim.deliver(3, Event::Tick);
+    let Machine::Value(held) = &sim.nodes[3].machine else { unreachable!() };
+    let decided = sim.nodes[3].decided.as_ref().expect("admitted, it decides on what it held");
+    assert_eq!(decided.proposal, certificate.proposal, "alike");
+    assert!(held.running_since().is_none() && !held.waiting(sim.now), "decided: neither runs nor waits");
+}
+
+/// `running_since` is the start while the decision runs; `hold_start` on a started decision
+/// changes nothing.
+#[test]
+fn a_started_decision_runs_from_its_start_and_cannot_be_held_back() {
+    let mut sim = Sim::new(4, &[], 6);
+    let start = sim.spec.observe_at();
+    let Machine::Value(m) = &mut sim.nodes[0].machine else { unreachable!() };
+    assert!(!m.waiting(start), "not held: it starts by itself");
+    m.on(start + 2, Event::Tick);
+    assert_eq!(m.running_since(), Some(start + 2));
+    m.hold_start();
+    assert!(!m.waiting(start + 3), "a started decision is not held back");
+    assert_eq!(m.running_since(), Some(start + 2));
+}

@@ -161,6 +161,42 @@ impl SettlementDriver {
         Interest::new(rounds, disputes)
     }
 
+    /// Holds the start of its first-value and final-report decisions until [`Self::admit`]
+    /// ([`Certification::hold_start`]): the host starts a burst's decisions a wave at a time.
+    /// A review is never held: a dispute is one settlement's, not a burst's.
+    pub fn hold_starts(&mut self) {
+        self.certification.hold_start();
+        self.report.hold_start();
+    }
+
+    /// How many of its held decisions are due to start at `now`.
+    pub fn waiting(&self, now: u64) -> usize {
+        usize::from(self.certification.waiting(now)) + usize::from(self.report.waiting(now))
+    }
+
+    /// Lets its decisions due at `now` start (at the next input); how many they are. One not
+    /// yet due (the final report's, before this member's fold is final) stays held.
+    pub fn admit(&mut self, now: u64) -> usize {
+        let mut admitted = 0;
+        if self.certification.waiting(now) {
+            self.certification.admit();
+            admitted += 1;
+        }
+        if self.report.waiting(now) {
+            self.report.admit();
+            admitted += 1;
+        }
+        admitted
+    }
+
+    /// How many of its first-value and final-report decisions run, started at `since` or later.
+    pub fn running_since(&self, since: u64) -> usize {
+        [self.certification.running_since(), self.report.running_since()]
+            .into_iter()
+            .filter(|started| started.is_some_and(|at| at >= since))
+            .count()
+    }
+
     /// Whether the contract holds this member's report with enough confirmations.
     pub fn is_published(&self) -> bool {
         self.publication.as_ref().is_some_and(Publication::is_published)

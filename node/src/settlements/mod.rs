@@ -64,6 +64,8 @@ use crate::tasks::TaskSpawner;
 use crate::venues::VenueAdapter;
 
 pub use fixd_decision::driver::MAX_EVIDENCE_BYTES;
+
+pub use crate::config::MAX_RUNNING_DECISIONS;
 pub use review::recompute;
 
 /// What the API asks of the settlement service. The API has checked the signature and the bond.
@@ -273,6 +275,8 @@ pub struct Settlements {
     services: Services,
     /// How often to tick the drivers.
     tick: Duration,
+    /// At most this many decisions run at once ([`MAX_RUNNING_DECISIONS`]).
+    max_running: usize,
     /// Boxed: a driver is some 4 KB by value, and the map keeps up to twice its entries in
     /// slots (and two tables while it grows): by value, 10,000 drivers in flight would cost
     /// some 100 MB of slots.
@@ -321,6 +325,7 @@ impl Settlements {
             keys,
             services,
             tick,
+            max_running: MAX_RUNNING_DECISIONS,
             drivers: HashMap::new(),
             published: HashSet::new(),
             known: Default::default(),
@@ -334,6 +339,12 @@ impl Settlements {
             #[cfg(feature = "byzantine")]
             conduct: None,
         }
+    }
+
+    /// At most `max_running` decisions run at once (`observer.max_running_decisions`).
+    pub fn with_running_decisions(mut self, max_running: usize) -> Self {
+        self.max_running = max_running.max(1);
+        self
     }
 
     /// Batches of at most `max_reports` reports (`chain.max_batch_gas`); fewer than 2: none.
@@ -463,7 +474,9 @@ impl Settlements {
                 StoreError::Corrupt { key: id.to_string(), reason: format!("dispute rules: {e}") }
             })?;
         self.services.interests.set(*id, driver.interest());
-        self.drivers.insert(*id, Box::new(driver));
+        let mut driver = Box::new(driver);
+        driver.hold_starts();
+        self.drivers.insert(*id, driver);
         self.services.metrics.drivers_built.inc();
         self.carry_out(*id, effects).await?;
         Ok(true)
@@ -499,6 +512,9 @@ impl Settlements {
 
     async fn on_tick(&mut self) -> Result<(), StoreError> {
         let now = crate::clock::now();
+        let since = now.saturating_sub(self.setup.protocol.round_timeout_secs);
+        let mut running: usize = self.drivers.values().map(|driver| driver.running_since(since)).sum();
+        let mut waiting = 0;
         for (id, spec) in self.known.current(&*self.services.store)?.iter() {
             let id = *id;
             if now < spec.observe_at() || self.published.contains(&id) {
@@ -522,8 +538,17 @@ impl Settlements {
                 self.published.insert(id);
                 continue;
             }
+            if self.ensure_driver(&id).await? {
+                let driver = self.drivers.get_mut(&id).expect("ensured above");
+                if running < self.max_running {
+                    running += driver.admit(now);
+                }
+                waiting += driver.waiting(now);
+            }
             self.drive(id, Input::Tick).await?;
         }
+        self.services.metrics.decisions_running.set(running as i64);
+        self.services.metrics.decisions_waiting.set(waiting as i64);
         self.services.metrics.drivers.set(self.drivers.len() as i64);
         self.flush_batches().await;
         Ok(())
