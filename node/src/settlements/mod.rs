@@ -19,6 +19,11 @@
 //!     flush the store once ─▶ the outbox goes out (gossip, chain commands, events)
 //! ```
 //!
+//! Waves: a driver's first-value and final-report decisions are held at their start
+//! ([`SettlementDriver::hold_starts`]); each tick admits the due ones in the settlement list's
+//! order while fewer than `observer.max_running_decisions` run ([`MAX_RUNNING_DECISIONS`]), so
+//! an expiry burst does not run every settlement's Tendermint decision in memory at once.
+//!
 //! Safety: every message this member signs goes through [`Settlements::sign`], the one place
 //! that signs: it records the slot and stores the message; a slot taken by another message is
 //! skipped (see [`record_signed_and_keep`]). Nothing leaves the service straight away: what it
