@@ -75,9 +75,8 @@ pub struct Certification<I: Inputs = Observations> {
     decision: DecisionId,
     params: ConsensusParams,
     starts_at: u64,
-    started: bool,
-    /// When the core started (unix seconds, this member's clock); 0 before.
-    started_at: u64,
+    /// When the core started (unix seconds, this member's clock); `None` before.
+    started_at: Option<u64>,
     /// Whether the host lets the decision start: see [`Certification::hold_start`].
     admitted: bool,
     /// The Tendermint core: built at the start (an idle decision, such as a final report
@@ -208,8 +207,7 @@ impl<I: Inputs> Certification<I> {
             spec,
             params,
             starts_at,
-            started: false,
-            started_at: 0,
+            started_at: None,
             admitted: true,
             instance: None,
             timeouts,
@@ -237,7 +235,7 @@ impl<I: Inputs> Certification<I> {
         if let Some(certificate) = &self.certificate {
             return Some(certificate.round);
         }
-        self.started.then(|| self.instance.as_ref().and_then(|core| core.round())).flatten()
+        self.started_at.and(self.instance.as_ref()).and_then(|core| core.round())
     }
 
     /// When the instance starts (unix seconds).
@@ -284,7 +282,7 @@ impl<I: Inputs> Certification<I> {
     /// cores and round messages are not all in memory together. What comes before the start is
     /// held, as before `starts_at`. No effect on a decision already started.
     pub fn hold_start(&mut self) {
-        self.admitted = self.started;
+        self.admitted = self.started_at.is_some();
     }
 
     /// Lets a held decision start (at its next event, once `starts_at` has come).
@@ -294,12 +292,12 @@ impl<I: Inputs> Certification<I> {
 
     /// Whether the decision is due to start (`starts_at` has come) and held by its host.
     pub fn waiting(&self, now: u64) -> bool {
-        !self.admitted && !self.started && self.certificate.is_none() && now >= self.starts_at
+        !self.admitted && self.started_at.is_none() && self.certificate.is_none() && now >= self.starts_at
     }
 
     /// When the decision started, while it runs (started and undecided).
     pub fn running_since(&self) -> Option<u64> {
-        (self.started && self.certificate.is_none()).then_some(self.started_at)
+        self.started_at.filter(|_| self.certificate.is_none())
     }
 
     /// When to send the next [`Event::Tick`]: the start, or the core's next timeout. `None` once
@@ -308,7 +306,7 @@ impl<I: Inputs> Certification<I> {
         if self.certificate.is_some() {
             return None;
         }
-        if !self.started {
+        if self.started_at.is_none() {
             return self.admitted.then_some(self.starts_at);
         }
         self.instance.as_ref()?.next_deadline().map(|ms| ms.div_ceil(1000))
@@ -345,7 +343,7 @@ impl<I: Inputs> Certification<I> {
     /// everything held at its first [`Certification::on`] after its start.
     pub fn replay(&mut self, now: u64, event: Event) {
         let mut ignored = Vec::new();
-        let started = std::mem::replace(&mut self.started, false);
+        let started = self.started_at.take();
         match event {
             Event::Proposal(proposal) => self.on_proposal(now, proposal, &mut ignored),
             Event::Vote(vote) => self.on_vote(now, vote, &mut ignored),
@@ -356,7 +354,7 @@ impl<I: Inputs> Certification<I> {
                 }
             }
         }
-        self.started = started;
+        self.started_at = started;
     }
 
     /// The decision as this member's store kept it (checked when it was taken).
@@ -518,7 +516,7 @@ impl<I: Inputs> Certification<I> {
         }
         out.push(Action::Hold(GossipMessage::Vote(vote.clone())));
         self.votes.insert(key, Box::new(vote.clone()));
-        if self.started {
+        if self.started_at.is_some() {
             let outputs = self.core().on_vote(Self::ms(now), Self::core_vote(member, &vote));
             self.carry(now, outputs, out);
         }
@@ -552,9 +550,8 @@ impl<I: Inputs> Certification<I> {
     /// After every event: start, fire timeouts, propose, feed what became ready, adopt a
     /// certificate.
     fn progress(&mut self, now: u64, out: &mut Vec<Action>) {
-        if !self.started && self.admitted && now >= self.starts_at {
-            self.started = true;
-            self.started_at = now;
+        if self.started_at.is_none() && self.admitted && now >= self.starts_at {
+            self.started_at = Some(now);
             let outputs = self.core().start(Self::ms(now));
             self.carry(now, outputs, out);
             // What was held before the start (early messages, or a restart's replay).
@@ -564,11 +561,11 @@ impl<I: Inputs> Certification<I> {
                 let outputs = self.core().on_vote(Self::ms(now), Self::core_vote(member, &vote));
                 self.carry(now, outputs, out);
             }
-        } else if self.started {
+        } else if self.started_at.is_some() {
             let outputs = self.core().tick(Self::ms(now));
             self.carry(now, outputs, out);
         }
-        if !self.started {
+        if self.started_at.is_none() {
             return;
         }
         self.feed_ready(now, out);
