@@ -22,6 +22,13 @@ use clap::Parser;
 use cli::{Cli, Command};
 use client::{NOT_FOUND_EXIT, Outcome};
 
+/// The allocator: jemalloc, as reth and Lighthouse run. With glibc's malloc an expiry burst of
+/// 10,000 settlements kept 363 MiB a node resident, with jemalloc 253 (BENCHMARKS.md). Its
+/// options are set where it is built (`.cargo/config.toml`).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static JEMALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // One TLS provider for reqwest and libp2p; an error only means one is installed already.

@@ -21,7 +21,7 @@
 //! The summary may lag the driver by the inputs in flight; a message it drops for that reason
 //! comes again by catch-up.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use alloy_primitives::B256;
 use fixd_proto::gossip::GossipMessage;
@@ -32,8 +32,10 @@ use crate::tendermint::ROUNDS_AHEAD;
 /// What one settlement's driver takes now. See the module docs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Interest {
-    /// This member's round in each decision under way (0 before the decision starts).
-    rounds: BTreeMap<DecisionId, u32>,
+    /// This member's round in each decision under way (0 before the decision starts). A few
+    /// entries (the first value, the final report, a review or two) in a vector, not a B-tree,
+    /// which would allocate room for eleven: every settlement's is kept.
+    rounds: Vec<(DecisionId, u32)>,
     /// The disputes whose relays this member holds.
     disputes: BTreeSet<B256>,
 }
@@ -75,7 +77,8 @@ impl Interest {
     /// The highest round of `decision` the driver holds messages of now; `None` if the decision
     /// is not under way.
     pub fn horizon(&self, decision: &DecisionId) -> Option<u32> {
-        self.rounds.get(decision).map(|round| round.saturating_add(ROUNDS_AHEAD))
+        let round = self.rounds.iter().find_map(|(d, round)| (d == decision).then_some(*round));
+        round.map(|round| round.saturating_add(ROUNDS_AHEAD))
     }
 
     /// Whether the driver would take `message` now. See the module docs.

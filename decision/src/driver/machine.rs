@@ -427,7 +427,10 @@ impl SettlementDriver {
                     }
                 }
                 keep(effects, &GossipMessage::ReportSignature(signature.clone()));
-                if self.seen.insert(signature.hash()) {
+                // Held for the publication until it exists (it is fed them then), and this
+                // member's own for good (whether it signed already); the publication holds the
+                // rest.
+                if self.seen.insert(signature.hash()) && (own || self.publication.is_none()) {
                     self.held.report_signatures.push(signature.clone());
                 }
                 if own {
@@ -716,6 +719,10 @@ impl SettlementDriver {
                 actions.extend(machine.decided(now, report));
             }
             self.publication = Some(machine);
+            // Fed to it: only this member's own are needed again (see `SignReport`).
+            let me = self.my_key;
+            self.held.report_signatures.retain(|s| s.signer == me);
+            self.held.report_signatures.shrink_to_fit();
             self.carry_publication(now, actions, effects);
         }
         self.publication.as_ref().expect("created above")

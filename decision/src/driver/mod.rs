@@ -302,6 +302,8 @@ pub struct Held {
     /// The hashes of the held relays (disputes and rulings) that reached this member outside
     /// the receipt bound: not folded on their own (see [`crate::publication`]).
     pub late: BTreeSet<B256>,
+    /// Every member's, as stored; a driver keeps only this member's own once its publication
+    /// (which holds the rest) exists.
     pub report_signatures: Vec<Signed<ReportSignature>>,
     pub on_chain: Option<OnChain>,
 }

@@ -618,3 +618,27 @@ fn timeline_a_late_ruling_counts_only_through_the_decided_report() {
     assert_eq!(signs(&out), Some(report), "decided: the ruling is taken and the report signed");
     assert_eq!(m.disputes().phase(), fixd_dispute::Phase::Final);
 }
+
+#[test]
+fn timeline_folds_its_events_in_agreed_order_whatever_order_they_arrive_in() {
+    use super::timeline::{Timeline, agreed};
+    let fx = fixture();
+    let params = DisputeParams::for_committee(&protocol(), MATURITY, &fx.committee, 0);
+    let (certified_at, certified) = agreed(fx.certified()).unwrap();
+    let (disputed_at, disputed) = agreed(fx.dispute(1, BOND, PROPOSED_AT + 1)).unwrap();
+    // The dispute reaches one member before the certificate, the other after it.
+    let mut early = Timeline::new(params.clone()).unwrap();
+    assert!(early.insert(disputed_at, disputed.clone()));
+    assert!(early.insert(certified_at, certified.clone()));
+    assert!(!early.insert(disputed_at, disputed.clone()), "an event is held once");
+    let mut late = Timeline::new(params).unwrap();
+    assert!(late.insert(certified_at, certified));
+    assert!(late.insert(disputed_at, disputed));
+    let (early, late) = (early.fold(PROPOSED_AT + 2), late.fold(PROPOSED_AT + 2));
+    assert_eq!(early.new, late.new);
+    assert!(
+        early.new.iter().any(|t| matches!(t.action, fixd_dispute::Action::DisputeAccepted { .. })),
+        "the certificate is folded first, so the dispute is accepted: {:?}",
+        early.new
+    );
+}

@@ -19,8 +19,6 @@
 //! at all until a decided report takes it, or more than f members review its dispute: see
 //! [`super::Publication`] and [`crate::driver`].)
 
-use std::collections::BTreeMap;
-
 use alloy_primitives::B256;
 use fixd_dispute::{
     Action, DisputeFiling, DisputeParams, Event, Refusal, ReviewVoteCast, SettlementDisputes,
@@ -118,7 +116,10 @@ pub struct Timed {
 #[derive(Clone, Debug)]
 pub struct Timeline {
     params: DisputeParams,
-    events: BTreeMap<Key, Agreed>,
+    /// In key order, without two of one key. A sorted vector, not a B-tree: a settlement holds
+    /// one event or a few, and a B-tree allocates room for eleven at its first insert (some
+    /// 2.5 KB a settlement, held by each of a burst's thousands).
+    events: Vec<(Key, Agreed)>,
     /// The actions of the last fold that were handed out, without `Ignored` ones.
     carried: Vec<Timed>,
 }
@@ -139,7 +140,7 @@ impl Timeline {
     /// dispute's pool).
     pub fn new(params: DisputeParams) -> Result<Self, fixd_dispute::Error> {
         SettlementDisputes::new(params.clone())?;
-        Ok(Timeline { params, events: BTreeMap::new(), carried: Vec::new() })
+        Ok(Timeline { params, events: Vec::new(), carried: Vec::new() })
     }
 
     /// Adds an event at agreed time `at`. Returns false if it is there already.
@@ -147,18 +148,20 @@ impl Timeline {
     /// A dispute (or ruling) relayed by two members carries two agreed times; both are kept, and
     /// every member that holds the same relays folds them alike.
     pub fn insert(&mut self, at: u64, event: Agreed) -> bool {
-        let key = Key::of(at, &event);
         // Several members' relays of one dispute or ruling are all folded, in agreed-time
         // order: the machine takes a dispute's earliest relay and refuses the others as
         // duplicates, and ignores a ruling dated before its arbitration, so a backdated relay
         // cannot keep the real one out.
-        self.events.insert(key, event).is_none()
+        let added = put(&mut self.events, at, event);
+        self.events.shrink_to_fit();
+        added
     }
 
     /// Whether a dispute with this id is on the timeline (folded or not).
     pub fn has_dispute(&self, dispute_id: &B256) -> bool {
         self.events
-            .values()
+            .iter()
+            .map(|(_, e)| e)
             .any(|e| matches!(e, Agreed::Dispute { filing, .. } if &filing.dispute_id == dispute_id))
     }
 
@@ -182,8 +185,7 @@ impl Timeline {
     pub fn predict_dispute(&self, at: u64, filing: DisputeFiling, pool_wei: u128) -> Result<u16, Refusal> {
         let mut events = self.events.clone();
         let dispute_id = filing.dispute_id;
-        let event = Agreed::Dispute { filing, pool_wei };
-        events.insert(Key::of(at, &event), event);
+        put(&mut events, at, Agreed::Dispute { filing, pool_wei });
         let (_, actions) = run(&self.params, &events, at);
         for Timed { action, .. } in actions {
             match action {
@@ -201,7 +203,9 @@ impl Timeline {
     /// reached this member late, see [`super::Publication`]). Changes nothing.
     pub fn fold_with(&self, extra: &[(u64, Agreed)], horizon: u64) -> SettlementDisputes {
         let mut events = self.events.clone();
-        events.extend(extra.iter().map(|(at, event)| (Key::of(*at, event), event.clone())));
+        for (at, event) in extra {
+            put(&mut events, *at, event.clone());
+        }
         run(&self.params, &events, horizon).0
     }
 
@@ -212,17 +216,29 @@ impl Timeline {
     }
 }
 
-/// Folds `events` up to `horizon` into a fresh machine.
-fn run(
-    base: &DisputeParams,
-    events: &BTreeMap<Key, Agreed>,
-    horizon: u64,
-) -> (SettlementDisputes, Vec<Timed>) {
+/// Puts `event` at its place in `events` (in key order), in the place of one with its key.
+/// Returns false if one had its key.
+fn put(events: &mut Vec<(Key, Agreed)>, at: u64, event: Agreed) -> bool {
+    let key = Key::of(at, &event);
+    match events.binary_search_by(|(k, _)| k.cmp(&key)) {
+        Ok(i) => {
+            events[i].1 = event;
+            false
+        }
+        Err(i) => {
+            events.insert(i, (key, event));
+            true
+        }
+    }
+}
+
+/// Folds `events` (in key order) up to `horizon` into a fresh machine.
+fn run(base: &DisputeParams, events: &[(Key, Agreed)], horizon: u64) -> (SettlementDisputes, Vec<Timed>) {
     // The pool pays rewards only, so which disputes are accepted does not depend on it: a first
     // pass finds the first accepted dispute, whose bond block's pool is the settlement's.
     let (_, first_pass) = run_with_pool(base, events, horizon, 0);
     let pool = first_pass.iter().find_map(|t| match &t.action {
-        Action::DisputeAccepted { dispute_id, .. } => events.values().find_map(|e| match e {
+        Action::DisputeAccepted { dispute_id, .. } => events.iter().find_map(|(_, e)| match e {
             Agreed::Dispute { filing, pool_wei } if &filing.dispute_id == dispute_id => Some(*pool_wei),
             _ => None,
         }),
@@ -236,7 +252,7 @@ fn run(
 
 fn run_with_pool(
     base: &DisputeParams,
-    events: &BTreeMap<Key, Agreed>,
+    events: &[(Key, Agreed)],
     horizon: u64,
     pool: u128,
 ) -> (SettlementDisputes, Vec<Timed>) {
@@ -257,8 +273,7 @@ fn run_with_pool(
         );
         reviewed
     };
-    for (key, event) in events.range(..=Key { at: horizon, rank: u8::MAX, tiebreak: B256::repeat_byte(0xff) })
-    {
+    for (key, event) in events.iter().take_while(|(key, _)| key.at <= horizon) {
         match event.clone() {
             Agreed::Certified { round, proposal_hash, value } => {
                 feed(&mut machine, key.at, Event::Certified { round, proposal_hash, value }, &mut out);

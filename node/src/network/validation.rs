@@ -237,28 +237,44 @@ impl FarRounds {
 
 /// The hashes of accepted messages, bounded: the oldest is forgotten first. Gossipsub keeps its
 /// own (shorter-lived) duplicate cache by message id; this one also covers catch-up.
+///
+/// It holds 64 bits of each hash, keyed by a secret of this process: 16 bytes an entry rather
+/// than 64 (some 5 MB less at its 100,000). Two messages meet on 64 bits once in some 10^14
+/// lookups of a full set, and no one outside knows the key, so no one can make a message that
+/// meets another's.
 #[derive(Debug)]
 pub struct SeenSet {
     capacity: usize,
-    set: HashSet<B256>,
-    order: VecDeque<B256>,
+    key: std::hash::RandomState,
+    set: HashSet<u64>,
+    order: VecDeque<u64>,
 }
 
 impl SeenSet {
     pub fn new(capacity: usize) -> Self {
-        SeenSet { capacity: capacity.max(1), set: HashSet::new(), order: VecDeque::new() }
+        SeenSet {
+            capacity: capacity.max(1),
+            key: std::hash::RandomState::new(),
+            set: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn short(&self, hash: &B256) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.key, hash)
     }
 
     pub fn contains(&self, hash: &B256) -> bool {
-        self.set.contains(hash)
+        self.set.contains(&self.short(hash))
     }
 
     /// Records a hash; returns false if it was already there.
     pub fn insert(&mut self, hash: B256) -> bool {
-        if !self.set.insert(hash) {
+        let short = self.short(&hash);
+        if !self.set.insert(short) {
             return false;
         }
-        self.order.push_back(hash);
+        self.order.push_back(short);
         while self.order.len() > self.capacity {
             if let Some(old) = self.order.pop_front() {
                 self.set.remove(&old);

@@ -29,4 +29,40 @@ impl Interests {
         }
         self.0.write().expect("interests lock").insert(id, interest);
     }
+
+    /// Forgets settlement `id`'s driver, dropped once its settlement is settled: a message that
+    /// still comes for it is taken, as for any driver that has not run, and builds it again.
+    pub(super) fn forget(&self, id: &B256) {
+        self.0.write().expect("interests lock").remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use fixd_decision::driver::Interest;
+    use fixd_proto::signing::Signed;
+    use fixd_proto::types::certificate::{DecisionId, Vote, VoteStep};
+
+    use super::*;
+
+    #[test]
+    fn a_forgotten_settlement_takes_what_comes_as_one_whose_driver_has_not_run() {
+        let id = B256::repeat_byte(7);
+        let vote = Vote {
+            settlement_id: id,
+            decision: DecisionId::Value,
+            round: 0,
+            step: VoteStep::Prevote,
+            proposal_hash: None,
+        };
+        let vote = GossipMessage::Vote(Signed::sign(&SigningKey::from_bytes(&[1; 32]), &B256::ZERO, vote));
+        let interests = Interests::default();
+        // Its driver decided and took no more rounds of the first value.
+        interests.set(id, Interest::new([(DecisionId::Report, 0)], []));
+        assert_eq!(interests.judge(&vote), Err(Unwanted::NoDecision(DecisionId::Value)));
+        interests.forget(&id);
+        assert_eq!(interests.judge(&vote), Ok(Wanted::Now));
+        assert!(interests.0.read().unwrap().is_empty(), "nothing is kept of it");
+    }
 }

@@ -533,6 +533,7 @@ impl Settlements {
                 if settled(driver.publication().and_then(|p| p.on_chain())) {
                     // Done: its memory goes, so a node's memory follows the settlements in flight.
                     self.drivers.remove(&id);
+                    self.services.interests.forget(&id);
                     self.published.insert(id);
                 }
                 continue;
