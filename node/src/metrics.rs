@@ -27,7 +27,7 @@
 //! | `fixd_drivers` | gauge | | settlements whose driver the node holds in memory (set each tick): those in flight, until their publication is 64 blocks deep; a restart builds none for settled ones |
 //! | `fixd_drivers_built_total` | counter | | drivers built from the store: at a settlement's first input in this process, or again after its driver went |
 //! | `fixd_decisions_running` | gauge | | first-value and final-report decisions started and undecided (set each tick); one running longer than a round timeout no longer counts |
-//! | `fixd_decisions_waiting` | gauge | | decisions due to start and held until fewer than 1,000 run ([`crate::settlements::MAX_RUNNING_DECISIONS`]): an expiry burst starts in waves |
+//! | `fixd_decisions_waiting` | gauge | | decisions due to start and held until fewer than 500 run ([`crate::settlements::MAX_RUNNING_DECISIONS`]): an expiry burst starts in waves |
 //! | `fixd_libp2p_*` | various | | libp2p-metrics: connections, identify, ping, gossipsub |
 
 use std::collections::HashMap;
