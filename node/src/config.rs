@@ -107,11 +107,12 @@ impl Default for ApiConfig {
 /// At most this many first-value and final-report decisions run at once; more due start as
 /// these decide. An expiry burst of 10,000 settlements otherwise ran 10,000 Tendermint cores and
 /// their round messages together (some 12 KB each); a wave of 500 keeps the service busy (a
-/// decision takes a few ms of its time) in a twentieth of that: the burst of 10,000 certified
-/// in 31.9 s with waves of 500 and 31.3 s with waves of 1,000, at 222 and 241 MiB a node. Every member starts the due
-/// ones in the same order (the settlement list's: maturity, then id), so they run the same
-/// wave. A decision running longer than a round timeout stops counting: one that cannot
-/// decide (a missing quorum) does not hold the others back.
+/// decision takes a few ms of its time) in a twentieth of that. The burst of 10,000 certified
+/// as fast in waves of 500 as of 1,000 (31.9 s against 31.3 s) and peaked lower (BENCHMARKS.md,
+/// session 19). Every member starts the due ones in the same order (the settlement list's:
+/// maturity, then id), so they run the same wave. A decision running longer than a round
+/// timeout stops counting: one that cannot decide (a missing quorum) does not hold the others
+/// back.
 pub const MAX_RUNNING_DECISIONS: usize = 500;
 
 /// The observation producer.
