@@ -28,6 +28,7 @@
 //! | `fixd_drivers_built_total` | counter | | drivers built from the store: at a settlement's first input in this process, or again after its driver went |
 //! | `fixd_decisions_running` | gauge | | first-value and final-report decisions started and undecided (set each tick); one running longer than a round timeout no longer counts |
 //! | `fixd_decisions_waiting` | gauge | | decisions due to start and held until fewer than 500 run ([`crate::settlements::MAX_RUNNING_DECISIONS`]): an expiry burst starts in waves |
+//! | `fixd_memory_bytes` | gauge | `kind` = `process_resident` (Linux), `jemalloc_allocated`, `jemalloc_active`, `jemalloc_resident`, `jemalloc_retained`, `jemalloc_metadata` (the fixd binary) | read at scrape: the process's resident memory, and its allocator's figures: `allocated` is the live heap, `resident` what the allocator keeps in RAM (the gap is fragmentation and freed pages not yet returned) |
 //! | `fixd_libp2p_*` | various | | libp2p-metrics: connections, identify, ping, gossipsub |
 
 use std::collections::HashMap;
@@ -79,6 +80,11 @@ pub struct VenueLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MemoryLabels {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabels {
     pub status: String,
 }
@@ -88,6 +94,35 @@ type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 fn phase_histogram() -> Histogram {
     // 1 s to about 9 h: devnet phases take seconds, production windows hours.
     Histogram::new(exponential_buckets(1.0, 2.0, 16))
+}
+
+/// The process's memory as `(kind, bytes)`: its resident set from `/proc/self/status` (Linux),
+/// and jemalloc's own figures when the binary runs it. A figure that cannot be read is left out.
+fn memory() -> Vec<(&'static str, u64)> {
+    let mut figures = Vec::new();
+    // `VmRSS:   123456 kB`, whatever the page size.
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(kib) = status.lines().find_map(|line| line.strip_prefix("VmRSS:"))
+        && let Some(Ok(kib)) = kib.split_whitespace().next().map(str::parse::<u64>)
+    {
+        figures.push(("process_resident", kib * 1024));
+    }
+    #[cfg(feature = "jemalloc")]
+    {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        // jemalloc caches its statistics until the epoch advances.
+        if epoch::advance().is_ok() {
+            let read = [
+                ("jemalloc_allocated", stats::allocated::read()),
+                ("jemalloc_active", stats::active::read()),
+                ("jemalloc_resident", stats::resident::read()),
+                ("jemalloc_retained", stats::retained::read()),
+                ("jemalloc_metadata", stats::metadata::read()),
+            ];
+            figures.extend(read.into_iter().filter_map(|(kind, bytes)| Some((kind, bytes.ok()? as u64))));
+        }
+    }
+    figures
 }
 
 /// The node's metrics. Cloning shares them.
@@ -105,6 +140,7 @@ pub struct Metrics {
     venue_millis: Family<VenueLabels, Gauge>,
     venue_last_millis: Family<VenueLabels, Gauge>,
     settlements: Family<StatusLabels, Gauge>,
+    memory: Family<MemoryLabels, Gauge>,
     disputes: Family<OutcomeLabels, Counter>,
     bond_checks_dropped: Family<ReasonLabels, Counter>,
     /// Bond checks of relayed disputes in flight.
@@ -170,6 +206,12 @@ impl Metrics {
         );
         let settlements = Family::default();
         registry.register("settlements", "Settlements this node knows, by status", settlements.clone());
+        let memory = Family::default();
+        registry.register(
+            "memory_bytes",
+            "The process's resident memory, and its allocator's figures (read at scrape)",
+            memory.clone(),
+        );
         let disputes = Family::default();
         registry.register("disputes", "Disputes by outcome", disputes.clone());
         let bond_checks_dropped = Family::default();
@@ -218,6 +260,7 @@ impl Metrics {
             venue_millis,
             venue_last_millis,
             settlements,
+            memory,
             disputes,
             bond_checks_dropped,
             bond_checks,
@@ -262,6 +305,9 @@ impl Metrics {
         self.settlements.clear();
         for (status, count) in statuses {
             self.settlements.get_or_create(&StatusLabels { status: status.clone() }).set(*count);
+        }
+        for (kind, bytes) in memory() {
+            self.memory.get_or_create(&MemoryLabels { kind }).set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry.lock().expect("registry lock"))?;

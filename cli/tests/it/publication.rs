@@ -114,6 +114,13 @@ fn check_metrics(devnet: &Devnet) {
         assert!(value("fixd_chain_head", &[]).unwrap_or(0.0) >= 1.0);
         assert_eq!(value("fixd_settlements", &[("status", "published")]), Some(1.0));
         assert!(scrape.samples.iter().any(|s| s.metric.starts_with("fixd_libp2p_")), "libp2p metrics");
+        // The binary runs jemalloc: its live heap is non-zero and within what it keeps resident,
+        // which is within the process's resident set.
+        let memory = |kind| value("fixd_memory_bytes", &[("kind", kind)]).unwrap_or(0.0) as u64;
+        let (allocated, resident, process) =
+            (memory("jemalloc_allocated"), memory("jemalloc_resident"), memory("process_resident"));
+        assert!(allocated > 1 << 20, "a node's live heap is over 1 MiB: {allocated}\n{text}");
+        assert!(allocated <= resident && resident <= process, "{allocated} ≤ {resident} ≤ {process}\n{text}");
         sent += value("fixd_chain_transactions_total", &[("state", "sent")]).unwrap_or(0.0) as u64;
         mined += value("fixd_chain_transactions_total", &[("state", "mined")]).unwrap_or(0.0) as u64;
     }

@@ -18,13 +18,15 @@ use fixd_proto::types::observation::Observation;
 use fixd_proto::types::report::FinalReport;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 use fixd_proto::value::Wad;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::Event;
 use fixd_proto::gossip::GossipMessage;
 
 /// The kind of input a certification runs on.
 pub trait Inputs: Clone + fmt::Debug {
-    type Input: Signable + Clone + fmt::Debug + PartialEq;
+    type Input: Signable + Clone + fmt::Debug + PartialEq + Serialize + DeserializeOwned;
 
     /// The input an event carries, if it is this kind's.
     fn input_of(event: Event) -> Option<Signed<Self::Input>>;

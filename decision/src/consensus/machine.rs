@@ -19,6 +19,7 @@ use fixd_proto::types::report::FinalReport;
 use fixd_proto::types::settlement::{SettlementId, SettlementSpec};
 use malachitebft_core_types::{NilOrVal, Round, SignedMessage, Validity, VoteType};
 
+use super::held::HeldInputs;
 use super::inputs::{Inputs, Observations, Reports, Review};
 use super::{Action, Candidate, ConsensusParams, Equivocation, Event, ProposalToSign, ROUNDS_AHEAD};
 use crate::tendermint::{self, Decidable, Instance, Member, Output, Timeouts};
@@ -83,15 +84,16 @@ pub struct Certification<I: Inputs = Observations> {
     /// before finality, holds none), dropped at the decision. Boxed: 2 KB by value.
     instance: Option<Box<Instance<Hashed>>>,
     timeouts: Timeouts,
-    /// Every valid input (observation or review vote) kept, by hash. The three maps box their
-    /// values: a B-tree allocates room for eleven entries at its first insert, and a decision
-    /// holds a few (by value, some 10 KB a decision in a burst, most of it empty).
-    inputs: BTreeMap<B256, Box<Signed<I::Input>>>,
-    /// Each member's (first) input hash.
-    observed: BTreeMap<usize, B256>,
+    /// Every valid input (observation or review vote) kept, by hash, encoded.
+    inputs: HeldInputs<I::Input>,
+    /// Each member's (first) input hash, by member: a sorted vector, as a decision holds a few
+    /// and a B-tree's first leaf has room for eleven.
+    observed: Vec<(usize, B256)>,
     /// Members caught signing two inputs: their inputs no longer count for a fresh candidate.
     input_equivocators: BTreeSet<usize>,
-    /// The round leader's proposal per round (the first held).
+    /// The round leader's proposal per round (the first held). This map and the next box their
+    /// values: a B-tree allocates room for eleven entries at its first insert, and a decision
+    /// holds a few (by value, some 10 KB a decision in a burst, most of it empty).
     proposals: BTreeMap<u32, Box<HeldProposal>>,
     /// Votes held: (round, step, member) → the first vote.
     votes: BTreeMap<(u32, VoteStep, usize), Box<Signed<Vote>>>,
@@ -211,8 +213,8 @@ impl<I: Inputs> Certification<I> {
             admitted: true,
             instance: None,
             timeouts,
-            inputs: BTreeMap::new(),
-            observed: BTreeMap::new(),
+            inputs: HeldInputs::new(),
+            observed: Vec::new(),
             input_equivocators: BTreeSet::new(),
             proposals: BTreeMap::new(),
             votes: BTreeMap::new(),
@@ -269,7 +271,7 @@ impl<I: Inputs> Certification<I> {
             .chain(self.pending_certificate.as_ref().map(|c| &c.proposal));
         let mut missing: Vec<B256> = listed
             .flat_map(|p| p.payload.inputs.iter())
-            .filter(|h| !self.inputs.contains_key(*h))
+            .filter(|h| !self.inputs.contains(h))
             .copied()
             .collect();
         missing.sort_unstable();
@@ -373,11 +375,11 @@ impl<I: Inputs> Certification<I> {
         if self.certificate.is_none() {
             return;
         }
-        self.inputs = BTreeMap::new();
+        self.inputs.clear();
         self.instance = None;
         self.proposals = BTreeMap::new();
         self.votes = BTreeMap::new();
-        self.observed = BTreeMap::new();
+        self.observed = Vec::new();
         self.pending_certificate = None;
         self.awaiting_value = None;
     }
@@ -421,20 +423,18 @@ impl<I: Inputs> Certification<I> {
         // leader may have used one before the equivocation was caught, and without it this
         // member could never check that proposal. So memory stays bounded.
         let caught = self.input_equivocators.contains(&member);
-        if (caught && !self.listed(&hash)) || self.inputs.contains_key(&hash) {
+        if (caught && !self.listed(&hash)) || !self.inputs.insert(hash, I::value(&input.payload), &input) {
             return;
         }
-        self.inputs.insert(hash, Box::new(input.clone()));
         out.push(Action::Hold(I::evidence(input.clone())));
         if caught {
             return;
         }
-        match self.observed.get(&member) {
-            None => {
-                self.observed.insert(member, hash);
-            }
-            Some(first) => {
-                let first = I::evidence((*self.inputs[first]).clone());
+        match self.observed.binary_search_by_key(&member, |(m, _)| *m) {
+            Err(at) => self.observed.insert(at, (member, hash)),
+            Ok(at) => {
+                let first = &self.observed[at].1;
+                let first = I::evidence(self.inputs.get(first).expect("a member's first input is held"));
                 self.input_equivocators.insert(member);
                 out.push(Action::Equivocation(Equivocation { first, second: I::evidence(input) }));
             }
@@ -579,9 +579,7 @@ impl<I: Inputs> Certification<I> {
             .proposals
             .iter()
             .filter(|(_, held)| {
-                !held.fed
-                    && self.kind.ready()
-                    && self.inputs_of(&held.signed.payload.proposal.payload).is_some()
+                !held.fed && self.kind.ready() && self.holds_inputs(&held.signed.payload.proposal.payload)
             })
             .map(|(round, _)| *round)
             .collect();
@@ -716,7 +714,7 @@ impl<I: Inputs> Certification<I> {
                     .observed
                     .iter()
                     .filter(|(member, _)| !self.input_equivocators.contains(member))
-                    .filter_map(|(_, hash)| Some((*hash, I::value(&self.inputs[hash].payload)?)))
+                    .filter_map(|(_, hash)| Some((*hash, self.inputs.value(hash).flatten()?)))
                     .collect();
                 let Some(picked) = self.kind.pick(self.committee.q(), candidates) else { return };
                 let (mut inputs, values): (Vec<B256>, Vec<_>) = picked.into_iter().unzip();
@@ -746,7 +744,12 @@ impl<I: Inputs> Certification<I> {
 
     /// The inputs a candidate lists, or `None` while some are missing.
     fn inputs_of(&self, proposal: &Proposal) -> Option<Vec<Signed<I::Input>>> {
-        proposal.inputs.iter().map(|h| self.inputs.get(h).map(|input| (**input).clone())).collect()
+        proposal.inputs.iter().map(|h| self.inputs.get(h)).collect()
+    }
+
+    /// Whether every input a candidate lists is held.
+    fn holds_inputs(&self, proposal: &Proposal) -> bool {
+        proposal.inputs.iter().all(|h| self.inputs.contains(h))
     }
 
     /// A certificate from another member, once its inputs are held: the decision.

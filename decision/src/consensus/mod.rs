@@ -60,6 +60,7 @@
 //!   round), whatever a restarted core asks for.
 
 mod evidence;
+mod held;
 mod inputs;
 mod machine;
 

@@ -196,9 +196,10 @@ const LOCK_WAIT: Duration = Duration::from_secs(2);
 /// sled's page cache. sled's default, 1 GiB, lets a node's memory grow with everything it ever
 /// stored. A settlement's records are written once and read back rarely (a restart, catch-up,
 /// the API's first read of it; the API keeps its own views), so the cache holds the pages being
-/// written and the index: 16 MiB. (64 MiB was the largest single item of a node's heap in an
-/// expiry burst of 10,000, BENCHMARKS.md.)
-const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// written and the index: 4 MiB. In an expiry burst of 10,000 a node's live heap peaked 20 MiB
+/// lower than with 16 MiB, and a restart on the 10,000 was as fast (BENCHMARKS.md, session 20);
+/// 64 MiB was the largest single item of a node's heap in session 14's.
+const CACHE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Opens the sled database at `path`, retrying while its lock is held, for up to `wait`.
 fn open_db(path: &Path, wait: Duration) -> Result<sled::Db, StoreError> {
