@@ -26,7 +26,8 @@ use fixd_proto::certify::ReviewTarget;
 /// One settlement's certification, reviews and publication.
 #[derive(Debug)]
 pub struct SettlementDriver {
-    setup: DriverSetup,
+    /// Shared by every driver of the node (240 bytes each, by value).
+    setup: Arc<DriverSetup>,
     spec: SettlementSpec,
     id: B256,
     /// This member's ed25519 key, to find its own messages among those held.
@@ -44,7 +45,8 @@ pub struct SettlementDriver {
     /// (catch-up answers repeat) is held once. (Round messages are held by their machines.)
     seen: HashSet<B256>,
     /// The report this member asked to sign, and its finality (for the `final` event).
-    signing: Option<(FinalReport, Finality)>,
+    /// Boxed: 256 bytes by value in every driver, and set only from its report to its publication.
+    signing: Option<Box<(FinalReport, Finality)>>,
     ticks: u64,
     /// When an undecided decision last asked a peer for what it holds.
     last_catch_up: u64,
@@ -55,11 +57,12 @@ impl SettlementDriver {
     /// picking the publication up again (its window, a report to watch, a review to resume).
     /// Fails only on dispute rules that cannot work (a genesis that should never have loaded).
     pub fn restore(
-        setup: DriverSetup,
+        setup: impl Into<Arc<DriverSetup>>,
         spec: SettlementSpec,
         mut held: Held,
         now: u64,
     ) -> Result<(Self, Vec<Effect>), fixd_dispute::Error> {
+        let setup = setup.into();
         let id = spec.id();
         // Checked once here, so that creating the publication later cannot fail.
         new_publication(&setup, &spec)?;
@@ -477,7 +480,7 @@ impl SettlementDriver {
 
     /// This member's report signature is kept: say so and watch the chain.
     fn signed_report(&mut self, report: &FinalReport, effects: &mut Vec<Effect>) {
-        let by = self.signing.take().filter(|(r, _)| r == report).map(|(_, finality)| finality.by);
+        let by = self.signing.take().filter(|signing| signing.0 == *report).map(|signing| signing.1.by);
         tracing::info!(settlement = %self.id, value = %report.value, round = report.round, ?by, "final; report signed");
         effects.push(Effect::Event {
             kind: EventKind::Final,
@@ -877,7 +880,7 @@ impl SettlementDriver {
                         }
                         continue;
                     }
-                    self.signing = Some((report.clone(), finality.clone()));
+                    self.signing = Some(Box::new((report.clone(), finality.clone())));
                     effects.push(Effect::Sign(Unsigned::Report { report, finality }));
                 }
                 publication::Action::Publish { report, signatures, turn } => {

@@ -828,3 +828,12 @@ fn a_report_signature_that_is_not_its_authors_is_not_kept() {
     let effects = c.members[0].driver.on(c.now, Input::Gossip(genuine.clone()));
     assert!(!kept(&effects, &genuine), "a repeat is held already: {effects:?}");
 }
+
+/// A burst holds one driver per settlement in flight, boxed, ten thousand at once: its size
+/// decides its allocation class (jemalloc's classes here are 2.5, 3, 3.5 and 4 KiB). It was
+/// 3,648 bytes, a 4 KiB block each; 3 KiB saves 10 MB a node in a burst of 10,000.
+#[test]
+fn a_driver_fits_a_three_kilobyte_block() {
+    let size = std::mem::size_of::<SettlementDriver>();
+    assert!(size <= 3072, "a driver is {size} bytes: box what few drivers use, or share what all hold alike");
+}

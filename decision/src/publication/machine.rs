@@ -40,7 +40,10 @@ pub struct Publication {
     committee: Committee,
     me: usize,
     settlement_id: SettlementId,
-    domain: alloy_sol_types::Eip712Domain,
+    /// The EIP-712 domain's chain and contract (the domain itself is 144 bytes, held by
+    /// thousands of these in a burst: built when a digest is made).
+    chain_id: u64,
+    contract: Address,
     params: PublicationParams,
     /// Every agreed event of the settlement's disputes.
     timeline: Timeline,
@@ -83,7 +86,8 @@ impl Publication {
             committee,
             me,
             settlement_id,
-            domain: fixd_proto::eip712::domain(chain_id, contract),
+            chain_id,
+            contract,
             params,
             disputes: SettlementDisputes::new(dispute_params.clone())?,
             timeline: Timeline::new(dispute_params)?,
@@ -320,7 +324,7 @@ impl Publication {
             ..own
         };
         let leader = self.committee.leader(&self.settlement_id, report.round);
-        let digest = report.eip712_digest(&self.domain);
+        let digest = report.eip712_digest(&fixd_proto::eip712::domain(self.chain_id, self.contract));
         self.done = Some(Final { report: report.clone(), digest, base, leader });
         out.push(Action::SignReport { report, finality });
         // Signatures that came before this member was final may count now.

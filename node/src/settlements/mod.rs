@@ -275,7 +275,8 @@ enum Arrival {
 
 /// The settlement service's state. One task runs it.
 pub struct Settlements {
-    setup: DriverSetup,
+    /// Shared with every driver.
+    setup: Arc<DriverSetup>,
     keys: MemberKeys,
     services: Services,
     /// How often to tick the drivers.
@@ -326,7 +327,7 @@ impl Settlements {
         let batcher = batches::batcher(&setup, crate::config::ChainConfig::default().max_batch_reports());
         Settlements {
             batcher,
-            setup,
+            setup: Arc::new(setup),
             keys,
             services,
             tick,
