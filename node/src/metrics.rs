@@ -28,7 +28,7 @@
 //! | `fixd_drivers_built_total` | counter | | drivers built from the store: at a settlement's first input in this process, or again after its driver went |
 //! | `fixd_decisions_running` | gauge | | first-value and final-report decisions started and undecided (set each tick); one running longer than a round timeout no longer counts |
 //! | `fixd_decisions_waiting` | gauge | | decisions due to start and held until fewer than 500 run ([`crate::settlements::MAX_RUNNING_DECISIONS`]): an expiry burst starts in waves |
-//! | `fixd_memory_bytes` | gauge | `kind` = `process_resident` (Linux), `jemalloc_allocated`, `jemalloc_active`, `jemalloc_resident`, `jemalloc_retained`, `jemalloc_metadata` (the fixd binary) | read at scrape: the process's resident memory, and its allocator's figures: `allocated` is the live heap, `resident` what the allocator keeps in RAM (the gap is fragmentation and freed pages not yet returned) |
+//! | `fixd_memory_bytes` | gauge | `kind` = `process_resident` (Linux), `jemalloc_allocated`, `jemalloc_active`, `jemalloc_resident`, `jemalloc_retained`, `jemalloc_metadata` (the fixd binary) | read at scrape: the process's resident memory, and its allocator's figures: `allocated` is the live heap, `resident` the pages the allocator holds for it, at most (the gap is fragmentation and freed pages not yet returned) |
 //! | `fixd_libp2p_*` | various | | libp2p-metrics: connections, identify, ping, gossipsub |
 
 use std::collections::HashMap;
