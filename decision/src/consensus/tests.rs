@@ -1011,3 +1011,54 @@ fn a_started_decision_runs_from_its_start_and_cannot_be_held_back() {
     assert!(!m.waiting(start + 3), "a started decision is not held back");
     assert_eq!(m.running_since(), Some(start + 2));
 }
+
+/// A member that signs two observations of one settlement is caught: the second comes with
+/// evidence pairing it with the first (read back from the bytes the machine holds it as), a
+/// third is not even held, and the other members still decide.
+#[test]
+fn a_member_signing_two_observations_is_caught_with_both() {
+    let mut sim = Sim::new(4, &[], 11);
+    let observation = |sim: &mut Sim, value: u128| {
+        let value = Wad::from_raw(value);
+        let observation = Observation {
+            settlement_id: sim.spec.id(),
+            observed_at: sim.now,
+            computation: Computation {
+                partitions: vec![Partition::counted(4, value); 12],
+                venues: vec![],
+                value: NodeValue::Value(value),
+            },
+            trade_digest: B256::repeat_byte(3),
+        };
+        sim.sign(3, observation)
+    };
+    let (first, second, third) = (
+        observation(&mut sim, 2_500_000),
+        observation(&mut sim, 2_600_000),
+        observation(&mut sim, 2_700_000),
+    );
+    let now = sim.now;
+    let machine = &mut sim.nodes[0].machine;
+    let held = machine.on(now, Event::Observation(first.clone()));
+    assert!(held.iter().any(|a| matches!(a, Action::Hold(_))), "the first is held: {held:?}");
+    let caught = machine.on(now, Event::Observation(second.clone()));
+    let evidence: Vec<_> = caught
+        .iter()
+        .filter_map(|a| match a {
+            Action::Equivocation(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evidence.len(), 1, "one piece of evidence: {caught:?}");
+    assert_eq!(evidence[0].first, GossipMessage::Observation(first));
+    assert_eq!(evidence[0].second, GossipMessage::Observation(second));
+    let ignored = machine.on(now, Event::Observation(third));
+    assert!(
+        ignored.is_empty(),
+        "an equivocator's third observation, listed by no proposal, is not held: {ignored:?}"
+    );
+    sim.observe();
+    sim.run_until(sim.now + 100);
+    let decided: Vec<_> = (0..3).map(|i| sim.nodes[i].decided.clone().expect("decided")).collect();
+    assert!(decided.iter().all(|d| d.proposal == decided[0].proposal), "members 0 to 2 decided alike");
+}
