@@ -258,7 +258,8 @@ pub fn run(
     Ok(row)
 }
 
-/// Once node-0 holds no driver (every publication 64 blocks deep), stops it and starts it
+/// Once node-0 holds no driver and parks no settlement (every publication 64 blocks deep:
+/// until then a published one is parked, see `fixd_node::settlements`), stops it and starts it
 /// again on its data directory: how long until it serves and follows the network, its memory
 /// and the drivers it built in its first 10 s, and whether it still shows every settlement
 /// published.
@@ -268,9 +269,10 @@ fn restart_settled(
     n: usize,
     ids: &[B256],
 ) -> anyhow::Result<Restarted> {
-    // Every publication as deep as a driver is kept for: node-0 holds no driver any more.
+    // Every publication as deep as it is read for: node-0 holds no driver, parks nothing.
     let deadline = Instant::now() + Duration::from_secs(300);
-    while metric(runtime, &devnet.node(0).api, "fixd_drivers ")? > 0 {
+    let api = &devnet.node(0).api;
+    while metric(runtime, api, "fixd_drivers ")? + metric(runtime, api, "fixd_settlements_parked ")? > 0 {
         anyhow::ensure!(Instant::now() < deadline, "node-0 still holds drivers 5 minutes after publishing");
         std::thread::sleep(Duration::from_secs(1));
     }

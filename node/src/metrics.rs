@@ -24,8 +24,9 @@
 //! | `fixd_disputes_total` | counter | `outcome` = `accepted`, `refused`, `unconfirmed`, `limited` (this node's API; `unconfirmed`: the bond needs more blocks, retry; `limited`: a rate limit refused the bond check, 429), `upheld`, `rejected` (reviews decided), `escalated` | disputes |
 //! | `fixd_bond_checks_dropped_total` | counter | `reason` = `too_many`, `unknown`, `wrong_escrow`, `bad_bond` | relayed disputes dropped by their bond check ([`crate::settlements`]) |
 //! | `fixd_bond_checks` | gauge | | bond checks of relayed disputes in flight: at most 64 per member |
-//! | `fixd_drivers` | gauge | | settlements whose driver the node holds in memory (set each tick): those in flight, until their publication is 64 blocks deep; a restart builds none for settled ones |
+//! | `fixd_drivers` | gauge | | settlements whose driver the node holds in memory (set each tick): deciding, disputed or publishing; those waiting out their window or their publication's depth are parked instead, and a restart builds none for settled ones |
 //! | `fixd_drivers_built_total` | counter | | drivers built from the store: at a settlement's first input in this process, or again after its driver went |
+//! | `fixd_settlements_parked` | gauge | | settlements whose driver is dropped while they wait (their window to close, their publication to deepen), built again from the store at an input or when due |
 //! | `fixd_decisions_running` | gauge | | first-value and final-report decisions started and undecided (set each tick); one running longer than a round timeout no longer counts |
 //! | `fixd_decisions_waiting` | gauge | | decisions due to start and held until fewer than 500 run ([`crate::settlements::MAX_RUNNING_DECISIONS`]): an expiry burst starts in waves |
 //! | `fixd_memory_bytes` | gauge | `kind` = `process_resident` (Linux), `jemalloc_allocated`, `jemalloc_active`, `jemalloc_resident`, `jemalloc_retained`, `jemalloc_metadata` (the fixd binary) | read at scrape: the process's resident memory, and its allocator's figures: `allocated` is the live heap, `resident` the pages the allocator holds for it, at most (the gap is fragmentation and freed pages not yet returned) |
@@ -149,6 +150,9 @@ pub struct Metrics {
     pub drivers: Gauge,
     /// Drivers built from the store (a settlement's first input in this process).
     pub drivers_built: Counter,
+    /// Settlements whose driver is dropped while they wait (their window, their publication's
+    /// depth).
+    pub parked: Gauge,
     /// First-value and final-report decisions running (started, undecided, not yet stale).
     pub decisions_running: Gauge,
     /// Decisions due to start and waiting for room among the running ones.
@@ -225,7 +229,7 @@ impl Metrics {
         let drivers = Gauge::default();
         registry.register(
             "drivers",
-            "Settlements whose driver this node holds in memory: in flight, or not yet settled deep on-chain",
+            "Settlements whose driver this node holds in memory: deciding, disputed, or publishing",
             drivers.clone(),
         );
         let drivers_built = Counter::default();
@@ -233,6 +237,12 @@ impl Metrics {
             "drivers_built",
             "Drivers built from the store: a settlement's first input in this process, or one after its driver went",
             drivers_built.clone(),
+        );
+        let parked = Gauge::default();
+        registry.register(
+            "settlements_parked",
+            "Settlements whose driver is dropped while they wait for their window to close or their publication to deepen, built again from the store when needed",
+            parked.clone(),
         );
         let decisions_running = Gauge::default();
         registry.register(
@@ -266,6 +276,7 @@ impl Metrics {
             bond_checks,
             drivers,
             drivers_built,
+            parked,
             decisions_running,
             decisions_waiting,
         };

@@ -67,13 +67,35 @@ fn a_certified_value_is_published_once_and_every_node_shows_it() {
     let deadline = certified["challenge_deadline"].as_u64().expect("a certified settlement has a deadline");
     let proposed_at = certified["certificate"]["proposal"]["payload"]["proposed_at"].as_u64().unwrap();
     assert_eq!(deadline, proposed_at + short_protocol().challenge_period_secs);
+    // Certified and undisputed, it waits out its window parked on every node: no driver in
+    // memory until its report decision is due.
+    assert_eq!(certified["status"], "certified", "seen within its window");
+    for node in devnet.running() {
+        node.wait_for("/metrics", Duration::from_secs(5), |m| {
+            metric(m, "fixd_settlements_parked") == Some(1) && metric(m, "fixd_drivers") == Some(0)
+        });
+    }
     let tx = check_published_once(&devnet, &spec, Duration::from_secs(120));
+    // Built again for its report (and published by it), then parked until it is deep.
+    for node in devnet.running() {
+        node.wait_for("/metrics", Duration::from_secs(10), |m| {
+            metric(m, "fixd_settlements_parked") == Some(1)
+                && metric(m, "fixd_drivers") == Some(0)
+                && metric(m, "fixd_drivers_built_total") >= Some(2)
+        });
+    }
     let (_, published_at, _) = devnet.chain.as_ref().unwrap().get_settlement(spec.id());
     assert!(published_at >= deadline, "published at {published_at}, after the window closed at {deadline}");
     let (_, status) = devnet.node(2).get("/v1/status");
     assert_eq!(status["chain"]["reachable"], true, "{status}");
     println!("the challenge window closed at {deadline}; {tx} mined at {published_at}");
     check_metrics(&devnet);
+}
+
+/// The value of an unlabelled metric in a `/metrics` body.
+fn metric(body: &Value, name: &str) -> Option<u64> {
+    let line = body.as_str()?.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))?;
+    line.trim().parse::<f64>().ok().map(|value| value as u64)
 }
 
 /// `/metrics` parses as Prometheus text on every node, and counts what this settlement did.

@@ -133,6 +133,55 @@ impl SettlementDriver {
         Ok((driver, effects))
     }
 
+    /// The driver of a settlement whose host dropped it at `parked_at` ([`Self::idle_until`], or
+    /// published), built again from what the store holds. It is restored as of `parked_at`, so
+    /// that everything it does is what the dropped driver had done already (announced the
+    /// window, signed, asked to watch): none of it is carried out twice. What the time since
+    /// changes comes with its next input.
+    pub fn resume(
+        setup: impl Into<Arc<DriverSetup>>,
+        spec: SettlementSpec,
+        held: Held,
+        parked_at: u64,
+    ) -> Result<Self, fixd_dispute::Error> {
+        Self::restore(setup, spec, held, parked_at).map(|(driver, _done_before)| driver)
+    }
+
+    /// Until when only an input can give this driver something to do, if that is so at `now`:
+    /// certified, its challenge window about to open or open with nothing disputed, its fold not
+    /// final, its report decision not begun, nothing being signed. The host may drop it until
+    /// then and build it again with [`Self::resume`] at an input or at that time (when the fold
+    /// next changes: the window opens, or its close has settled and the fold is final). In an
+    /// expiry burst every certified settlement waits out its window at once: a host that keeps
+    /// them as a time each holds a burst's certificates on disk instead of in memory.
+    pub fn idle_until(&self, now: u64) -> Option<u64> {
+        let publication = self.publication.as_ref()?;
+        let disputes = publication.disputes();
+        let quiet = self.reviews.is_empty()
+            && self.signing.is_none()
+            && self.held.disputes.is_empty()
+            && self.held.rulings.is_empty()
+            && self.held.review_votes.is_empty()
+            && self.held.review_certificates.is_empty()
+            && self.held.late.is_empty()
+            && self.report.round().is_none()
+            && publication.own_report().is_none()
+            && publication.report().is_none()
+            && matches!(disputes.phase(), Phase::AwaitingCertificate | Phase::Challenge);
+        if !quiet {
+            return None;
+        }
+        // What changes the last fold (at its horizon, its machine's clock): the next event held,
+        // or the machine's next wakeup. The fold runs `settle_secs` behind the clock: it reaches
+        // the certificate (the window opens) and the window's close that much later.
+        let settle = self.settle_secs();
+        let folded_to = disputes.clock();
+        let next =
+            (publication.timeline().next_after(folded_to).into_iter()).chain(disputes.next_wakeup()).min()?;
+        let until = next.saturating_add(settle);
+        (now < until).then_some(until)
+    }
+
     pub fn spec(&self) -> &SettlementSpec {
         &self.spec
     }
@@ -714,12 +763,14 @@ impl SettlementDriver {
                     actions.extend(machine.on(now, event));
                 }
             }
-            if let Some(state) = &held.on_chain {
-                actions.extend(machine.on(now, publication::Event::Chain(Some(state.clone()))));
-            }
-            // The report the committee decided before a restart.
+            // The report the committee decided before a restart, then the chain read that may
+            // hold it: read first, it would find no report to compare with, and the settlement
+            // would count as unpublished until the next read.
             if let Some(report) = held.report_certificate.as_ref().and_then(|c| c.proposal.payload.report()) {
                 actions.extend(machine.decided(now, report));
+            }
+            if let Some(state) = &held.on_chain {
+                actions.extend(machine.on(now, publication::Event::Chain(Some(state.clone()))));
             }
             self.publication = Some(machine);
             // Fed to it: only this member's own are needed again (see `SignReport`).

@@ -837,3 +837,91 @@ fn a_driver_fits_a_three_kilobyte_block() {
     let size = std::mem::size_of::<SettlementDriver>();
     assert!(size <= 3072, "a driver is {size} bytes: box what few drivers use, or share what all hold alike");
 }
+
+/// A host may drop a driver that waits out its window ([`SettlementDriver::idle_until`]) and
+/// build it again from its store ([`SettlementDriver::resume`]): the member then ends as the
+/// others do, and announces nothing twice.
+#[test]
+fn a_driver_dropped_in_its_window_and_resumed_ends_as_the_others_and_announces_nothing_twice() {
+    let mut c = Committee::new();
+    c.observe([2500, 2501, 2502, 2503]);
+    c.tick(c.spec.observe_at() + 1);
+    let value = c.members[0]
+        .driver
+        .certification()
+        .certificate()
+        .expect("certified in round 0")
+        .proposal
+        .payload
+        .value;
+    // Member 0 is dropped whenever it is idle, and built again from what its executor kept
+    // when it is due: as its window opens, then as its close has settled.
+    let mut stretches = Vec::new();
+    while let Some(until) = c.members[0].driver.idle_until(c.now) {
+        assert_eq!(c.members[0].driver.idle_until(until), None, "never idle once due");
+        let interest = c.members[0].driver.interest();
+        let parked_at = c.now;
+        c.members[0].driver = SettlementDriver::resume(
+            c.setups[0].clone(),
+            c.spec.clone(),
+            c.members[0].held.clone(),
+            parked_at,
+        )
+        .unwrap();
+        assert_eq!(c.members[0].driver.interest(), interest, "it takes what it took");
+        assert_eq!(c.members[0].driver.idle_until(parked_at), Some(until), "it waits for what it waited for");
+        stretches.push(until);
+        c.tick(until);
+    }
+    assert_eq!(stretches.len(), 2, "until its window opens, then until its close settled: {stretches:?}");
+    assert_eq!(stretches[1] + 1, c.after_window(), "idle until the close settled");
+
+    c.tick(c.after_window());
+    for (i, m) in c.members.iter().enumerate() {
+        let count = |kind: EventKind| m.events.iter().filter(|k| **k == kind).count();
+        assert_eq!(count(EventKind::ChallengeWindowOpened), 1, "member {i}: {:?}", m.events);
+        assert_eq!(count(EventKind::Final), 1, "member {i}: {:?}", m.events);
+        assert_eq!(m.held.report_signatures.len(), N, "member {i}: every member signed the one report");
+        assert_eq!(m.refused, 0, "member {i} never signed two things in one slot");
+    }
+    let reports: Vec<_> =
+        c.members.iter().map(|m| m.driver.publication().unwrap().report().cloned()).collect();
+    assert!(reports.iter().all(|r| r.is_some() && *r == reports[0]), "one report: {reports:?}");
+    assert!(c.members.iter().all(|m| m.driver.idle_until(c.now).is_none()), "final: not idle");
+
+    // Published, dropped, and built again at a deeper confirmation: published still, once.
+    let publisher = (0..N).find(|&i| !c.members[i].published.is_empty()).expect("one member's turn");
+    let publisher = c.members[publisher].eth.address();
+    let on_chain = |confirmations| OnChain {
+        value,
+        tx_hash: B256::repeat_byte(0x77),
+        block_number: 10,
+        confirmations,
+        publisher,
+    };
+    c.queue.push_back((0, Input::Chain(Some(on_chain(3)))));
+    c.settle();
+    assert!(c.members[0].driver.is_published());
+    let parked_at = c.now;
+    c.members[0].driver =
+        SettlementDriver::resume(c.setups[0].clone(), c.spec.clone(), c.members[0].held.clone(), parked_at)
+            .unwrap();
+    assert!(c.members[0].driver.is_published(), "published, from the chain read it kept");
+    let effects = c.members[0].driver.on(c.now + 5, Input::Chain(Some(on_chain(9))));
+    c.carry_out(0, effects);
+    assert!(c.members[0].driver.is_published());
+    let published = c.members[0].events.iter().filter(|k| **k == EventKind::Published).count();
+    assert_eq!(published, 1, "{:?}", c.members[0].events);
+}
+
+/// What keeps a driver busy keeps it in memory: a dispute held, or a fold that is final.
+#[test]
+fn a_driver_holding_a_dispute_is_never_idle() {
+    let mut c = Committee::new();
+    c.certify();
+    assert!(c.members[1].driver.idle_until(c.now).is_some());
+    c.dispute_withheld_from(vec![]);
+    for (i, m) in c.members.iter().enumerate() {
+        assert_eq!(m.driver.idle_until(c.now), None, "member {i} holds the dispute");
+    }
+}

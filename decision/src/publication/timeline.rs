@@ -157,6 +157,11 @@ impl Timeline {
         added
     }
 
+    /// The agreed time of the first event held past `horizon`: a fold then changes.
+    pub fn next_after(&self, horizon: u64) -> Option<u64> {
+        self.events.iter().map(|(key, _)| key.at).find(|at| *at > horizon)
+    }
+
     /// Whether a dispute with this id is on the timeline (folded or not).
     pub fn has_dispute(&self, dispute_id: &B256) -> bool {
         self.events

@@ -58,6 +58,11 @@ impl BondChecks {
         (settlement, relayed.payload.dispute.dispute.dispute_id, relayed.payload.escrow.clone())
     }
 
+    /// Whether a check of a relay of settlement `id` runs.
+    pub fn checking(&self, id: &B256) -> bool {
+        self.waiting.keys().any(|(settlement, ..)| settlement == id)
+    }
+
     /// Admits a relay (`late` as the driver judged it).
     pub fn admit(&mut self, settlement: B256, relayed: Signed<RelayedDispute>, late: bool) -> Admission {
         let key = Self::key(settlement, &relayed);

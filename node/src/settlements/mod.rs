@@ -38,6 +38,7 @@ mod batches;
 mod bonds;
 mod catchup;
 mod interests;
+mod parking;
 mod review;
 #[cfg(test)]
 mod tests;
@@ -256,6 +257,18 @@ impl Outbox {
     }
 }
 
+/// Reports final and waiting for the chain, at most, per decision that may run at once
+/// ([`MAX_RUNNING_DECISIONS`]): a parked settlement whose report decision is due is built again
+/// only while fewer wait (with a chain to publish on), so that a node takes a burst into
+/// publication at the pace the chain takes it out, and holds 2,000 drivers at that stage, not
+/// 10,000. Another member's messages of a settlement build its driver at once all the same.
+const UNPUBLISHED_PER_RUNNING: usize = 4;
+
+/// Whether a driver's report is final and not yet published.
+fn awaits_the_chain(driver: &SettlementDriver) -> bool {
+    driver.publication().is_some_and(|p| p.report().is_some() && !p.is_published())
+}
+
 /// Inputs handled between two releases at most, so that a steady stream of gossip still lets
 /// the service's own messages out.
 const MAX_INPUTS_PER_RELEASE: usize = 512;
@@ -291,6 +304,11 @@ pub struct Settlements {
     /// ([`settled`]): their driver was dropped, or (after a restart) never built. The tick skips
     /// them, and a message that still comes for one builds its driver again from the store.
     published: HashSet<B256>,
+    /// Settlements whose driver is dropped while they wait: their window, or their
+    /// publication's depth ([`parking`]).
+    parking: parking::Parking,
+    /// Ticks since the start: a parked settlement asks a peer for what it missed every tenth.
+    ticks: u64,
     /// The store's settlements, read again only when one is added.
     known: crate::store::SettlementList,
     /// Where helper tasks (bond checks, review recomputations) answer.
@@ -334,6 +352,8 @@ impl Settlements {
             max_running: MAX_RUNNING_DECISIONS,
             drivers: HashMap::new(),
             published: HashSet::new(),
+            parking: Default::default(),
+            ticks: 0,
             known: Default::default(),
             inbox,
             inbox_rx: Some(inbox_rx),
@@ -413,7 +433,7 @@ impl Settlements {
                     self.drive(id, Input::Gossip(message)).await?;
                 }
                 Arrival::Own(own) => self.on_own_observation(own).await?,
-                Arrival::Chain((id, state)) => self.drive(id, Input::Chain(state)).await?,
+                Arrival::Chain((id, state)) => self.on_chain_read(id, state).await?,
                 Arrival::Command(command) => self.on_command(command).await?,
                 Arrival::Inbox((id, input)) => self.drive(id, input).await?,
                 Arrival::Tick => {
@@ -475,10 +495,19 @@ impl Settlements {
         // A dropped driver built again (a late message, a reorg): the tick drives it again.
         self.published.remove(id);
         let held = held(&**store, id)?;
-        let (driver, effects) =
-            SettlementDriver::restore(self.setup.clone(), spec, held, crate::clock::now()).map_err(|e| {
-                StoreError::Corrupt { key: id.to_string(), reason: format!("dispute rules: {e}") }
-            })?;
+        let corrupt = |e: fixd_dispute::Error| StoreError::Corrupt {
+            key: id.to_string(),
+            reason: format!("dispute rules: {e}"),
+        };
+        let (driver, effects) = match self.parking.take(id) {
+            // What it does as of then, it did before it was parked.
+            Some(parked) => (
+                SettlementDriver::resume(self.setup.clone(), spec, held, parked.at).map_err(corrupt)?,
+                Vec::new(),
+            ),
+            None => SettlementDriver::restore(self.setup.clone(), spec, held, crate::clock::now())
+                .map_err(corrupt)?,
+        };
         self.services.interests.set(*id, driver.interest());
         let mut driver = Box::new(driver);
         driver.hold_starts();
@@ -488,8 +517,16 @@ impl Settlements {
         Ok(true)
     }
 
-    /// Feeds one input to a settlement's driver and carries out its effects.
+    /// Feeds one input to a settlement's driver and carries out its effects. A certificate
+    /// that a parked settlement's store holds already (every catch-up answer brings it) is
+    /// dropped without building the driver, which would drop it too.
     async fn drive(&mut self, id: B256, input: Input) -> Result<(), StoreError> {
+        if let Input::Certificate(certificate) = &input
+            && self.parking.get(&id).is_some()
+            && self.holds_certificate(&id, certificate)?
+        {
+            return Ok(());
+        }
         if !self.ensure_driver(&id).await? {
             return Ok(());
         }
@@ -497,6 +534,39 @@ impl Settlements {
         let effects = driver.on(crate::clock::now(), input);
         self.services.interests.set(id, driver.interest());
         self.carry_out(id, effects).await
+    }
+
+    /// Whether the store holds this certificate of settlement `id` (its first, a review's or
+    /// its report's).
+    fn holds_certificate(
+        &self,
+        id: &B256,
+        certificate: &fixd_proto::types::certificate::Certificate,
+    ) -> Result<bool, StoreError> {
+        let store = &self.services.store;
+        Ok(store.certificate(id)?.as_ref() == Some(certificate)
+            || store.report_certificate(id)?.as_ref() == Some(certificate)
+            || store.review_certificates(id)?.iter().any(|(_, c)| c == certificate))
+    }
+
+    /// A chain read: kept without a driver if it only deepens the publication of a parked
+    /// settlement ([`parking::ChainRead`]); otherwise its driver takes it.
+    async fn on_chain_read(
+        &mut self,
+        id: B256,
+        state: Option<fixd_decision::publication::OnChain>,
+    ) -> Result<(), StoreError> {
+        match self.parking.chain_read(&id, state.as_ref()) {
+            parking::ChainRead::Wake => self.drive(id, Input::Chain(state)).await,
+            deeper @ (parking::ChainRead::Deeper | parking::ChainRead::Settled) => {
+                self.keep(id, Record::OnChain(state))?;
+                if deeper == parking::ChainRead::Settled {
+                    self.services.interests.forget(&id);
+                    self.published.insert(id);
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Signs this node's observation (the observer computed it), answers the observer, then
@@ -518,24 +588,56 @@ impl Settlements {
 
     async fn on_tick(&mut self) -> Result<(), StoreError> {
         let now = crate::clock::now();
+        self.ticks = self.ticks.wrapping_add(1);
         let since = now.saturating_sub(self.setup.protocol.round_timeout_secs);
         let mut running: usize = self.drivers.values().map(|driver| driver.running_since(since)).sum();
+        let mut unpublished = if self.setup.has_chain {
+            self.drivers.values().filter(|driver| awaits_the_chain(driver)).count()
+        } else {
+            0
+        };
+        let max_unpublished = self.max_running.saturating_mul(UNPUBLISHED_PER_RUNNING);
         let mut waiting = 0;
         for (id, spec) in self.known.current(&*self.services.store)?.iter() {
             let id = *id;
             if now < spec.observe_at() || self.published.contains(&id) {
                 continue;
             }
+            match self.parking.get(&id).map(|parked| &parked.until) {
+                // Its report decision is due: built again in the decisions' waves.
+                Some(parking::Until::Due(due))
+                    if now >= *due && running < self.max_running && unpublished < max_unpublished =>
+                {
+                    unpublished += 1;
+                }
+                Some(parking::Until::Due(due)) => {
+                    waiting += usize::from(now >= *due);
+                    // As its driver did until its fold was final: gossip is best effort.
+                    if self.ticks.is_multiple_of(10) {
+                        self.catch_up(id);
+                    }
+                    continue;
+                }
+                Some(parking::Until::Deep(_)) => continue,
+                None => {}
+            }
             if let Some(driver) = self.drivers.get(&id)
                 && driver.is_published()
             {
                 self.catch_ups.lock().expect("catch-ups lock").forget(&id);
                 self.batcher.forget(&id);
-                if settled(driver.publication().and_then(|p| p.on_chain())) {
+                let on_chain = driver.publication().and_then(|p| p.on_chain()).cloned();
+                if settled(on_chain.as_ref()) {
                     // Done: its memory goes, so a node's memory follows the settlements in flight.
                     self.drivers.remove(&id);
                     self.services.interests.forget(&id);
                     self.published.insert(id);
+                } else if let Some(on_chain) = on_chain {
+                    // Only its depth is awaited. Watched again: a restarted node built it
+                    // published, and asked the chain service for nothing.
+                    self.drivers.remove(&id);
+                    self.parking.park(id, now, parking::Until::Deep(on_chain));
+                    self.chain(ChainCommand::Watch(id));
                 }
                 continue;
             }
@@ -553,12 +655,26 @@ impl Settlements {
                 waiting += driver.waiting(now);
             }
             self.drive(id, Input::Tick).await?;
+            self.park_if_idle(id, now);
         }
         self.services.metrics.decisions_running.set(running as i64);
         self.services.metrics.decisions_waiting.set(waiting as i64);
         self.services.metrics.drivers.set(self.drivers.len() as i64);
+        self.services.metrics.parked.set(self.parking.len() as i64);
         self.flush_batches().await;
         Ok(())
+    }
+
+    /// Drops the driver of a settlement that waits out its window with nothing else to do
+    /// ([`SettlementDriver::idle_until`]), unless a bond check of a dispute relayed to it runs:
+    /// what the store holds builds it again ([`parking`]).
+    fn park_if_idle(&mut self, id: B256, now: u64) {
+        let Some(until) = self.drivers.get(&id).and_then(|driver| driver.idle_until(now)) else { return };
+        if self.bond_checks.lock().expect("bond checks lock").checking(&id) {
+            return;
+        }
+        self.drivers.remove(&id);
+        self.parking.park(id, now, parking::Until::Due(until));
     }
 
     /// Whether the store holds the settlement's publication [`settled`].
