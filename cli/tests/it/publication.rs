@@ -67,11 +67,11 @@ fn a_certified_value_is_published_once_and_every_node_shows_it() {
     let deadline = certified["challenge_deadline"].as_u64().expect("a certified settlement has a deadline");
     let proposed_at = certified["certificate"]["proposal"]["payload"]["proposed_at"].as_u64().unwrap();
     assert_eq!(deadline, proposed_at + short_protocol().challenge_period_secs);
-    // Certified and undisputed, it waits out its window parked on every node: no driver in
-    // memory until its report decision is due.
+    // Certified and undisputed, it waits out its window parked on every node (after a few
+    // quiet ticks): no driver in memory until its report decision is due.
     assert_eq!(certified["status"], "certified", "seen within its window");
     for node in devnet.running() {
-        node.wait_for("/metrics", Duration::from_secs(5), |m| {
+        node.wait_for("/metrics", Duration::from_secs(12), |m| {
             metric(m, "fixd_settlements_parked") == Some(1) && metric(m, "fixd_drivers") == Some(0)
         });
     }

@@ -23,6 +23,9 @@ use crate::events::EventKind;
 use crate::publication::{self, Publication, PublicationParams};
 use fixd_proto::certify::ReviewTarget;
 
+/// Ticks without another input before a driver may be idle ([`SettlementDriver::idle_until`]).
+pub const QUIET_TICKS: u64 = 5;
+
 /// One settlement's certification, reviews and publication.
 #[derive(Debug)]
 pub struct SettlementDriver {
@@ -48,6 +51,9 @@ pub struct SettlementDriver {
     /// Boxed: 256 bytes by value in every driver, and set only from its report to its publication.
     signing: Option<Box<(FinalReport, Finality)>>,
     ticks: u64,
+    /// `ticks` at the last input, not a tick, that did something: a driver is idle only after
+    /// [`QUIET_TICKS`] without one.
+    quiet_since: u64,
     /// When an undecided decision last asked a peer for what it holds.
     last_catch_up: u64,
 }
@@ -124,6 +130,7 @@ impl SettlementDriver {
             seen,
             signing: None,
             ticks: 0,
+            quiet_since: 0,
             last_catch_up: 0,
         };
         let mut effects = Vec::new();
@@ -149,7 +156,9 @@ impl SettlementDriver {
 
     /// Until when only an input can give this driver something to do, if that is so at `now`:
     /// certified, its challenge window about to open or open with nothing disputed, its fold not
-    /// final, its report decision not begun, nothing being signed. The host may drop it until
+    /// final, its report decision not begun, nothing being signed, and no input but ticks for
+    /// [`QUIET_TICKS`] (so that a member who sends a message now and then to a settlement has it
+    /// built again at most once in that many ticks, not at each). The host may drop it until
     /// then and build it again with [`Self::resume`] at an input or at that time (when the fold
     /// next changes: the window opens, or its close has settled and the fold is final). In an
     /// expiry burst every certified settlement waits out its window at once: a host that keeps
@@ -157,7 +166,8 @@ impl SettlementDriver {
     pub fn idle_until(&self, now: u64) -> Option<u64> {
         let publication = self.publication.as_ref()?;
         let disputes = publication.disputes();
-        let quiet = self.reviews.is_empty()
+        let quiet = self.ticks.saturating_sub(self.quiet_since) >= QUIET_TICKS
+            && self.reviews.is_empty()
             && self.signing.is_none()
             && self.held.disputes.is_empty()
             && self.held.rulings.is_empty()
@@ -256,6 +266,7 @@ impl SettlementDriver {
 
     /// Handles one input at unix time `now`.
     pub fn on(&mut self, now: u64, input: Input) -> Vec<Effect> {
+        let tick = matches!(input, Input::Tick);
         let mut effects = Vec::new();
         match input {
             Input::Gossip(message) => self.on_message(now, message, false, &mut effects),
@@ -288,6 +299,11 @@ impl SettlementDriver {
             }
             Input::Tick => self.tick(now, &mut effects),
         }
+        // An input that changed nothing (a catch-up answer's certificate held already) is not
+        // one a member sent it: only one that did something keeps the driver busy.
+        if !tick && !effects.is_empty() {
+            self.quiet_since = self.ticks;
+        }
         effects
     }
 
@@ -299,6 +315,7 @@ impl SettlementDriver {
         dispute: SignedDispute,
         escrow: DisputeEscrow,
     ) -> (Vec<Effect>, Result<Accepted, Rejected>) {
+        self.quiet_since = self.ticks;
         let mut effects = Vec::new();
         let result = self.try_submit_dispute(now, dispute, escrow, &mut effects);
         (effects, result)
@@ -346,6 +363,7 @@ impl SettlementDriver {
     /// caller): taken while the dispute is in arbitration and before the hard deadline.
     /// Returns the agreed time.
     pub fn submit_ruling(&mut self, now: u64, ruling: SignedRuling) -> (Vec<Effect>, Result<u64, Rejected>) {
+        self.quiet_since = self.ticks;
         let mut effects = Vec::new();
         let result = self.try_submit_ruling(now, ruling, &mut effects);
         (effects, result)

@@ -62,7 +62,7 @@ use crate::events::EventKind;
 use crate::publication::OnChain;
 
 pub use interest::{Interest, Unwanted, Wanted};
-pub use machine::SettlementDriver;
+pub use machine::{QUIET_TICKS, SettlementDriver};
 
 /// The longest evidence text a dispute may carry, so that a relayed dispute fits one gossip
 /// message.

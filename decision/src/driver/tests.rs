@@ -18,7 +18,8 @@ use fixd_proto::types::settlement::{Index, MethodologyParams, SettlementSpec};
 use fixd_proto::value::Wad;
 
 use super::{
-    Accepted, DriverSetup, Effect, Held, Input, Record, Rejected, SettlementDriver, SigningSlot, Unsigned,
+    Accepted, DriverSetup, Effect, Held, Input, QUIET_TICKS, Record, Rejected, SettlementDriver, SigningSlot,
+    Unsigned,
 };
 use crate::events::EventKind;
 use crate::publication::OnChain;
@@ -207,6 +208,14 @@ impl Committee {
         while let Some((to, input)) = self.queue.pop_front() {
             let effects = self.members[to].driver.on(self.now, input);
             self.carry_out(to, effects);
+        }
+    }
+
+    /// Member `me` alone gets [`QUIET_TICKS`] ticks at the current time.
+    fn quiet(&mut self, me: usize) {
+        for _ in 0..QUIET_TICKS {
+            self.queue.push_back((me, Input::Tick));
+            self.settle();
         }
     }
 
@@ -857,7 +866,9 @@ fn a_driver_dropped_in_its_window_and_resumed_ends_as_the_others_and_announces_n
     // Member 0 is dropped whenever it is idle, and built again from what its executor kept
     // when it is due: as its window opens, then as its close has settled.
     let mut stretches = Vec::new();
-    while let Some(until) = c.members[0].driver.idle_until(c.now) {
+    loop {
+        c.quiet(0);
+        let Some(until) = c.members[0].driver.idle_until(c.now) else { break };
         assert_eq!(c.members[0].driver.idle_until(until), None, "never idle once due");
         let interest = c.members[0].driver.interest();
         let parked_at = c.now;
@@ -869,6 +880,8 @@ fn a_driver_dropped_in_its_window_and_resumed_ends_as_the_others_and_announces_n
         )
         .unwrap();
         assert_eq!(c.members[0].driver.interest(), interest, "it takes what it took");
+        assert_eq!(c.members[0].driver.idle_until(parked_at), None, "built again: quiet ticks first");
+        c.quiet(0);
         assert_eq!(c.members[0].driver.idle_until(parked_at), Some(until), "it waits for what it waited for");
         stretches.push(until);
         c.tick(until);
@@ -919,9 +932,45 @@ fn a_driver_dropped_in_its_window_and_resumed_ends_as_the_others_and_announces_n
 fn a_driver_holding_a_dispute_is_never_idle() {
     let mut c = Committee::new();
     c.certify();
+    c.quiet(1);
     assert!(c.members[1].driver.idle_until(c.now).is_some());
     c.dispute_withheld_from(vec![]);
     for (i, m) in c.members.iter().enumerate() {
         assert_eq!(m.driver.idle_until(c.now), None, "member {i} holds the dispute");
     }
+}
+
+/// A member who sends a settlement a fresh message at every tick (a vote of its report decision,
+/// which a driver takes and keeps before the decision starts) keeps it from being idle, so it is
+/// never dropped and built again per message; a message that changes nothing (held already)
+/// does not; once the messages stop, it is idle after [`QUIET_TICKS`].
+#[test]
+fn a_member_messaging_a_settlement_at_every_tick_keeps_its_driver_in_memory() {
+    use fixd_proto::types::certificate::{DecisionId, Vote, VoteStep};
+    let mut c = Committee::new();
+    c.certify();
+    let (id, net) = (c.spec.id(), c.network_id());
+    let vote = |round: u32| {
+        let vote = Vote {
+            settlement_id: id,
+            decision: DecisionId::Report,
+            round,
+            step: VoteStep::Prevote,
+            proposal_hash: None,
+        };
+        GossipMessage::Vote(Signed::sign(&c.members[3].key, &net, vote))
+    };
+    let votes: Vec<GossipMessage> = (0..=crate::consensus::ROUNDS_AHEAD).map(vote).collect();
+    for (tick, message) in votes.iter().enumerate() {
+        c.queue.push_back((0, Input::Gossip(message.clone())));
+        c.queue.push_back((0, Input::Tick));
+        c.settle();
+        assert_eq!(c.members[0].driver.idle_until(c.now), None, "a new message came at tick {tick}");
+    }
+    for _ in 0..QUIET_TICKS {
+        c.queue.push_back((0, Input::Gossip(votes[0].clone())));
+        c.queue.push_back((0, Input::Tick));
+        c.settle();
+    }
+    assert!(c.members[0].driver.idle_until(c.now).is_some(), "what it held already kept it busy");
 }

@@ -24,6 +24,14 @@
 //! order while fewer than `observer.max_running_decisions` run ([`MAX_RUNNING_DECISIONS`]), so
 //! an expiry burst does not run every settlement's Tendermint decision in memory at once.
 //!
+//! Parking ([`parking`]): a driver that only waits (its window, with nothing disputed; or its
+//! publication's depth) is dropped at the tick and kept as a time or a chain read; an input, or
+//! the time it waited for, builds it again from the store as of when it was dropped
+//! ([`SettlementDriver::resume`]). Those due are built again in the waves above, and only while
+//! fewer than four reports per running decision wait for the chain
+//! ([`UNPUBLISHED_PER_RUNNING`]): a burst of 10,000 then holds a few thousand drivers at a
+//! time, not 10,000 for the minutes its windows and publications take.
+//!
 //! Safety: every message this member signs goes through [`Settlements::sign`], the one place
 //! that signs: it records the slot and stores the message; a slot taken by another message is
 //! skipped (see [`record_signed_and_keep`]). Nothing leaves the service straight away: what it
