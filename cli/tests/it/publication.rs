@@ -92,6 +92,54 @@ fn a_certified_value_is_published_once_and_every_node_shows_it() {
     check_metrics(&devnet);
 }
 
+/// The chain reorganises under a published settlement, which every node keeps parked (no
+/// driver) until its publication is deep: each node reads the publication gone, builds the
+/// settlement's driver again from its store, and the committee publishes the value once more on
+/// the new chain.
+#[test]
+fn a_publication_reorged_away_while_parked_is_published_again() {
+    let (spec, mut devnet) = setup();
+    for i in 0..4 {
+        devnet.start_node(i);
+    }
+    let path = format!("/v1/settlements/{}", spec.id());
+    devnet.node(0).wait_for(&path, Duration::from_secs(150), |v| v["status"] == "certified");
+    // Before anything is published: the reorg goes back here.
+    let snapshot = devnet.chain.as_ref().unwrap().rpc("evm_snapshot", serde_json::json!([]));
+    let first = check_published_once(&devnet, &spec, Duration::from_secs(120));
+    let built: Vec<u64> = devnet
+        .running()
+        .map(|node| {
+            let m = node.wait_for("/metrics", Duration::from_secs(10), |m| {
+                metric(m, "fixd_settlements_parked") == Some(1) && metric(m, "fixd_drivers") == Some(0)
+            });
+            metric(&m, "fixd_drivers_built_total").expect("fixd_drivers_built_total")
+        })
+        .collect();
+
+    let chain = devnet.chain.as_ref().unwrap();
+    assert_eq!(chain.rpc("evm_revert", serde_json::json!([snapshot])), serde_json::json!(true));
+    assert_eq!(chain.get_settlement(spec.id()).2, 0, "the publication is gone from the chain");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while chain.get_settlement(spec.id()).2 != 1 {
+        assert!(Instant::now() < deadline, "not published again after the reorg");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let logs = chain.publications(spec.id());
+    assert_eq!(logs.len(), 1, "one publication on the new chain: {logs:?}");
+    let tx = format!("{:#x}", logs[0]);
+    for node in devnet.running() {
+        node.wait_for(&path, Duration::from_secs(30), |v| published(v) && v["publication"]["tx_hash"] == tx);
+    }
+    let again = check_published_once(&devnet, &spec, Duration::from_secs(60));
+    for (node, before) in devnet.running().zip(built) {
+        node.wait_for("/metrics", Duration::from_secs(10), |m| {
+            metric(m, "fixd_drivers_built_total") > Some(before)
+        });
+    }
+    println!("published in {first}, reorged away, published again in {again}");
+}
+
 /// The value of an unlabelled metric in a `/metrics` body.
 fn metric(body: &Value, name: &str) -> Option<u64> {
     let line = body.as_str()?.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))?;
