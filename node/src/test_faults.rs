@@ -142,15 +142,21 @@ pub async fn before_send() {
     }
 }
 
-/// `flood`: after this member's round-0 prevote of a settlement's first value, the messages a
-/// flooding member sends: [`FLOOD_MESSAGES`] validly signed messages, nine in ten votes for
-/// rounds 1,000 and up, one in ten review votes for disputes nobody filed. Empty when off.
+/// `flood`: after this member's first round-0 prevote, of a settlement's first value or, if the
+/// others certified it before this member voted, of its final report, the messages a flooding
+/// member sends (once per process): [`FLOOD_MESSAGES`] validly signed messages, nine in ten votes
+/// for rounds 1,000 and up, one in ten review votes for disputes nobody filed. Empty when off.
 pub fn flood(key: &SigningKey, network_id: &B256, prevote: &Vote) -> Vec<GossipMessage> {
-    let first =
-        prevote.decision == DecisionId::Value && prevote.round == 0 && prevote.step == VoteStep::Prevote;
-    if !first || !active("flood", "flooding far-future votes and review votes for unknown disputes") {
+    static FLOODED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let first = matches!(prevote.decision, DecisionId::Value | DecisionId::Report)
+        && prevote.round == 0
+        && prevote.step == VoteStep::Prevote;
+    let done = || FLOODED.load(std::sync::atomic::Ordering::Relaxed);
+    if !first || done() || !active("flood", "flooding far-future votes and review votes for unknown disputes")
+    {
         return Vec::new();
     }
+    FLOODED.store(true, std::sync::atomic::Ordering::Relaxed);
     flood_messages(key, network_id, prevote)
 }
 
